@@ -1,0 +1,83 @@
+// Package auth holds who may do what: the permission names, principals, signed access tokens and the limiter of
+// failed logins. It makes no HTTP decisions of its own; the API packages call it.
+package auth
+
+import "slices"
+
+// Permission names, exactly as the API and the roles use them.
+const (
+	UsersView                 = "users-view"
+	UsersManage               = "users-manage"
+	RolesView                 = "roles-view"
+	RolesManage               = "roles-manage"
+	APIClientsManage          = "api-clients-manage"
+	SourcesView               = "sources-view"
+	SourcesManage             = "sources-manage"
+	HostsView                 = "hosts-view"
+	HostsManage               = "hosts-manage"
+	APITargetsView            = "api-targets-view"
+	APITargetsManage          = "api-targets-manage"
+	APIProxyCredentialsOwn    = "api-proxy-credentials-own"
+	APIProxyCredentialsManage = "api-proxy-credentials-manage"
+	ConnectionsView           = "connections-view"
+	ConnectionsTerminate      = "connections-terminate"
+	ConnectionsTrails         = "connections-trails"
+	SettingsView              = "settings-view"
+	SettingsManage            = "settings-manage"
+	AuditView                 = "audit-view"
+	ConfigView                = "config-view"
+	ConfigManage              = "config-manage"
+)
+
+// AllPermissions lists every permission; the first-start superuser role holds them all.
+var AllPermissions = []string{
+	UsersView, UsersManage, RolesView, RolesManage, APIClientsManage, SourcesView, SourcesManage, HostsView,
+	HostsManage, APITargetsView, APITargetsManage, APIProxyCredentialsOwn, APIProxyCredentialsManage,
+	ConnectionsView, ConnectionsTerminate, ConnectionsTrails, SettingsView, SettingsManage, AuditView, ConfigView,
+	ConfigManage,
+}
+
+// ValidPermission reports whether p is a known permission name.
+func ValidPermission(p string) bool { return slices.Contains(AllPermissions, p) }
+
+// implied lists permissions that a stronger one includes, so a role with "-manage" need not also list "-view".
+var implied = map[string][]string{
+	UsersManage:               {UsersView},
+	RolesManage:               {RolesView},
+	SourcesManage:             {SourcesView},
+	HostsManage:               {HostsView},
+	APITargetsManage:          {APITargetsView},
+	SettingsManage:            {SettingsView},
+	ConfigManage:              {ConfigView},
+	APIProxyCredentialsManage: {APIProxyCredentialsOwn},
+}
+
+// PermissionSet is the effective permissions of a principal.
+type PermissionSet map[string]bool
+
+// NewPermissionSet expands perms with what they imply.
+func NewPermissionSet(perms ...[]string) PermissionSet {
+	set := PermissionSet{}
+	for _, list := range perms {
+		for _, p := range list {
+			set[p] = true
+			for _, q := range implied[p] {
+				set[q] = true
+			}
+		}
+	}
+	return set
+}
+
+// Has reports whether the set holds p.
+func (s PermissionSet) Has(p string) bool { return s[p] }
+
+// Sorted returns the permissions in a stable order.
+func (s PermissionSet) Sorted() []string {
+	out := make([]string, 0, len(s))
+	for p := range s {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}

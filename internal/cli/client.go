@@ -1,0 +1,4 @@
+package cli
+
+// clientCommands are the admin client subcommands that talk to a running server.
+type clientCommands struct{}

@@ -1,0 +1,144 @@
+// Package config defines the one Config that `gatehouse serve` runs with: built from flags, GATEHOUSE_*
+// environment variables and an optional YAML or TOML file, in that order of precedence.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the server's configuration. The kong tags make each field a flag of `gatehouse serve` with an env twin
+// GATEHOUSE_<FLAG>; the same names (with - or _) are the keys of the config file.
+type Config struct {
+	DataDir              string        `name:"data-dir" env:"GATEHOUSE_DATA_DIR" default:"./gatehouse-data" help:"Directory for the database, keys, CA and recordings."`
+	APIListen            string        `name:"api-listen" env:"GATEHOUSE_API_LISTEN" default:":8443" help:"HTTPS address of the management API and web UI."`
+	ProxyListen          string        `name:"proxy-listen" env:"GATEHOUSE_PROXY_LISTEN" default:":20080" help:"Address of the HTTP(S) proxy that clients point at."`
+	MetricsListen        string        `name:"metrics-listen" env:"GATEHOUSE_METRICS_LISTEN" default:"" help:"Address for Prometheus /metrics (plain HTTP); empty disables."`
+	DB                   string        `name:"db" env:"GATEHOUSE_DB" default:"" help:"Database: empty for SQLite in the data dir, or a postgres:// URL."`
+	APICert              string        `name:"api-cert" env:"GATEHOUSE_API_CERT" default:"" type:"path" help:"PEM certificate for the API listener (default: issued by Gatehouse's own CA)."`
+	APIKey               string        `name:"api-key" env:"GATEHOUSE_API_KEY" default:"" type:"path" help:"PEM private key for --api-cert."`
+	MasterKeyFile        string        `name:"master-key-file" env:"GATEHOUSE_MASTER_KEY_FILE" default:"" type:"path" help:"File with the master key (default: <data-dir>/master.key, created on first start)."`
+	MasterKey            string        `name:"master-key" env:"GATEHOUSE_MASTER_KEY" default:"" help:"The master key itself (base64 or hex, 32 bytes); prefer the env variable." json:"-"`
+	TokenTTL             time.Duration `name:"token-ttl" env:"GATEHOUSE_TOKEN_TTL" default:"30m" help:"Lifetime of OAuth2 access tokens."`
+	ProxyProtocolTrusted []string      `name:"proxy-protocol-trusted" env:"GATEHOUSE_PROXY_PROTOCOL_TRUSTED" sep:"," help:"CIDRs of load balancers allowed to send a PROXY protocol header."`
+	LogLevel             string        `name:"log-level" env:"GATEHOUSE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
+	LogFormat            string        `name:"log-format" env:"GATEHOUSE_LOG_FORMAT" default:"json" enum:"json,text" help:"Log format: json or text."`
+}
+
+// DatabaseDSN is the DSN the store opens: the --db value, or the SQLite file in the data dir.
+func (c *Config) DatabaseDSN() string {
+	if c.DB != "" {
+		return c.DB
+	}
+	return filepath.Join(c.DataDir, "gatehouse.db")
+}
+
+// MasterKeyPath is where the master key file is read or created.
+func (c *Config) MasterKeyPath() string {
+	if c.MasterKeyFile != "" {
+		return c.MasterKeyFile
+	}
+	return filepath.Join(c.DataDir, "master.key")
+}
+
+// TrustedPrefixes parses ProxyProtocolTrusted; Validate has checked it.
+func (c *Config) TrustedPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.ProxyProtocolTrusted {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Validate checks every field and names the one at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(flag, msg string) { errs = append(errs, fmt.Errorf("--%s: %s", flag, msg)) }
+	if c.DataDir == "" {
+		bad("data-dir", "must not be empty")
+	}
+	for _, l := range []struct{ flag, addr string }{{"api-listen", c.APIListen}, {"proxy-listen", c.ProxyListen}, {"metrics-listen", c.MetricsListen}} {
+		if l.addr == "" && l.flag == "metrics-listen" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			bad(l.flag, fmt.Sprintf("%q is not host:port (%v)", l.addr, err))
+		}
+	}
+	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") && !strings.HasSuffix(c.DB, ".db") {
+		bad("db", "must be a postgres:// URL or a SQLite file path ending in .db")
+	}
+	if (c.APICert == "") != (c.APIKey == "") {
+		bad("api-cert", "--api-cert and --api-key go together")
+	}
+	for _, f := range []struct{ flag, path string }{{"api-cert", c.APICert}, {"api-key", c.APIKey}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				bad(f.flag, err.Error())
+			}
+		}
+	}
+	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
+		bad("token-ttl", "must be between 1m and 24h")
+	}
+	for _, s := range c.ProxyProtocolTrusted {
+		if _, err := parsePrefix(s); err != nil {
+			bad("proxy-protocol-trusted", fmt.Sprintf("%q is not an IP or CIDR", s))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Masked returns the configuration as a map for `gatehouse config dump`, with secrets replaced by a marker.
+func (c *Config) Masked() map[string]any {
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "********"
+	}
+	db := c.DB
+	if i := strings.Index(db, "://"); i >= 0 {
+		if at := strings.Index(db[i+3:], "@"); at >= 0 {
+			userinfo := db[i+3 : i+3+at]
+			if u, _, ok := strings.Cut(userinfo, ":"); ok {
+				db = db[:i+3] + u + ":********" + db[i+3+at:]
+			}
+		}
+	}
+	return map[string]any{
+		"data-dir": c.DataDir, "api-listen": c.APIListen, "proxy-listen": c.ProxyListen,
+		"metrics-listen": c.MetricsListen, "db": db, "database": c.DatabaseDSNMasked(db), "api-cert": c.APICert,
+		"api-key": c.APIKey, "master-key-file": c.MasterKeyPath(), "master-key": mask(c.MasterKey),
+		"token-ttl": c.TokenTTL.String(), "proxy-protocol-trusted": c.ProxyProtocolTrusted,
+		"log-level": c.LogLevel, "log-format": c.LogFormat,
+	}
+}
+
+// DatabaseDSNMasked is DatabaseDSN with a password masked.
+func (c *Config) DatabaseDSNMasked(maskedDB string) string {
+	if maskedDB != "" {
+		return maskedDB
+	}
+	return c.DatabaseDSN()
+}

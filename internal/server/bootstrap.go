@@ -1,0 +1,59 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/gatehouse-dev/gatehouse/internal/secrets"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// AdminPasswordFile is where a generated first-start admin password is written, inside the data dir.
+const AdminPasswordFile = "initial-admin-password"
+
+// bootstrap creates the superuser role and the admin user on first start with an empty store. The password is
+// adminPassword if set; otherwise it is generated, written to <dataDir>/initial-admin-password (0600) and printed
+// once to out.
+func bootstrap(ctx context.Context, st *store.Store, dataDir, adminPassword string, out io.Writer) error {
+	n, err := st.CountUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	generated := adminPassword == ""
+	if generated {
+		adminPassword = secrets.RandomToken(18)
+	}
+	hash, err := secrets.HashPassword(adminPassword)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	role := &model.Role{Name: "superuser", Comment: "Every permission; created at first start", Permissions: auth.AllPermissions}
+	if err := st.CreateRole(ctx, role, "gatehouse"); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	admin := &model.User{Username: "admin", FullName: "Administrator", Enabled: true, PasswordHash: hash}
+	if err := st.CreateUser(ctx, admin, "gatehouse"); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if err := st.SetUserRoles(ctx, admin.ID, []string{role.ID}); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if generated {
+		path := filepath.Join(dataDir, AdminPasswordFile)
+		if err := os.WriteFile(path, []byte(adminPassword+"\n"), 0o600); err != nil {
+			return fmt.Errorf("bootstrap: write %s: %w", path, err)
+		}
+		fmt.Fprintf(out, "Created user admin with a generated password (also in %s; shown only this once):\n\n    %s\n\n", path, adminPassword)
+	} else {
+		fmt.Fprintln(out, "Created user admin with the password from GATEHOUSE_ADMIN_PASSWORD.")
+	}
+	return nil
+}

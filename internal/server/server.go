@@ -1,0 +1,198 @@
+// Package server wires Gatehouse together: it opens the store, keys and CA, builds the APIs and the proxy, serves
+// them, and shuts them down gracefully.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/ca"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/secrets"
+	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// Server is a running Gatehouse.
+type Server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	keys    *secrets.Keyring
+	store   *store.Store
+	ca      *ca.CA
+	api     *serviceapi.API
+	apiSrv  *http.Server
+	apiLn   net.Listener
+	closers []func(context.Context) error
+}
+
+// Options are what Run needs besides the configuration.
+type Options struct {
+	Log *slog.Logger
+	// Out receives the one-time first-start message (the generated admin password).
+	Out io.Writer
+	// AdminPassword is GATEHOUSE_ADMIN_PASSWORD, used only when the store is empty.
+	AdminPassword string
+	// Ready, if set, is called once every listener is accepting.
+	Ready func(s *Server)
+}
+
+// New opens everything the configuration names and binds the listeners, but serves nothing yet.
+func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s = &Server{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.Close(context.Background())
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	var master []byte
+	if cfg.MasterKey != "" {
+		master, err = secrets.ParseMasterKey(cfg.MasterKey)
+	} else {
+		master, err = secrets.LoadOrCreateMasterKey(cfg.MasterKeyPath())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	if s.keys, err = secrets.NewKeyring(master); err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	if s.store, err = store.Open(ctx, cfg.DatabaseDSN(), s.keys, log); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func(context.Context) error { return s.store.Close() })
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	if err := bootstrap(ctx, s.store, cfg.DataDir, opts.AdminPassword, out); err != nil {
+		return nil, err
+	}
+	if s.ca, err = ca.Open(filepath.Join(cfg.DataDir, "ca"), s.keys, log); err != nil {
+		return nil, fmt.Errorf("proxy ca: %w", err)
+	}
+	tlsCert, err := s.apiCertificate()
+	if err != nil {
+		return nil, err
+	}
+	s.api = &serviceapi.API{
+		Store:        s.store,
+		Tokens:       auth.NewTokenIssuer(s.keys.SigningKey("access-token"), cfg.TokenTTL),
+		CA:           s.ca,
+		Log:          log,
+		ProxyAddress: cfg.ProxyListen,
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	s.apiSrv = &http.Server{
+		Handler:           mux,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{*tlsCert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if s.apiLn, err = net.Listen("tcp", cfg.APIListen); err != nil {
+		return nil, fmt.Errorf("api listener: %w", err)
+	}
+	return s, nil
+}
+
+// apiCertificate loads --api-cert/--api-key, or has the CA issue one for the listen address.
+func (s *Server) apiCertificate() (*tls.Certificate, error) {
+	if s.cfg.APICert != "" {
+		c, err := tls.LoadX509KeyPair(s.cfg.APICert, s.cfg.APIKey)
+		if err != nil {
+			return nil, fmt.Errorf("--api-cert/--api-key: %w", err)
+		}
+		return &c, nil
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h, _, err := net.SplitHostPort(s.cfg.APIListen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		hosts = append(hosts, h)
+	}
+	if name, err := os.Hostname(); err == nil && name != "" {
+		hosts = append(hosts, name)
+	}
+	c, err := s.ca.ServerCertificate(hosts)
+	if err != nil {
+		return nil, fmt.Errorf("api certificate: %w", err)
+	}
+	return c, nil
+}
+
+// routes mounts every HTTP surface of the API listener.
+func (s *Server) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.store.Ping(r.Context()); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("ok\n"))
+	})
+	s.api.Routes(mux)
+}
+
+// APIAddr is the address the API listener is bound to.
+func (s *Server) APIAddr() string { return s.apiLn.Addr().String() }
+
+// Store returns the store, for tests and the CLI.
+func (s *Server) Store() *store.Store { return s.store }
+
+// CA returns the proxy CA.
+func (s *Server) CA() *ca.CA { return s.ca }
+
+// Serve serves until ctx is done, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.apiSrv.ServeTLS(s.apiLn, "", "") }()
+	s.log.Info("gatehouse started", "api", s.APIAddr(), "database", s.store.Dialect(), "data_dir", s.cfg.DataDir)
+	if ready != nil {
+		ready(s)
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if serr := s.apiSrv.Shutdown(sctx); serr != nil && err == nil {
+		err = serr
+	}
+	if cerr := s.Close(sctx); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close releases everything New opened, in reverse order.
+func (s *Server) Close(ctx context.Context) error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i](ctx))
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}

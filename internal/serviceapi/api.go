@@ -1,0 +1,145 @@
+// Package serviceapi serves the service API dialect (/auth, /local-user-store, /role-store, /api-proxy, /audit
+// under .../api/v1): OAuth2 bearer tokens, JSON, {"count","items"} lists and {"error_code",...} errors.
+package serviceapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/ca"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// CA is what the API needs of the proxy CA: its chain for clients to trust and its description.
+type CA interface {
+	ChainPEM() string
+	Info() ca.Info
+}
+
+var _ CA = (*ca.CA)(nil)
+
+// API holds the service API's collaborators. Store, Tokens and CA are required.
+type API struct {
+	Store  *store.Store
+	Tokens *auth.TokenIssuer
+	CA     CA
+	// Limiter slows down failed logins per source address and per username; nil means a default limiter.
+	Limiter *auth.FailureLimiter
+	// Log receives errors and audit-worthy failures; nil discards.
+	Log *slog.Logger
+	// RefreshTTL is the life of refresh tokens; zero means 24 hours.
+	RefreshTTL time.Duration
+	// ProxyAddress is the proxy listener's address as configured, used when no public address is set.
+	ProxyAddress string
+	// Status, if set, adds run-time facts (sessions, recording health) to GET /api-proxy/api/v1/status.
+	Status func(ctx context.Context) map[string]any
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (a *API) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func (a *API) log() *slog.Logger {
+	if a.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Log
+}
+
+// Routes registers every route of the service API on mux. This is the whole surface, in one place.
+func (a *API) Routes(mux *http.ServeMux) {
+	if a.Limiter == nil {
+		a.Limiter = &auth.FailureLimiter{}
+	}
+	const (
+		users   = "/local-user-store/api/v1"
+		roles   = "/role-store/api/v1"
+		proxy   = "/api-proxy/api/v1"
+		creds   = "/client-credentials"
+		anyPerm = ""
+	)
+	handle := func(pattern string, perm string, h handlerFunc) { mux.Handle(pattern, a.guard(perm, h)) }
+
+	mux.Handle("POST /auth/api/v1/oauth/token", a.public(a.token))
+	handle("GET /auth/api/v1/users/current", anyPerm, a.currentUser)
+
+	handle("GET "+users+"/users", auth.UsersView, a.listUsers)
+	handle("POST "+users+"/users", auth.UsersManage, a.createUser)
+	handle("GET "+users+"/users/{id}", auth.UsersView, a.getUser)
+	handle("PUT "+users+"/users/{id}", auth.UsersManage, a.updateUser)
+	handle("DELETE "+users+"/users/{id}", auth.UsersManage, a.deleteUser)
+	handle("PUT "+users+"/users/{id}/password", auth.UsersManage, a.setPassword)
+	handle("GET "+users+"/api-clients", auth.APIClientsManage, a.listAPIClients)
+	handle("POST "+users+"/api-clients", auth.APIClientsManage, a.createAPIClient)
+	handle("GET "+users+"/api-clients/{id}", auth.APIClientsManage, a.getAPIClient)
+	handle("PUT "+users+"/api-clients/{id}", auth.APIClientsManage, a.updateAPIClient)
+	handle("DELETE "+users+"/api-clients/{id}", auth.APIClientsManage, a.deleteAPIClient)
+
+	handle("GET "+roles+"/roles", auth.RolesView, a.listRoles)
+	handle("POST "+roles+"/roles", auth.RolesManage, a.createRole)
+	handle("GET "+roles+"/roles/{id}", auth.RolesView, a.getRole)
+	handle("PUT "+roles+"/roles/{id}", auth.RolesManage, a.updateRole)
+	handle("DELETE "+roles+"/roles/{id}", auth.RolesManage, a.deleteRole)
+	handle("GET "+roles+"/roles/{id}/members", auth.RolesView, a.roleMembers)
+	handle("GET "+roles+"/users/{id}/roles", auth.RolesView, a.getUserRoles)
+	handle("PUT "+roles+"/users/{id}/roles", auth.RolesManage, a.setUserRoles)
+
+	handle("GET "+proxy+"/api-targets", auth.APITargetsView, a.listTargets)
+	handle("POST "+proxy+"/api-targets", auth.APITargetsManage, a.createTarget)
+	handle("POST "+proxy+"/api-targets/search", auth.APITargetsView, a.searchTargets)
+	handle("GET "+proxy+"/api-targets/tags", auth.APITargetsView, a.targetTags)
+	handle("GET "+proxy+"/api-targets/{id}", auth.APITargetsView, a.getTarget)
+	handle("PUT "+proxy+"/api-targets/{id}", auth.APITargetsManage, a.updateTarget)
+	handle("DELETE "+proxy+"/api-targets/{id}", auth.APITargetsManage, a.deleteTarget)
+
+	// Credential routes check ownership inside the handler: own credentials need api-proxy-credentials-own, anyone
+	// else's api-proxy-credentials-manage.
+	handle("GET "+proxy+"/users/{user}"+creds, auth.APIProxyCredentialsOwn, a.listCredentials)
+	handle("POST "+proxy+"/users/{user}"+creds, auth.APIProxyCredentialsOwn, a.createCredential)
+	handle("GET "+proxy+"/users/{user}"+creds+"/{id}", auth.APIProxyCredentialsOwn, a.getCredential)
+	handle("PUT "+proxy+"/users/{user}"+creds+"/{id}", auth.APIProxyCredentialsOwn, a.updateCredential)
+	handle("DELETE "+proxy+"/users/{user}"+creds+"/{id}", auth.APIProxyCredentialsOwn, a.deleteCredential)
+	handle("GET "+proxy+"/users/{user}"+creds+"/{id}/secret", auth.APIProxyCredentialsOwn, a.credentialSecret)
+
+	handle("GET "+proxy+"/conf", anyPerm, a.conf)
+	handle("GET "+proxy+"/status", auth.SettingsView, a.status)
+	handle("GET "+proxy+"/settings", auth.SettingsView, a.getSettings)
+	handle("PUT "+proxy+"/settings", auth.SettingsManage, a.putSettings)
+
+	handle("GET /audit/api/v1/events", auth.AuditView, a.listAudit)
+}
+
+// handlerFunc is a handler that returns its error for guard to map, so handlers never write error bodies.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// public serves h without authentication.
+func (a *API) public(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, r, a.log(), err)
+		}
+	})
+}
+
+// guard authenticates the bearer token, resolves the principal's current permissions and requires perm ("" means
+// any authenticated principal).
+func (a *API) guard(perm string, h handlerFunc) http.Handler {
+	return a.public(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := a.authenticate(r)
+		if err != nil {
+			return err
+		}
+		if perm != "" && !p.Permissions.Has(perm) {
+			return errForbidden
+		}
+		return h(w, r.WithContext(withPrincipal(r.Context(), p)))
+	})
+}

@@ -1,0 +1,176 @@
+package serviceapi
+
+import (
+	"encoding/base64"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/ca"
+	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"gopkg.in/yaml.v3"
+)
+
+// Version is the Gatehouse version reported by status; the build sets it.
+var Version = "dev"
+
+type confResponse struct {
+	Addresses          []string `json:"addresses"`
+	CACertificate      ca.Info  `json:"ca_certificate"`
+	CACertificateChain string   `json:"ca_certificate_chain"`
+}
+
+// conf is GET /api-proxy/api/v1/conf: what a client needs to use the proxy.
+func (a *API) conf(w http.ResponseWriter, r *http.Request) error {
+	addrs, err := a.proxyAddresses(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, confResponse{Addresses: addrs, CACertificate: a.CA.Info(), CACertificateChain: a.CA.ChainPEM()})
+	return nil
+}
+
+// proxyAddresses are the configured public addresses, or the proxy's listen port on the host the caller used to
+// reach this API (the best guess at an address that works from where the caller is).
+func (a *API) proxyAddresses(r *http.Request) ([]string, error) {
+	s, err := a.Store.Settings(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	if len(s.PublicAddresses) > 0 {
+		return s.PublicAddresses, nil
+	}
+	host, port := "", "20080"
+	if h, p, err := net.SplitHostPort(a.ProxyAddress); err == nil {
+		host, port = h, p
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = r.Host
+		if h, _, err := net.SplitHostPort(r.Host); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+	}
+	return []string{net.JoinHostPort(host, port)}, nil
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) error {
+	out := map[string]any{"status": "ok", "version": Version, "database": a.Store.Dialect()}
+	if err := a.Store.Ping(r.Context()); err != nil {
+		out["status"] = "degraded"
+		out["database_error"] = err.Error()
+	}
+	if a.Status != nil {
+		for k, v := range a.Status(r.Context()) {
+			out[k] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) getSettings(w http.ResponseWriter, r *http.Request) error {
+	s, err := a.Store.Settings(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s)
+	return nil
+}
+
+// putSettings decodes over the current settings, so a field left out keeps its value, then validates the whole.
+func (a *API) putSettings(w http.ResponseWriter, r *http.Request) error {
+	before, err := a.Store.Settings(r.Context())
+	if err != nil {
+		return err
+	}
+	s := before
+	s.PublicAddresses = append([]string(nil), before.PublicAddresses...)
+	if err := decode(r, &s); err != nil {
+		return err
+	}
+	if s.PublicAddresses == nil {
+		s.PublicAddresses = []string{}
+	}
+	if s.RecordingRedactHeaders == nil {
+		s.RecordingRedactHeaders = []string{}
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := a.Store.SaveSettings(r.Context(), s); err != nil {
+		return err
+	}
+	a.audit(r, "update", "settings", "api-proxy", before, s)
+	writeJSON(w, http.StatusOK, s)
+	return nil
+}
+
+// credentialSecret is GET .../client-credentials/{id}/secret: the secret as text, or ?format=kubeconfig.
+func (a *API) credentialSecret(w http.ResponseWriter, r *http.Request) error {
+	_, c, err := a.ownedCredential(r)
+	if err != nil {
+		return err
+	}
+	a.audit(r, "read-secret", "api-proxy-credential", c.ID, nil, map[string]any{"format": r.URL.Query().Get("format")})
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "text":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write([]byte(c.Secret))
+		return nil
+	case "kubeconfig":
+		t, err := a.Store.Target(r.Context(), c.TargetID)
+		if err != nil {
+			return err
+		}
+		addrs, err := a.proxyAddresses(r)
+		if err != nil {
+			return err
+		}
+		b, err := kubeconfig(t, c, addrs[0], a.CA.ChainPEM())
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(b)
+		return nil
+	default:
+		return badRequest("format", "format must be text or kubeconfig")
+	}
+}
+
+// kubeconfig renders a kubeconfig that sends kubectl through the proxy to the target's first https endpoint.
+func kubeconfig(t *model.Target, c *model.ProxyCredential, proxyAddr, caPEM string) ([]byte, error) {
+	server := ""
+	for _, e := range t.AuthorizedEndpoints {
+		if strings.HasPrefix(e.Host, "*") {
+			continue
+		}
+		scheme := "https"
+		if len(e.Protocols) == 1 && e.Protocols[0] == "http" {
+			scheme = "http"
+		}
+		server = scheme + "://" + e.Host
+		break
+	}
+	if server == "" {
+		return nil, badRequest("format", "the target has no endpoint with a concrete host to use as the cluster server")
+	}
+	name := "gatehouse-" + t.Name
+	doc := map[string]any{
+		"apiVersion": "v1",
+		"kind":       "Config",
+		"clusters": []any{map[string]any{"name": name, "cluster": map[string]any{
+			"server":                     server,
+			"proxy-url":                  "http://" + proxyAddr,
+			"certificate-authority-data": base64.StdEncoding.EncodeToString([]byte(caPEM)),
+		}}},
+		"users":           []any{map[string]any{"name": name + "-" + c.Name, "user": map[string]any{"token": c.Secret}}},
+		"contexts":        []any{map[string]any{"name": name, "context": map[string]any{"cluster": name, "user": name + "-" + c.Name}}},
+		"current-context": name,
+	}
+	return yaml.Marshal(doc)
+}
+

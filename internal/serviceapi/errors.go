@@ -1,0 +1,118 @@
+package serviceapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// Error is a failure with what the client is told (Status, Code, Message, Property) kept apart from the cause
+// (Err), which is only logged.
+type Error struct {
+	Status   int
+	Code     string
+	Message  string
+	Property string
+	Details  any
+	Err      error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v", e.Message, e.Err)
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// errorBody is the service API's error shape.
+type errorBody struct {
+	ErrorCode    string `json:"error_code"`
+	ErrorMessage string `json:"error_message"`
+	Property     string `json:"property,omitempty"`
+	Details      any    `json:"details,omitempty"`
+}
+
+func badRequest(property, msg string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: msg, Property: property}
+}
+
+func notFound(what string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: what + " not found"}
+}
+
+var (
+	errUnauthenticated = &Error{Status: http.StatusUnauthorized, Code: "UNAUTHENTICATED", Message: "missing or invalid access token"}
+	errForbidden       = &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: "permission denied"}
+)
+
+// rateLimited is the answer to a login attempt from a source or for a user with too many recent failures.
+type rateLimited struct{ retryAfter time.Duration }
+
+func (r *rateLimited) Error() string { return "too many failed attempts" }
+
+// toError maps any error a handler returns to the Error the client sees: the one place where store and
+// validation errors get their status codes.
+func toError(err error) *Error {
+	var e *Error
+	var fe *model.FieldError
+	var pe policy.FieldError
+	var pes policy.FieldErrors
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.As(err, &fe):
+		return &Error{Status: 400, Code: "BAD_REQUEST", Message: fe.Error(), Property: fe.Field, Err: err}
+	case errors.As(err, &pe):
+		return &Error{Status: 400, Code: "BAD_REQUEST", Message: pe.Error(), Property: pe.Field, Err: err}
+	case errors.As(err, &pes) && len(pes) > 0:
+		return &Error{Status: 400, Code: "BAD_REQUEST", Message: pes.Error(), Property: pes[0].Field, Details: pes, Err: err}
+	case errors.Is(err, store.ErrNotExist):
+		return &Error{Status: 404, Code: "NOT_FOUND", Message: "object not found", Err: err}
+	case errors.Is(err, store.ErrConflict):
+		return &Error{Status: 409, Code: "CONFLICT", Message: "an object with the same name already exists", Property: "name", Err: err}
+	case errors.Is(err, store.ErrReference):
+		return &Error{Status: 400, Code: "BAD_REFERENCE", Message: "a referenced object does not exist", Err: err}
+	case errors.Is(err, store.ErrBadQuery):
+		return &Error{Status: 400, Code: "BAD_QUERY", Message: err.Error(), Err: err}
+	}
+	return &Error{Status: 500, Code: "INTERNAL_ERROR", Message: "internal error", Err: err}
+}
+
+// writeError sends err in the service API's error shape and logs causes worth logging.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var rl *rateLimited
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(rl.retryAfter.Seconds())))
+		writeJSON(w, http.StatusTooManyRequests, errorBody{ErrorCode: "TOO_MANY_REQUESTS", ErrorMessage: "too many failed attempts; retry later"})
+		return
+	}
+	e := toError(err)
+	if e.Status >= 500 {
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	} else if e.Err != nil {
+		log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", e.Status, "err", e.Err)
+	}
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+	}
+	writeJSON(w, e.Status, errorBody{ErrorCode: e.Code, ErrorMessage: e.Message, Property: e.Property, Details: e.Details})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}

@@ -1,0 +1,93 @@
+package serviceapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// maxBody bounds request bodies; the largest legitimate one is a target with a PEM bundle.
+const maxBody = 1 << 20
+
+// decode reads a JSON body into v strictly: unknown fields and trailing data are errors naming the property.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: "UNSUPPORTED_MEDIA_TYPE", Message: "request body must be application/json"}
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return badRequest("", "request body has data after the JSON value")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return badRequest("", "request body is empty")
+	case errors.As(err, &se):
+		return badRequest("", fmt.Sprintf("malformed JSON at offset %d", se.Offset))
+	case errors.As(err, &te):
+		return badRequest(te.Field, fmt.Sprintf("%s must be %s", te.Field, te.Type))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return badRequest(field, fmt.Sprintf("unknown field %q", field))
+	}
+	return badRequest("", "malformed JSON: "+err.Error())
+}
+
+// listOptions parses offset, limit, sortkey, sortdir and filter.
+func listOptions(r *http.Request) (store.ListOptions, error) {
+	q := r.URL.Query()
+	var o store.ListOptions
+	for _, p := range []struct {
+		name string
+		dst  *int
+		max  int
+	}{{"offset", &o.Offset, 1 << 30}, {"limit", &o.Limit, store.MaxLimit}} {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > p.max {
+				return o, badRequest(p.name, fmt.Sprintf("%s must be a whole number from 0 to %d", p.name, p.max))
+			}
+			*p.dst = n
+		}
+	}
+	o.SortKey = q.Get("sortkey")
+	o.SortDir = strings.ToLower(q.Get("sortdir"))
+	if o.SortDir != "" && o.SortDir != "asc" && o.SortDir != "desc" {
+		return o, badRequest("sortdir", "sortdir must be asc or desc")
+	}
+	o.Filter = q.Get("filter")
+	return o, nil
+}
+
+// list is the service API's list shape.
+type list[T any] struct {
+	Count int `json:"count"`
+	Items []T `json:"items"`
+}
+
+func newList[T any](items []T, count int) list[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return list[T]{Count: count, Items: items}
+}
+
+// created is the answer to a create.
+type created struct {
+	ID string `json:"id"`
+}

@@ -1,0 +1,206 @@
+package serviceapi
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/gatehouse-dev/gatehouse/internal/secrets"
+)
+
+// userInput is the body of POST and PUT on users. Pointer fields left out of a PUT keep their stored value.
+type userInput struct {
+	Username *string `json:"username"`
+	Password *string `json:"password"`
+	Email    *string `json:"email"`
+	FullName *string `json:"full_name"`
+	Enabled  *bool   `json:"enabled"`
+	// Server-populated fields are accepted and ignored, so a GET response can be sent back as a PUT.
+	ID        string `json:"id"`
+	Source    string `json:"source"`
+	Created   string `json:"created"`
+	Author    string `json:"author"`
+	Updated   string `json:"updated"`
+	UpdatedBy string `json:"updated_by"`
+}
+
+func validateUsername(name string) error {
+	switch {
+	case name == "":
+		return badRequest("username", "username is required")
+	case len(name) > 128:
+		return badRequest("username", "username must be at most 128 bytes")
+	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return badRequest("username", "username must not contain spaces or control characters")
+	}
+	return nil
+}
+
+func validatePassword(pw string) error {
+	if len(pw) < 8 || len(pw) > 1024 {
+		return badRequest("password", "password must be 8 to 1024 bytes long")
+	}
+	return nil
+}
+
+func (in *userInput) apply(u *model.User) error {
+	if in.Username != nil {
+		u.Username = strings.TrimSpace(*in.Username)
+	}
+	if err := validateUsername(u.Username); err != nil {
+		return err
+	}
+	if in.Email != nil {
+		u.Email = strings.TrimSpace(*in.Email)
+		if u.Email != "" && (!strings.Contains(u.Email, "@") || len(u.Email) > 254) {
+			return badRequest("email", "email must be an address like name@example.com")
+		}
+	}
+	if in.FullName != nil {
+		u.FullName = *in.FullName
+	}
+	if in.Enabled != nil {
+		u.Enabled = *in.Enabled
+	}
+	return nil
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
+	opts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	users, total, err := a.Store.ListUsers(r.Context(), opts)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(users, total))
+	return nil
+}
+
+func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
+	var in userInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	u := &model.User{Enabled: true}
+	if err := in.apply(u); err != nil {
+		return err
+	}
+	if in.Password == nil {
+		return badRequest("password", "password is required")
+	}
+	if err := validatePassword(*in.Password); err != nil {
+		return err
+	}
+	hash, err := secrets.HashPassword(*in.Password)
+	if err != nil {
+		return err
+	}
+	u.PasswordHash = hash
+	if err := a.Store.CreateUser(r.Context(), u, principal(r.Context()).Name); err != nil {
+		return err
+	}
+	a.audit(r, "create", "user", u.ID, nil, u)
+	writeJSON(w, http.StatusCreated, created{ID: u.ID})
+	return nil
+}
+
+func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.Store.User(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.Store.User(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	before := *u
+	var in userInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Password != nil {
+		return badRequest("password", "change passwords with PUT .../users/{id}/password")
+	}
+	if err := in.apply(u); err != nil {
+		return err
+	}
+	if err := a.Store.UpdateUser(r.Context(), u, principal(r.Context()).Name); err != nil {
+		return err
+	}
+	if !u.Enabled {
+		if err := a.Store.DeletePrincipalRefreshTokens(r.Context(), auth.KindUser, u.ID); err != nil {
+			return err
+		}
+	}
+	a.audit(r, "update", "user", u.ID, &before, u)
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if p := principal(r.Context()); p.Kind == auth.KindUser && p.ID == id {
+		return &Error{Status: http.StatusConflict, Code: "CONFLICT", Message: "you cannot delete yourself"}
+	}
+	u, err := a.Store.User(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.DeleteUser(r.Context(), id); err != nil {
+		return err
+	}
+	if err := a.Store.DeletePrincipalRefreshTokens(r.Context(), auth.KindUser, id); err != nil {
+		return err
+	}
+	a.audit(r, "delete", "user", id, u, nil)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (a *API) setPassword(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Password string `json:"password"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := validatePassword(in.Password); err != nil {
+		return err
+	}
+	hash, err := secrets.HashPassword(in.Password)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := a.Store.SetPassword(r.Context(), id, hash, principal(r.Context()).Name); err != nil {
+		return err
+	}
+	a.audit(r, "set-password", "user", id, nil, map[string]any{"password": "[set]"})
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// currentUser is GET /auth/api/v1/users/current: who the token belongs to and what it may do.
+func (a *API) currentUser(w http.ResponseWriter, r *http.Request) error {
+	p := principal(r.Context())
+	roles := make([]model.Ref, 0, len(p.Roles))
+	for _, role := range p.Roles {
+		roles = append(roles, model.Ref{ID: role.ID, Name: role.Name})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": p.ID, "username": p.Name, "type": p.Kind, "roles": roles, "permissions": p.Permissions.Sorted(),
+	})
+	return nil
+}
+
+func fieldIndex(field string, i int) string { return fmt.Sprintf("%s[%d]", field, i) }
