@@ -1,0 +1,135 @@
+package recording
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+const (
+	macPrefix = `,"mac":"`
+	macSuffix = `"}`
+	// macTrailerLen is the length of `,"mac":"<64 hex>"}`.
+	macTrailerLen = len(macPrefix) + 2*sha256.Size + len(macSuffix)
+)
+
+// errBadLine is wrapped by every parseLine failure.
+var errBadLine = errors.New("malformed trail line")
+
+// parsedLine is a trail line split into its record, the exact bytes the MAC
+// covers and the MAC it claims.
+type parsedLine struct {
+	rec  record
+	body []byte
+	mac  [sha256.Size]byte
+	prev [sha256.Size]byte
+}
+
+// encodeLine returns the trail line (with newline) for rec chained to prev,
+// and the line's MAC.
+func encodeLine(key []byte, prev [sha256.Size]byte, rec *record) ([]byte, [sha256.Size]byte, error) {
+	rec.Prev = hex.EncodeToString(prev[:])
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return nil, [sha256.Size]byte{}, fmt.Errorf("encode trail record: %w", err)
+	}
+	mac := computeMAC(key, prev, body)
+	line := make([]byte, 0, len(body)-1+macTrailerLen+1)
+	line = append(line, body[:len(body)-1]...)
+	line = append(line, macPrefix...)
+	line = hex.AppendEncode(line, mac[:])
+	line = append(line, macSuffix...)
+	line = append(line, '\n')
+	return line, mac, nil
+}
+
+func computeMAC(key []byte, prev [sha256.Size]byte, body []byte) [sha256.Size]byte {
+	h := hmac.New(sha256.New, key)
+	h.Write(prev[:])
+	h.Write(body)
+	var mac [sha256.Size]byte
+	h.Sum(mac[:0])
+	return mac
+}
+
+// checkMAC reports whether p's MAC is valid under key. It compares in
+// constant time even though a MAC is not a secret, so that no one has to
+// reason about whether a timing side channel matters here.
+func (p *parsedLine) checkMAC(key []byte) bool {
+	want := computeMAC(key, p.prev, p.body)
+	return hmac.Equal(want[:], p.mac[:])
+}
+
+// parseLine splits one trail line (without its newline) into record, body and
+// MAC. It checks the shape only; checkMAC checks authenticity.
+func parseLine(line []byte) (parsedLine, error) {
+	var p parsedLine
+	n := len(line)
+	if n < macTrailerLen+2 || line[0] != '{' {
+		return p, fmt.Errorf("parse trail line: %w: too short", errBadLine)
+	}
+	trailer := line[n-macTrailerLen:]
+	if !bytes.HasPrefix(trailer, []byte(macPrefix)) || !bytes.HasSuffix(trailer, []byte(macSuffix)) {
+		return p, fmt.Errorf("parse trail line: %w: no mac trailer", errBadLine)
+	}
+	macHex := trailer[len(macPrefix) : len(trailer)-len(macSuffix)]
+	if !isLowerHex(macHex) {
+		return p, fmt.Errorf("parse trail line: %w: mac is not lowercase hex", errBadLine)
+	}
+	hex.Decode(p.mac[:], macHex)
+
+	p.body = make([]byte, 0, n-macTrailerLen+1)
+	p.body = append(p.body, line[:n-macTrailerLen]...)
+	p.body = append(p.body, '}')
+	if err := json.Unmarshal(p.body, &p.rec); err != nil {
+		return p, fmt.Errorf("parse trail line: %w: %w", errBadLine, err)
+	}
+	if !isLowerHex([]byte(p.rec.Prev)) || len(p.rec.Prev) != 2*sha256.Size {
+		return p, fmt.Errorf("parse trail line: %w: bad prev", errBadLine)
+	}
+	hex.Decode(p.prev[:], []byte(p.rec.Prev))
+	if err := p.rec.checkKind(); err != nil {
+		return p, fmt.Errorf("parse trail line: %w: %w", errBadLine, err)
+	}
+	return p, nil
+}
+
+// checkKind requires exactly the payload that the kind names.
+func (r *record) checkKind() error {
+	var set int
+	for _, present := range []bool{r.Open != nil, r.Exchange != nil, r.Close != nil, r.Interrupted != nil} {
+		if present {
+			set++
+		}
+	}
+	var ok bool
+	switch r.Kind {
+	case KindOpen:
+		ok = r.Open != nil
+	case KindExchange:
+		ok = r.Exchange != nil
+	case KindClose:
+		ok = r.Close != nil
+	case KindInterrupted:
+		ok = r.Interrupted != nil
+	default:
+		return fmt.Errorf("unknown kind %q", r.Kind)
+	}
+	if !ok || set != 1 {
+		return fmt.Errorf("kind %q without its payload", r.Kind)
+	}
+	return nil
+}
+
+func isLowerHex(b []byte) bool {
+	for _, c := range b {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,255 @@
+package recording
+
+import (
+	"bytes"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Redacted replaces every redacted value.
+const Redacted = "[REDACTED]"
+
+// DefaultRedactedHeaders are always redacted, whatever Redactor.Headers says.
+var DefaultRedactedHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-Api-Key"}
+
+// Redactor removes secrets from an exchange before it is recorded. The zero
+// value, and a nil *Redactor, redact DefaultRedactedHeaders only.
+//
+// Secrets are matched as raw bytes and also in their URL-escaped forms, in
+// the URL, every header value, the error text and the captured bodies. Every
+// occurrence is found, overlapping ones included, and overlapping or touching
+// matches are replaced by a single Redacted, so one secret's match can never
+// hide part of another secret. A secret that was re-encoded in some other way
+// (JSON escapes, a different base64 alphabet) is not recognised; the caller
+// lists such forms explicitly, as BasicAuthForm does for Basic credentials.
+//
+// Truncation: a body is captured up to limit+Slack() bytes (see
+// Writer.CaptureLimit), redacted, and only then cut to limit. A secret that
+// starts before the limit is therefore captured whole and replaced, and
+// bytes that started at or after the limit are dropped before they can be
+// shifted below it by a shorter replacement. So no prefix of a secret
+// survives a cut, however the secret lines up with the limit.
+type Redactor struct {
+	// Headers names extra headers (case-insensitive) whose values are
+	// replaced; DefaultRedactedHeaders always apply.
+	Headers []string
+	// Secrets lists values to remove wherever they appear: the user's proxy
+	// secret, the injected credential and its encoded forms. Empty entries
+	// are ignored.
+	Secrets [][]byte
+}
+
+// BasicAuthForm returns the base64 form in which user and password travel in
+// an HTTP Basic Authorization header, for use in Redactor.Secrets.
+func BasicAuthForm(user, password string) []byte {
+	return []byte(base64.StdEncoding.EncodeToString([]byte(user + ":" + password)))
+}
+
+// patterns returns every form of every secret to look for.
+func (r *Redactor) patterns() [][]byte {
+	if r == nil {
+		return nil
+	}
+	var pats [][]byte
+	add := func(p []byte) {
+		if len(p) > 0 && !slices.ContainsFunc(pats, func(q []byte) bool { return bytes.Equal(p, q) }) {
+			pats = append(pats, p)
+		}
+	}
+	for _, s := range r.Secrets {
+		add(s)
+		add([]byte(url.QueryEscape(string(s))))
+		add([]byte(url.PathEscape(string(s))))
+	}
+	return pats
+}
+
+// Slack returns how many bytes beyond a body limit must be captured so that
+// a secret starting before the limit is seen whole.
+func (r *Redactor) Slack() int {
+	n := 0
+	for _, p := range r.patterns() {
+		n = max(n, len(p)-1)
+	}
+	return n
+}
+
+type span struct{ start, end int }
+
+// spans returns the merged, sorted ranges of b covered by any pattern.
+func spans(b []byte, pats [][]byte) []span {
+	var all []span
+	for _, p := range pats {
+		for i := 0; i <= len(b)-len(p); {
+			j := bytes.Index(b[i:], p)
+			if j < 0 {
+				break
+			}
+			all = append(all, span{i + j, i + j + len(p)})
+			i += j + 1
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	slices.SortFunc(all, func(a, b span) int { return a.start - b.start })
+	merged := all[:1]
+	for _, s := range all[1:] {
+		last := &merged[len(merged)-1]
+		if s.start <= last.end {
+			last.end = max(last.end, s.end)
+			continue
+		}
+		merged = append(merged, s)
+	}
+	return merged
+}
+
+// Truncate redacts b and cuts the result to at most limit bytes (no cut if
+// limit < 0). It reports whether anything was cut. b must hold at least
+// limit+Slack() bytes of the original data when more was available.
+func (r *Redactor) Truncate(b []byte, limit int) ([]byte, bool) {
+	if b == nil {
+		return nil, false
+	}
+	sp := spans(b, r.patterns())
+	cut := len(b)
+	if limit >= 0 && cut > limit {
+		// Cut on offsets of the original, before replacement shifts them: a
+		// match that starts before the cut is replaced whole below, and bytes
+		// from the cut on cannot move below the limit.
+		cut = limit
+	}
+	out := make([]byte, 0, min(cut+len(Redacted), len(b)+len(Redacted)*len(sp)))
+	pos := 0
+	for _, s := range sp {
+		if s.start >= cut {
+			break
+		}
+		out = append(out, b[pos:s.start]...)
+		out = append(out, Redacted...)
+		pos = s.end
+	}
+	if pos < cut {
+		out = append(out, b[pos:cut]...)
+	}
+	truncated := cut < len(b)
+	if limit >= 0 && len(out) > limit {
+		out, truncated = out[:limit], true
+	}
+	return out, truncated
+}
+
+// Bytes returns b with every secret replaced. It never modifies b.
+func (r *Redactor) Bytes(b []byte) []byte {
+	out, _ := r.Truncate(b, -1)
+	return out
+}
+
+// String returns s with every secret replaced.
+func (r *Redactor) String(s string) string {
+	if s == "" || len(r.patterns()) == 0 {
+		return s
+	}
+	return string(r.Bytes([]byte(s)))
+}
+
+func (r *Redactor) named(name string) bool {
+	match := func(h string) bool { return strings.EqualFold(h, name) }
+	if slices.ContainsFunc(DefaultRedactedHeaders, match) {
+		return true
+	}
+	return r != nil && slices.ContainsFunc(r.Headers, match)
+}
+
+// Header returns a redacted copy of h. Named headers lose their values; for
+// Cookie and Set-Cookie the cookie names and Set-Cookie attributes stay, and
+// for Authorization and Proxy-Authorization the scheme stays, because they
+// help to read a trail and reveal nothing. Then every secret is removed from
+// every value.
+func (r *Redactor) Header(h http.Header) http.Header {
+	if h == nil {
+		return nil
+	}
+	out := make(http.Header, len(h))
+	for name, values := range h {
+		vs := make([]string, len(values))
+		for i, v := range values {
+			if r.named(name) {
+				v = redactNamed(name, v)
+			}
+			vs[i] = r.String(v)
+		}
+		out[name] = vs
+	}
+	return out
+}
+
+func redactNamed(name, v string) string {
+	switch {
+	case strings.EqualFold(name, "Cookie"):
+		parts := strings.Split(v, ";")
+		for i, p := range parts {
+			parts[i] = redactCookiePair(p)
+		}
+		return strings.Join(parts, ";")
+	case strings.EqualFold(name, "Set-Cookie"):
+		pair, attrs, found := strings.Cut(v, ";")
+		if !found {
+			return redactCookiePair(pair)
+		}
+		return redactCookiePair(pair) + ";" + attrs
+	case strings.EqualFold(name, "Authorization"), strings.EqualFold(name, "Proxy-Authorization"):
+		scheme, _, found := strings.Cut(strings.TrimSpace(v), " ")
+		if found && isToken(scheme) {
+			return scheme + " " + Redacted
+		}
+		return Redacted
+	default:
+		return Redacted
+	}
+}
+
+// redactCookiePair keeps the cookie name (and the surrounding space) of
+// "name=value" and replaces the value.
+func redactCookiePair(p string) string {
+	name, _, found := strings.Cut(p, "=")
+	if !found || !isToken(strings.TrimSpace(name)) {
+		return " " + Redacted
+	}
+	return name + "=" + Redacted
+}
+
+// isToken reports whether s is a non-empty RFC 9110 token.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Exchange returns a redacted copy of ex with bodies cut to limit bytes (no
+// cut if limit < 0). ex is not modified; the copy shares no slices or maps
+// with it that redaction could have changed.
+func (r *Redactor) Exchange(ex *Exchange, limit int) Exchange {
+	out := *ex
+	out.URL = r.String(ex.URL)
+	out.Error = r.String(ex.Error)
+	out.Decision = r.String(ex.Decision)
+	out.RequestHeaders = r.Header(ex.RequestHeaders)
+	out.ResponseHeaders = r.Header(ex.ResponseHeaders)
+	var cut bool
+	out.RequestBody, cut = r.Truncate(ex.RequestBody, limit)
+	out.RequestBodyTruncated = ex.RequestBodyTruncated || cut
+	out.ResponseBody, cut = r.Truncate(ex.ResponseBody, limit)
+	out.ResponseBodyTruncated = ex.ResponseBodyTruncated || cut
+	return out
+}

@@ -1,0 +1,196 @@
+package recording
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const (
+	proxySecret = "gh-proxy-8c1f0e2d"
+	targetToken = "tgt/s3cr3t+value="
+)
+
+func testRedactor() *Redactor {
+	return &Redactor{
+		Headers: []string{"x-vault-token"},
+		Secrets: [][]byte{[]byte(proxySecret), []byte(targetToken), BasicAuthForm("svc", targetToken)},
+	}
+}
+
+func TestRedactHeader(t *testing.T) {
+	basic := string(BasicAuthForm("svc", targetToken))
+	tests := []struct {
+		name string
+		in   http.Header
+		want http.Header
+	}{
+		{"bearer keeps scheme", http.Header{"Authorization": {"Bearer " + proxySecret}}, http.Header{"Authorization": {"Bearer [REDACTED]"}}},
+		{"proxy basic", http.Header{"Proxy-Authorization": {"Basic " + basic}}, http.Header{"Proxy-Authorization": {"Basic [REDACTED]"}}},
+		{"authorization without scheme", http.Header{"Authorization": {"opaque"}}, http.Header{"Authorization": {"[REDACTED]"}}},
+		{"cookie names kept", http.Header{"Cookie": {"sid=abc; theme=dark"}}, http.Header{"Cookie": {"sid=[REDACTED]; theme=[REDACTED]"}}},
+		{"set-cookie attributes kept", http.Header{"Set-Cookie": {"sid=abc; Path=/; HttpOnly", "x=1"}}, http.Header{"Set-Cookie": {"sid=[REDACTED]; Path=/; HttpOnly", "x=[REDACTED]"}}},
+		{"api key", http.Header{"X-Api-Key": {"k-123"}}, http.Header{"X-Api-Key": {"[REDACTED]"}}},
+		{"configured header, any case", http.Header{"X-VAULT-TOKEN": {"hvs.1"}}, http.Header{"X-VAULT-TOKEN": {"[REDACTED]"}}},
+		{"secret inside another header", http.Header{"X-Echo": {"got " + targetToken + " ok"}}, http.Header{"X-Echo": {"got [REDACTED] ok"}}},
+		{"basic form inside another header", http.Header{"X-Forwarded-Auth": {basic}}, http.Header{"X-Forwarded-Auth": {"[REDACTED]"}}},
+		{"harmless header untouched", http.Header{"Accept": {"*/*"}}, http.Header{"Accept": {"*/*"}}},
+	}
+	r := testRedactor()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := tt.in.Clone()
+			if diff := cmp.Diff(tt.want, r.Header(tt.in)); diff != "" {
+				t.Errorf("Header (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(in, tt.in); diff != "" {
+				t.Errorf("Header modified its argument:\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRedactString(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"query", "https://h/p?token=" + proxySecret + "&a=1", "https://h/p?token=[REDACTED]&a=1"},
+		{"query-escaped", "https://h/p?t=tgt%2Fs3cr3t%2Bvalue%3D", "https://h/p?t=[REDACTED]"},
+		{"path-escaped", "https://h/tgt%2Fs3cr3t+value=/x", "https://h/[REDACTED]/x"},
+		{"twice", proxySecret + proxySecret, "[REDACTED]"},
+		{"overlapping secrets", "tgt/s3cr3t+value=" + "gh-proxy-8c1f0e2d", "[REDACTED]"},
+		{"no secret", "https://h/p", "https://h/p"},
+	}
+	r := testRedactor()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := r.String(tt.in); got != tt.want {
+				t.Errorf("String(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRedactOverlapping pins that overlapping matches of two secrets are
+// replaced as one, so the second secret's tail does not survive.
+func TestRedactOverlapping(t *testing.T) {
+	r := &Redactor{Secrets: [][]byte{[]byte("abcd"), []byte("cdef")}}
+	if got := r.String("xabcdefx"); got != "x[REDACTED]x" {
+		t.Errorf("String = %q, want %q", got, "x[REDACTED]x")
+	}
+}
+
+func TestNilRedactor(t *testing.T) {
+	var r *Redactor
+	got := r.Header(http.Header{"Authorization": {"Bearer x"}, "Accept": {"a"}})
+	want := http.Header{"Authorization": {"Bearer [REDACTED]"}, "Accept": {"a"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("nil Redactor Header (-want +got):\n%s", diff)
+	}
+	if r.Slack() != 0 || r.String("x") != "x" {
+		t.Error("nil Redactor must redact nothing but headers")
+	}
+}
+
+// TestSecretAtTruncationBoundary runs a body through the proxy's pipeline
+// (tap at CaptureLimit, Append) with a secret at every offset around the
+// limit, and requires that not one byte of the secret reaches the trail.
+// Both a secret longer than the replacement (redaction shortens the body and
+// could pull later bytes below the limit) and a shorter one are covered.
+func TestSecretAtTruncationBoundary(t *testing.T) {
+	const limit = 64
+	for _, secret := range []string{"zq9w8v7u6t5s4r3p2o1n0mxlykjhgfzq9w8v7u6t", "zq9w"} {
+		for pos := limit - 2*len(secret); pos <= limit+len(secret)+2; pos++ {
+			if pos < 0 {
+				continue
+			}
+			dir := t.TempDir()
+			s := newTestStore(t, dir)
+			s.BodyLimit = limit
+			red := &Redactor{Secrets: [][]byte{[]byte(secret)}}
+			w, err := s.Create(context.Background(), testMeta("s"), red)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := []byte(strings.Repeat(".", 400))
+			copy(body[pos:], secret)
+			// A second copy that starts after the limit and crosses the end
+			// of what is captured, so only its head is in the tap. Replacing
+			// the first copy by the shorter Redacted must not pull that head
+			// below the limit.
+			if second := w.CaptureLimit() - len(secret)/2; pos+len(secret) <= second {
+				copy(body[second:], secret)
+			}
+			tap := NewBodyTap(io.NopCloser(bytes.NewReader(body)), w.CaptureLimit())
+			io.Copy(io.Discard, tap)
+			ex := &Exchange{Method: "POST", URL: "https://h/", RequestBody: tap.Bytes(), RequestBodyTruncated: tap.Truncated(), RequestBytes: tap.N()}
+			if err := w.Append(context.Background(), ex); err != nil {
+				t.Fatal(err)
+			}
+			w.Close("done")
+
+			page, _ := s.Read(context.Background(), "s", 0, 0)
+			got := page.Items[0]
+			if len(got.RequestBody) > limit || !got.RequestBodyTruncated || got.RequestBytes != int64(len(body)) {
+				t.Errorf("secret %d bytes at %d: body %d bytes, truncated %v, count %d", len(secret), pos, len(got.RequestBody), got.RequestBodyTruncated, got.RequestBytes)
+			}
+			if i := bytes.IndexAny(got.RequestBody, secret); i >= 0 {
+				t.Errorf("secret %d bytes at %d: secret byte leaked at %d: %q", len(secret), pos, i, got.RequestBody)
+			}
+			raw, _ := os.ReadFile(trailPath(dir, "s"))
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("secret %d bytes at %d: secret in trail file", len(secret), pos)
+			}
+		}
+	}
+}
+
+// TestAppendRedactsEverything pins that no secret form reaches the file,
+// whichever field carries it.
+func TestAppendRedactsEverything(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestStore(t, dir)
+	w, err := s.Create(context.Background(), testMeta("s"), testRedactor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	basic := string(BasicAuthForm("svc", targetToken))
+	ex := &Exchange{
+		Method:          "POST",
+		URL:             "https://h/p?key=" + proxySecret,
+		RequestHeaders:  http.Header{"Authorization": {"Basic " + basic}, "X-Note": {targetToken}},
+		ResponseHeaders: http.Header{"Set-Cookie": {"sid=" + proxySecret + "; Secure"}},
+		RequestBody:     []byte(`{"password":"` + targetToken + `"}`),
+		ResponseBody:    []byte("echo " + basic),
+		Error:           "dial https://h/p?key=" + proxySecret,
+	}
+	orig := *ex
+	if err := w.Append(context.Background(), ex); err != nil {
+		t.Fatal(err)
+	}
+	w.Close("done")
+	if ex.URL != orig.URL || string(ex.RequestBody) != string(orig.RequestBody) {
+		t.Error("Append modified the caller's exchange")
+	}
+	raw, _ := os.ReadFile(trailPath(dir, "s"))
+	page, err := s.Read(context.Background(), "s", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bodies are base64 in the file, so look at what Read decodes too.
+	got := page.Items[0]
+	decoded := fmt.Sprintf("%v %s %s", got, got.RequestBody, got.ResponseBody)
+	for _, secret := range []string{proxySecret, targetToken, basic} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("trail file contains %q", secret)
+		}
+		if strings.Contains(decoded, secret) {
+			t.Errorf("recorded exchange contains %q: %s", secret, decoded)
+		}
+	}
+}
