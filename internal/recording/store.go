@@ -151,3 +151,6 @@ func (s *Store) sessionIDs() ([]string, error) {
 		}
 	}
 }
+
+// Dir is the trail directory.
+func (s *Store) Dir() string { return s.root.Name() }

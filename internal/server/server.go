@@ -18,6 +18,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/gate"
+	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/sessions"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -33,6 +36,7 @@ type Server struct {
 	api     *serviceapi.API
 	apiSrv  *http.Server
 	apiLn   net.Listener
+	dp      *dataPlane
 	closers []func(context.Context) error
 }
 
@@ -92,12 +96,27 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	if err != nil {
 		return nil, err
 	}
+	if s.dp, err = s.newDataPlane(ctx, log); err != nil {
+		return nil, err
+	}
 	s.api = &serviceapi.API{
 		Store:        s.store,
 		Tokens:       auth.NewTokenIssuer(s.keys.SigningKey("access-token"), cfg.TokenTTL),
 		CA:           s.ca,
 		Log:          log,
-		ProxyAddress: cfg.ProxyListen,
+		ProxyAddress: s.dp.ln.Addr().String(),
+		OnChange:     s.changed,
+		Sessions:     s.dp.sessions,
+		Trails:       s.dp.trails,
+		Status: func(ctx context.Context) map[string]any {
+			st := s.dp.gate.Stats()
+			st["active_sessions"] = len(s.dp.sessions.Active())
+			st["recording"] = "ok"
+			if err := s.dp.sessions.Healthy(); err != nil {
+				st["recording"] = "failed: " + err.Error()
+			}
+			return st
+		},
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
@@ -153,6 +172,26 @@ func (s *Server) routes(mux *http.ServeMux) {
 // APIAddr is the address the API listener is bound to.
 func (s *Server) APIAddr() string { return s.apiLn.Addr().String() }
 
+// ProxyAddr is the address the proxy listener is bound to.
+func (s *Server) ProxyAddr() string { return s.dp.ln.Addr().String() }
+
+// MetricsAddr is the address of the metrics listener, "" when disabled.
+func (s *Server) MetricsAddr() string {
+	if s.dp.metLn == nil {
+		return ""
+	}
+	return s.dp.metLn.Addr().String()
+}
+
+// Sessions returns the API session manager.
+func (s *Server) Sessions() *sessions.Manager { return s.dp.sessions }
+
+// Trails returns the recording store.
+func (s *Server) Trails() *recording.Store { return s.dp.trails }
+
+// Gate returns the policy decision point.
+func (s *Server) Gate() *gate.Gate { return s.dp.gate }
+
 // Store returns the store, for tests and the CLI.
 func (s *Server) Store() *store.Store { return s.store }
 
@@ -161,9 +200,12 @@ func (s *Server) CA() *ca.CA { return s.ca }
 
 // Serve serves until ctx is done, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	go func() { errc <- s.apiSrv.ServeTLS(s.apiLn, "", "") }()
-	s.log.Info("gatehouse started", "api", s.APIAddr(), "database", s.store.Dialect(), "data_dir", s.cfg.DataDir)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	s.dp.serve(runCtx, errc)
+	s.log.Info("gatehouse started", "api", s.APIAddr(), "proxy", s.ProxyAddr(), "database", s.store.Dialect(), "data_dir", s.cfg.DataDir)
 	if ready != nil {
 		ready(s)
 	}
@@ -181,6 +223,10 @@ func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
 	if serr := s.apiSrv.Shutdown(sctx); serr != nil && err == nil {
 		err = serr
 	}
+	if serr := s.dp.shutdown(sctx); serr != nil && err == nil {
+		err = serr
+	}
+	stopRun()
 	if cerr := s.Close(sctx); cerr != nil && err == nil {
 		err = cerr
 	}

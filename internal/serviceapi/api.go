@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
+	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -36,8 +37,22 @@ type API struct {
 	ProxyAddress string
 	// Status, if set, adds run-time facts (sessions, recording health) to GET /api-proxy/api/v1/status.
 	Status func(ctx context.Context) map[string]any
+	// OnChange, if set, runs after every successful write through the API, before the answer is sent, so the
+	// proxy's policy reflects the change on its very next request.
+	OnChange func(ctx context.Context)
+	// Sessions controls the proxy's open API sessions; nil means the connection manager lists only stored ones.
+	Sessions SessionControl
+	// Trails reads session recordings; nil means no trails are served.
+	Trails *recording.Store
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+}
+
+// SessionControl is what the connection manager needs of the proxy's session registry.
+type SessionControl interface {
+	Terminate(ctx context.Context, id, reason string) error
+	TerminateUser(ctx context.Context, userID, reason string) int
+	Live(id string) (store.APISession, bool)
 }
 
 func (a *API) now() time.Time {
@@ -69,6 +84,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle := func(pattern string, perm string, h handlerFunc) { mux.Handle(pattern, a.guard(perm, h)) }
 
 	mux.Handle("POST /auth/api/v1/oauth/token", a.public(a.token))
+	mux.Handle("GET /openapi.json", a.public(a.openapi))
 	handle("GET /auth/api/v1/users/current", anyPerm, a.currentUser)
 
 	handle("GET "+users+"/users", auth.UsersView, a.listUsers)
@@ -114,6 +130,15 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("GET "+proxy+"/settings", auth.SettingsView, a.getSettings)
 	handle("PUT "+proxy+"/settings", auth.SettingsManage, a.putSettings)
 
+	const conns = "/connection-manager/api/v1"
+	handle("GET "+conns+"/connections", auth.ConnectionsView, a.listConnections)
+	handle("POST "+conns+"/connections/search", auth.ConnectionsView, a.searchConnections)
+	handle("GET "+conns+"/connections/{id}", auth.ConnectionsView, a.getConnection)
+	handle("GET "+conns+"/connections/{id}/trail", auth.ConnectionsTrails, a.connectionTrail)
+	handle("GET "+conns+"/connections/{id}/trail/stream", auth.ConnectionsTrails, a.connectionTrailStream)
+	handle("POST "+conns+"/terminate/connection/{id}", auth.ConnectionsTerminate, a.terminateConnection)
+	handle("POST "+conns+"/terminate/user/{user_id}", auth.ConnectionsTerminate, a.terminateUser)
+
 	handle("GET /audit/api/v1/events", auth.AuditView, a.listAudit)
 }
 
@@ -140,6 +165,49 @@ func (a *API) guard(perm string, h handlerFunc) http.Handler {
 		if perm != "" && !p.Permissions.Has(perm) {
 			return errForbidden
 		}
-		return h(w, r.WithContext(withPrincipal(r.Context(), p)))
+		r = r.WithContext(withPrincipal(r.Context(), p))
+		if r.Method == http.MethodGet || a.OnChange == nil {
+			return h(w, r)
+		}
+		// Hold a write's answer until the proxy has the new policy, so a client that acts on the answer is never
+		// judged by the old one.
+		bw := &heldResponse{header: w.Header()}
+		if err := h(bw, r); err != nil {
+			return err
+		}
+		a.OnChange(r.Context())
+		bw.flushTo(w)
+		return nil
 	})
+}
+
+// heldResponse buffers a small write answer (an id, an object) until flushTo.
+type heldResponse struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (h *heldResponse) Header() http.Header { return h.header }
+
+func (h *heldResponse) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
+}
+
+func (h *heldResponse) Write(p []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	h.body = append(h.body, p...)
+	return len(p), nil
+}
+
+func (h *heldResponse) flushTo(w http.ResponseWriter) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	w.WriteHeader(h.status)
+	w.Write(h.body)
 }

@@ -171,3 +171,37 @@ func (s *Store) TouchCredentials(ctx context.Context, used map[string]time.Time)
 		return nil
 	})
 }
+
+// PolicyCredential is what the proxy's policy snapshot keeps of a credential: everything but the secret itself,
+// which is found through its keyed hash.
+type PolicyCredential struct {
+	ID, Name, UserID, TargetID string
+	NotBefore, NotAfter        time.Time
+	SourceAddress              []string
+	Enabled                    bool
+	SecretIndex                string
+}
+
+// PolicyCredentials returns every credential without opening any secret.
+func (s *Store) PolicyCredentials(ctx context.Context) ([]PolicyCredential, error) {
+	rows, err := s.conn().query(ctx, `SELECT id, name, user_id, target_id, not_before, not_after, source_address, enabled, secret_index FROM proxy_credentials`)
+	if err != nil {
+		return nil, fmt.Errorf("policy credentials: %w", err)
+	}
+	defer rows.Close()
+	var out []PolicyCredential
+	for rows.Next() {
+		var c PolicyCredential
+		var nb, na int64
+		var src string
+		if err := rows.Scan(&c.ID, &c.Name, &c.UserID, &c.TargetID, &nb, &na, &src, &c.Enabled, &c.SecretIndex); err != nil {
+			return nil, mapErr(err)
+		}
+		if err := json.Unmarshal([]byte(src), &c.SourceAddress); err != nil {
+			return nil, fmt.Errorf("credential %s source_address: %w", c.ID, err)
+		}
+		c.NotBefore, c.NotAfter = fromMicros(nb), fromMicros(na)
+		out = append(out, c)
+	}
+	return out, mapErr(rows.Err())
+}

@@ -147,3 +147,46 @@ func affectedOne(res sql.Result, err error) error {
 	}
 	return nil
 }
+
+// PolicyUser is what the proxy's policy snapshot keeps of a user.
+type PolicyUser struct {
+	ID, Username string
+	Enabled      bool
+	RoleIDs      []string
+}
+
+// PolicyUsers returns every user with the ids of the roles it holds.
+func (s *Store) PolicyUsers(ctx context.Context) ([]*PolicyUser, error) {
+	c := s.conn()
+	rows, err := c.query(ctx, `SELECT id, username, enabled FROM users`)
+	if err != nil {
+		return nil, fmt.Errorf("policy users: %w", err)
+	}
+	byID := map[string]*PolicyUser{}
+	var out []*PolicyUser
+	for rows.Next() {
+		u := &PolicyUser{}
+		if err := rows.Scan(&u.ID, &u.Username, &u.Enabled); err != nil {
+			rows.Close()
+			return nil, mapErr(err)
+		}
+		byID[u.ID] = u
+		out = append(out, u)
+	}
+	rows.Close()
+	grants, err := c.query(ctx, `SELECT user_id, role_id FROM user_roles`)
+	if err != nil {
+		return nil, fmt.Errorf("policy users: %w", err)
+	}
+	defer grants.Close()
+	for grants.Next() {
+		var uid, rid string
+		if err := grants.Scan(&uid, &rid); err != nil {
+			return nil, mapErr(err)
+		}
+		if u := byID[uid]; u != nil {
+			u.RoleIDs = append(u.RoleIDs, rid)
+		}
+	}
+	return out, mapErr(grants.Err())
+}

@@ -1,0 +1,244 @@
+package gate
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// Gate implements proxy.Authorizer over the snapshot.
+type Gate struct {
+	store *store.Store
+	log   *slog.Logger
+	// Limiter refuses sources that keep presenting bad secrets; nil means a default limiter (20 failures a minute).
+	Limiter *auth.FailureLimiter
+	// Now returns the current time; nil means time.Now. Tests set it to check validity windows.
+	Now func() time.Time
+	// OnReload, if set, is called with a checker after every rebuild, so open API sessions can be re-checked
+	// against the new rules (a lost role, a disabled credential).
+	OnReload func(check func(credentialID string) (reason string, ok bool))
+
+	snap     atomic.Pointer[snapshot]
+	reloadMu sync.Mutex
+
+	usedMu sync.Mutex
+	used   map[string]time.Time
+}
+
+var _ proxy.Authorizer = (*Gate)(nil)
+
+// New builds the first snapshot.
+func New(ctx context.Context, st *store.Store, log *slog.Logger) (*Gate, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gate{store: st, log: log, Limiter: &auth.FailureLimiter{Burst: 20}, used: map[string]time.Time{}}
+	if err := g.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *Gate) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+// Reload rebuilds the snapshot from the store and swaps it in. Requests in flight finish on the old one.
+func (g *Gate) Reload(ctx context.Context) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	s, err := build(ctx, g.store)
+	if err != nil {
+		return err
+	}
+	g.snap.Store(s)
+	g.log.Debug("policy snapshot rebuilt", "snapshot", s.String(), "took", time.Since(s.built))
+	if g.OnReload != nil {
+		g.OnReload(func(credentialID string) (string, bool) { return g.checkCredential(s, credentialID) })
+	}
+	return nil
+}
+
+// Run rebuilds the snapshot every interval (so changes made by other nodes sharing a PostgreSQL database arrive)
+// and flushes credential last-use times, until ctx is done.
+func (g *Gate) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			g.Flush(context.WithoutCancel(ctx))
+			return
+		case <-t.C:
+			if err := g.Reload(ctx); err != nil && ctx.Err() == nil {
+				g.log.Error("policy snapshot rebuild failed; keeping the previous one", "err", err)
+			}
+			g.Flush(ctx)
+		}
+	}
+}
+
+// Flush writes the batched last-use times of credentials.
+func (g *Gate) Flush(ctx context.Context) {
+	g.usedMu.Lock()
+	batch := g.used
+	g.used = map[string]time.Time{}
+	g.usedMu.Unlock()
+	if err := g.store.TouchCredentials(ctx, batch); err != nil {
+		g.log.Error("recording credential last use failed", "err", err, "credentials", len(batch))
+	}
+}
+
+// checkCredential re-evaluates everything about a credential except the request itself: used to re-check open
+// sessions after a change.
+func (g *Gate) checkCredential(s *snapshot, id string) (string, bool) {
+	c := s.credByID[id]
+	if c == nil {
+		return "credential deleted", false
+	}
+	if !c.enabled {
+		return "credential disabled", false
+	}
+	if g.now().After(c.notAfter) {
+		return "credential expired", false
+	}
+	u := s.users[c.userID]
+	if u == nil || !u.enabled {
+		return "user disabled or deleted", false
+	}
+	t := s.targets[c.targetID]
+	if t == nil || t.disabled {
+		return "target disabled or deleted", false
+	}
+	if !s.holdsRole(u, t) {
+		return "user no longer holds a role of the target", false
+	}
+	return "", true
+}
+
+// Authorize implements proxy.Authorizer.
+func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Grant, error) {
+	s := g.snap.Load()
+	source := "ip:" + r.Client.Addr().Unmap().String()
+	if r.Secret == "" {
+		if r.Method == "CONNECT" {
+			// The requests inside the tunnel carry their own credentials and are each authorized.
+			return nil, nil
+		}
+		return g.anonymous(s, r)
+	}
+	if ok, _ := g.Limiter.Allow(source); !ok {
+		return nil, proxy.ErrRateLimited
+	}
+	index := g.store.SecretIndex(store.IndexProxySecret, r.Secret)
+	c := s.credentials[index]
+	// The map lookup is on a keyed hash, so its timing tells an attacker nothing about the secret; the compare
+	// below keeps even a forged hash collision from matching a different id.
+	if c == nil || (r.CredentialID != "" && subtle.ConstantTimeCompare([]byte(r.CredentialID), []byte(c.id)) != 1) {
+		g.Limiter.Fail(source)
+		return nil, proxy.ErrUnauthenticated
+	}
+	now := g.now()
+	deny := func(reason string) (*proxy.Grant, error) { return nil, &proxy.DeniedError{Reason: reason} }
+	switch {
+	case !c.enabled:
+		return deny("credential is disabled")
+	case now.Before(c.notBefore):
+		return deny("credential is not valid yet")
+	case !now.Before(c.notAfter):
+		return deny("credential has expired")
+	case !policy.AddrAllowed(c.sources, r.Client.Addr()):
+		return deny("client address is not allowed for this credential")
+	}
+	u := s.users[c.userID]
+	if u == nil || !u.enabled {
+		return deny("user is disabled")
+	}
+	t := s.targets[c.targetID]
+	if t == nil || t.disabled {
+		return deny("target is disabled")
+	}
+	if !s.holdsRole(u, t) {
+		return deny("user holds no role of the target")
+	}
+	grant := &proxy.Grant{Target: t.forward, Secret: r.Secret, Session: proxy.SessionInfo{
+		UserID: u.id, UserName: u.name, CredentialID: c.id, CredentialName: c.name, TargetName: t.name,
+	}}
+	if r.Method == "CONNECT" {
+		// Refuse a tunnel to a host the credential's target never serves, before any TLS is set up.
+		hp, err := policy.ParseAuthority(r.Host)
+		if err != nil || !servesHost(s, t.id, hp) {
+			return deny("the credential's target has no endpoint on " + r.Host)
+		}
+		g.markUsed(c.id, now)
+		return grant, nil
+	}
+	d := t.rules.Match(policy.Request{Scheme: r.Scheme, Host: r.Host, Method: r.Method, Path: r.Path})
+	if !d.Allowed {
+		return deny(d.Reason)
+	}
+	grant.NATTargetHost = d.Endpoint.NATTargetHost
+	g.markUsed(c.id, now)
+	return grant, nil
+}
+
+// anonymous admits a request without a credential only through an endpoint that allows unauthenticated
+// requests, and then injects nothing.
+func (g *Gate) anonymous(s *snapshot, r *proxy.AuthRequest) (*proxy.Grant, error) {
+	hp, err := policy.ParseAuthority(r.Host)
+	if err != nil {
+		return nil, proxy.ErrUnauthenticated
+	}
+	if hp.Port == 0 {
+		hp.Port = policy.DefaultPort(r.Scheme)
+	}
+	for _, id := range s.hosts.Lookup(hp) {
+		t := s.targets[id]
+		if t == nil || t.disabled {
+			continue
+		}
+		d := t.rules.MatchUnauthenticated(policy.Request{Scheme: r.Scheme, Host: r.Host, Method: r.Method, Path: r.Path})
+		if d.Allowed {
+			return &proxy.Grant{Target: t.anonymous, Unauthenticated: true, NATTargetHost: d.Endpoint.NATTargetHost,
+				Session: proxy.SessionInfo{TargetName: t.name}}, nil
+		}
+	}
+	return nil, proxy.ErrUnauthenticated
+}
+
+func servesHost(s *snapshot, targetID string, hp policy.HostPort) bool {
+	if hp.Port == 0 {
+		hp.Port = 443
+	}
+	for _, id := range s.hosts.Lookup(hp) {
+		if id == targetID {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Gate) markUsed(id string, t time.Time) {
+	g.usedMu.Lock()
+	g.used[id] = t
+	g.usedMu.Unlock()
+}
+
+// Stats reports snapshot sizes for the status endpoint.
+func (g *Gate) Stats() map[string]any {
+	s := g.snap.Load()
+	return map[string]any{"targets": len(s.targets), "credentials": len(s.credentials), "users": len(s.users),
+		"policy_built": s.built.UTC().Format(time.RFC3339)}
+}
+

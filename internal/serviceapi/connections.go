@@ -1,0 +1,259 @@
+package serviceapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/sessions"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// connectionView is an API session as the connection manager shows it.
+type connectionView struct {
+	ID                string     `json:"id"`
+	Type              string     `json:"type"`
+	User              model.Ref  `json:"user"`
+	Target            model.Ref  `json:"target"`
+	Credential        model.Ref  `json:"credential"`
+	ClientAddress     string     `json:"client_address"`
+	Status            string     `json:"status"`
+	TerminationReason string     `json:"termination_reason,omitempty"`
+	Connected         time.Time  `json:"connected"`
+	Disconnected      *time.Time `json:"disconnected,omitempty"`
+	LastActivity      time.Time  `json:"last_activity"`
+	Requests          int64      `json:"requests"`
+	BytesIn           int64      `json:"bytes_in"`
+	BytesOut          int64      `json:"bytes_out"`
+	AuditEnabled      bool       `json:"audit_enabled"`
+}
+
+func (a *API) viewConnection(s *store.APISession) connectionView {
+	if s.Status == store.SessionConnected && a.Sessions != nil {
+		// The store's counters are flushed in batches; an open session's live ones are fresher.
+		if live, ok := a.Sessions.Live(s.ID); ok {
+			s.Requests, s.BytesIn, s.BytesOut, s.LastActivity = live.Requests, live.BytesIn, live.BytesOut, live.LastActivity
+		}
+	}
+	v := connectionView{
+		ID: s.ID, Type: "API", User: model.Ref{ID: s.UserID, Name: s.UserName}, Target: model.Ref{ID: s.TargetID, Name: s.TargetName},
+		Credential: model.Ref{ID: s.CredentialID, Name: s.CredentialName}, ClientAddress: s.ClientAddress, Status: s.Status,
+		TerminationReason: s.TerminationReason, Connected: s.Connected, LastActivity: s.LastActivity, Requests: s.Requests,
+		BytesIn: s.BytesIn, BytesOut: s.BytesOut, AuditEnabled: s.AuditEnabled,
+	}
+	if !s.Disconnected.IsZero() {
+		d := s.Disconnected
+		v.Disconnected = &d
+	}
+	return v
+}
+
+func (a *API) listConnections(w http.ResponseWriter, r *http.Request) error {
+	return a.writeConnections(w, r, store.SessionFilter{})
+}
+
+// searchConnections is POST /connections/search with {"status":[...],"user_id","target_id","keywords","from","to"}.
+func (a *API) searchConnections(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Status   []string   `json:"status"`
+		UserID   string     `json:"user_id"`
+		TargetID string     `json:"target_id"`
+		Keywords string     `json:"keywords"`
+		From     *time.Time `json:"from"`
+		To       *time.Time `json:"to"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	f := store.SessionFilter{UserID: in.UserID, TargetID: in.TargetID, Keywords: in.Keywords}
+	for i, st := range in.Status {
+		st = strings.ToUpper(st)
+		switch st {
+		case store.SessionConnected, store.SessionDisconnected, store.SessionTerminated, store.SessionUnauthorized:
+		default:
+			return badRequest(fieldIndex("status", i), "status must be CONNECTED, DISCONNECTED, TERMINATED or UNAUTHORIZED")
+		}
+		f.Status = append(f.Status, st)
+	}
+	if in.From != nil {
+		f.From = *in.From
+	}
+	if in.To != nil {
+		f.To = *in.To
+	}
+	return a.writeConnections(w, r, f)
+}
+
+func (a *API) writeConnections(w http.ResponseWriter, r *http.Request, f store.SessionFilter) error {
+	opts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	list, total, err := a.Store.ListSessions(r.Context(), f, opts)
+	if err != nil {
+		return err
+	}
+	out := make([]connectionView, 0, len(list))
+	for _, s := range list {
+		out = append(out, a.viewConnection(s))
+	}
+	writeJSON(w, http.StatusOK, newList(out, total))
+	return nil
+}
+
+func (a *API) getConnection(w http.ResponseWriter, r *http.Request) error {
+	s, err := a.Store.Session(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotExist) {
+		return notFound("connection")
+	} else if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, a.viewConnection(s))
+	return nil
+}
+
+func (a *API) terminateConnection(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if a.Sessions == nil {
+		return notFound("active connection")
+	}
+	p := principal(r.Context())
+	err := a.Sessions.Terminate(r.Context(), id, "terminated by "+p.Name)
+	if errors.Is(err, sessions.ErrNotActive) {
+		if _, serr := a.Store.Session(r.Context(), id); serr == nil {
+			return &Error{Status: http.StatusConflict, Code: "NOT_ACTIVE", Message: "the connection is not active"}
+		}
+		return notFound("connection")
+	} else if err != nil {
+		return err
+	}
+	a.audit(r, "terminate", "connection", id, nil, nil)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (a *API) terminateUser(w http.ResponseWriter, r *http.Request) error {
+	uid := r.PathValue("user_id")
+	if _, err := a.Store.User(r.Context(), uid); errors.Is(err, store.ErrNotExist) {
+		return notFound("user")
+	} else if err != nil {
+		return err
+	}
+	n := 0
+	if a.Sessions != nil {
+		n = a.Sessions.TerminateUser(r.Context(), uid, "terminated by "+principal(r.Context()).Name)
+	}
+	a.audit(r, "terminate-user-connections", "user", uid, nil, map[string]any{"terminated": n})
+	writeJSON(w, http.StatusOK, map[string]int{"terminated": n})
+	return nil
+}
+
+// trailPage is GET .../trail: a page of recorded exchanges.
+type trailPage struct {
+	Count       int                      `json:"count"`
+	Items       []recording.Exchange     `json:"items"`
+	Meta        recording.SessionMeta    `json:"session"`
+	Closed      *recording.CloseInfo     `json:"closed,omitempty"`
+	Interrupted *recording.InterruptInfo `json:"interrupted,omitempty"`
+}
+
+// connectionTrail is GET .../connections/{id}/trail (JSON, paginated) or ?format=har.
+func (a *API) connectionTrail(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	sess, err := a.Store.Session(r.Context(), id)
+	if errors.Is(err, store.ErrNotExist) {
+		return notFound("connection")
+	} else if err != nil {
+		return err
+	}
+	if !sess.AuditEnabled || a.Trails == nil {
+		return &Error{Status: http.StatusNotFound, Code: "NO_TRAIL", Message: "this connection was not recorded"}
+	}
+	opts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	format := r.URL.Query().Get("format")
+	if format == "har" {
+		opts.Offset, opts.Limit = 0, 0
+	} else if format != "" && format != "json" {
+		return badRequest("format", "format must be json or har")
+	}
+	if opts.Limit == 0 && format != "har" {
+		opts.Limit = store.DefaultLimit
+	}
+	page, err := a.Trails.Read(r.Context(), id, opts.Offset, opts.Limit)
+	if errors.Is(err, recording.ErrNotExist) {
+		return &Error{Status: http.StatusNotFound, Code: "NO_TRAIL", Message: "no trail is stored for this connection"}
+	} else if err != nil {
+		return err
+	}
+	a.audit(r, "read-trail", "connection", id, nil, map[string]any{"format": format})
+	if format == "har" {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="gatehouse-%s.har"`, id))
+		return recording.WriteHAR(w, page.Meta, page.Items)
+	}
+	items := page.Items
+	if items == nil {
+		items = []recording.Exchange{}
+	}
+	writeJSON(w, http.StatusOK, trailPage{Count: page.Total, Items: items, Meta: page.Meta, Closed: page.Close, Interrupted: page.Interrupted})
+	return nil
+}
+
+// connectionTrailStream is GET .../trail/stream: Server-Sent Events, one "exchange" event per recorded exchange
+// as it happens, and an "end" event when the session closes.
+func (a *API) connectionTrailStream(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	sess, err := a.Store.Session(r.Context(), id)
+	if errors.Is(err, store.ErrNotExist) {
+		return notFound("connection")
+	} else if err != nil {
+		return err
+	}
+	if !sess.AuditEnabled || a.Trails == nil {
+		return &Error{Status: http.StatusNotFound, Code: "NO_TRAIL", Message: "this connection was not recorded"}
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return &Error{Status: http.StatusInternalServerError, Code: "INTERNAL_ERROR", Message: "streaming unsupported"}
+	}
+	feed, stop := a.Trails.Subscribe(id)
+	defer stop()
+	a.audit(r, "follow-trail", "connection", id, nil, nil)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, ": following session %s\n\n", id)
+	flusher.Flush()
+	heartbeat := time.NewTicker(15 * time.Second)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-heartbeat.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+			flusher.Flush()
+		case ex, ok := <-feed:
+			if !ok {
+				fmt.Fprint(w, "event: end\ndata: {}\n\n")
+				flusher.Flush()
+				return nil
+			}
+			b, err := json.Marshal(ex)
+			if err != nil {
+				return nil
+			}
+			fmt.Fprintf(w, "id: %d\nevent: exchange\ndata: %s\n\n", ex.Seq, b)
+			flusher.Flush()
+		}
+	}
+}

@@ -1,0 +1,295 @@
+// Package sessions groups the proxy's authorized requests into API sessions (one per credential and client
+// address), enforces idle timeout, maximum lifetime and the cool-down after termination, and owns each session's
+// recording. It implements proxy.Sessions and proxy.Recorder.
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/google/uuid"
+)
+
+// ErrNotActive is returned when terminating a session that is not open.
+var ErrNotActive = errors.New("session is not active")
+
+// Manager is the registry of open API sessions.
+type Manager struct {
+	store *store.Store
+	rec   *recording.Store
+	log   *slog.Logger
+	// Settings returns the current proxy settings (timeouts, cool-down, recording); it is called often and must be
+	// cheap.
+	Settings func() model.Settings
+	// Now returns the current time; nil means time.Now. Tests use a fake clock.
+	Now func() time.Time
+
+	mu       sync.Mutex
+	active   map[string]*Session // by key
+	byID     map[string]*Session
+	cooldown map[string]time.Time // key -> end of cool-down
+
+	recErr atomic.Pointer[error]
+}
+
+var (
+	_ proxy.Sessions = (*Manager)(nil)
+	_ proxy.Recorder = (*Manager)(nil)
+)
+
+// Session is one open API session.
+type Session struct {
+	row    store.APISession
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	writer *recording.Writer
+
+	mu       sync.Mutex
+	inflight int
+	dirty    bool
+	requests atomic.Int64
+	bytesIn  atomic.Int64
+	bytesOut atomic.Int64
+	lastNano atomic.Int64
+}
+
+// New returns a manager. Call Start before serving.
+func New(st *store.Store, rec *recording.Store, log *slog.Logger) *Manager {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{store: st, rec: rec, log: log, Settings: model.DefaultSettings,
+		active: map[string]*Session{}, byID: map[string]*Session{}, cooldown: map[string]time.Time{}}
+}
+
+func (m *Manager) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+// Start recovers from an unclean stop: trails without a close record are marked interrupted and sessions left
+// CONNECTED in the store are closed as interrupted.
+func (m *Manager) Start(ctx context.Context) error {
+	if m.rec != nil {
+		ids, err := m.rec.Recover(ctx)
+		if err != nil {
+			return fmt.Errorf("recover trails: %w", err)
+		}
+		if len(ids) > 0 {
+			m.log.Warn("marked interrupted trails", "sessions", len(ids))
+		}
+	}
+	ids, err := m.store.MarkInterrupted(ctx, m.now())
+	if err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		m.log.Warn("closed sessions interrupted by the previous stop", "sessions", len(ids))
+	}
+	return nil
+}
+
+func sessionKey(g *proxy.Grant, client netip.AddrPort) string {
+	ip := client.Addr().Unmap().String()
+	if g.Unauthenticated || g.Session.CredentialID == "" {
+		return "anon|" + g.Target.ID + "|" + ip
+	}
+	return g.Session.CredentialID + "|" + ip
+}
+
+type sessionCtxKey struct{}
+
+// Begin implements proxy.Sessions.
+func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPort) (context.Context, proxy.ActiveRequest, error) {
+	if g == nil || g.Target == nil {
+		return ctx, noopRequest{}, nil
+	}
+	now := m.now()
+	set := m.Settings()
+	key := sessionKey(g, client)
+	m.mu.Lock()
+	if until, ok := m.cooldown[key]; ok {
+		if now.Before(until) {
+			m.mu.Unlock()
+			return nil, nil, &proxy.DeniedError{Reason: "session in cool-down after termination; retry later"}
+		}
+		delete(m.cooldown, key)
+	}
+	s := m.active[key]
+	if s != nil {
+		if reason := expiry(s, now, set); reason != "" {
+			m.closeLocked(s, store.SessionDisconnected, reason, now)
+			s = nil
+		} else if s.writer != nil && s.writer.Err() != nil {
+			m.closeLocked(s, store.SessionDisconnected, "recording failed", now)
+			s = nil
+		}
+	}
+	if s == nil {
+		var err error
+		if s, err = m.open(ctx, key, g, client, now, set); err != nil {
+			m.mu.Unlock()
+			return nil, nil, err
+		}
+	}
+	s.mu.Lock()
+	s.inflight++
+	s.mu.Unlock()
+	s.lastNano.Store(now.UnixNano())
+	m.mu.Unlock()
+
+	rctx, cancel := context.WithCancelCause(context.WithValue(ctx, sessionCtxKey{}, s))
+	stop := context.AfterFunc(s.ctx, func() { cancel(context.Cause(s.ctx)) })
+	return rctx, &request{m: m, s: s, cancel: cancel, stop: stop}, nil
+}
+
+// expiry says why an open session must close before serving another request, or "".
+func expiry(s *Session, now time.Time, set model.Settings) string {
+	last := time.Unix(0, s.lastNano.Load())
+	s.mu.Lock()
+	busy := s.inflight > 0
+	s.mu.Unlock()
+	switch {
+	case now.Sub(s.row.Connected) >= time.Duration(set.MaxSessionLifetime)*time.Second:
+		return "maximum session lifetime reached"
+	case !busy && now.Sub(last) >= time.Duration(set.IdleSessionTimeout)*time.Second:
+		return "idle timeout"
+	}
+	return ""
+}
+
+// open starts a session: a store row and, for audited targets, a trail. Called with m.mu held; the insert is the
+// one synchronous write per session, not per request.
+func (m *Manager) open(ctx context.Context, key string, g *proxy.Grant, client netip.AddrPort, now time.Time, set model.Settings) (*Session, error) {
+	row := store.APISession{
+		ID: uuid.NewString(), Key: key, UserID: g.Session.UserID, UserName: g.Session.UserName,
+		TargetID: g.Target.ID, TargetName: g.Target.Name, CredentialID: g.Session.CredentialID,
+		CredentialName: g.Session.CredentialName, ClientAddress: client.Addr().Unmap().String(),
+		Status: store.SessionConnected, Connected: now, LastActivity: now, AuditEnabled: g.Target.AuditEnabled,
+	}
+	s := &Session{row: row}
+	if g.Target.AuditEnabled {
+		if m.rec == nil {
+			return nil, errRecordingUnavailable
+		}
+		w, err := m.rec.Create(ctx, recording.SessionMeta{SessionID: row.ID, User: row.UserName, Target: row.TargetName,
+			Credential: row.CredentialName, ClientAddr: row.ClientAddress, Started: now}, redactor(g, set))
+		if err != nil {
+			m.failRecording(err)
+			return nil, errRecordingUnavailable
+		}
+		s.writer = w
+	}
+	if err := m.store.InsertSession(ctx, &row); err != nil {
+		if s.writer != nil {
+			s.writer.Close("session could not be stored")
+		}
+		return nil, fmt.Errorf("open session: %w", err)
+	}
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	m.active[key] = s
+	m.byID[row.ID] = s
+	m.log.Info("api session opened", "session", row.ID, "user", row.UserName, "target", row.TargetName,
+		"credential", row.CredentialName, "client", row.ClientAddress, "audit", row.AuditEnabled)
+	return s, nil
+}
+
+// redactor lists everything secret about this session: the user's proxy secret and the target credential in
+// each form it can appear in.
+func redactor(g *proxy.Grant, set model.Settings) *recording.Redactor {
+	r := &recording.Redactor{Headers: append(append([]string{}, recording.DefaultRedactedHeaders...), set.RecordingRedactHeaders...)}
+	add := func(s string) {
+		if len(s) >= 4 {
+			r.Secrets = append(r.Secrets, []byte(s))
+		}
+	}
+	add(g.Secret)
+	c := g.Target.Credential
+	add(c.Token)
+	add(c.Password)
+	add(c.HeaderValue)
+	add(c.PrivateKeyPEM)
+	if c.Type == proxy.CredentialBasicAuth {
+		r.Secrets = append(r.Secrets, recording.BasicAuthForm(c.Username, c.Password))
+	}
+	if c.HeaderName != "" {
+		r.Headers = append(r.Headers, c.HeaderName)
+	}
+	return r
+}
+
+var errRecordingUnavailable = &proxy.DeniedError{Reason: "recording is unavailable, so this audited target is closed (fail closed)"}
+
+// closeLocked ends a session: cancels its in-flight requests, seals its trail and stores the outcome.
+func (m *Manager) closeLocked(s *Session, status, reason string, now time.Time) {
+	delete(m.active, s.row.Key)
+	delete(m.byID, s.row.ID)
+	s.cancel(fmt.Errorf("session %s: %s", status, reason))
+	row := s.snapshotRow()
+	row.Status, row.TerminationReason, row.Disconnected = status, reason, now
+	if s.writer != nil {
+		seal, err := s.writer.Close(reason)
+		if err != nil {
+			m.log.Error("closing trail failed", "session", row.ID, "err", err)
+		}
+		row.TrailHead, row.TrailRecords = seal.Head, seal.Records
+	}
+	// Store the outcome off the lock: a slow database must not stall the proxy.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := m.store.CloseSession(ctx, &row); err != nil {
+			m.log.Error("storing closed session failed", "session", row.ID, "err", err)
+		}
+	}()
+	m.log.Info("api session closed", "session", row.ID, "status", status, "reason", reason, "requests", row.Requests,
+		"bytes_in", row.BytesIn, "bytes_out", row.BytesOut, "duration", now.Sub(row.Connected).Round(time.Millisecond))
+}
+
+func (s *Session) snapshotRow() store.APISession {
+	row := s.row
+	row.Requests, row.BytesIn, row.BytesOut = s.requests.Load(), s.bytesIn.Load(), s.bytesOut.Load()
+	row.LastActivity = time.Unix(0, s.lastNano.Load()).UTC()
+	return row
+}
+
+// request is one request accounted to a session.
+type request struct {
+	m      *Manager
+	s      *Session
+	cancel context.CancelCauseFunc
+	stop   func() bool
+	once   sync.Once
+}
+
+func (r *request) End(bytesIn, bytesOut int64, status int) {
+	r.once.Do(func() {
+		r.stop()
+		r.cancel(nil)
+		s := r.s
+		s.requests.Add(1)
+		s.bytesIn.Add(bytesIn)
+		s.bytesOut.Add(bytesOut)
+		s.lastNano.Store(r.m.now().UnixNano())
+		s.mu.Lock()
+		s.inflight--
+		s.dirty = true
+		s.mu.Unlock()
+	})
+}
+
+type noopRequest struct{}
+
+func (noopRequest) End(int64, int64, int) {}
