@@ -102,7 +102,7 @@ func (c *CA) ChainPEM() string { return c.chainPEM }
 type Info struct {
 	Subject   string    `json:"subject"`
 	Issuer    string    `json:"issuer"`
-	Serial    string    `json:"serial_number"` // upper-case hex, as `openssl x509 -serial`
+	Serial    string    `json:"serial"` // upper-case hex, as `openssl x509 -serial`
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
 	// Fingerprints are over the DER certificate, in upper-case hex with

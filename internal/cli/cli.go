@@ -18,7 +18,9 @@ var Version = "dev"
 
 // Globals are passed to every command's Run.
 type Globals struct {
-	Ctx    context.Context
+	Ctx context.Context
+	// Stdin is where login reads a password from (--password-stdin or a terminal prompt).
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 }
@@ -47,8 +49,14 @@ type confDumpCmd struct {
 	config.Config
 }
 
-// Run is `gatehouse` with args (without the program name). It returns the process exit code.
+// Run is `gatehouse` with args (without the program name), reading standard input from os.Stdin. It returns the
+// process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return RunWithStdin(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// RunWithStdin is Run with standard input given, so tests can feed `login --password-stdin`.
+func RunWithStdin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var cli root
 	exit := -1
 	opts := []kong.Option{
@@ -57,7 +65,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exit = code; panic(exitPanic{}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Bind(&Globals{Ctx: ctx, Stdout: stdout, Stderr: stderr}),
+		kong.Bind(&Globals{Ctx: ctx, Stdin: stdin, Stdout: stdout, Stderr: stderr}),
 	}
 	if path := config.ConfigPath(args); path != "" {
 		r, err := config.FileResolver(path)

@@ -1,4 +1,15 @@
 package cli
 
-// clientCommands are the admin client subcommands that talk to a running server.
-type clientCommands struct{}
+// clientCommands are the admin client subcommands that talk to a running server. They use the session that
+// `gatehouse login` caches in the user config dir.
+type clientCommands struct {
+	Login       loginCmd       `cmd:"" group:"Client" help:"Log in to a Gatehouse server and cache the session."`
+	Logout      logoutCmd      `cmd:"" group:"Client" help:"Forget the cached session."`
+	Whoami      whoamiCmd      `cmd:"" group:"Client" help:"Show who the cached session belongs to and what it may do."`
+	Users       usersCmd       `cmd:"" group:"Client" help:"Manage local users and their roles."`
+	Roles       rolesCmd       `cmd:"" group:"Client" help:"Manage roles and their permissions."`
+	APIClients  apiClientsCmd  `cmd:"" name:"api-clients" group:"Client" help:"Manage API clients (machine identities with OAuth2 credentials)."`
+	Targets     targetsCmd     `cmd:"" group:"Client" help:"Manage API targets: the APIs Gatehouse guards."`
+	Credentials credentialsCmd `cmd:"" group:"Client" help:"Manage proxy credentials: personal, time-boxed secrets for using a target."`
+	Env         envCmd         `cmd:"" group:"Client" help:"Print shell exports that send HTTP clients through the proxy with a credential."`
+}

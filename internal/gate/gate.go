@@ -241,4 +241,3 @@ func (g *Gate) Stats() map[string]any {
 	return map[string]any{"targets": len(s.targets), "credentials": len(s.credentials), "users": len(s.users),
 		"policy_built": s.built.UTC().Format(time.RFC3339)}
 }
-

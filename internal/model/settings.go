@@ -43,7 +43,7 @@ func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Ms
 // Validate checks that every setting is within its range.
 func (s Settings) Validate() error {
 	checks := []struct {
-		field    string
+		field     string
 		v, lo, hi int
 	}{
 		{"idle_session_timeout", s.IdleSessionTimeout, 10, 7 * 24 * 3600},
@@ -67,4 +67,6 @@ func (s Settings) Validate() error {
 }
 
 // MaxValidity is MaxCredentialValidity as a duration.
-func (s Settings) MaxValidity() time.Duration { return time.Duration(s.MaxCredentialValidity) * time.Second }
+func (s Settings) MaxValidity() time.Duration {
+	return time.Duration(s.MaxCredentialValidity) * time.Second
+}

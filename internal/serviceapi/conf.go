@@ -173,4 +173,3 @@ func kubeconfig(t *model.Target, c *model.ProxyCredential, proxyAddr, caPEM stri
 	}
 	return yaml.Marshal(doc)
 }
-

@@ -347,7 +347,9 @@ func (a *API) writeTargets(w http.ResponseWriter, r *http.Request, offset, limit
 	return nil
 }
 
-func containsFold(s, sub string) bool { return strings.Contains(strings.ToLower(s), strings.ToLower(sub)) }
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
 
 func (a *API) targetTags(w http.ResponseWriter, r *http.Request) error {
 	tags, err := a.Store.TargetTags(r.Context())

@@ -1,6 +1,7 @@
 package serviceapi
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // userInput is the body of POST and PUT on users. Pointer fields left out of a PUT keep their stored value.
@@ -102,7 +104,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	u.PasswordHash = hash
 	if err := a.Store.CreateUser(r.Context(), u, principal(r.Context()).Name); err != nil {
-		return err
+		return usernameConflict(err)
 	}
 	a.audit(r, "create", "user", u.ID, nil, u)
 	writeJSON(w, http.StatusCreated, created{ID: u.ID})
@@ -135,7 +137,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.Store.UpdateUser(r.Context(), u, principal(r.Context()).Name); err != nil {
-		return err
+		return usernameConflict(err)
 	}
 	if !u.Enabled {
 		if err := a.Store.DeletePrincipalRefreshTokens(r.Context(), auth.KindUser, u.ID); err != nil {
@@ -201,6 +203,14 @@ func (a *API) currentUser(w http.ResponseWriter, r *http.Request) error {
 		"id": p.ID, "username": p.Name, "type": p.Kind, "roles": roles, "permissions": p.Permissions.Sorted(),
 	})
 	return nil
+}
+
+// usernameConflict names the property at fault when a username is taken: users have no "name" field.
+func usernameConflict(err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return &Error{Status: http.StatusConflict, Code: "CONFLICT", Message: "a user with this username already exists", Property: "username", Err: err}
+	}
+	return err
 }
 
 func fieldIndex(field string, i int) string { return fmt.Sprintf("%s[%d]", field, i) }
