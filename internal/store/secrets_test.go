@@ -40,8 +40,10 @@ func TestListPagingSortFilter(t *testing.T) {
 			want      []string
 			wantTotal int
 		}{
-			{"first page", store.ListOptions{Limit: 3}, []string{"a%b", `a\b`, "a_b"}, 11},
-			{"second page", store.ListOptions{Limit: 3, Offset: 3}, []string{"axb", "user0", "user1"}, 11},
+			// Pages stay among plain names, so the order does not depend on how a collation sorts punctuation.
+			{"first page", store.ListOptions{Limit: 3, Filter: "user"}, []string{"user0", "user1", "user2"}, 7},
+			{"second page", store.ListOptions{Limit: 3, Offset: 3, Filter: "user"}, []string{"user3", "user4", "user5"}, 7},
+			{"default limit", store.ListOptions{}, nil, 11},
 			{"past the end", store.ListOptions{Offset: 50}, []string{}, 11},
 			{"desc", store.ListOptions{Limit: 2, SortDir: "desc"}, []string{"user6", "user5"}, 11},
 			{"sort by email desc", store.ListOptions{Limit: 1, SortKey: "email", SortDir: "DESC"}, []string{"user6"}, 11},
@@ -58,7 +60,11 @@ func TestListPagingSortFilter(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if diff := cmp.Diff(tt.want, usernames(got)); diff != "" {
+				if tt.want == nil {
+					if len(got) != tt.wantTotal {
+						t.Errorf("got %d items, want all %d", len(got), tt.wantTotal)
+					}
+				} else if diff := cmp.Diff(tt.want, usernames(got)); diff != "" {
 					t.Errorf("page (-want +got):\n%s", diff)
 				}
 				if total != tt.wantTotal {
