@@ -147,6 +147,12 @@ func (m *Manager) CloseAll(reason string) {
 func (m *Manager) Record(ctx context.Context, g *proxy.Grant, ex *proxy.Exchange) error {
 	s, _ := ctx.Value(sessionCtxKey{}).(*Session)
 	if s == nil || s.writer == nil {
+		if g != nil && g.Target != nil && g.Target.AuditEnabled {
+			// An audited exchange with nowhere to go must not pass silently.
+			err := errors.New("record exchange: no open trail for this audited request")
+			m.failRecording(err)
+			return err
+		}
 		return nil
 	}
 	rec := &recording.Exchange{

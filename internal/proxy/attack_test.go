@@ -1,0 +1,113 @@
+package proxy
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAttackCorpus sends ambiguous and mismatched requests as raw bytes,
+// because Go's own client would never produce them, and checks that each is
+// refused with 400 and that the counting origin received nothing.
+func TestAttackCorpus(t *testing.T) {
+	st := newSetup(t, false, nil, nil)
+	host := st.origin.hostPort()
+	auth := "Authorization: Bearer " + userSecret + "\r\n"
+	for _, tc := range []struct {
+		name string
+		// tunnel sends the bytes inside a plain CONNECT tunnel to the
+		// origin; otherwise they go to the proxy port as absolute-form.
+		tunnel bool
+		raw    string
+		want   int
+	}{
+		{"CL and TE", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"TE and CL", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n", 400},
+		{"duplicate equal CL", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400},
+		{"differing CL", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
+		{"CL list", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Content-Length: 3, 3\r\n\r\nabc", 400},
+		{"signed CL", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Content-Length: +3\r\n\r\nabc", 400},
+		{"TE gzip chunked", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400},
+		{"TE identity", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Transfer-Encoding: identity\r\n\r\n", 400},
+		{"TE twice", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"TE with space before colon", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400},
+		{"TE vertical tab", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Transfer-Encoding: \x0bchunked\r\n\r\n0\r\n\r\n", 400},
+		{"obs-fold", true, "GET /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "X-A: 1\r\n Transfer-Encoding: chunked\r\n\r\n", 400},
+		{"bare LF", true, "GET /x HTTP/1.1\nHost: H\n" + strings.TrimSuffix(auth, "\r\n") + "\n\r\n\r\n", 400},
+		{"bad chunk size", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400},
+		{"chunk longer than size", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\n2\r\nabcd\r\n0\r\n\r\n", 400},
+		{"bare LF in chunk", true, "POST /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400},
+		{"Host differs from CONNECT", true, "GET /x HTTP/1.1\r\nHost: evil.example\r\n" + auth + "\r\n", 400},
+		{"Host port differs from CONNECT", true, "GET /x HTTP/1.1\r\nHost: 127.0.0.1:1\r\n" + auth + "\r\n", 400},
+		{"two Hosts", true, "GET /x HTTP/1.1\r\nHost: {H}\r\nHost: evil.example\r\n" + auth + "\r\n", 400},
+		{"no Host", true, "GET /x HTTP/1.1\r\n" + auth + "\r\n", 400},
+		{"absolute URI differs from Host in tunnel", true, "GET http://evil.example/x HTTP/1.1\r\nHost: {H}\r\n" + auth + "\r\n", 400},
+		{"absolute URI differs from Host", false, "GET http://{H}/x HTTP/1.1\r\nHost: evil.example\r\n" + auth + "\r\n", 400},
+		{"absolute URI userinfo", false, "GET http://user@{H}/x HTTP/1.1\r\nHost: {H}\r\n" + auth + "\r\n", 400},
+		{"dot segments", true, "GET /public/../admin HTTP/1.1\r\nHost: {H}\r\n" + auth + "\r\n", 400},
+		{"encoded dot segments", true, "GET /public/%2e%2e/admin HTTP/1.1\r\nHost: {H}\r\n" + auth + "\r\n", 400},
+		{"encoded slash", true, "GET /a%2Fb HTTP/1.1\r\nHost: {H}\r\n" + auth + "\r\n", 400},
+		{"backslash", true, "GET /a\\..\\b HTTP/1.1\r\nHost: {H}\r\n" + auth + "\r\n", 400},
+		{"asterisk form", true, "OPTIONS * HTTP/1.1\r\nHost: {H}\r\n" + auth + "\r\n", 400},
+		{"CONNECT in tunnel", true, "CONNECT {H} HTTP/1.1\r\nHost: {H}\r\n" + auth + "\r\n", 400},
+		{"HTTP/0.9 style", true, "GET /x\r\n\r\n", 400},
+		{"head too large", true, "GET /x HTTP/1.1\r\nHost: {H}\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n", 431},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := st.origin.hits.Load()
+			var conn net.Conn
+			var br *bufio.Reader
+			if tc.tunnel {
+				conn, br = plainTunnel(t, st.addr, host)
+			} else {
+				c, err := net.Dial("tcp", st.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				conn, br = c, bufio.NewReader(c)
+			}
+			resp := rawExchange(t, conn, br, strings.ReplaceAll(tc.raw, "{H}", host))
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("status %d, want %d: %s", resp.StatusCode, tc.want, body)
+			}
+			var e errorBody
+			if err := json.Unmarshal(body, &e); err != nil || e.ErrorCode == "" {
+				t.Errorf("body %q is not a JSON error", body)
+			}
+			// Give a wrongly forwarded request time to arrive before
+			// counting.
+			time.Sleep(20 * time.Millisecond)
+			if n := st.origin.hits.Load() - before; n != 0 {
+				t.Errorf("origin received %d requests, want none", n)
+			}
+		})
+	}
+}
+
+// TestChunkedForwardedWithLength checks the good case of the corpus: a valid
+// chunked body arrives whole, framed by Content-Length.
+func TestChunkedForwardedWithLength(t *testing.T) {
+	var gotTE []string
+	var gotCL int64
+	st := newSetup(t, false, func(w http.ResponseWriter, r *http.Request) {
+		gotTE, gotCL = r.TransferEncoding, r.ContentLength
+	}, nil)
+	conn, br := plainTunnel(t, st.addr, st.origin.hostPort())
+	resp := rawExchange(t, conn, br, "POST /x HTTP/1.1\r\nHost: "+st.origin.hostPort()+"\r\nAuthorization: Bearer "+userSecret+
+		"\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if string(st.origin.bodies[0]) != "abcde" || len(gotTE) != 0 || gotCL != 5 {
+		t.Errorf("origin got body %q TE %v CL %d, want abcde framed by Content-Length 5", st.origin.bodies[0], gotTE, gotCL)
+	}
+}

@@ -1,0 +1,194 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// tunnel is what a CONNECT established: every request inside must be for
+// the same authority.
+type tunnel struct {
+	// scheme is "https" when the proxy intercepts TLS, "http" otherwise.
+	scheme string
+	// authority is the canonical CONNECT authority (lower-case host:port).
+	authority string
+	// host is the CONNECT host without port, the fallback TLS server name.
+	host string
+	// secret and credentialID come from Proxy-Authorization on the CONNECT
+	// and authenticate requests that carry no credential of their own.
+	secret       string
+	credentialID string
+}
+
+// handleConnect authorizes a CONNECT, answers 200 and serves the tunnel until
+// it closes.
+func (s *Server) handleConnect(ctx context.Context, c *h1Conn, req *http.Request, hi headInfo) {
+	start := time.Now()
+	rs := &requestState{start: start, client: c.client, method: http.MethodConnect, host: req.RequestURI}
+	authority, err := canonicalAuthority(req.RequestURI, "")
+	if err == nil && hi.host != "" {
+		// The Host of a CONNECT, when sent, names the same authority.
+		if h, herr := canonicalAuthority(hi.host, "https"); herr != nil || h != authority {
+			err = errors.New("Host disagrees with CONNECT authority")
+		}
+	}
+	if err == nil && (hi.contentLength > 0 || hi.chunked) {
+		err = errors.New("CONNECT with a body")
+	}
+	if err != nil {
+		c.refuse(ctx, badRequest("invalid CONNECT: "+err.Error(), err))
+		return
+	}
+	tun := &tunnel{authority: authority, host: hostOnly(authority)}
+	ar := &AuthRequest{Client: c.client, Host: req.RequestURI, Method: http.MethodConnect}
+	if v, err := singleHeader(req.Header, "Proxy-Authorization"); err != nil {
+		c.refuse(ctx, badRequest(err.Error(), err))
+		return
+	} else if v != "" {
+		if tun.secret, tun.credentialID, err = parseProxyAuthorization(v); err != nil {
+			c.refuse(ctx, authFailure(fmt.Errorf("connect: %w: %w", ErrUnauthenticated, err), levelProxy))
+			return
+		}
+		ar.Secret, ar.CredentialID = tun.secret, tun.credentialID
+	}
+	g, err := s.authorize(ctx, ar)
+	if err != nil {
+		e := authFailure(err, levelProxy)
+		c.refuse(ctx, e)
+		return
+	}
+	rs.grant = g
+	rs.decision, rs.status = decisionAllow, http.StatusOK
+	s.logAccess(ctx, rs, 0, 0)
+	if _, err := c.bw.WriteString("HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		return
+	}
+	if err := c.bw.Flush(); err != nil {
+		return
+	}
+	s.serveTunnel(ctx, c, tun)
+}
+
+// serveTunnel looks at the first byte the client sends through the tunnel:
+// a TLS handshake record (0x16) is intercepted, anything else is served as
+// plain HTTP.
+func (s *Server) serveTunnel(ctx context.Context, c *h1Conn, tun *tunnel) {
+	c.track.setIdle(true) // Shutdown may close a tunnel nothing was sent through
+	_ = c.conn.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+	b, err := c.br.Peek(1)
+	if err != nil {
+		return
+	}
+	c.track.setIdle(false)
+	if b[0] != 0x16 {
+		tun.scheme = "http"
+		inner := *c
+		inner.tun = tun
+		inner.serve(ctx)
+		return
+	}
+	tun.scheme = "https"
+	tc := tls.Server(&bufConn{Conn: c.conn, r: c.br}, s.interceptConfig(tun))
+	hsCtx, cancel := context.WithTimeout(ctx, s.tlsHandshakeTimeout())
+	err = tc.HandshakeContext(hsCtx)
+	cancel()
+	if err != nil {
+		s.logger().LogAttrs(ctx, levelDebug, "proxy tunnel handshake failed",
+			attrString("client", c.client.String()), attrString("authority", tun.authority), attrErr(err))
+		return
+	}
+	_ = c.conn.SetReadDeadline(time.Time{})
+	if tc.ConnectionState().NegotiatedProtocol == http2.NextProtoTLS {
+		c.track.setIdle(false)
+		s.serveH2(ctx, tc, tun, c.client)
+		return
+	}
+	inner := &h1Conn{srv: s, conn: tc, br: bufio.NewReaderSize(tc, s.readBufferSize()),
+		bw: bufio.NewWriter(tc), tun: tun, client: c.client, track: c.track}
+	inner.serve(ctx)
+}
+
+// interceptConfig is the TLS server side of an intercepted tunnel.
+func (s *Server) interceptConfig(tun *tunnel) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{http2.NextProtoTLS, "http/1.1"},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if s.Certs == nil {
+				return nil, errors.New("intercept: no certificate source configured")
+			}
+			// A server name other than the CONNECT host would let a client
+			// tunnel to one host while presenting another (domain fronting).
+			if hello.ServerName != "" && !strings.EqualFold(strings.TrimSuffix(hello.ServerName, "."), tun.host) {
+				return nil, fmt.Errorf("intercept: server name %q disagrees with CONNECT host %q", hello.ServerName, tun.host)
+			}
+			h := *hello
+			h.ServerName = tun.host
+			return s.Certs.GetCertificate(&h)
+		},
+	}
+}
+
+func (s *Server) serveH2(ctx context.Context, tc *tls.Conn, tun *tunnel, client netip.AddrPort) {
+	s.h2.ServeConn(tc, &http2.ServeConnOpts{
+		Context:    ctx,
+		BaseConfig: s.h2base,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.RemoteAddr = client.String()
+			s.serveHTTP(w, r, tun, client, r.Host)
+		}),
+	})
+}
+
+// parseProxyAuthorization reads "Basic base64(id:secret)" or
+// "Bearer secret".
+func parseProxyAuthorization(v string) (secret, credentialID string, err error) {
+	if tok, ok := cutAuthScheme(v, "Bearer"); ok {
+		return tok, "", nil
+	}
+	if enc, ok := cutAuthScheme(v, "Basic"); ok {
+		raw, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			return "", "", errors.New("proxy authorization: invalid base64")
+		}
+		id, secret, ok := strings.Cut(string(raw), ":")
+		if !ok {
+			return "", "", errors.New("proxy authorization: missing secret")
+		}
+		return secret, id, nil
+	}
+	return "", "", errors.New("proxy authorization: unsupported scheme")
+}
+
+// cutAuthScheme returns the credentials of an Authorization-style header
+// value if it uses the given scheme (compared case-insensitively).
+func cutAuthScheme(v, scheme string) (string, bool) {
+	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || v[len(scheme)] != ' ' {
+		return "", false
+	}
+	cred := strings.TrimSpace(v[len(scheme)+1:])
+	return cred, cred != ""
+}
+
+// singleHeader returns the one value of a header, refusing repeats: two
+// credentials are ambiguous.
+func singleHeader(h http.Header, name string) (string, error) {
+	vs := h.Values(name)
+	if len(vs) > 1 {
+		return "", fmt.Errorf("repeated %s header", name)
+	}
+	if len(vs) == 0 {
+		return "", nil
+	}
+	return vs[0], nil
+}

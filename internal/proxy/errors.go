@@ -1,0 +1,121 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+)
+
+// ErrUnauthenticated is returned by an Authorizer when no valid credential
+// was presented. The client gets 407 at the proxy level (CONNECT,
+// absolute-form requests) and 401 inside a tunnel.
+var ErrUnauthenticated = errors.New("proxy: unauthenticated")
+
+// ErrRateLimited is returned by an Authorizer when the client exceeded its
+// rate limit; the client gets 429.
+var ErrRateLimited = errors.New("proxy: rate limited")
+
+// DeniedError is returned by an Authorizer or Sessions to refuse a request;
+// the client gets 403 with Reason as the message, so Reason must be safe to
+// show to the client.
+type DeniedError struct {
+	Reason string
+}
+
+func (e *DeniedError) Error() string { return "proxy: denied: " + e.Reason }
+
+// Decisions recorded in logs and metrics.
+const (
+	decisionAllow           = "allow"
+	decisionDeny            = "deny"
+	decisionUnauthenticated = "unauthenticated"
+	decisionBadRequest      = "bad_request"
+	decisionRateLimited     = "rate_limited"
+	decisionError           = "error"
+)
+
+// httpError keeps what the client is told (code, errCode, msg) apart from the
+// cause, which is only logged.
+type httpError struct {
+	code     int
+	errCode  string
+	msg      string
+	decision string
+	err      error
+}
+
+func (e *httpError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
+
+func (e *httpError) Unwrap() error { return e.err }
+
+func badRequest(msg string, err error) *httpError {
+	return &httpError{code: http.StatusBadRequest, errCode: "BAD_REQUEST", msg: msg, decision: decisionBadRequest, err: err}
+}
+
+// authLevel says where an authentication failure happened, which decides
+// between 407 (the proxy asks for credentials) and 401 (inside a tunnel the
+// client talks to the target, so the target's status is used).
+type authLevel int
+
+const (
+	levelProxy authLevel = iota
+	levelTunnel
+)
+
+// authFailure maps an Authorizer or Sessions error to the client response.
+func authFailure(err error, level authLevel) *httpError {
+	var denied *DeniedError
+	switch {
+	case errors.Is(err, ErrUnauthenticated):
+		code := http.StatusProxyAuthRequired
+		if level == levelTunnel {
+			code = http.StatusUnauthorized
+		}
+		return &httpError{code: code, errCode: "UNAUTHENTICATED", msg: "valid proxy credential required", decision: decisionUnauthenticated, err: err}
+	case errors.As(err, &denied):
+		return &httpError{code: http.StatusForbidden, errCode: "FORBIDDEN", msg: denied.Reason, decision: decisionDeny, err: err}
+	case errors.Is(err, ErrRateLimited):
+		return &httpError{code: http.StatusTooManyRequests, errCode: "RATE_LIMITED", msg: "too many requests", decision: decisionRateLimited, err: err}
+	default:
+		return &httpError{code: http.StatusInternalServerError, errCode: "INTERNAL_ERROR", msg: "internal error", decision: decisionError, err: err}
+	}
+}
+
+// writeError sends e as the JSON body used for every error the proxy itself
+// answers, in the service API's shape.
+func writeError(w http.ResponseWriter, e *httpError) {
+	h := w.Header()
+	for k := range h {
+		delete(h, k)
+	}
+	switch e.code {
+	case http.StatusProxyAuthRequired:
+		h.Set("Proxy-Authenticate", `Basic realm="gatehouse"`)
+	case http.StatusUnauthorized:
+		h.Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+	}
+	body, _ := json.Marshal(struct {
+		ErrorCode    string `json:"error_code"`
+		ErrorMessage string `json:"error_message"`
+	}{e.errCode, e.msg})
+	body = append(body, '\n')
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if e.code == statusClientClosed {
+		return // nobody is listening; the status is for the log only
+	}
+	w.WriteHeader(e.code)
+	_, _ = w.Write(body)
+}
+
+// statusClientClosed is nginx's and Caddy's status for a client that went
+// away before the response; it is logged, never sent.
+const statusClientClosed = 499

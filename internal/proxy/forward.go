@@ -1,0 +1,312 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// requestState follows one request from parsing to the access log. The
+// ReverseProxy hooks find it in the request context.
+type requestState struct {
+	start  time.Time
+	client netip.AddrPort
+	method string
+	scheme string
+	host   string // authority as the client sent it
+	path   string // normalized escaped path
+	outURL *url.URL
+
+	grant    *Grant
+	decision string
+	reason   string
+	status   int
+	err      error
+	upstream string // upstream error kind, "" if none
+
+	clientCtx context.Context // before Sessions.Begin, to tell a client hang-up from a termination
+	// sessionCtx is what Sessions.Begin returned; the Recorder finds the session's trail through it.
+	sessionCtx context.Context
+	active    ActiveRequest
+	reqTap    *tap
+	respTap   *tap
+	reqHeader http.Header
+	respHdr   http.Header
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *requestState {
+	rs, _ := ctx.Value(stateKey{}).(*requestState)
+	return rs
+}
+
+// serveHTTP handles one request from inside a tunnel (tun != nil) or an
+// absolute-form request on the proxy port. rawHost is the Host header as
+// received.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, tun *tunnel, client netip.AddrPort, rawHost string) {
+	rs := &requestState{start: time.Now(), client: client, method: r.Method, host: rawHost}
+	sw := &statusWriter{ResponseWriter: w}
+	// Deferred so the request is accounted even when ReverseProxy aborts
+	// the handler with http.ErrAbortHandler.
+	defer func() { s.finishRequest(r.Context(), rs, sw) }()
+	if err := s.handle(sw, r, tun, rs); err != nil {
+		var he *httpError
+		if !errors.As(err, &he) {
+			he = authFailure(err, levelTunnel)
+		}
+		rs.decision, rs.reason, rs.err = he.decision, he.msg, he.err
+		if !sw.wroteHeader {
+			writeError(sw, he)
+		}
+		if he.code == statusClientClosed {
+			rs.status = statusClientClosed
+		}
+	}
+}
+
+func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *requestState) error {
+	level := levelTunnel
+	if tun == nil {
+		level = levelProxy
+	}
+	scheme, err := requestTarget(r, tun, rs.host)
+	if err != nil {
+		return err
+	}
+	rs.scheme = scheme
+	raw, err := requestTargetPath(r.RequestURI)
+	if err != nil {
+		return badRequest("invalid request target", err)
+	}
+	if rs.path, err = s.normalizePath()(raw); err != nil {
+		return badRequest("path refused", err)
+	}
+	unescaped, err := url.PathUnescape(rs.path)
+	if err != nil {
+		return badRequest("path refused", err)
+	}
+	rs.outURL = &url.URL{Scheme: scheme, Host: rs.host, Path: unescaped, RawPath: rs.path, RawQuery: r.URL.RawQuery}
+	if rs.outURL.EscapedPath() != rs.path {
+		// The wire path must be exactly the path the policy matched.
+		return badRequest("path refused", fmt.Errorf("path %q does not round-trip", rs.path))
+	}
+	secret, credID, err := requestCredentials(r, tun)
+	if err != nil {
+		return authFailure(fmt.Errorf("credentials: %w: %w", ErrUnauthenticated, err), level)
+	}
+	g, err := s.authorize(r.Context(), &AuthRequest{Client: rs.client, Secret: secret, CredentialID: credID,
+		Scheme: scheme, Host: rs.host, Method: r.Method, Path: rs.path})
+	if err != nil {
+		return authFailure(err, level)
+	}
+	if g == nil || g.Target == nil {
+		return authFailure(errors.New("authorizer returned no target"), level)
+	}
+	rs.grant = g
+	if g.Target.AuditEnabled {
+		if err := s.recorderReady(); err != nil {
+			return &httpError{code: http.StatusServiceUnavailable, errCode: "RECORDING_UNAVAILABLE",
+				msg: "session recording unavailable", decision: decisionError, err: err}
+		}
+	}
+	ctx := r.Context()
+	rs.clientCtx = ctx
+	if s.Sessions != nil {
+		sctx, active, err := s.Sessions.Begin(ctx, g, rs.client)
+		if err != nil {
+			return authFailure(err, level)
+		}
+		ctx, rs.active, rs.sessionCtx = sctx, active, sctx
+	}
+	if len(r.TransferEncoding) > 0 {
+		if err := s.bufferChunked(r); err != nil {
+			return err
+		}
+	}
+	if g.Target.AuditEnabled {
+		rs.reqHeader = r.Header.Clone()
+	}
+	limit := 0
+	if g.Target.AuditEnabled {
+		limit = s.bodyLimit()
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		rs.reqTap = newTap(r.Body, limit)
+		r.Body = rs.reqTap
+	}
+	rs.decision = decisionAllow
+	s.reverseProxy().ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, rs)))
+	return nil
+}
+
+// bufferChunked reads a chunked body completely before anything is
+// forwarded: a chunk-framing error found halfway would otherwise leave the
+// target holding a partial request. The target then gets Content-Length
+// framing only.
+func (s *Server) bufferChunked(r *http.Request) error {
+	limit := s.maxChunkedBody()
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return badRequest("malformed chunked body", err)
+	}
+	if int64(len(body)) > limit {
+		return &httpError{code: http.StatusRequestEntityTooLarge, errCode: "BODY_TOO_LARGE",
+			msg: "chunked request body too large", decision: decisionBadRequest}
+	}
+	r.TransferEncoding = nil
+	r.Trailer = nil // request trailers are not forwarded
+	r.ContentLength = int64(len(body))
+	r.Body = http.NoBody
+	if len(body) > 0 {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return nil
+}
+
+// requestTarget checks that the request is for the authority the client may
+// talk to and returns its scheme.
+func requestTarget(r *http.Request, tun *tunnel, rawHost string) (string, error) {
+	if r.Method == http.MethodConnect {
+		return "", badRequest("CONNECT inside a tunnel", nil)
+	}
+	if hs := r.Header.Values("Host"); len(hs) > 1 || len(hs) == 1 && hs[0] != rawHost {
+		return "", badRequest("conflicting Host headers", nil)
+	}
+	if rawHost == "" {
+		return "", badRequest("missing Host header", nil)
+	}
+	if r.URL.User != nil {
+		// Deprecated by RFC 9110 and a classic way to disguise a host.
+		return "", badRequest("userinfo in request target", nil)
+	}
+	if r.URL.Host != "" || r.URL.Scheme != "" {
+		u, uerr := canonicalAuthority(r.URL.Host, r.URL.Scheme)
+		h, herr := canonicalAuthority(rawHost, r.URL.Scheme)
+		if uerr != nil || herr != nil || u != h {
+			return "", badRequest("absolute URI authority disagrees with Host", errors.Join(uerr, herr))
+		}
+	}
+	if tun != nil {
+		if r.URL.Scheme != "" && r.URL.Scheme != tun.scheme {
+			return "", badRequest("absolute URI scheme disagrees with the tunnel", nil)
+		}
+		h, err := canonicalAuthority(rawHost, tun.scheme)
+		if err != nil || h != tun.authority {
+			return "", badRequest("Host disagrees with CONNECT authority", err)
+		}
+		return tun.scheme, nil
+	}
+	switch r.URL.Scheme {
+	case "http":
+		return "http", nil
+	case "":
+		return "", badRequest("this is an HTTP proxy: configure it as your client's proxy (for example curl --proxy) instead of sending requests to it directly", nil)
+	default:
+		return "", badRequest("use CONNECT for "+r.URL.Scheme+" targets", nil)
+	}
+}
+
+// requestCredentials finds the proxy secret: the client's own
+// "Authorization: Bearer" slot first, then Proxy-Authorization on an
+// absolute-form request, then the credential of the tunnel's CONNECT.
+func requestCredentials(r *http.Request, tun *tunnel) (secret, credentialID string, err error) {
+	v, err := singleHeader(r.Header, "Authorization")
+	if err != nil {
+		return "", "", err
+	}
+	if tok, ok := cutAuthScheme(v, "Bearer"); ok {
+		return tok, "", nil
+	}
+	if tun != nil {
+		return tun.secret, tun.credentialID, nil
+	}
+	v, err = singleHeader(r.Header, "Proxy-Authorization")
+	if err != nil || v == "" {
+		return "", "", err
+	}
+	return parseProxyAuthorization(v)
+}
+
+func (s *Server) authorize(ctx context.Context, ar *AuthRequest) (*Grant, error) {
+	if s.Authorizer == nil {
+		return nil, &DeniedError{Reason: "no authorizer configured"}
+	}
+	g, err := s.Authorizer.Authorize(ctx, ar)
+	if err != nil {
+		return nil, fmt.Errorf("authorize: %w", err)
+	}
+	return g, nil
+}
+
+// rewrite is the ReverseProxy Rewrite hook. ReverseProxy has already removed
+// hop-by-hop headers, including any named by the client's Connection header,
+// so nothing the client sends can remove the credential injected here
+// (CVE-2021-33197).
+func (s *Server) rewrite(pr *httputil.ProxyRequest) {
+	rs := stateFrom(pr.In.Context())
+	u := *rs.outURL
+	pr.Out.URL = &u
+	pr.Out.Host = rs.host
+	h := pr.Out.Header
+	deleteHeaders(h, func(name string) bool {
+		return name == "authorization" || name == "proxy-authorization" || name == "expect" ||
+			name == "forwarded" || name == "x-real-ip" || strings.HasPrefix(name, "x-forwarded-")
+	})
+	injectCredential(h, rs.grant.Target.Credential)
+}
+
+// injectCredential sets the target's credential; a certificate is presented
+// by the transport instead.
+func injectCredential(h http.Header, c TargetCredential) {
+	switch c.Type {
+	case CredentialToken:
+		h.Set("Authorization", "Bearer "+c.Token)
+	case CredentialBasicAuth:
+		r := http.Request{Header: h}
+		r.SetBasicAuth(c.Username, c.Password)
+	case CredentialHeader:
+		name := strings.ToLower(c.HeaderName)
+		deleteHeaders(h, func(n string) bool { return n == name })
+		h.Set(c.HeaderName, c.HeaderValue)
+	}
+}
+
+// deleteHeaders removes headers whose lower-cased name matches, whatever
+// their spelling in the map.
+func deleteHeaders(h http.Header, match func(lowerName string) bool) {
+	for k := range h {
+		if match(strings.ToLower(k)) {
+			delete(h, k)
+		}
+	}
+}
+
+// modifyResponse notes the response header for the recording and taps the
+// body of audited exchanges.
+func (s *Server) modifyResponse(resp *http.Response) error {
+	rs := stateFrom(resp.Request.Context())
+	if rs == nil || !rs.grant.Target.AuditEnabled {
+		return nil
+	}
+	rs.respHdr = resp.Header.Clone()
+	if resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil {
+		// An upgraded body is the raw backend conn and must stay one.
+		rs.respTap = newTap(resp.Body, s.bodyLimit())
+		resp.Body = rs.respTap
+	}
+	return nil
+}
+
+func (s *Server) reverseProxy() *httputil.ReverseProxy {
+	s.init()
+	return s.rp
+}

@@ -1,0 +1,248 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Framing checks run on the raw request head, before net/http parses it,
+// because net/http quietly "repairs" ambiguous messages (it drops
+// Content-Length when Transfer-Encoding is present and merges identical
+// duplicate Content-Length headers). A proxy that forwards a repaired message
+// disagrees with some origin about where the request ends; that is request
+// smuggling, so such messages are refused instead.
+
+var (
+	errHeadTooLarge  = errors.New("request head too large")
+	errBareLF        = errors.New("line not terminated by CRLF")
+	errObsFold       = errors.New("obsolete header line folding")
+	errHeaderName    = errors.New("invalid header field name")
+	errCLAndTE       = errors.New("both Content-Length and Transfer-Encoding")
+	errMultipleCL    = errors.New("multiple Content-Length headers")
+	errInvalidCL     = errors.New("invalid Content-Length")
+	errUnsupportedTE = errors.New("Transfer-Encoding other than chunked")
+	errHost          = errors.New("missing or repeated Host header")
+	errRequestLine   = errors.New("malformed request line")
+)
+
+// headInfo is what the raw head says about framing and routing.
+type headInfo struct {
+	// contentLength is -1 when absent.
+	contentLength int64
+	chunked       bool
+	host          string
+}
+
+// peekHead returns the request head (up to and including the empty line)
+// without consuming it, so http.ReadRequest parses exactly the bytes checked.
+// The reader's buffer must be larger than max.
+func peekHead(br *bufio.Reader, max int) ([]byte, error) {
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+			return buf[:i+4], nil
+		}
+		if len(buf) >= max {
+			return nil, errHeadTooLarge
+		}
+		// Wait for at least one more byte; bufio reads whatever is there.
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			return nil, fmt.Errorf("read request head: %w", err)
+		}
+	}
+}
+
+// checkHead validates a raw request head ending in CRLF CRLF and extracts its
+// framing. It refuses rather than guesses.
+func checkHead(head []byte) (headInfo, error) {
+	info := headInfo{contentLength: -1}
+	if !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+		return info, errRequestLine
+	}
+	for i, c := range head {
+		switch {
+		case c == '\n' && (i == 0 || head[i-1] != '\r'):
+			return info, errBareLF
+		case c == '\r' && (i+1 >= len(head) || head[i+1] != '\n'):
+			return info, errBareLF
+		case c == 0:
+			return info, errRequestLine
+		}
+	}
+	lines := strings.Split(string(head[:len(head)-4]), "\r\n")
+	if err := checkRequestLine(lines[0]); err != nil {
+		return info, err
+	}
+	var cls, tes, hosts []string
+	for _, line := range lines[1:] {
+		if line == "" || line[0] == ' ' || line[0] == '\t' {
+			return info, errObsFold
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !isToken(name) {
+			return info, errHeaderName
+		}
+		value = strings.Trim(value, " \t")
+		switch strings.ToLower(name) {
+		case "content-length":
+			cls = append(cls, value)
+		case "transfer-encoding":
+			tes = append(tes, value)
+		case "host":
+			hosts = append(hosts, value)
+		}
+	}
+	if len(cls) > 0 && len(tes) > 0 {
+		return info, errCLAndTE
+	}
+	if len(cls) > 1 {
+		return info, errMultipleCL
+	}
+	if len(cls) == 1 {
+		n, err := parseContentLength(cls[0])
+		if err != nil {
+			return info, err
+		}
+		info.contentLength = n
+	}
+	if len(tes) > 0 {
+		if len(tes) != 1 || !strings.EqualFold(tes[0], "chunked") {
+			return info, errUnsupportedTE
+		}
+		info.chunked = true
+	}
+	// A missing Host is allowed here only for CONNECT (older clients omit
+	// it there); requests are refused later when their authority is empty.
+	if len(hosts) > 1 || len(hosts) == 1 && hosts[0] == "" {
+		return info, errHost
+	}
+	if len(hosts) == 1 {
+		info.host = hosts[0]
+	}
+	return info, nil
+}
+
+func checkRequestLine(line string) error {
+	method, rest, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || !isToken(method) || target == "" || strings.ContainsAny(target, " \t") {
+		return errRequestLine
+	}
+	if proto != "HTTP/1.1" && proto != "HTTP/1.0" {
+		return errRequestLine
+	}
+	return nil
+}
+
+func parseContentLength(s string) (int64, error) {
+	if s == "" || len(s) > 18 {
+		return 0, errInvalidCL
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, errInvalidCL
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, errInvalidCL
+	}
+	return n, nil
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalAuthority returns host:port in lower case with the scheme's
+// default port made explicit, so "Example.com" and "example.com:443" compare
+// equal for https. It refuses userinfo, empty hosts and bad ports.
+func canonicalAuthority(authority, scheme string) (string, error) {
+	if authority == "" || strings.ContainsAny(authority, "@/\\?# \t%") {
+		return "", fmt.Errorf("invalid authority %q", authority)
+	}
+	host, port := authority, ""
+	if h, p, err := net.SplitHostPort(authority); err == nil {
+		host, port = h, p
+	} else if strings.HasPrefix(authority, "[") && strings.HasSuffix(authority, "]") {
+		host = authority[1 : len(authority)-1]
+	} else if strings.Contains(authority, ":") {
+		return "", fmt.Errorf("invalid authority %q", authority)
+	}
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		default:
+			return "", fmt.Errorf("invalid authority %q: no port", authority)
+		}
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 || strconv.FormatUint(n, 10) != port {
+		return "", fmt.Errorf("invalid authority %q: bad port", authority)
+	}
+	if host == "" {
+		return "", fmt.Errorf("invalid authority %q: empty host", authority)
+	}
+	if strings.HasPrefix(authority, "[") {
+		// A bracketed host is an IPv6 literal and nothing else.
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
+			return "", fmt.Errorf("invalid authority %q: bad IPv6 literal", authority)
+		}
+	} else {
+		for _, c := range []byte(host) {
+			if !(isUnreserved(c) || c == '.') {
+				return "", fmt.Errorf("invalid authority %q: bad host character", authority)
+			}
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(host), port), nil
+}
+
+// hostOnly returns the host of an authority without port or brackets.
+func hostOnly(authority string) string {
+	if h, _, err := net.SplitHostPort(authority); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(authority, "["), "]")
+}
+
+// requestTargetPath returns the escaped path of a request target exactly as
+// the client sent it: origin-form "/p?q" or absolute-form "http://h/p?q".
+func requestTargetPath(requestURI string) (string, error) {
+	p := requestURI
+	if !strings.HasPrefix(p, "/") {
+		scheme, rest, ok := strings.Cut(p, "://")
+		if !ok || (scheme != "http" && scheme != "https") {
+			return "", fmt.Errorf("unsupported request target %q", requestURI)
+		}
+		i := strings.IndexAny(rest, "/?")
+		if i < 0 {
+			return "/", nil
+		}
+		p = rest[i:]
+		if p[0] == '?' {
+			p = "/" + p
+		}
+	}
+	if strings.Contains(p, "#") {
+		return "", errors.New("fragment in request target")
+	}
+	p, _, _ = strings.Cut(p, "?")
+	return p, nil
+}

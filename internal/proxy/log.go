@@ -1,0 +1,98 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strconv"
+)
+
+const (
+	levelDebug = slog.LevelDebug
+	levelInfo  = slog.LevelInfo
+	levelWarn  = slog.LevelWarn
+	levelError = slog.LevelError
+)
+
+func attrString(k, v string) slog.Attr { return slog.String(k, v) }
+
+func attrErr(err error) slog.Attr { return slog.String("error", err.Error()) }
+
+// finishRequest accounts a request once its response is done: session,
+// recording, metrics and the access log.
+func (s *Server) finishRequest(ctx context.Context, rs *requestState, sw *statusWriter) {
+	if rs.status == 0 {
+		rs.status = sw.status
+	}
+	if rs.status == 0 {
+		rs.status = 200 // the handler wrote nothing; the connection sends an empty 200
+	}
+	_, reqN, _ := rs.reqTap.snapshot()
+	bytesIn := reqN + sw.upIn.Load()
+	bytesOut := sw.written + sw.upOut.Load()
+	if rs.active != nil {
+		rs.active.End(bytesIn, bytesOut, rs.status)
+	}
+	if rs.decision == decisionAllow && rs.grant != nil && rs.grant.Target != nil && rs.grant.Target.AuditEnabled {
+		rctx := ctx
+		if rs.sessionCtx != nil {
+			rctx = rs.sessionCtx
+		}
+		s.record(rctx, rs, sw)
+	}
+	s.logAccess(ctx, rs, bytesIn, bytesOut)
+}
+
+// logAccess writes the access log line and the request metrics. Nothing
+// secret goes in: no header values, no query string.
+func (s *Server) logAccess(ctx context.Context, rs *requestState, bytesIn, bytesOut int64) {
+	d := s.now().Sub(rs.start)
+	target := ""
+	attrs := make([]slog.Attr, 0, 18)
+	attrs = append(attrs,
+		slog.String("client", rs.client.String()),
+		slog.String("method", rs.method),
+		slog.String("scheme", rs.scheme),
+		slog.String("host", rs.host),
+		slog.String("path", rs.path),
+		slog.Int("status", rs.status),
+		slog.String("decision", rs.decision),
+	)
+	if g := rs.grant; g != nil {
+		if g.Target != nil {
+			target = g.Target.Name
+		}
+		attrs = append(attrs,
+			slog.String("user", g.Session.UserName),
+			slog.String("user_id", g.Session.UserID),
+			slog.String("credential", g.Session.CredentialName),
+			slog.String("target", target),
+			slog.Bool("unauthenticated", g.Unauthenticated),
+		)
+	}
+	if rs.reason != "" {
+		attrs = append(attrs, slog.String("reason", rs.reason))
+	}
+	if rs.upstream != "" {
+		attrs = append(attrs, slog.String("upstream_error", rs.upstream))
+	}
+	if rs.err != nil {
+		attrs = append(attrs, attrErr(rs.err))
+	}
+	attrs = append(attrs, slog.Duration("duration", d), slog.Int64("bytes_in", bytesIn), slog.Int64("bytes_out", bytesOut))
+	level := levelInfo
+	if rs.status >= 500 {
+		level = levelWarn
+	}
+	s.logger().LogAttrs(ctx, level, "proxy request", attrs...)
+	if m := s.Metrics; m != nil {
+		m.observe(target, rs.decision, strconv.Itoa(rs.status), d, bytesIn, bytesOut)
+	}
+}
+
+// logRefused accounts a request refused before it could be fully parsed or
+// authorized at the proxy level.
+func (s *Server) logRefused(ctx context.Context, client netip.AddrPort, e *httpError) {
+	rs := &requestState{start: s.now(), client: client, status: e.code, decision: e.decision, reason: e.msg, err: e.err}
+	s.logAccess(ctx, rs, 0, 0)
+}

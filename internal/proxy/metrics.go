@@ -1,0 +1,60 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the proxy's Prometheus collectors. Create them with
+// NewMetrics; a nil *Metrics on Server records nothing.
+type Metrics struct {
+	// Requests counts requests by target, decision and status code.
+	Requests *prometheus.CounterVec
+	// Duration observes request latency in seconds by target.
+	Duration *prometheus.HistogramVec
+	// UpstreamErrors counts failures to reach targets by kind (refused, tls,
+	// timeout, reset, dns, config, client_gone, session_terminated, other).
+	UpstreamErrors *prometheus.CounterVec
+	// Bytes counts body and upgraded-stream bytes by target and direction
+	// ("in" from clients, "out" to clients).
+	Bytes *prometheus.CounterVec
+}
+
+// NewMetrics creates the collectors and registers them with reg unless reg
+// is nil.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gatehouse", Subsystem: "proxy", Name: "requests_total",
+			Help: "Proxy requests by target, decision and status code.",
+		}, []string{"target", "decision", "code"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "gatehouse", Subsystem: "proxy", Name: "request_duration_seconds",
+			Help:    "Proxy request latency by target.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
+		}, []string{"target"}),
+		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gatehouse", Subsystem: "proxy", Name: "upstream_errors_total",
+			Help: "Failures to complete requests to targets, by kind.",
+		}, []string{"kind"}),
+		Bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gatehouse", Subsystem: "proxy", Name: "bytes_total",
+			Help: "Bytes proxied by target and direction.",
+		}, []string{"target", "direction"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Requests, m.Duration, m.UpstreamErrors, m.Bytes)
+	}
+	return m
+}
+
+func (m *Metrics) observe(target, decision, code string, d time.Duration, in, out int64) {
+	if target == "" {
+		target = "none"
+	}
+	m.Requests.WithLabelValues(target, decision, code).Inc()
+	m.Duration.WithLabelValues(target).Observe(d.Seconds())
+	m.Bytes.WithLabelValues(target, "in").Add(float64(in))
+	m.Bytes.WithLabelValues(target, "out").Add(float64(out))
+}

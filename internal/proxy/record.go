@@ -1,0 +1,179 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
+
+// tap counts the bytes of a body as it streams by and keeps the first limit
+// of them for the recording. It never holds the stream back.
+type tap struct {
+	rc    io.ReadCloser
+	limit int
+
+	mu        sync.Mutex // the transport may still read while the handler finishes
+	buf       []byte
+	n         int64
+	truncated bool
+	err       error
+}
+
+func newTap(rc io.ReadCloser, limit int) *tap { return &tap{rc: rc, limit: limit} }
+
+func (t *tap) Read(p []byte) (int, error) {
+	n, err := t.rc.Read(p)
+	t.mu.Lock()
+	t.n += int64(n)
+	if room := t.limit - len(t.buf); room > 0 {
+		t.buf = append(t.buf, p[:min(n, room)]...)
+		if n > room {
+			t.truncated = true
+		}
+	} else if n > 0 && t.limit > 0 {
+		t.truncated = true
+	}
+	if err != nil && err != io.EOF {
+		t.err = err
+	}
+	t.mu.Unlock()
+	return n, err
+}
+
+func (t *tap) Close() error { return t.rc.Close() }
+
+// snapshot returns what was captured so far.
+func (t *tap) snapshot() (body []byte, n int64, truncated bool) {
+	if t == nil {
+		return nil, 0, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.buf...), t.n, t.truncated
+}
+
+// statusWriter remembers the status and counts the bytes sent to the client,
+// including those of an upgraded (hijacked) connection.
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+	written     int64
+	upIn        atomic.Int64 // client to target after an upgrade
+	upOut       atomic.Int64 // target to client after an upgrade
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.written += int64(n)
+	return n, err
+}
+
+// Flush passes ReverseProxy's flushes through.
+func (w *statusWriter) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack passes an upgrade through and counts its bytes.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, fmt.Errorf("hijack: %w", err)
+	}
+	w.status, w.wroteHeader = http.StatusSwitchingProtocols, true
+	return &countingConn{Conn: conn, in: &w.upIn, out: &w.upOut}, brw, nil
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type countingConn struct {
+	net.Conn
+	in, out *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.in.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.out.Add(int64(n))
+	return n, err
+}
+
+// errNoRecorder refuses audited requests when no recorder is configured.
+var errNoRecorder = errors.New("no recorder configured")
+
+// recorderReady fails closed: audited requests are refused while no recorder
+// is configured, while it reports itself unhealthy, and after a failed Record
+// until it reports itself healthy again.
+func (s *Server) recorderReady() error {
+	if s.Recorder == nil {
+		return errNoRecorder
+	}
+	if err := s.Recorder.Healthy(); err != nil {
+		return fmt.Errorf("recorder unhealthy: %w", err)
+	}
+	if s.recordFailed.CompareAndSwap(true, false) {
+		s.logger().Info("proxy recorder healthy again; audited requests resume")
+	}
+	return nil
+}
+
+// record writes the exchange of an audited, forwarded request. A failure
+// cannot take back the response already sent, so it marks the recorder
+// broken for the requests that follow.
+func (s *Server) record(ctx context.Context, rs *requestState, sw *statusWriter) {
+	reqBody, reqN, reqTrunc := rs.reqTap.snapshot()
+	respBody, respN, respTrunc := rs.respTap.snapshot()
+	ex := &Exchange{
+		Start:                 rs.start,
+		Duration:              s.now().Sub(rs.start),
+		Client:                rs.client,
+		Method:                rs.method,
+		URL:                   rs.outURL.String(),
+		Proto:                 rs.scheme,
+		RequestHeader:         rs.reqHeader,
+		RequestBody:           reqBody,
+		RequestBodyTruncated:  reqTrunc,
+		RequestBytes:          reqN + sw.upIn.Load(),
+		Status:                rs.status,
+		ResponseHeader:        rs.respHdr,
+		ResponseBody:          respBody,
+		ResponseBodyTruncated: respTrunc,
+		ResponseBytes:         max(respN, sw.written) + sw.upOut.Load(),
+	}
+	if rs.err != nil {
+		ex.Error = rs.reason
+	}
+	if s.Recorder == nil {
+		return
+	}
+	if err := s.Recorder.Record(context.WithoutCancel(ctx), rs.grant, ex); err != nil {
+		s.recordFailed.Store(true)
+		s.logger().LogAttrs(ctx, levelError, "proxy recording failed; refusing audited requests until the recorder is healthy",
+			attrString("target", rs.grant.Target.Name), attrErr(err))
+	}
+}

@@ -1,0 +1,315 @@
+// Package proxy is Gatehouse's data plane: an HTTP proxy that intercepts
+// CONNECT tunnels, authenticates and authorizes every request, swaps the
+// user's proxy secret for the target's credential, forwards the request and
+// records the exchange.
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/net/http2"
+)
+
+// Server is the proxy listener. Its zero value serves, and denies every
+// request: only a configured Authorizer lets anything through. Fields must
+// not change after Serve is called.
+type Server struct {
+	// Authorizer decides every request. Nil denies all requests.
+	Authorizer Authorizer
+	// Sessions groups requests into API sessions. Nil tracks none.
+	Sessions Sessions
+	// Recorder records exchanges of audited targets. Nil refuses every
+	// request to an audited target (fail closed).
+	Recorder Recorder
+	// Certs mints leaf certificates for intercepted tunnels. Nil refuses TLS
+	// inside tunnels; plain HTTP tunnels still work.
+	Certs CertSource
+	// Logger receives the access log and errors. Nil discards them.
+	Logger *slog.Logger
+	// Metrics, if not nil, is updated for every request.
+	Metrics *Metrics
+	// NormalizePath turns the escaped request path into the path that is
+	// authorized and forwarded, or refuses it. Nil uses a strict built-in
+	// normalizer that refuses dot segments, empty segments and encoded
+	// slashes.
+	NormalizePath func(escapedPath string) (string, error)
+
+	// DialTimeout bounds connecting to a target. Zero means 10s.
+	DialTimeout time.Duration
+	// TLSHandshakeTimeout bounds TLS handshakes with clients and targets.
+	// Zero means 10s.
+	TLSHandshakeTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for a target's response header.
+	// Zero means 30s.
+	ResponseHeaderTimeout time.Duration
+	// IdleTimeout closes idle client and target connections. Zero means 90s.
+	IdleTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request head. Zero means 10s.
+	ReadHeaderTimeout time.Duration
+	// MaxHeaderBytes bounds a request head. Zero means 64 KiB.
+	MaxHeaderBytes int
+	// BodyLimit is how much of each body a recording keeps. Zero means
+	// 64 KiB.
+	BodyLimit int
+	// MaxChunkedBody bounds a chunked request body, which is read whole
+	// before forwarding. Zero means 10 MiB.
+	MaxChunkedBody int64
+	// TrustedProxyProtocol lists the load balancers whose PROXY protocol
+	// (v1 or v2) header gives the client address. A PROXY header from any
+	// other source is refused. Empty trusts none.
+	TrustedProxyProtocol []netip.Prefix
+
+	initOnce     sync.Once
+	rp           *httputil.ReverseProxy
+	transports   *transportCache
+	h2           *http2.Server
+	h2base       *http.Server
+	closing      atomic.Bool
+	recordFailed atomic.Bool
+	now          func() time.Time
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*trackedConn]struct{}
+	connWG    sync.WaitGroup
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		if s.now == nil {
+			s.now = time.Now
+		}
+		s.transports = &transportCache{srv: s}
+		s.rp = &httputil.ReverseProxy{
+			Rewrite:        s.rewrite,
+			Transport:      s.transports,
+			ModifyResponse: s.modifyResponse,
+			ErrorHandler:   s.upstreamError,
+			ErrorLog:       slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
+		}
+		s.h2 = &http2.Server{IdleTimeout: s.idleTimeout()}
+		s.h2base = &http.Server{MaxHeaderBytes: s.maxHeaderBytes(), ErrorLog: s.rp.ErrorLog}
+		// Registers the graceful-shutdown hook Shutdown uses for tunnels
+		// speaking HTTP/2.
+		_ = http2.ConfigureServer(s.h2base, s.h2)
+	})
+}
+
+// Serve accepts connections on ln until Shutdown is called, then returns
+// http.ErrServerClosed. It closes ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	pl := &proxyproto.Listener{Listener: ln, ConnPolicy: s.proxyProtocolPolicy, ReadHeaderTimeout: s.readHeaderTimeout()}
+	if !s.trackListener(pl, true) {
+		_ = ln.Close()
+		return http.ErrServerClosed
+	}
+	defer s.trackListener(pl, false)
+	defer pl.Close()
+	var delay time.Duration
+	for {
+		c, err := pl.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, proxyproto.ErrInvalidUpstream) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		tc := &trackedConn{Conn: c}
+		if !s.trackConn(tc, true) {
+			_ = c.Close()
+			return http.ErrServerClosed
+		}
+		go s.serveConn(tc)
+	}
+}
+
+// proxyProtocolPolicy honours PROXY headers from trusted load balancers and
+// refuses connections from anyone else that send one; a header is optional
+// either way (health checks may connect directly).
+func (s *Server) proxyProtocolPolicy(opts proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
+	ap := addrPort(opts.Upstream)
+	for _, p := range s.TrustedProxyProtocol {
+		if p.Contains(ap.Addr()) {
+			return proxyproto.USE, nil
+		}
+	}
+	return proxyproto.REJECT, nil
+}
+
+func (s *Server) serveConn(tc *trackedConn) {
+	defer s.trackConn(tc, false)
+	defer tc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &h1Conn{
+		srv:    s,
+		conn:   tc.Conn,
+		br:     bufio.NewReaderSize(tc.Conn, s.readBufferSize()),
+		bw:     bufio.NewWriter(tc.Conn),
+		client: addrPort(tc.Conn.RemoteAddr()),
+		track:  tc,
+	}
+	c.serve(ctx)
+}
+
+// Shutdown stops accepting, lets requests in flight finish and closes idle
+// connections; when ctx ends first it closes the remaining connections and
+// returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.closing.Store(true)
+	s.mu.Lock()
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+	s.mu.Unlock()
+	_ = s.h2base.Shutdown(ctx) // sends GOAWAY on HTTP/2 tunnels
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeConns(true)
+		select {
+		case <-done:
+			s.transports.closeIdle()
+			return nil
+		case <-ctx.Done():
+			s.closeConns(false)
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) closeConns(onlyIdle bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tc := range s.conns {
+		if !onlyIdle || tc.idle.Load() {
+			_ = tc.Close()
+		}
+	}
+}
+
+func (s *Server) trackListener(ln net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.closing.Load() {
+			return false
+		}
+		if s.listeners == nil {
+			s.listeners = make(map[net.Listener]struct{})
+		}
+		s.listeners[ln] = struct{}{}
+	} else {
+		delete(s.listeners, ln)
+	}
+	return true
+}
+
+func (s *Server) trackConn(tc *trackedConn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.closing.Load() {
+			return false
+		}
+		if s.conns == nil {
+			s.conns = make(map[*trackedConn]struct{})
+		}
+		s.conns[tc] = struct{}{}
+		s.connWG.Add(1)
+	} else {
+		delete(s.conns, tc)
+		s.connWG.Done()
+	}
+	return true
+}
+
+// trackedConn is a client connection known to Shutdown, which closes it at
+// once while it waits between requests.
+type trackedConn struct {
+	net.Conn
+	idle atomic.Bool
+}
+
+func (tc *trackedConn) setIdle(idle bool) {
+	if tc != nil {
+		tc.idle.Store(idle)
+	}
+}
+
+// addrPort converts a listener address, unmapping IPv4-in-IPv6.
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) normalizePath() func(string) (string, error) {
+	if s.NormalizePath == nil {
+		return strictNormalizePath
+	}
+	return s.NormalizePath
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (s *Server) dialTimeout() time.Duration { return orDefault(s.DialTimeout, 10*time.Second) }
+func (s *Server) tlsHandshakeTimeout() time.Duration {
+	return orDefault(s.TLSHandshakeTimeout, 10*time.Second)
+}
+func (s *Server) responseHeaderTimeout() time.Duration {
+	return orDefault(s.ResponseHeaderTimeout, 30*time.Second)
+}
+func (s *Server) idleTimeout() time.Duration { return orDefault(s.IdleTimeout, 90*time.Second) }
+func (s *Server) readHeaderTimeout() time.Duration {
+	return orDefault(s.ReadHeaderTimeout, 10*time.Second)
+}
+func (s *Server) maxHeaderBytes() int   { return orDefault(s.MaxHeaderBytes, 64<<10) }
+func (s *Server) bodyLimit() int        { return orDefault(s.BodyLimit, 64<<10) }
+func (s *Server) maxChunkedBody() int64 { return orDefault(s.MaxChunkedBody, 10<<20) }
+
+// readBufferSize leaves room for a whole request head, which peekHead must
+// see at once.
+func (s *Server) readBufferSize() int { return s.maxHeaderBytes() + 4096 }
