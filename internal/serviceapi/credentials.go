@@ -27,8 +27,8 @@ type credentialRequest struct {
 	Name          *string    `json:"name"`
 	Comment       *string    `json:"comment"`
 	Target        *model.Ref `json:"target"`
-	NotBefore     *time.Time `json:"not_before"`
-	NotAfter      *time.Time `json:"not_after"`
+	NotBefore     *string    `json:"not_before"`
+	NotAfter      *string    `json:"not_after"`
 	SourceAddress []string   `json:"source_address"`
 	Enabled       *bool      `json:"enabled"`
 	ID            string     `json:"id"`
@@ -39,6 +39,29 @@ type credentialRequest struct {
 	Author        string     `json:"author"`
 	Updated       string     `json:"updated"`
 	UpdatedBy     string     `json:"updated_by"`
+
+	// notBefore and notAfter are NotBefore and NotAfter parsed by parseTimes. The JSON fields are strings so
+	// that a malformed time is refused naming its property, which encoding/json cannot do for time.Time.
+	notBefore, notAfter *time.Time
+}
+
+// parseTimes parses not_before and not_after as RFC 3339 times.
+func (in *credentialRequest) parseTimes() error {
+	for _, f := range []struct {
+		name string
+		raw  *string
+		dst  **time.Time
+	}{{"not_before", in.NotBefore, &in.notBefore}, {"not_after", in.NotAfter, &in.notAfter}} {
+		if f.raw == nil {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, *f.raw)
+		if err != nil {
+			return badRequest(f.name, f.name+" must be an RFC 3339 time such as 2030-01-02T15:04:05Z")
+		}
+		*f.dst = &t
+	}
+	return nil
 }
 
 // credentialOwner resolves {user} ("current" or an id) and checks that the caller may act on that user's
@@ -115,6 +138,9 @@ func (a *API) createCredential(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	if err := in.parseTimes(); err != nil {
+		return err
+	}
 	if in.Target == nil || in.Target.ID == "" {
 		return badRequest("target.id", "target is required")
 	}
@@ -141,12 +167,12 @@ func (a *API) createCredential(w http.ResponseWriter, r *http.Request) error {
 	now := a.now().UTC()
 	c := &model.ProxyCredential{UserID: u.ID, TargetID: t.ID, Enabled: true, NotBefore: now, NotAfter: now.Add(settings.MaxValidity()),
 		SourceAddress: []string{}}
-	if in.NotBefore != nil {
-		c.NotBefore = in.NotBefore.UTC()
+	if in.notBefore != nil {
+		c.NotBefore = in.notBefore.UTC()
 	}
-	if in.NotAfter != nil {
-		c.NotAfter = in.NotAfter.UTC()
-	} else if in.NotBefore != nil {
+	if in.notAfter != nil {
+		c.NotAfter = in.notAfter.UTC()
+	} else if in.notBefore != nil {
 		c.NotAfter = c.NotBefore.Add(settings.MaxValidity())
 	}
 	if err := applyCredential(&in, c, settings); err != nil {
@@ -218,18 +244,21 @@ func (a *API) updateCredential(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	if err := in.parseTimes(); err != nil {
+		return err
+	}
 	if in.Target != nil && in.Target.ID != "" && in.Target.ID != c.TargetID {
 		return badRequest("target.id", "a credential's target cannot change; create a new credential")
 	}
-	if in.NotBefore != nil {
-		nb := in.NotBefore.UTC()
+	if in.notBefore != nil {
+		nb := in.notBefore.UTC()
 		if nb.Before(c.NotBefore) {
 			return badRequest("not_before", "an update may only narrow the validity window; not_before cannot move earlier")
 		}
 		c.NotBefore = nb
 	}
-	if in.NotAfter != nil {
-		na := in.NotAfter.UTC()
+	if in.notAfter != nil {
+		na := in.notAfter.UTC()
 		if na.After(c.NotAfter) {
 			return badRequest("not_after", "an update may only narrow the validity window; not_after cannot move later")
 		}
