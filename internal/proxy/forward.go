@@ -35,11 +35,11 @@ type requestState struct {
 	clientCtx context.Context // before Sessions.Begin, to tell a client hang-up from a termination
 	// sessionCtx is what Sessions.Begin returned; the Recorder finds the session's trail through it.
 	sessionCtx context.Context
-	active    ActiveRequest
-	reqTap    *tap
-	respTap   *tap
-	reqHeader http.Header
-	respHdr   http.Header
+	active     ActiveRequest
+	reqTap     *tap
+	respTap    *tap
+	reqHeader  http.Header
+	respHdr    http.Header
 }
 
 type stateKey struct{}
