@@ -88,10 +88,3 @@ func (lc *leafCache) put(name string, cert *tls.Certificate, renewAt time.Time, 
 		delete(lc.byName, oldest.Value.(*leafEntry).name)
 	}
 }
-
-// len returns the number of cached leaves.
-func (lc *leafCache) len() int {
-	lc.mu.Lock()
-	defer lc.mu.Unlock()
-	return lc.lru.Len()
-}

@@ -29,8 +29,6 @@ func (h HostPort) String() string {
 	return host + ":" + strconv.Itoa(int(h.Port))
 }
 
-func (h HostPort) isWildcard() bool { return strings.HasPrefix(h.Host, "*.") }
-
 // DefaultPort returns the port implied by an absent one for the scheme (80 for
 // http, 443 for https, matched case-insensitively) and 0 for any other scheme.
 func DefaultPort(scheme string) uint16 {

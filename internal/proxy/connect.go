@@ -39,7 +39,7 @@ func (s *Server) handleConnect(ctx context.Context, c *h1Conn, req *http.Request
 	if err == nil && hi.host != "" {
 		// The Host of a CONNECT, when sent, names the same authority.
 		if h, herr := canonicalAuthority(hi.host, "https"); herr != nil || h != authority {
-			err = errors.New("Host disagrees with CONNECT authority")
+			err = errors.New("the Host header disagrees with the CONNECT authority")
 		}
 	}
 	if err == nil && (hi.contentLength > 0 || hi.chunked) {
@@ -140,7 +140,10 @@ func (s *Server) interceptConfig(tun *tunnel) *tls.Config {
 }
 
 func (s *Server) serveH2(ctx context.Context, tc *tls.Conn, tun *tunnel, client netip.AddrPort) {
-	s.h2.ServeConn(tc, &http2.ServeConnOpts{
+	// net/http's own HTTP/2 server only serves listeners; x/net/http2 is the one API that serves a single
+	// connection we already accepted and terminated ourselves.
+	//lint:ignore SA1019 see above
+	s.h2.ServeConn(tc, &http2.ServeConnOpts{ //nolint:staticcheck
 		Context:    ctx,
 		BaseConfig: s.h2base,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -326,8 +325,6 @@ func plainTunnel(t *testing.T, proxyAddr, authority string) (net.Conn, *bufio.Re
 	}
 	return conn, br
 }
-
-func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 func writeFile(name string, b []byte) error { return os.WriteFile(name, b, 0o600) }
 

@@ -73,7 +73,7 @@ type Server struct {
 	initOnce     sync.Once
 	rp           *httputil.ReverseProxy
 	transports   *transportCache
-	h2           *http2.Server
+	h2           *http2.Server //lint:ignore SA1019 see serveH2
 	h2base       *http.Server
 	closing      atomic.Bool
 	recordFailed atomic.Bool
@@ -98,10 +98,12 @@ func (s *Server) init() {
 			ErrorHandler:   s.upstreamError,
 			ErrorLog:       slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
 		}
+		//lint:ignore SA1019 see serveH2
 		s.h2 = &http2.Server{IdleTimeout: s.idleTimeout()}
 		s.h2base = &http.Server{MaxHeaderBytes: s.maxHeaderBytes(), ErrorLog: s.rp.ErrorLog}
 		// Registers the graceful-shutdown hook Shutdown uses for tunnels
 		// speaking HTTP/2.
+		//lint:ignore SA1019 see serveH2
 		_ = http2.ConfigureServer(s.h2base, s.h2)
 	})
 }
