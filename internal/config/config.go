@@ -126,19 +126,15 @@ func (c *Config) Masked() map[string]any {
 			}
 		}
 	}
+	database := db
+	if database == "" {
+		database = c.DatabaseDSN()
+	}
 	return map[string]any{
 		"data-dir": c.DataDir, "api-listen": c.APIListen, "proxy-listen": c.ProxyListen,
-		"metrics-listen": c.MetricsListen, "db": db, "database": c.DatabaseDSNMasked(db), "api-cert": c.APICert,
+		"metrics-listen": c.MetricsListen, "db": db, "database": database, "api-cert": c.APICert,
 		"api-key": c.APIKey, "master-key-file": c.MasterKeyPath(), "master-key": mask(c.MasterKey),
 		"token-ttl": c.TokenTTL.String(), "proxy-protocol-trusted": c.ProxyProtocolTrusted,
 		"log-level": c.LogLevel, "log-format": c.LogFormat,
 	}
-}
-
-// DatabaseDSNMasked is DatabaseDSN with a password masked.
-func (c *Config) DatabaseDSNMasked(maskedDB string) string {
-	if maskedDB != "" {
-		return maskedDB
-	}
-	return c.DatabaseDSN()
 }
