@@ -127,7 +127,9 @@ func TestSessionsAndTrail(t *testing.T) {
 	defer cancel()
 	var fout, ferr testserver.SyncBuffer
 	done := make(chan int, 1)
-	go func() { done <- cli.RunWithStdin(ctx, []string{"trail", "follow", id}, strings.NewReader(""), &fout, &ferr) }()
+	go func() {
+		done <- cli.RunWithStdin(ctx, []string{"trail", "follow", id}, strings.NewReader(""), &fout, &ferr)
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(fout.String(), "/second") && time.Now().Before(deadline) {
 		send("/second")
