@@ -70,14 +70,15 @@ func (g *Gate) Reload(ctx context.Context) error {
 	return nil
 }
 
-// Run rebuilds the snapshot every interval (so changes made by other nodes sharing a PostgreSQL database arrive)
-// and flushes credential last-use times, until ctx is done.
-func (g *Gate) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// Run rebuilds the snapshot every interval() (so changes made by other nodes sharing a PostgreSQL database arrive,
+// and credential windows are re-evaluated for open sessions) and flushes credential last-use times, until ctx is
+// done.
+func (g *Gate) Run(ctx context.Context, interval func() time.Duration) {
 	for {
+		t := time.NewTimer(interval())
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			g.Flush(context.WithoutCancel(ctx))
 			return
 		case <-t.C:

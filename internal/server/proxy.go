@@ -122,7 +122,9 @@ func (dp *dataPlane) serve(ctx context.Context, errc chan<- error) {
 		go func() { errc <- dp.metrics.Serve(dp.metLn) }()
 	}
 	go dp.sessions.Run(ctx, time.Second)
-	go dp.gate.Run(ctx, 15*time.Second)
+	go dp.gate.Run(ctx, func() time.Duration {
+		return time.Duration(max(dp.settings.Load().ReauthorizationInterval, 1)) * time.Second
+	})
 }
 
 // shutdown stops accepting, lets requests finish, and closes every session so trails are sealed.
