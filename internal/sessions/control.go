@@ -163,6 +163,13 @@ func (m *Manager) Record(ctx context.Context, g *proxy.Grant, ex *proxy.Exchange
 		Error: ex.Error, Decision: "allowed",
 	}
 	if err := s.writer.Append(context.WithoutCancel(ctx), rec); err != nil {
+		if errors.Is(err, recording.ErrClosed) {
+			// The session was closed (terminated, say) while this request was in flight and its trail is already
+			// sealed. That is not a broken recorder: failing here would close every audited target.
+			m.log.Warn("exchange finished after its session's trail was sealed; not recorded", "session", s.row.ID,
+				"method", ex.Method, "status", ex.Status)
+			return nil
+		}
 		m.failRecording(err)
 		return fmt.Errorf("record exchange: %w", err)
 	}
