@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,7 @@ type Gate struct {
 	Now func() time.Time
 	// OnReload, if set, is called with a checker after every rebuild, so open API sessions can be re-checked
 	// against the new rules (a lost role, a disabled credential).
-	OnReload func(check func(credentialID string) (reason string, ok bool))
+	OnReload func(check func(credentialID string, client netip.Addr) (reason string, ok bool))
 
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex
@@ -65,7 +66,9 @@ func (g *Gate) Reload(ctx context.Context) error {
 	g.snap.Store(s)
 	g.log.Debug("policy snapshot rebuilt", "snapshot", s.String(), "took", time.Since(s.built))
 	if g.OnReload != nil {
-		g.OnReload(func(credentialID string) (string, bool) { return g.checkCredential(s, credentialID) })
+		g.OnReload(func(credentialID string, client netip.Addr) (string, bool) {
+			return g.checkCredential(s, credentialID, client)
+		})
 	}
 	return nil
 }
@@ -103,7 +106,7 @@ func (g *Gate) Flush(ctx context.Context) {
 
 // checkCredential re-evaluates everything about a credential except the request itself: used to re-check open
 // sessions after a change.
-func (g *Gate) checkCredential(s *snapshot, id string) (string, bool) {
+func (g *Gate) checkCredential(s *snapshot, id string, client netip.Addr) (string, bool) {
 	c := s.credByID[id]
 	if c == nil {
 		return "credential deleted", false
@@ -111,8 +114,11 @@ func (g *Gate) checkCredential(s *snapshot, id string) (string, bool) {
 	if !c.enabled {
 		return "credential disabled", false
 	}
-	if g.now().After(c.notAfter) {
+	if !g.now().Before(c.notAfter) {
 		return "credential expired", false
+	}
+	if client.IsValid() && !policy.AddrAllowed(c.sources, client) {
+		return "client address no longer allowed for the credential", false
 	}
 	u := s.users[c.userID]
 	if u == nil || !u.enabled {

@@ -30,15 +30,17 @@ func (s *Server) finishRequest(ctx context.Context, rs *requestState, sw *status
 	_, reqN, _ := rs.reqTap.snapshot()
 	bytesIn := reqN + sw.upIn.Load()
 	bytesOut := sw.written + sw.upOut.Load()
-	if rs.active != nil {
-		rs.active.End(bytesIn, bytesOut, rs.status)
-	}
+	// Record before ending the request: a session closed meanwhile seals its trail only once its last request has
+	// ended, so an exchange aborted by a termination is still in the trail.
 	if rs.decision == decisionAllow && rs.grant != nil && rs.grant.Target != nil && rs.grant.Target.AuditEnabled {
 		rctx := ctx
 		if rs.sessionCtx != nil {
 			rctx = rs.sessionCtx
 		}
 		s.record(rctx, rs, sw)
+	}
+	if rs.active != nil {
+		rs.active.End(bytesIn, bytesOut, rs.status)
 	}
 	s.logAccess(ctx, rs, bytesIn, bytesOut)
 }

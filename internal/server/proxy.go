@@ -133,7 +133,7 @@ func (dp *dataPlane) shutdown(ctx context.Context) error {
 	if dp.metrics != nil {
 		dp.metrics.Shutdown(ctx)
 	}
-	dp.sessions.CloseAll("gatehouse shut down")
+	dp.sessions.CloseAll(ctx, "gatehouse shut down")
 	dp.gate.Flush(ctx)
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -48,16 +49,17 @@ func (m *Manager) endWithCooldown(s *Session, status, reason string) {
 	m.closeLocked(s, status, reason, now)
 }
 
-// Recheck re-evaluates every open session's credential after a policy change; one that is no longer authorized
-// becomes UNAUTHORIZED and enters the cool-down, as when an admin terminates it.
-func (m *Manager) Recheck(check func(credentialID string) (reason string, ok bool)) {
+// Recheck re-evaluates every open session's credential, from the session's client address, after a policy change;
+// one that is no longer authorized becomes UNAUTHORIZED and enters the cool-down, as when an admin terminates it.
+func (m *Manager) Recheck(check func(credentialID string, client netip.Addr) (reason string, ok bool)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, s := range m.byID {
 		if s.row.CredentialID == "" {
 			continue
 		}
-		if reason, ok := check(s.row.CredentialID); !ok {
+		addr, _ := netip.ParseAddr(s.row.ClientAddress)
+		if reason, ok := check(s.row.CredentialID, addr); !ok {
 			m.endWithCooldown(s, store.SessionUnauthorized, reason)
 		}
 	}
@@ -93,7 +95,9 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
-			m.CloseAll("gatehouse shut down")
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			m.CloseAll(cctx, "gatehouse shut down")
+			cancel()
 			return
 		case <-t.C:
 			m.Tick(ctx)
@@ -133,13 +137,20 @@ func (m *Manager) Tick(ctx context.Context) {
 	m.probeRecording()
 }
 
-// CloseAll closes every open session, for shutdown.
-func (m *Manager) CloseAll(reason string) {
+// CloseAll closes every open session and waits (bounded by ctx) until their outcomes are stored, for shutdown.
+func (m *Manager) CloseAll(ctx context.Context, reason string) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	now := m.now()
 	for _, s := range m.byID {
 		m.closeLocked(s, store.SessionDisconnected, reason, now)
+	}
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() { m.pending.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		m.log.Warn("shutdown: some closed sessions were not stored in time")
 	}
 }
 

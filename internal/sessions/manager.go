@@ -40,6 +40,8 @@ type Manager struct {
 	cooldown map[string]time.Time // key -> end of cool-down
 
 	recErr atomic.Pointer[error]
+	// pending counts closed sessions whose outcome is still being stored.
+	pending sync.WaitGroup
 }
 
 var (
@@ -57,6 +59,7 @@ type Session struct {
 	mu       sync.Mutex
 	inflight int
 	dirty    bool
+	closing  *closeInfo // set once the session is closed; finish runs when inflight reaches 0
 	requests atomic.Int64
 	bytesIn  atomic.Int64
 	bytesOut atomic.Int64
@@ -232,30 +235,55 @@ func redactor(g *proxy.Grant, set model.Settings) *recording.Redactor {
 
 var errRecordingUnavailable = &proxy.DeniedError{Reason: "recording is unavailable, so this audited target is closed (fail closed)"}
 
-// closeLocked ends a session: cancels its in-flight requests, seals its trail and stores the outcome.
+// closeLocked ends a session: it leaves the registry at once and its in-flight requests are cancelled, but the
+// trail is sealed and the outcome stored only when the last of them has finished, so that an exchange aborted by a
+// termination is still recorded (it may have reached the target).
 func (m *Manager) closeLocked(s *Session, status, reason string, now time.Time) {
 	delete(m.active, s.row.Key)
 	delete(m.byID, s.row.ID)
 	s.cancel(fmt.Errorf("session %s: %s", status, reason))
+	s.mu.Lock()
+	s.closing = &closeInfo{status: status, reason: reason, at: now}
+	idle := s.inflight == 0
+	s.mu.Unlock()
+	if idle {
+		m.finish(s)
+	}
+}
+
+// closeInfo is how a closed session ended, kept until its last request finishes.
+type closeInfo struct {
+	status, reason string
+	at             time.Time
+}
+
+// finish seals the trail of a closed session and stores the outcome. It runs once, when the session is closed and
+// idle.
+func (m *Manager) finish(s *Session) {
+	s.mu.Lock()
+	c := s.closing
+	s.mu.Unlock()
 	row := s.snapshotRow()
-	row.Status, row.TerminationReason, row.Disconnected = status, reason, now
+	row.Status, row.TerminationReason, row.Disconnected = c.status, c.reason, c.at
 	if s.writer != nil {
-		seal, err := s.writer.Close(reason)
+		seal, err := s.writer.Close(c.reason)
 		if err != nil {
 			m.log.Error("closing trail failed", "session", row.ID, "err", err)
 		}
 		row.TrailHead, row.TrailRecords = seal.Head, seal.Records
 	}
-	// Store the outcome off the lock: a slow database must not stall the proxy.
+	// Store the outcome off the caller's path: a slow database must not stall the proxy.
+	m.pending.Add(1)
 	go func() {
+		defer m.pending.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := m.store.CloseSession(ctx, &row); err != nil {
 			m.log.Error("storing closed session failed", "session", row.ID, "err", err)
 		}
 	}()
-	m.log.Info("api session closed", "session", row.ID, "status", status, "reason", reason, "requests", row.Requests,
-		"bytes_in", row.BytesIn, "bytes_out", row.BytesOut, "duration", now.Sub(row.Connected).Round(time.Millisecond))
+	m.log.Info("api session closed", "session", row.ID, "status", c.status, "reason", c.reason, "requests", row.Requests,
+		"bytes_in", row.BytesIn, "bytes_out", row.BytesOut, "duration", c.at.Sub(row.Connected).Round(time.Millisecond))
 }
 
 func (s *Session) snapshotRow() store.APISession {
@@ -286,7 +314,11 @@ func (r *request) End(bytesIn, bytesOut int64, status int) {
 		s.mu.Lock()
 		s.inflight--
 		s.dirty = true
+		last := s.inflight == 0 && s.closing != nil
 		s.mu.Unlock()
+		if last {
+			r.m.finish(s)
+		}
 	})
 }
 

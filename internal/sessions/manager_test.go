@@ -176,7 +176,7 @@ func TestRecheckMarksUnauthorized(t *testing.T) {
 	rctx, r, _ := m.Begin(ctx, grant(false), client)
 	r.End(0, 0, 200)
 	id := sessionOf(t, rctx).row.ID
-	m.Recheck(func(string) (string, bool) { return "user no longer holds a role of the target", false })
+	m.Recheck(func(string, netip.Addr) (string, bool) { return "user no longer holds a role of the target", false })
 	waitStatus(t, st, id, store.SessionUnauthorized, "no longer holds a role")
 	if _, _, err := m.Begin(ctx, grant(false), client); err == nil {
 		t.Fatal("request admitted during the cool-down after losing the role")
@@ -199,7 +199,7 @@ func TestRecordingRedactsAndSeals(t *testing.T) {
 	}
 	r.End(0, 24, 200)
 	id := sessionOf(t, rctx).row.ID
-	m.CloseAll("test over")
+	m.CloseAll(context.Background(), "test over")
 	waitStatus(t, st, id, store.SessionDisconnected, "test over")
 	b, err := os.ReadFile(filepath.Join(rec.Dir(), id+".trail"))
 	if err != nil {
@@ -259,5 +259,33 @@ func TestStartMarksInterrupted(t *testing.T) {
 	s, _ := st.Session(ctx, id)
 	if s.Status != store.SessionDisconnected || !strings.Contains(s.TerminationReason, "interrupted") {
 		t.Fatalf("after restart: %+v", s)
+	}
+}
+
+// TestTerminatedInFlightExchangeIsRecorded pins that a request aborted by a termination is still in the trail: it
+// may have reached the target, so the audit record must not lose it.
+func TestTerminatedInFlightExchangeIsRecorded(t *testing.T) {
+	m, st, rec, _ := newManager(t)
+	ctx := context.Background()
+	g := grant(true)
+	rctx, r, err := m.Begin(ctx, g, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sessionOf(t, rctx).row.ID
+	if err := m.Terminate(ctx, id, "by admin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Record(rctx, g, &proxy.Exchange{Start: time.Now(), Method: "DELETE", URL: "https://api.example.com/x", Status: 499, Error: "aborted"}); err != nil {
+		t.Fatalf("recording the aborted exchange: %v", err)
+	}
+	r.End(0, 0, 499)
+	waitStatus(t, st, id, store.SessionTerminated, "by admin")
+	page, err := rec.Read(ctx, id, 0, 0)
+	if err != nil || page.Total != 1 || page.Items[0].Method != "DELETE" || page.Close == nil {
+		t.Fatalf("trail after termination: %+v %v", page, err)
+	}
+	if m.Healthy() != nil {
+		t.Errorf("recorder unhealthy after a termination: %v", m.Healthy())
 	}
 }
