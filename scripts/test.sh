@@ -31,6 +31,7 @@ APT_PACKAGES=(
 	python3-requests # client compatibility tests
 	haproxy          # PROXY protocol tests
 	gcc libc6-dev    # go test -race needs cgo
+	slapd ldap-utils # LDAP directory tests (internal/directory/ldaptest runs its own slapd)
 )
 
 # staticcheck 2026.2.2, the newest release when Go 1.26 was current. Bump it

@@ -14,4 +14,6 @@ type clientCommands struct {
 	Env         envCmd         `cmd:"" group:"Client" help:"Print shell exports that send HTTP clients through the proxy with a credential."`
 	Sessions    sessionsCmd    `cmd:"" group:"Client" help:"List, show and terminate the proxy's API sessions."`
 	Trail       trailCmd       `cmd:"" group:"Client" help:"Read, export, follow and verify session trails."`
+	Sources     sourcesCmd     `cmd:"" group:"Client" help:"Manage user sources (LDAP, AD, OIDC, ...), start syncs and see their status."`
+	Hosts       hostsCmd       `cmd:"" group:"Client" help:"Manage the host store: hosts with their addresses, services and tags."`
 }

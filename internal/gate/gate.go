@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/configapi"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -23,6 +25,9 @@ type Gate struct {
 	Limiter *auth.FailureLimiter
 	// Now returns the current time; nil means time.Now. Tests set it to check validity windows.
 	Now func() time.Time
+	// Connections returns the committed connection policies of the configuration API, which admit connections
+	// before, and in addition to, the target rules; nil admits every connection.
+	Connections func() *configapi.ConnectionPolicies
 	// OnReload, if set, is called with a checker after every rebuild, so open API sessions can be re-checked
 	// against the new rules (a lost role, a disabled credential).
 	OnReload func(check func(credentialID string, client netip.Addr) (reason string, ok bool))
@@ -138,12 +143,16 @@ func (g *Gate) checkCredential(s *snapshot, id string, client netip.Addr) (strin
 func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Grant, error) {
 	s := g.snap.Load()
 	source := "ip:" + r.Client.Addr().Unmap().String()
+	conn, err := g.admit(r)
+	if err != nil {
+		return nil, err
+	}
 	if r.Secret == "" {
 		if r.Method == "CONNECT" {
 			// The requests inside the tunnel carry their own credentials and are each authorized.
 			return nil, nil
 		}
-		return g.anonymous(s, r)
+		return g.anonymous(s, r, conn)
 	}
 	if ok, _ := g.Limiter.Allow(source); !ok {
 		return nil, proxy.ErrRateLimited
@@ -179,9 +188,13 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 	if !s.holdsRole(u, t) {
 		return deny("user holds no role of the target")
 	}
+	if conn != nil && r.Method != "CONNECT" && !conn.Channel(channelKind(r), u.name, u.roleNames) {
+		return deny("the channel policy of connection policy " + conn.PolicyName + " does not allow this user " + channelKind(r))
+	}
 	grant := &proxy.Grant{Target: t.forward, Secret: r.Secret, Session: proxy.SessionInfo{
 		UserID: u.id, UserName: u.name, CredentialID: c.id, CredentialName: c.name, TargetName: t.name,
 	}}
+	applyConnection(grant, conn)
 	if r.Method == "CONNECT" {
 		// Refuse a tunnel to a host the credential's target never serves, before any TLS is set up.
 		hp, err := policy.ParseAuthority(r.Host)
@@ -202,7 +215,10 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 
 // anonymous admits a request without a credential only through an endpoint that allows unauthenticated
 // requests, and then injects nothing.
-func (g *Gate) anonymous(s *snapshot, r *proxy.AuthRequest) (*proxy.Grant, error) {
+func (g *Gate) anonymous(s *snapshot, r *proxy.AuthRequest, conn *configapi.Decision) (*proxy.Grant, error) {
+	if conn != nil && !conn.Channel(channelKind(r), "", nil) {
+		return nil, &proxy.DeniedError{Reason: "the channel policy of connection policy " + conn.PolicyName + " does not allow unauthenticated " + channelKind(r)}
+	}
 	hp, err := policy.ParseAuthority(r.Host)
 	if err != nil {
 		return nil, proxy.ErrUnauthenticated
@@ -217,8 +233,10 @@ func (g *Gate) anonymous(s *snapshot, r *proxy.AuthRequest) (*proxy.Grant, error
 		}
 		d := t.rules.MatchUnauthenticated(policy.Request{Scheme: r.Scheme, Host: r.Host, Method: r.Method, Path: r.Path})
 		if d.Allowed {
-			return &proxy.Grant{Target: t.anonymous, Unauthenticated: true, NATTargetHost: d.Endpoint.NATTargetHost,
-				Session: proxy.SessionInfo{TargetName: t.name}}, nil
+			grant := &proxy.Grant{Target: t.anonymous, Unauthenticated: true, NATTargetHost: d.Endpoint.NATTargetHost,
+				Session: proxy.SessionInfo{TargetName: t.name}}
+			applyConnection(grant, conn)
+			return grant, nil
 		}
 	}
 	return nil, proxy.ErrUnauthenticated
@@ -247,4 +265,65 @@ func (g *Gate) Stats() map[string]any {
 	s := g.snap.Load()
 	return map[string]any{"targets": len(s.targets), "credentials": len(s.credentials), "users": len(s.users),
 		"policy_built": s.built.UTC().Format(time.RFC3339)}
+}
+
+// admit applies the configuration API's connection policies: a CONNECT or an absolute-form request is a new
+// connection and counts against its policy's rate limit; a request inside a tunnel is matched again without
+// counting, so a commit applies to open tunnels at their next request.
+func (g *Gate) admit(r *proxy.AuthRequest) (*configapi.Decision, error) {
+	if g.Connections == nil {
+		return nil, nil
+	}
+	policies := g.Connections()
+	hp, err := policy.ParseAuthority(r.Host)
+	if err != nil {
+		return nil, &proxy.DeniedError{Reason: "invalid target host"}
+	}
+	port := int(hp.Port)
+	if port == 0 {
+		scheme := r.Scheme
+		if r.Method == "CONNECT" || scheme == "" {
+			scheme = "https"
+		}
+		port = int(policy.DefaultPort(scheme))
+	}
+	var d *configapi.Decision
+	if r.Tunnel {
+		d, err = policies.Match(r.Client.Addr(), hp.Host, port)
+	} else {
+		d, err = policies.Admit(r.Client.Addr(), hp.Host, port)
+	}
+	switch {
+	case err == nil:
+		return d, nil
+	case errors.Is(err, configapi.ErrRateLimited):
+		return nil, proxy.ErrRateLimited
+	default:
+		return nil, &proxy.DeniedError{Reason: err.Error()}
+	}
+}
+
+func channelKind(r *proxy.AuthRequest) string {
+	if r.WebSocket {
+		return "websocket"
+	}
+	return "http"
+}
+
+// applyConnection carries what the connection policy says about sessions and recording into the grant. Recording
+// needs both the target's audit flag and the policy's audit policy.
+func applyConnection(g *proxy.Grant, d *configapi.Decision) {
+	if d == nil {
+		return
+	}
+	g.Policy = &proxy.SessionPolicy{Name: d.PolicyName, IdleTimeout: d.IdleTimeout, MaxLifetime: d.SessionTimeout,
+		BodyLimit: int(d.BodyLimit), RedactHeaders: d.RedactHeaders}
+	if d.BodyLimit == 0 {
+		g.Policy.BodyLimit = -1
+	}
+	if !d.Record && g.Target != nil && g.Target.AuditEnabled {
+		t := *g.Target
+		t.AuditEnabled = false
+		g.Target = &t
+	}
 }

@@ -33,9 +33,10 @@ type credential struct {
 }
 
 type user struct {
-	id, name string
-	enabled  bool
-	roles    map[string]bool
+	id, name  string
+	enabled   bool
+	roles     map[string]bool
+	roleNames []string // for channel policies, which name roles
 }
 
 type target struct {
@@ -62,6 +63,10 @@ func build(ctx context.Context, st *store.Store) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	roleNames, err := st.RoleNames(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s := &snapshot{
 		built:       time.Now(),
 		credentials: make(map[string]*credential, len(creds)),
@@ -73,6 +78,7 @@ func build(ctx context.Context, st *store.Store) (*snapshot, error) {
 		entry := &user{id: u.ID, name: u.Username, enabled: u.Enabled, roles: make(map[string]bool, len(u.RoleIDs))}
 		for _, r := range u.RoleIDs {
 			entry.roles[r] = true
+			entry.roleNames = append(entry.roleNames, roleNames[r])
 		}
 		s.users[u.ID] = entry
 	}

@@ -43,6 +43,12 @@ type AuthRequest struct {
 	// Path is the normalized escaped path, exactly what will be forwarded;
 	// empty for a CONNECT.
 	Path string
+	// Tunnel reports a request inside a CONNECT tunnel, whose connection was
+	// admitted when the tunnel opened; false for absolute-form requests, each
+	// of which is a connection of its own to the policy.
+	Tunnel bool
+	// WebSocket reports a request that asks to upgrade to WebSocket.
+	WebSocket bool
 }
 
 // Grant is a positive decision: where to forward and on whose behalf.
@@ -61,6 +67,23 @@ type Grant struct {
 	// Secret is the presented proxy secret, so the recorder can redact it.
 	// It is never logged or forwarded.
 	Secret string
+	// Policy, if set, is what the connection policy that admitted the
+	// request says about its API session; nil means the global settings.
+	Policy *SessionPolicy
+}
+
+// SessionPolicy is what a connection policy sets for the API sessions it
+// admits. Zero durations and limits mean "not set here".
+type SessionPolicy struct {
+	// Name names the connection policy, for logs.
+	Name string
+	// IdleTimeout and MaxLifetime bound the API session.
+	IdleTimeout, MaxLifetime time.Duration
+	// BodyLimit is the most bytes of each body a recording keeps; negative
+	// records no body.
+	BodyLimit int
+	// RedactHeaders names more headers to redact in recordings.
+	RedactHeaders []string
 }
 
 // SessionInfo carries identifiers and display names of the parties of a

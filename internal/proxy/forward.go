@@ -104,7 +104,8 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 		return authFailure(fmt.Errorf("credentials: %w: %w", ErrUnauthenticated, err), level)
 	}
 	g, err := s.authorize(r.Context(), &AuthRequest{Client: rs.client, Secret: secret, CredentialID: credID,
-		Scheme: scheme, Host: rs.host, Method: r.Method, Path: rs.path})
+		Scheme: scheme, Host: rs.host, Method: r.Method, Path: rs.path, Tunnel: tun != nil,
+		WebSocket: headerHasToken(r.Header, "Connection", "upgrade") && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")})
 	if err != nil {
 		return authFailure(err, level)
 	}
@@ -135,12 +136,8 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 	if g.Target.AuditEnabled {
 		rs.reqHeader = r.Header.Clone()
 	}
-	limit := 0
-	if g.Target.AuditEnabled {
-		limit = s.bodyLimit()
-	}
 	if r.Body != nil && r.Body != http.NoBody {
-		rs.reqTap = newTap(r.Body, limit)
+		rs.reqTap = newTap(r.Body, s.captureLimit(rs))
 		r.Body = rs.reqTap
 	}
 	rs.decision = decisionAllow
@@ -290,6 +287,18 @@ func deleteHeaders(h http.Header, match func(lowerName string) bool) {
 	}
 }
 
+// captureLimit is how much of each body to keep for the recording: the session's own limit when its Sessions
+// says (a connection policy can set it), else BodyLimit; nothing for unaudited targets.
+func (s *Server) captureLimit(rs *requestState) int {
+	if rs.grant == nil || rs.grant.Target == nil || !rs.grant.Target.AuditEnabled {
+		return 0
+	}
+	if cl, ok := rs.active.(interface{ CaptureLimit() int }); ok {
+		return cl.CaptureLimit()
+	}
+	return s.bodyLimit()
+}
+
 // modifyResponse notes the response header for the recording and taps the
 // body of audited exchanges.
 func (s *Server) modifyResponse(resp *http.Response) error {
@@ -300,7 +309,7 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 	rs.respHdr = resp.Header.Clone()
 	if resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil {
 		// An upgraded body is the raw backend conn and must stay one.
-		rs.respTap = newTap(resp.Body, s.bodyLimit())
+		rs.respTap = newTap(resp.Body, s.captureLimit(rs))
 		resp.Body = rs.respTap
 	}
 	return nil
@@ -309,4 +318,16 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 func (s *Server) reverseProxy() *httputil.ReverseProxy {
 	s.init()
 	return s.rp
+}
+
+// headerHasToken reports whether a comma-separated header (Connection, say) lists token, case-insensitively.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, part := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -21,6 +21,9 @@ type SessionMeta struct {
 	Credential string    `json:"credential,omitempty"` // name or id of the injected target credential, never its value
 	ClientAddr string    `json:"client_addr,omitempty"`
 	Started    time.Time `json:"started"`
+	// BodyLimit, when not zero, replaces the store's BodyLimit for this session (a connection policy can set it);
+	// negative records no body.
+	BodyLimit int `json:"body_limit,omitempty"`
 }
 
 // Exchange is one request forwarded (or refused) by the proxy and the

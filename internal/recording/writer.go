@@ -55,7 +55,13 @@ func (s *Store) Create(ctx context.Context, meta SessionMeta, red *Redactor) (*W
 	if err != nil {
 		return nil, fmt.Errorf("create trail: %w", err)
 	}
-	w := &Writer{store: s, id: meta.SessionID, red: red, limit: s.bodyLimit(), f: f}
+	limit := s.bodyLimit()
+	if meta.BodyLimit > 0 {
+		limit = meta.BodyLimit
+	} else if meta.BodyLimit < 0 {
+		limit = 0
+	}
+	w := &Writer{store: s, id: meta.SessionID, red: red, limit: limit, f: f}
 	if err := w.writeLocked(ctx, &record{Kind: KindOpen, Time: meta.Started, Open: &meta}); err != nil {
 		f.Close()
 		return nil, err

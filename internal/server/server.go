@@ -18,6 +18,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/configapi"
+	"github.com/gatehouse-dev/gatehouse/internal/directory"
 	"github.com/gatehouse-dev/gatehouse/internal/gate"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
@@ -34,9 +36,11 @@ type Server struct {
 	store   *store.Store
 	ca      *ca.CA
 	api     *serviceapi.API
+	cfgapi  *configapi.Service
 	apiSrv  *http.Server
 	apiLn   net.Listener
 	dp      *dataPlane
+	dir     *directory.Directory
 	closers []func(context.Context) error
 }
 
@@ -118,11 +122,25 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 			return st
 		},
 	}
+	// Both dialects count the same login failures.
+	s.api.Limiter = &auth.FailureLimiter{}
+	s.cfgapi = &configapi.Service{
+		Store: s.store, Principals: s.api, Limiter: s.api.Limiter, Log: log, Terminate: s.dp.sessions.Terminate,
+		OnCommit: func() { s.changed(context.Background()) },
+	}
+	if err := s.cfgapi.Reload(ctx); err != nil {
+		return nil, err
+	}
+	s.dp.gate.Connections = s.cfgapi.Policies
+	s.dir = &directory.Directory{Store: s.store, Log: log.With("component", "directory"), OnChange: s.changed}
+	s.api.Directory = s.dir
 	mux := http.NewServeMux()
 	s.routes(mux)
 	s.apiSrv = &http.Server{
-		Handler:           mux,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{*tlsCert}, MinVersion: tls.VersionTLS12},
+		Handler: mux,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{*tlsCert}, MinVersion: tls.VersionTLS12,
+			// Asked for, never required: /api/authentication?type=x509 verifies it against the configured CA.
+			ClientAuth: tls.RequestClientCert},
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -167,6 +185,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 		w.Write([]byte("ok\n"))
 	})
 	s.api.Routes(mux)
+	s.cfgapi.Routes(mux)
 }
 
 // APIAddr is the address the API listener is bound to.
@@ -192,6 +211,12 @@ func (s *Server) Trails() *recording.Store { return s.dp.trails }
 // Gate returns the policy decision point.
 func (s *Server) Gate() *gate.Gate { return s.dp.gate }
 
+// ConfigAPI returns the configuration API, whose Policies the data plane enforces.
+func (s *Server) ConfigAPI() *configapi.Service { return s.cfgapi }
+
+// Directory returns the user-source syncer, whose Authenticate the configuration API's login also uses.
+func (s *Server) Directory() *directory.Directory { return s.dir }
+
 // Store returns the store, for tests and the CLI.
 func (s *Server) Store() *store.Store { return s.store }
 
@@ -205,6 +230,9 @@ func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	s.dp.serve(runCtx, errc)
+	dirDone := make(chan struct{})
+	go func() { s.dir.Run(runCtx); close(dirDone) }()
+	go s.reloadConfigPeriodically(runCtx)
 	s.log.Info("gatehouse started", "api", s.APIAddr(), "proxy", s.ProxyAddr(), "database", s.store.Dialect(), "data_dir", s.cfg.DataDir)
 	if ready != nil {
 		ready(s)
@@ -227,6 +255,7 @@ func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
 		err = serr
 	}
 	stopRun()
+	<-dirDone // no sync may write to the store once it closes
 	if cerr := s.Close(sctx); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -241,4 +270,20 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.closers = nil
 	return errors.Join(errs...)
+}
+
+// reloadConfigPeriodically picks up configuration commits made by other nodes sharing a PostgreSQL database.
+func (s *Server) reloadConfigPeriodically(ctx context.Context) {
+	for {
+		t := time.NewTimer(time.Duration(max(s.dp.settings.Load().ReauthorizationInterval, 1)) * time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+			if err := s.cfgapi.Reload(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("reloading connection policies failed; keeping the previous ones", "err", err)
+			}
+		}
+	}
 }

@@ -1,5 +1,5 @@
-// Package serviceapi serves the service API dialect (/auth, /local-user-store, /role-store, /api-proxy, /audit
-// under .../api/v1): OAuth2 bearer tokens, JSON, {"count","items"} lists and {"error_code",...} errors.
+// Package serviceapi serves the service API dialect (/auth, /local-user-store, /role-store, /host-store, /api-proxy,
+// /audit under .../api/v1): OAuth2 bearer tokens, JSON, {"count","items"} lists and {"error_code",...} errors.
 package serviceapi
 
 import (
@@ -44,6 +44,9 @@ type API struct {
 	Sessions SessionControl
 	// Trails reads session recordings; nil means no trails are served.
 	Trails *recording.Store
+	// Directory authenticates directory users and refreshes sources; nil means local users only and no
+	// refreshes.
+	Directory Directory
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -107,6 +110,20 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("GET "+roles+"/roles/{id}/members", auth.RolesView, a.roleMembers)
 	handle("GET "+roles+"/users/{id}/roles", auth.RolesView, a.getUserRoles)
 	handle("PUT "+roles+"/users/{id}/roles", auth.RolesManage, a.setUserRoles)
+	handle("GET "+roles+"/sources", auth.SourcesView, a.listSources)
+	handle("POST "+roles+"/sources", auth.SourcesManage, a.createSource)
+	handle("POST "+roles+"/sources/refresh", auth.SourcesManage, a.refreshSources)
+	handle("GET "+roles+"/sources/{id}", auth.SourcesView, a.getSource)
+	handle("PUT "+roles+"/sources/{id}", auth.SourcesManage, a.updateSource)
+	handle("DELETE "+roles+"/sources/{id}", auth.SourcesManage, a.deleteSource)
+
+	const hosts = "/host-store/api/v1/hosts"
+	handle("GET "+hosts, auth.HostsView, a.listHosts)
+	handle("POST "+hosts, auth.HostsManage, a.createHost)
+	handle("POST "+hosts+"/search", auth.HostsView, a.searchHosts)
+	handle("GET "+hosts+"/{id}", auth.HostsView, a.getHost)
+	handle("PUT "+hosts+"/{id}", auth.HostsManage, a.updateHost)
+	handle("DELETE "+hosts+"/{id}", auth.HostsManage, a.deleteHost)
 
 	handle("GET "+proxy+"/api-targets", auth.APITargetsView, a.listTargets)
 	handle("POST "+proxy+"/api-targets", auth.APITargetsManage, a.createTarget)

@@ -460,6 +460,24 @@ func exercise(t *testing.T, cl *client) {
 	cl.do(exchange{method: "GET", path: R + "/roles/no-such-role", token: adm, want: 404})
 	cl.do(exchange{method: "PUT", path: R + "/roles/" + role, token: adm, want: 200, json: map[string]any{"comment": "the developers"}})
 
+	// User sources (the AWS type is stored and reports NOT_SUPPORTED, so no directory is needed here).
+	awsSource := map[string]any{"name": "aws", "enabled": true, "ttl": 3600,
+		"connection": map[string]any{"type": "AWS", "iam_access_key_id": "AKIAEXAMPLE", "iam_secret_access_key": "aws-secret"}}
+	source := cl.id(exchange{method: "POST", path: R + "/sources", token: adm, want: 201, json: awsSource})
+	cl.do(exchange{method: "POST", path: R + "/sources", token: adm, want: 409, json: awsSource})
+	cl.do(exchange{method: "POST", path: R + "/sources", token: adm, want: 400, invalid: true, json: map[string]any{"name": "x", "colour": "red"}})
+	cl.do(exchange{method: "GET", path: R + "/sources", token: adm, want: 200})
+	cl.do(exchange{method: "GET", path: R + "/sources/" + source, token: adm, want: 200})
+	cl.do(exchange{method: "GET", path: R + "/sources/no-such-source", token: adm, want: 404})
+	cl.do(exchange{method: "PUT", path: R + "/sources/" + source, token: adm, want: 200, json: map[string]any{"name": "aws-2", "enabled": false,
+		"connection": map[string]any{"type": "AWS", "iam_access_key_id": "AKIAEXAMPLE"}}})
+	cl.do(exchange{method: "POST", path: R + "/sources/refresh", token: adm, want: 200, json: []string{source, "local"}})
+	cl.do(exchange{method: "POST", path: R + "/sources/refresh", token: adm, want: 404, json: []string{"no-such-source"}})
+	cl.do(exchange{method: "PUT", path: R + "/roles/" + role, token: adm, want: 200, json: map[string]any{
+		"source_rules": []map[string]any{{"tag": "devs"}, {"source": map[string]string{"id": source}, "tag": "admins"}}}})
+	cl.do(exchange{method: "DELETE", path: R + "/sources/local", token: adm, want: 400})
+	cl.do(exchange{method: "DELETE", path: R + "/sources/" + source, token: adm, want: 200})
+
 	// Users.
 	user := cl.id(exchange{method: "POST", path: U + "/users", token: adm, want: 201, json: map[string]any{
 		"username": "alice", "password": "Alice-pass-1", "email": "alice@example.com", "full_name": "Alice Liddell"}})
@@ -546,6 +564,8 @@ func exercise(t *testing.T, cl *client) {
 	cl.do(exchange{method: "GET", path: P + "/api-targets/no-such-target", token: adm, want: 404})
 	cl.do(exchange{method: "PUT", path: P + "/api-targets/" + target, token: adm, want: 200, json: map[string]any{"comment": "still loopback", "target_credential": map[string]any{"type": "token"}}})
 	cl.do(exchange{method: "POST", path: P + "/api-targets", token: alice, want: 403, invalid: true, json: map[string]any{"name": "x"}})
+
+	exerciseHosts(cl, adm, alice)
 
 	// Proxy credentials: alice's own, through "current" and through her id.
 	own := P + "/users/current/client-credentials"

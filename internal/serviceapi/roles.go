@@ -1,9 +1,13 @@
 package serviceapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
+
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
@@ -14,11 +18,13 @@ type roleInput struct {
 	Name        *string  `json:"name"`
 	Comment     *string  `json:"comment"`
 	Permissions []string `json:"permissions"`
-	ID          string   `json:"id"`
-	Created     string   `json:"created"`
-	Author      string   `json:"author"`
-	Updated     string   `json:"updated"`
-	UpdatedBy   string   `json:"updated_by"`
+	// SourceRules, when present, replaces the role's membership rules; left out of a PUT, they stay.
+	SourceRules []sourceRule `json:"source_rules"`
+	ID          string       `json:"id"`
+	Created     string       `json:"created"`
+	Author      string       `json:"author"`
+	Updated     string       `json:"updated"`
+	UpdatedBy   string       `json:"updated_by"`
 }
 
 func (in *roleInput) apply(role *model.Role) error {
@@ -51,7 +57,11 @@ func (a *API) listRoles(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newList(roles, total))
+	out, err := a.withRules(r.Context(), roles...)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(out, total))
 	return nil
 }
 
@@ -64,10 +74,23 @@ func (a *API) createRole(w http.ResponseWriter, r *http.Request) error {
 	if err := in.apply(role); err != nil {
 		return err
 	}
+	rules, err := a.ruleInputs(r.Context(), in.SourceRules)
+	if err != nil {
+		return err
+	}
 	if err := a.Store.CreateRole(r.Context(), role, principal(r.Context()).Name); err != nil {
 		return err
 	}
-	a.audit(r, "create", "role", role.ID, nil, role)
+	if rules != nil {
+		if err := a.Store.SetRoleRules(r.Context(), role.ID, rules); err != nil {
+			return err
+		}
+	}
+	after, err := a.withRules(r.Context(), role)
+	if err != nil {
+		return err
+	}
+	a.audit(r, "create", "role", role.ID, nil, after[0])
 	writeJSON(w, http.StatusCreated, created{ID: role.ID})
 	return nil
 }
@@ -77,7 +100,11 @@ func (a *API) getRole(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, role)
+	out, err := a.withRules(r.Context(), role)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out[0])
 	return nil
 }
 
@@ -86,7 +113,10 @@ func (a *API) updateRole(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	before := *role
+	before, err := a.withRules(r.Context(), role)
+	if err != nil {
+		return err
+	}
 	var in roleInput
 	if err := decode(r, &in); err != nil {
 		return err
@@ -94,11 +124,24 @@ func (a *API) updateRole(w http.ResponseWriter, r *http.Request) error {
 	if err := in.apply(role); err != nil {
 		return err
 	}
+	rules, err := a.ruleInputs(r.Context(), in.SourceRules)
+	if err != nil {
+		return err
+	}
 	if err := a.Store.UpdateRole(r.Context(), role, principal(r.Context()).Name); err != nil {
 		return err
 	}
-	a.audit(r, "update", "role", role.ID, &before, role)
-	writeJSON(w, http.StatusOK, role)
+	if rules != nil {
+		if err := a.Store.SetRoleRules(r.Context(), role.ID, rules); err != nil {
+			return err
+		}
+	}
+	after, err := a.withRules(r.Context(), role)
+	if err != nil {
+		return err
+	}
+	a.audit(r, "update", "role", role.ID, before[0], after[0])
+	writeJSON(w, http.StatusOK, after[0])
 	return nil
 }
 
@@ -112,15 +155,6 @@ func (a *API) deleteRole(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.audit(r, "delete", "role", role.ID, role, nil)
 	w.WriteHeader(http.StatusOK)
-	return nil
-}
-
-func (a *API) roleMembers(w http.ResponseWriter, r *http.Request) error {
-	members, err := a.Store.RoleMembers(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newList(members, len(members)))
 	return nil
 }
 
@@ -139,9 +173,13 @@ func (a *API) getUserRoles(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	explicit, err := a.Store.ExplicitRoleIDs(r.Context(), id)
+	if err != nil {
+		return err
+	}
 	out := make([]userRole, 0, len(roles))
 	for _, role := range roles {
-		out = append(out, userRole{ID: role.ID, Name: role.Name, Explicit: true})
+		out = append(out, userRole{ID: role.ID, Name: role.Name, Explicit: slices.Contains(explicit, role.ID)})
 	}
 	writeJSON(w, http.StatusOK, newList(out, len(out)))
 	return nil
@@ -197,4 +235,146 @@ func dedupeStrings(in []string) []string {
 		}
 	}
 	return out
+}
+
+// sourceRule is a role membership rule in the API: members of a directory group of a source, or users carrying a
+// tag (from one source, or from any when source is left out).
+type sourceRule struct {
+	Source  *model.Ref `json:"source,omitempty"`
+	GroupDN string     `json:"group_dn,omitempty"`
+	Tag     string     `json:"tag,omitempty"`
+}
+
+// roleOutput is a role with its rules, as every role answer shows it.
+type roleOutput struct {
+	model.Role
+	SourceRules []sourceRule `json:"source_rules"`
+}
+
+// withRules pairs roles with their rules (and the names of the sources the rules name).
+func (a *API) withRules(ctx context.Context, roles ...*model.Role) ([]roleOutput, error) {
+	rules, err := a.Store.RoleRules(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	names, err := a.sourceNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]roleOutput, 0, len(roles))
+	for _, role := range roles {
+		o := roleOutput{Role: *role, SourceRules: []sourceRule{}}
+		for _, rule := range rules {
+			if rule.RoleID == role.ID {
+				o.SourceRules = append(o.SourceRules, ruleOutput(rule, names))
+			}
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func ruleOutput(rule store.RoleRule, sourceNames map[string]string) sourceRule {
+	out := sourceRule{GroupDN: rule.GroupDN, Tag: rule.Tag}
+	if rule.SourceID != "" {
+		out.Source = &model.Ref{ID: rule.SourceID, Name: sourceNames[rule.SourceID]}
+	}
+	return out
+}
+
+func (a *API) sourceNames(ctx context.Context) (map[string]string, error) {
+	sources, err := a.Store.ListSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(sources))
+	for _, s := range sources {
+		names[s.ID] = s.Name
+	}
+	return names, nil
+}
+
+// ruleInputs validates the rules of a role body; nil (source_rules left out) means no change.
+func (a *API) ruleInputs(ctx context.Context, in []sourceRule) ([]store.RoleRule, error) {
+	if in == nil {
+		return nil, nil
+	}
+	names, err := a.sourceNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.RoleRule, 0, len(in))
+	for i, r := range in {
+		field := fieldIndex("source_rules", i)
+		var rule store.RoleRule
+		if r.Source != nil {
+			if _, ok := names[r.Source.ID]; !ok {
+				return nil, badRequest(field+".source.id", "source "+r.Source.ID+" does not exist")
+			}
+			rule.SourceID = r.Source.ID
+		}
+		switch {
+		case (r.GroupDN == "") == (r.Tag == ""):
+			return nil, badRequest(field, "a rule needs exactly one of group_dn and tag")
+		case r.GroupDN != "":
+			if rule.SourceID == "" {
+				return nil, badRequest(field+".source", "a group_dn rule needs the source the group is in")
+			}
+			if _, err := ldap.ParseDN(r.GroupDN); err != nil {
+				return nil, badRequest(field+".group_dn", "group_dn must be a distinguished name")
+			}
+			rule.GroupDN = r.GroupDN
+		default:
+			rule.Tag = strings.TrimSpace(r.Tag)
+		}
+		out = append(out, rule)
+	}
+	return out, nil
+}
+
+// roleMember is one holder of a role: explicit says whether it was granted directly, rules which membership
+// rules grant it too.
+type roleMember struct {
+	ID       string       `json:"id"`
+	Name     string       `json:"name"`
+	Kind     string       `json:"type"`
+	Explicit bool         `json:"explicit"`
+	Rules    []sourceRule `json:"rules,omitempty"`
+}
+
+// roleMembers is GET /role-store/api/v1/roles/{id}/members: explicit grants and rule grants, saying which rule
+// granted each.
+func (a *API) roleMembers(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	explicit, err := a.Store.RoleMembers(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	viaRules, err := a.Store.RoleRuleMembers(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	names, err := a.sourceNames(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]roleMember, 0, len(explicit)+len(viaRules))
+	index := map[string]int{}
+	for _, m := range explicit {
+		index[m.Kind+":"+m.ID] = len(out)
+		out = append(out, roleMember{ID: m.ID, Name: m.Name, Kind: m.Kind, Explicit: true})
+	}
+	for _, m := range viaRules {
+		key := "user:" + m.UserID
+		i, ok := index[key]
+		if !ok {
+			i = len(out)
+			index[key] = i
+			out = append(out, roleMember{ID: m.UserID, Name: m.Username, Kind: "user"})
+		}
+		out[i].Rules = append(out[i].Rules, ruleOutput(m.Rule, names))
+	}
+	slices.SortStableFunc(out, func(x, y roleMember) int { return strings.Compare(x.Name, y.Name) })
+	writeJSON(w, http.StatusOK, newList(out, len(out)))
+	return nil
 }

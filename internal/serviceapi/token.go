@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/directory"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -146,6 +147,23 @@ func (a *API) loginFailed(r *http.Request, name, reason string) error {
 func (a *API) userLogin(r *http.Request, username, password string) (string, string, error) {
 	if err := a.limited(r, username); err != nil {
 		return "", "", err
+	}
+	if a.Directory != nil {
+		u, err := a.Directory.Authenticate(r.Context(), username, password)
+		switch {
+		case err == nil:
+			a.auditLogin(r.Context(), r, u.Username, u.ID, "success", "directory password")
+			return auth.KindUser, u.ID, nil
+		case errors.Is(err, directory.ErrInvalidCredentials):
+			return "", "", a.loginFailed(r, username, "directory refused the credentials")
+		case errors.Is(err, directory.ErrUnavailable):
+			// Not a wrong password, so not counted against the name; but audited, since logins are failing.
+			a.log().Warn("directory login unavailable", "username", username, "err", err)
+			a.auditLogin(r.Context(), r, username, "", "failure", "directory unavailable")
+			return "", "", &oauthError{http.StatusServiceUnavailable, "temporarily_unavailable", "the user's directory cannot be reached; try again later"}
+		case !errors.Is(err, directory.ErrNotDirectoryUser):
+			return "", "", err
+		}
 	}
 	u, err := a.Store.UserByName(r.Context(), username)
 	if errors.Is(err, store.ErrNotExist) {

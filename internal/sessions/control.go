@@ -108,11 +108,10 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 // Tick runs one round of Run's housekeeping; tests call it with a fake clock.
 func (m *Manager) Tick(ctx context.Context) {
 	now := m.now()
-	set := m.Settings()
 	var batch []store.SessionActivity
 	m.mu.Lock()
 	for _, s := range m.byID {
-		if reason := expiry(s, now, set); reason != "" {
+		if reason := expiry(s, now); reason != "" {
 			m.closeLocked(s, store.SessionDisconnected, reason, now)
 			continue
 		}

@@ -60,10 +60,13 @@ type Session struct {
 	inflight int
 	dirty    bool
 	closing  *closeInfo // set once the session is closed; finish runs when inflight reaches 0
-	requests atomic.Int64
-	bytesIn  atomic.Int64
-	bytesOut atomic.Int64
-	lastNano atomic.Int64
+
+	// idle and lifetime are fixed when the session opens, from the settings and its connection policy.
+	idle, lifetime time.Duration
+	requests       atomic.Int64
+	bytesIn        atomic.Int64
+	bytesOut       atomic.Int64
+	lastNano       atomic.Int64
 }
 
 // New returns a manager. Call Start before serving.
@@ -132,7 +135,7 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 	}
 	s := m.active[key]
 	if s != nil {
-		if reason := expiry(s, now, set); reason != "" {
+		if reason := expiry(s, now); reason != "" {
 			m.closeLocked(s, store.SessionDisconnected, reason, now)
 			s = nil
 		} else if s.writer != nil && s.writer.Err() != nil {
@@ -159,18 +162,43 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 }
 
 // expiry says why an open session must close before serving another request, or "".
-func expiry(s *Session, now time.Time, set model.Settings) string {
+func expiry(s *Session, now time.Time) string {
 	last := time.Unix(0, s.lastNano.Load())
 	s.mu.Lock()
 	busy := s.inflight > 0
 	s.mu.Unlock()
 	switch {
-	case now.Sub(s.row.Connected) >= time.Duration(set.MaxSessionLifetime)*time.Second:
+	case s.lifetime > 0 && now.Sub(s.row.Connected) >= s.lifetime:
 		return "maximum session lifetime reached"
-	case !busy && now.Sub(last) >= time.Duration(set.IdleSessionTimeout)*time.Second:
+	case !busy && now.Sub(last) >= s.idle:
 		return "idle timeout"
 	}
 	return ""
+}
+
+// limits combines the global settings with what the admitting connection policy says: the stricter wins, so
+// neither dialect can loosen what the other set.
+func limits(set model.Settings, p *proxy.SessionPolicy) (idle, lifetime time.Duration, bodyLimit int) {
+	idle = time.Duration(set.IdleSessionTimeout) * time.Second
+	lifetime = time.Duration(set.MaxSessionLifetime) * time.Second
+	bodyLimit = set.RecordingBodyLimit
+	if p != nil {
+		if p.IdleTimeout > 0 && p.IdleTimeout < idle {
+			idle = p.IdleTimeout
+		}
+		if p.MaxLifetime > 0 && (lifetime == 0 || p.MaxLifetime < lifetime) {
+			lifetime = p.MaxLifetime
+		}
+		if p.BodyLimit < 0 {
+			bodyLimit = 0
+		} else if p.BodyLimit > 0 && p.BodyLimit < bodyLimit {
+			bodyLimit = p.BodyLimit
+		}
+	}
+	if bodyLimit == 0 {
+		bodyLimit = -1 // recording's "no body"
+	}
+	return idle, lifetime, bodyLimit
 }
 
 // open starts a session: a store row and, for audited targets, a trail. Called with m.mu held; the insert is the
@@ -183,12 +211,14 @@ func (m *Manager) open(ctx context.Context, key string, g *proxy.Grant, client n
 		Status: store.SessionConnected, Connected: now, LastActivity: now, AuditEnabled: g.Target.AuditEnabled,
 	}
 	s := &Session{row: row}
+	var bodyLimit int
+	s.idle, s.lifetime, bodyLimit = limits(set, g.Policy)
 	if g.Target.AuditEnabled {
 		if m.rec == nil {
 			return nil, errRecordingUnavailable
 		}
 		w, err := m.rec.Create(ctx, recording.SessionMeta{SessionID: row.ID, User: row.UserName, Target: row.TargetName,
-			Credential: row.CredentialName, ClientAddr: row.ClientAddress, Started: now}, redactor(g, set))
+			Credential: row.CredentialName, ClientAddr: row.ClientAddress, Started: now, BodyLimit: bodyLimit}, redactor(g, set))
 		if err != nil {
 			m.failRecording(err)
 			return nil, errRecordingUnavailable
@@ -229,6 +259,9 @@ func redactor(g *proxy.Grant, set model.Settings) *recording.Redactor {
 	}
 	if c.HeaderName != "" {
 		r.Headers = append(r.Headers, c.HeaderName)
+	}
+	if g.Policy != nil {
+		r.Headers = append(r.Headers, g.Policy.RedactHeaders...)
 	}
 	return r
 }
@@ -320,6 +353,14 @@ func (r *request) End(bytesIn, bytesOut int64, status int) {
 			r.m.finish(s)
 		}
 	})
+}
+
+// CaptureLimit tells the proxy how much of each body to capture for this session's trail.
+func (r *request) CaptureLimit() int {
+	if r.s.writer == nil {
+		return 0
+	}
+	return r.s.writer.CaptureLimit()
 }
 
 type noopRequest struct{}

@@ -104,10 +104,11 @@ func (s *Store) DeleteRole(ctx context.Context, id string) error {
 	return nil
 }
 
-// UserRoles returns the roles granted to a user.
+// UserRoles returns the roles a user holds: granted explicitly or through a role rule.
 func (s *Store) UserRoles(ctx context.Context, userID string) ([]*model.Role, error) {
 	return s.rolesVia(ctx, `SELECT r.id, r.name, r.comment, r.permissions, r.created, r.author, r.updated, r.updated_by
-		FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id = ? ORDER BY r.name`, userID)
+		FROM roles r WHERE r.id IN (SELECT role_id FROM user_roles WHERE user_id = ?
+		UNION SELECT role_id FROM user_rule_roles WHERE user_id = ?) ORDER BY r.name`, userID, userID)
 }
 
 // APIClientRoles returns the roles granted to an API client.
@@ -116,8 +117,8 @@ func (s *Store) APIClientRoles(ctx context.Context, clientID string) ([]*model.R
 		FROM roles r JOIN api_client_roles cr ON cr.role_id = r.id WHERE cr.client_id = ? ORDER BY r.name`, clientID)
 }
 
-func (s *Store) rolesVia(ctx context.Context, q, id string) ([]*model.Role, error) {
-	rows, err := s.conn().query(ctx, q, id)
+func (s *Store) rolesVia(ctx context.Context, q, id string, more ...any) ([]*model.Role, error) {
+	rows, err := s.conn().query(ctx, q, append([]any{id}, more...)...)
 	if err != nil {
 		return nil, fmt.Errorf("roles of %s: %w", id, err)
 	}
@@ -201,4 +202,22 @@ func dedupe(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// RoleNames maps every role id to its name, for the proxy's policy snapshot (channel policies name roles).
+func (s *Store) RoleNames(ctx context.Context) (map[string]string, error) {
+	rows, err := s.conn().query(ctx, `SELECT id, name FROM roles`)
+	if err != nil {
+		return nil, fmt.Errorf("role names: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, mapErr(err)
+		}
+		out[id] = name
+	}
+	return out, mapErr(rows.Err())
 }

@@ -155,7 +155,7 @@ type PolicyUser struct {
 	RoleIDs      []string
 }
 
-// PolicyUsers returns every user with the ids of the roles it holds.
+// PolicyUsers returns every user with the ids of the roles it holds, explicitly or through a role rule.
 func (s *Store) PolicyUsers(ctx context.Context) ([]*PolicyUser, error) {
 	c := s.conn()
 	rows, err := c.query(ctx, `SELECT id, username, enabled FROM users`)
@@ -174,7 +174,8 @@ func (s *Store) PolicyUsers(ctx context.Context) ([]*PolicyUser, error) {
 		out = append(out, u)
 	}
 	rows.Close()
-	grants, err := c.query(ctx, `SELECT user_id, role_id FROM user_roles`)
+	// A role held both explicitly and through a rule counts once; the gate only asks whether it is held.
+	grants, err := c.query(ctx, `SELECT user_id, role_id FROM user_roles UNION SELECT user_id, role_id FROM user_rule_roles`)
 	if err != nil {
 		return nil, fmt.Errorf("policy users: %w", err)
 	}
