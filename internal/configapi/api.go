@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -23,6 +24,7 @@ import (
 type Principals interface {
 	PrincipalFromToken(r *http.Request) (*serviceapi.Principal, error)
 	LoadPrincipal(ctx context.Context, kind, id string) (*serviceapi.Principal, error)
+	CheckUserPassword(r *http.Request, username, password, dialect string) (*model.User, error)
 }
 
 var _ Principals = (*serviceapi.API)(nil)

@@ -106,22 +106,17 @@ func (s *Service) passwordLogin(w http.ResponseWriter, r *http.Request) error {
 		}
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidAuthentication, Message: "no valid credentials found: use HTTP Basic authentication"}
 	}
-	if err := s.limited(r, username); err != nil {
+	u, err := s.Principals.CheckUserPassword(r, username, password, "configuration")
+	if wait, limited := serviceapi.LoginRateLimited(err); limited {
+		return &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyRequests, Message: "too many failed attempts; retry later", RetryAfter: wait}
+	}
+	switch {
+	case errors.Is(err, serviceapi.ErrLoginFailed):
+		return errAuthFailure
+	case errors.Is(err, serviceapi.ErrDirectoryUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeAuthenticationFailure, Message: "the user's directory cannot be reached; try again later"}
+	case err != nil:
 		return err
-	}
-	u, err := s.Store.UserByName(r.Context(), username)
-	if errors.Is(err, store.ErrNotExist) {
-		secrets.DummyVerify(password) // answer unknown users as slowly as known ones
-		return s.loginFailed(r, username, "unknown user")
-	}
-	if err != nil {
-		return err
-	}
-	if ok, err := secrets.VerifyPassword(u.PasswordHash, password); err != nil || !ok {
-		return s.loginFailed(r, username, "wrong password")
-	}
-	if !u.Enabled {
-		return s.loginFailed(r, username, "user disabled")
 	}
 	if err := s.startSession(w, r, u, methodPassword); err != nil {
 		return err

@@ -115,6 +115,19 @@ func TestLDAPSourceEndToEnd(t *testing.T) {
 		}
 		alice := gh.Token("alice", ldaptest.Users["alice"])
 		gh.JSON("GET", "/auth/api/v1/users/current", alice, nil, http.StatusOK, nil)
+		// The configuration API's Basic login binds against the same directory.
+		for pw, want := range map[string]int{ldaptest.Users["alice"]: http.StatusOK, "wrong-password": http.StatusUnauthorized} {
+			req, _ := http.NewRequest("GET", gh.URL+"/api/authentication", nil)
+			req.SetBasicAuth("alice", pw)
+			resp, err := gh.Client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("configuration API login with a directory password: %d, want %d", resp.StatusCode, want)
+			}
+		}
 
 		// With the role from the group, alice makes a proxy credential that the gate accepts.
 		target := gh.Create(targetsPath, adm, targetBody("ldap-api", role))

@@ -145,43 +145,91 @@ func (a *API) loginFailed(r *http.Request, name, reason string) error {
 }
 
 func (a *API) userLogin(r *http.Request, username, password string) (string, string, error) {
-	if err := a.limited(r, username); err != nil {
+	u, err := a.CheckUserPassword(r, username, password, "service")
+	var rl *rateLimited
+	switch {
+	case err == nil:
+		return auth.KindUser, u.ID, nil
+	case errors.As(err, &rl):
 		return "", "", err
+	case errors.Is(err, ErrLoginFailed):
+		return "", "", &oauthError{http.StatusUnauthorized, "invalid_grant", "invalid credentials"}
+	case errors.Is(err, ErrDirectoryUnavailable):
+		return "", "", &oauthError{http.StatusServiceUnavailable, "temporarily_unavailable", "the user's directory cannot be reached; try again later"}
+	}
+	return "", "", err
+}
+
+// Login failures of CheckUserPassword.
+var (
+	// ErrLoginFailed is a wrong username or password, or a disabled user; the caller says no more than that.
+	ErrLoginFailed = errors.New("invalid credentials")
+	// ErrDirectoryUnavailable is a directory user's login while the directory cannot be reached.
+	ErrDirectoryUnavailable = errors.New("the user's directory cannot be reached")
+)
+
+// LoginRateLimited reports whether err is CheckUserPassword refusing a rate-limited source or name, and how long
+// to wait.
+func LoginRateLimited(err error) (time.Duration, bool) {
+	var rl *rateLimited
+	if errors.As(err, &rl) {
+		return rl.retryAfter, true
+	}
+	return 0, false
+}
+
+// CheckUserPassword is every password login of a user, whichever API dialect it comes through: the failure
+// limiter per source address and name, the user's directory (an LDAP bind) or the local argon2id hash, audit of
+// success and failure. dialect names the API in the audit event.
+func (a *API) CheckUserPassword(r *http.Request, username, password, dialect string) (*model.User, error) {
+	if a.Limiter == nil {
+		a.Limiter = &auth.FailureLimiter{}
+	}
+	if err := a.limited(r, username); err != nil {
+		return nil, err
+	}
+	suffix := ""
+	if dialect != "service" {
+		suffix = " (" + dialect + " api)"
+	}
+	failed := func(reason string) error {
+		a.Limiter.Fail("ip:"+clientIP(r), "name:"+username)
+		a.auditLogin(r.Context(), r, username, "", "failure", reason+suffix)
+		return ErrLoginFailed
 	}
 	if a.Directory != nil {
 		u, err := a.Directory.Authenticate(r.Context(), username, password)
 		switch {
 		case err == nil:
-			a.auditLogin(r.Context(), r, u.Username, u.ID, "success", "directory password")
-			return auth.KindUser, u.ID, nil
+			a.auditLogin(r.Context(), r, u.Username, u.ID, "success", "directory password"+suffix)
+			return u, nil
 		case errors.Is(err, directory.ErrInvalidCredentials):
-			return "", "", a.loginFailed(r, username, "directory refused the credentials")
+			return nil, failed("directory refused the credentials")
 		case errors.Is(err, directory.ErrUnavailable):
 			// Not a wrong password, so not counted against the name; but audited, since logins are failing.
 			a.log().Warn("directory login unavailable", "username", username, "err", err)
-			a.auditLogin(r.Context(), r, username, "", "failure", "directory unavailable")
-			return "", "", &oauthError{http.StatusServiceUnavailable, "temporarily_unavailable", "the user's directory cannot be reached; try again later"}
+			a.auditLogin(r.Context(), r, username, "", "failure", "directory unavailable"+suffix)
+			return nil, ErrDirectoryUnavailable
 		case !errors.Is(err, directory.ErrNotDirectoryUser):
-			return "", "", err
+			return nil, err
 		}
 	}
 	u, err := a.Store.UserByName(r.Context(), username)
 	if errors.Is(err, store.ErrNotExist) {
 		secrets.DummyVerify(password) // answer unknown users as slowly as known ones
-		return "", "", a.loginFailed(r, username, "unknown user")
+		return nil, failed("unknown user")
 	}
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
-	ok, err := secrets.VerifyPassword(u.PasswordHash, password)
-	if err != nil || !ok {
-		return "", "", a.loginFailed(r, username, "wrong password")
+	if ok, err := secrets.VerifyPassword(u.PasswordHash, password); err != nil || !ok {
+		return nil, failed("wrong password")
 	}
 	if !u.Enabled {
-		return "", "", a.loginFailed(r, username, "user disabled")
+		return nil, failed("user disabled")
 	}
-	a.auditLogin(r.Context(), r, u.Username, u.ID, "success", "password")
-	return auth.KindUser, u.ID, nil
+	a.auditLogin(r.Context(), r, u.Username, u.ID, "success", "password"+suffix)
+	return u, nil
 }
 
 // apiClientLogin is the reference's password grant: Basic oauth_client_id:oauth_client_secret, username = API
