@@ -162,9 +162,8 @@ type trailPage struct {
 	Interrupted *recording.InterruptInfo `json:"interrupted,omitempty"`
 }
 
-// connectionTrail is GET .../connections/{id}/trail (JSON, paginated) or ?format=har.
-func (a *API) connectionTrail(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
+// recorded checks that the connection exists and was recorded.
+func (a *API) recorded(r *http.Request, id string) error {
 	sess, err := a.Store.Session(r.Context(), id)
 	if errors.Is(err, store.ErrNotExist) {
 		return notFound("connection")
@@ -173,6 +172,15 @@ func (a *API) connectionTrail(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !sess.AuditEnabled || a.Trails == nil {
 		return &Error{Status: http.StatusNotFound, Code: "NO_TRAIL", Message: "this connection was not recorded"}
+	}
+	return nil
+}
+
+// connectionTrail is GET .../connections/{id}/trail (JSON, paginated) or ?format=har.
+func (a *API) connectionTrail(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := a.recorded(r, id); err != nil {
+		return err
 	}
 	opts, err := listOptions(r)
 	if err != nil {
@@ -211,14 +219,8 @@ func (a *API) connectionTrail(w http.ResponseWriter, r *http.Request) error {
 // as it happens, and an "end" event when the session closes.
 func (a *API) connectionTrailStream(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	sess, err := a.Store.Session(r.Context(), id)
-	if errors.Is(err, store.ErrNotExist) {
-		return notFound("connection")
-	} else if err != nil {
+	if err := a.recorded(r, id); err != nil {
 		return err
-	}
-	if !sess.AuditEnabled || a.Trails == nil {
-		return &Error{Status: http.StatusNotFound, Code: "NO_TRAIL", Message: "this connection was not recorded"}
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {

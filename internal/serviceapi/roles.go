@@ -71,28 +71,38 @@ func (a *API) createRole(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	role := &model.Role{Permissions: []string{}}
-	if err := in.apply(role); err != nil {
+	after, err := a.saveRole(r, &in, role, a.Store.CreateRole)
+	if err != nil {
 		return err
+	}
+	a.audit(r, "create", "role", role.ID, nil, after)
+	writeJSON(w, http.StatusCreated, created{ID: role.ID})
+	return nil
+}
+
+// saveRole applies the input to role, validates its rules, writes it with write (create or update) and then its
+// rules, and returns the role as responses show it.
+func (a *API) saveRole(r *http.Request, in *roleInput, role *model.Role, write func(context.Context, *model.Role, string) error) (any, error) {
+	if err := in.apply(role); err != nil {
+		return nil, err
 	}
 	rules, err := a.ruleInputs(r.Context(), in.SourceRules)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := a.Store.CreateRole(r.Context(), role, principal(r.Context()).Name); err != nil {
-		return err
+	if err := write(r.Context(), role, principal(r.Context()).Name); err != nil {
+		return nil, err
 	}
 	if rules != nil {
 		if err := a.Store.SetRoleRules(r.Context(), role.ID, rules); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	after, err := a.withRules(r.Context(), role)
+	out, err := a.withRules(r.Context(), role)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	a.audit(r, "create", "role", role.ID, nil, after[0])
-	writeJSON(w, http.StatusCreated, created{ID: role.ID})
-	return nil
+	return out[0], nil
 }
 
 func (a *API) getRole(w http.ResponseWriter, r *http.Request) error {
@@ -121,27 +131,12 @@ func (a *API) updateRole(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	if err := in.apply(role); err != nil {
-		return err
-	}
-	rules, err := a.ruleInputs(r.Context(), in.SourceRules)
+	after, err := a.saveRole(r, &in, role, a.Store.UpdateRole)
 	if err != nil {
 		return err
 	}
-	if err := a.Store.UpdateRole(r.Context(), role, principal(r.Context()).Name); err != nil {
-		return err
-	}
-	if rules != nil {
-		if err := a.Store.SetRoleRules(r.Context(), role.ID, rules); err != nil {
-			return err
-		}
-	}
-	after, err := a.withRules(r.Context(), role)
-	if err != nil {
-		return err
-	}
-	a.audit(r, "update", "role", role.ID, before[0], after[0])
-	writeJSON(w, http.StatusOK, after[0])
+	a.audit(r, "update", "role", role.ID, before[0], after)
+	writeJSON(w, http.StatusOK, after)
 	return nil
 }
 
