@@ -95,6 +95,7 @@ type trailCmd struct {
 	Show   trailShowCmd   `cmd:"" help:"Print a session's recorded exchanges (secrets are redacted at recording time)."`
 	Export trailExportCmd `cmd:"" help:"Write a session's trail as HAR 1.2 (opens in browser dev tools) or JSON."`
 	Follow trailFollowCmd `cmd:"" help:"Print exchanges of an open session as they happen, until it closes."`
+	Verify trailVerifyCmd `cmd:"" help:"Check trail hash chains on the server's disk with its master key (works while the server is down); exit 1 on any failure."`
 }
 
 type trailShowCmd struct {

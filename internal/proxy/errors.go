@@ -16,6 +16,10 @@ var ErrUnauthenticated = errors.New("proxy: unauthenticated")
 // rate limit; the client gets 429.
 var ErrRateLimited = errors.New("proxy: rate limited")
 
+// ErrRecordingUnavailable is returned by Sessions (or the proxy's own check) when an audited request cannot be
+// recorded; the client gets 503, as for any other outage on Gatehouse's side, not 403 as for a policy decision.
+var ErrRecordingUnavailable = errors.New("proxy: recording unavailable")
+
 // DeniedError is returned by an Authorizer or Sessions to refuse a request;
 // the client gets 403 with Reason as the message, so Reason must be safe to
 // show to the client.
@@ -80,11 +84,19 @@ func authFailure(err error, level authLevel) *httpError {
 		return &httpError{code: code, errCode: "UNAUTHENTICATED", msg: "valid proxy credential required", decision: decisionUnauthenticated, err: err}
 	case errors.As(err, &denied):
 		return &httpError{code: http.StatusForbidden, errCode: "FORBIDDEN", msg: denied.Reason, decision: decisionDeny, err: err}
+	case errors.Is(err, ErrRecordingUnavailable):
+		return recordingUnavailable(err)
 	case errors.Is(err, ErrRateLimited):
 		return &httpError{code: http.StatusTooManyRequests, errCode: "RATE_LIMITED", msg: "too many requests", decision: decisionRateLimited, err: err}
 	default:
 		return &httpError{code: http.StatusInternalServerError, errCode: "INTERNAL_ERROR", msg: "internal error", decision: decisionError, err: err}
 	}
+}
+
+// recordingUnavailable refuses an audited request that could not be recorded (fail closed).
+func recordingUnavailable(err error) *httpError {
+	return &httpError{code: http.StatusServiceUnavailable, errCode: "RECORDING_UNAVAILABLE",
+		msg: "session recording unavailable", decision: decisionError, err: err}
 }
 
 // writeError sends e as the JSON body used for every error the proxy itself

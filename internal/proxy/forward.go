@@ -115,8 +115,7 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 	rs.grant = g
 	if g.Target.AuditEnabled {
 		if err := s.recorderReady(); err != nil {
-			return &httpError{code: http.StatusServiceUnavailable, errCode: "RECORDING_UNAVAILABLE",
-				msg: "session recording unavailable", decision: decisionError, err: err}
+			return recordingUnavailable(err)
 		}
 	}
 	ctx := r.Context()

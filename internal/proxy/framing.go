@@ -48,6 +48,11 @@ func peekHead(br *bufio.Reader, max int) ([]byte, error) {
 		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
 			return buf[:i+4], nil
 		}
+		// A head that uses bare LF never ends in CRLF CRLF: refuse it now instead of waiting for a terminator
+		// that will not come until the read deadline drops the client without an answer.
+		if hasBareLF(buf) {
+			return nil, errBareLF
+		}
 		if len(buf) >= max {
 			return nil, errHeadTooLarge
 		}
@@ -56,6 +61,16 @@ func peekHead(br *bufio.Reader, max int) ([]byte, error) {
 			return nil, fmt.Errorf("read request head: %w", err)
 		}
 	}
+}
+
+// hasBareLF reports whether b holds a LF not preceded by CR.
+func hasBareLF(b []byte) bool {
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			return true
+		}
+	}
+	return false
 }
 
 // checkHead validates a raw request head ending in CRLF CRLF and extracts its

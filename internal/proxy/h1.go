@@ -55,6 +55,10 @@ func (c *h1Conn) serve(ctx context.Context) {
 				msg: "request head too large", decision: decisionBadRequest, err: err})
 			return
 		}
+		if errors.Is(err, errBareLF) {
+			c.refuse(ctx, badRequest("malformed request: "+err.Error(), err))
+			return
+		}
 		if err != nil {
 			return // timeout or connection closed mid-head: nobody to answer
 		}

@@ -141,6 +141,13 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 		} else if s.writer != nil && s.writer.Err() != nil {
 			m.closeLocked(s, store.SessionDisconnected, "recording failed", now)
 			s = nil
+		} else if s.row.AuditEnabled != g.Target.AuditEnabled {
+			// Recording was switched on or off (the target's audit flag, or the audit policy of the connection
+			// policy) since the session opened. A session's trail cannot start mid-way, and an unrecorded
+			// session given audited requests would fail the recorder and close every audited target, so the
+			// session ends here and the request opens one that follows the new decision.
+			m.closeLocked(s, store.SessionDisconnected, "recording policy changed", now)
+			s = nil
 		}
 	}
 	if s == nil {
@@ -266,7 +273,9 @@ func redactor(g *proxy.Grant, set model.Settings) *recording.Redactor {
 	return r
 }
 
-var errRecordingUnavailable = &proxy.DeniedError{Reason: "recording is unavailable, so this audited target is closed (fail closed)"}
+// errRecordingUnavailable refuses an audited session that cannot get a trail: 503 like every request to an audited
+// target while recording is down, not 403, which would read as a policy decision.
+var errRecordingUnavailable = fmt.Errorf("%w: no trail could be opened, so this audited target is closed (fail closed)", proxy.ErrRecordingUnavailable)
 
 // closeLocked ends a session: it leaves the registry at once and its in-flight requests are cancelled, but the
 // trail is sealed and the outcome stored only when the last of them has finished, so that an exchange aborted by a
@@ -275,6 +284,9 @@ func (m *Manager) closeLocked(s *Session, status, reason string, now time.Time) 
 	delete(m.active, s.row.Key)
 	delete(m.byID, s.row.ID)
 	s.cancel(fmt.Errorf("session %s: %s", status, reason))
+	// Counted here, under m.mu, rather than when finish runs: a request still in flight (a WebSocket, say) may
+	// call finish after CloseAll started waiting, and a WaitGroup must not go up from zero during a Wait.
+	m.pending.Add(1)
 	s.mu.Lock()
 	s.closing = &closeInfo{status: status, reason: reason, at: now}
 	idle := s.inflight == 0
@@ -291,7 +303,7 @@ type closeInfo struct {
 }
 
 // finish seals the trail of a closed session and stores the outcome. It runs once, when the session is closed and
-// idle.
+// idle, and ends the m.pending count that closeLocked started.
 func (m *Manager) finish(s *Session) {
 	s.mu.Lock()
 	c := s.closing
@@ -306,7 +318,6 @@ func (m *Manager) finish(s *Session) {
 		row.TrailHead, row.TrailRecords = seal.Head, seal.Records
 	}
 	// Store the outcome off the caller's path: a slow database must not stall the proxy.
-	m.pending.Add(1)
 	go func() {
 		defer m.pending.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
