@@ -153,6 +153,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("GET "+conns+"/connections/{id}", auth.ConnectionsView, a.getConnection)
 	handle("GET "+conns+"/connections/{id}/trail", auth.ConnectionsTrails, a.connectionTrail)
 	handle("GET "+conns+"/connections/{id}/trail/stream", auth.ConnectionsTrails, a.connectionTrailStream)
+	handle("GET "+conns+"/connections/{id}/trail/verify", auth.ConnectionsTrails, a.verifyTrail)
 	handle("POST "+conns+"/terminate/connection/{id}", auth.ConnectionsTerminate, a.terminateConnection)
 	handle("POST "+conns+"/terminate/user/{user_id}", auth.ConnectionsTerminate, a.terminateUser)
 

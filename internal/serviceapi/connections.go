@@ -259,3 +259,49 @@ func (a *API) connectionTrailStream(w http.ResponseWriter, r *http.Request) erro
 		}
 	}
 }
+
+// trailVerification is GET .../trail/verify: the trail's hash chain checked, and compared with the seal stored when
+// the session closed, which is what catches exchanges cut from the end of a closed trail.
+type trailVerification struct {
+	OK           bool   `json:"ok"`
+	Records      int64  `json:"records"`
+	Head         string `json:"head"`
+	Closed       bool   `json:"closed"`
+	Interrupted  bool   `json:"interrupted"`
+	TornTail     bool   `json:"torn_tail"`
+	Sealed       bool   `json:"sealed"`
+	MatchesSeal  bool   `json:"matches_seal"`
+	FirstBadLine int    `json:"first_bad_line,omitempty"`
+	Problem      string `json:"problem,omitempty"`
+}
+
+func (a *API) verifyTrail(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := a.recorded(r, id); err != nil {
+		return err
+	}
+	sess, err := a.Store.Session(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	rep, err := a.Trails.Verify(r.Context(), id)
+	if errors.Is(err, recording.ErrNotExist) {
+		return &Error{Status: http.StatusNotFound, Code: "NO_TRAIL", Message: "no trail is stored for this connection"}
+	} else if err != nil {
+		return err
+	}
+	v := trailVerification{OK: rep.OK, Records: rep.Records, Head: rep.Head, Closed: rep.Closed, Interrupted: rep.Interrupted,
+		TornTail: rep.TornTail, FirstBadLine: rep.FirstBadLine, Problem: rep.Problem, Sealed: sess.TrailRecords > 0}
+	if v.Sealed {
+		v.MatchesSeal = rep.Closed && rep.Records == sess.TrailRecords && rep.Head == sess.TrailHead
+		if !v.MatchesSeal {
+			v.OK = false
+			if v.Problem == "" {
+				v.Problem = fmt.Sprintf("the trail does not match the seal stored at close (%d records, head %.16s...): records were removed or replaced", sess.TrailRecords, sess.TrailHead)
+			}
+		}
+	}
+	a.audit(r, "verify-trail", "connection", id, nil, map[string]any{"ok": v.OK})
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}

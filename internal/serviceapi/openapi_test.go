@@ -599,6 +599,7 @@ func exercise(t *testing.T, cl *client) {
 	waitTrail(t, cl, C+"/connections/"+session+"/trail", adm)
 	cl.do(exchange{method: "GET", path: C + "/connections/" + session + "/trail?limit=10", token: adm, want: 200})
 	cl.do(exchange{method: "GET", path: C + "/connections/" + session + "/trail?format=har", token: adm, want: 200})
+	cl.do(exchange{method: "GET", path: C + "/connections/" + session + "/trail/verify", token: adm, want: 200})
 	cl.do(exchange{method: "GET", path: C + "/connections/" + session + "/trail?format=xml", token: adm, want: 400, invalid: true})
 	cl.do(exchange{method: "GET", path: C + "/connections/" + session + "/trail", token: alice, want: 403})
 	cl.do(exchange{method: "POST", path: C + "/terminate/user/" + user, token: adm, want: 200})

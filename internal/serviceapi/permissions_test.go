@@ -239,6 +239,7 @@ func routeTable() []route {
 		{pattern: "GET " + connsPath + "/connections/{id}", perm: auth.ConnectionsView, path: fixed(connsPath + "/connections/no-such-id")},
 		{pattern: "GET " + connsPath + "/connections/{id}/trail", perm: auth.ConnectionsTrails, path: fixed(connsPath + "/connections/no-such-id/trail")},
 		{pattern: "GET " + connsPath + "/connections/{id}/trail/stream", perm: auth.ConnectionsTrails, path: fixed(connsPath + "/connections/no-such-id/trail/stream")},
+		{pattern: "GET " + connsPath + "/connections/{id}/trail/verify", perm: auth.ConnectionsTrails, path: fixed(connsPath + "/connections/no-such-id/trail/verify")},
 		{pattern: "POST " + connsPath + "/terminate/connection/{id}", perm: auth.ConnectionsTerminate, path: fixed(connsPath + "/terminate/connection/no-such-id")},
 		{pattern: "POST " + connsPath + "/terminate/user/{user_id}", perm: auth.ConnectionsTerminate,
 			path: func(e *matrixEnv, _ *actor) string { return connsPath + "/terminate/user/" + e.user }},
