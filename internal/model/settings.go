@@ -2,6 +2,9 @@ package model
 
 import (
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -59,8 +62,10 @@ func (s Settings) Validate() error {
 		}
 	}
 	for i, a := range s.PublicAddresses {
-		if a == "" {
-			return &FieldError{Field: fmt.Sprintf("public_addresses[%d]", i), Msg: "must not be empty"}
+		host, port, err := net.SplitHostPort(a)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 ||
+			strings.ContainsAny(host, " /\\@?#") {
+			return &FieldError{Field: fmt.Sprintf("public_addresses[%d]", i), Msg: "must be host:port, e.g. gatehouse.example.com:20080 or [2001:db8::1]:20080"}
 		}
 	}
 	return nil

@@ -78,6 +78,9 @@ func TestSettings(t *testing.T) {
 		}
 		cases = append(cases,
 			badCase{"empty public address", map[string]any{"public_addresses": []string{"a:1", ""}}, 400, "public_addresses[1]"},
+			badCase{"public address without port", map[string]any{"public_addresses": []string{"proxy.example.com"}}, 400, "public_addresses[0]"},
+			badCase{"public address with bad port", map[string]any{"public_addresses": []string{"proxy.example.com:0"}}, 400, "public_addresses[0]"},
+			badCase{"public address with a path", map[string]any{"public_addresses": []string{"a:1", "x/y:80"}}, 400, "public_addresses[1]"},
 			badCase{"public_addresses wrong type", map[string]any{"public_addresses": "a:1"}, 400, "public_addresses"},
 			badCase{"unknown field", map[string]any{"idle_timeout": 5}, 400, "idle_timeout"},
 			badCase{"malformed JSON", `{"idle_session_timeout":}`, 400, ""},
