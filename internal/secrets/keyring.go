@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Sealed value format, version 1:
@@ -55,6 +56,9 @@ type Keyring struct {
 	aead    cipher.AEAD
 	index   []byte
 	signing []byte
+	// indexKeys caches the HKDF-derived key of each index purpose: Index runs on every proxied request (the
+	// credential lookup), and deriving the key each time cost more than the HMAC itself.
+	indexKeys sync.Map // purpose -> []byte
 }
 
 // NewKeyring derives the purpose keys from master, which must be MasterKeySize
@@ -164,7 +168,11 @@ func (k *Keyring) OpenString(sealed, aad string) (string, error) {
 // storing the secret or decrypting every row. Equal inputs give equal indexes;
 // without the master key an index cannot be computed or reversed.
 func (k *Keyring) Index(purpose string, secret []byte) string {
-	m := hmac.New(sha256.New, k.purposeKey(k.index, purpose))
+	key, ok := k.indexKeys.Load(purpose)
+	if !ok {
+		key, _ = k.indexKeys.LoadOrStore(purpose, k.purposeKey(k.index, purpose))
+	}
+	m := hmac.New(sha256.New, key.([]byte))
 	m.Write(secret)
 	return hex.EncodeToString(m.Sum(nil))
 }

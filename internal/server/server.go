@@ -62,9 +62,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		log = slog.New(slog.DiscardHandler)
 	}
 	s = &Server{cfg: cfg, log: log}
+	// The error returns below set the named result s to nil, so the cleanup holds its own reference.
+	opened := s
 	defer func() {
 		if err != nil {
-			s.Close(context.Background())
+			opened.Close(context.Background())
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
