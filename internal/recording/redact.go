@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Redacted replaces every redacted value.
@@ -38,8 +39,12 @@ type Redactor struct {
 	Headers []string
 	// Secrets lists values to remove wherever they appear: the user's proxy
 	// secret, the injected credential and its encoded forms. Empty entries
-	// are ignored.
+	// are ignored. Set the fields before first use: the search patterns are
+	// derived from them once.
 	Secrets [][]byte
+
+	once sync.Once
+	pats [][]byte
 }
 
 // BasicAuthForm returns the base64 form in which user and password travel in
@@ -53,6 +58,12 @@ func (r *Redactor) patterns() [][]byte {
 	if r == nil {
 		return nil
 	}
+	// Every exchange of a session is redacted with the same patterns; derive them once.
+	r.once.Do(func() { r.pats = r.derivePatterns() })
+	return r.pats
+}
+
+func (r *Redactor) derivePatterns() [][]byte {
 	var pats [][]byte
 	add := func(p []byte) {
 		if len(p) > 0 && !slices.ContainsFunc(pats, func(q []byte) bool { return bytes.Equal(p, q) }) {
