@@ -118,7 +118,9 @@ func (s *Server) buildTransport(ctx context.Context, t *Target, nat string) (*ht
 		TLSHandshakeTimeout:   s.tlsHandshakeTimeout(),
 		ResponseHeaderTimeout: s.responseHeaderTimeout(),
 		IdleConnTimeout:       s.idleTimeout(),
-		MaxIdleConnsPerHost:   32,
+		// A busy target takes many concurrent requests; a small idle pool would redial (and redo TLS) for most
+		// of them once more than that many are in flight.
+		MaxIdleConnsPerHost: 512,
 		// The proxy's own environment must not reroute target traffic.
 		Proxy: nil,
 	}, nil
