@@ -241,7 +241,7 @@ func lookOpenSSL(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("openssl")
 	if err != nil {
-		t.Skip("openssl not on PATH")
+		t.Fatal("openssl is not on PATH; ./scripts/test.sh installs it")
 	}
 	return p
 }

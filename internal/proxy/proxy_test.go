@@ -90,7 +90,7 @@ func TestHTTPSThroughTunnel(t *testing.T) {
 
 func TestCurl(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed")
+		t.Fatal("curl is not installed; ./scripts/test.sh installs it")
 	}
 	st := newSetup(t, true, nil, nil)
 	caFile := t.TempDir() + "/ca.pem"
