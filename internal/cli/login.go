@@ -20,12 +20,19 @@ type loginCmd struct {
 	PasswordStdin bool   `name:"password-stdin" help:"Read the password from the first line of standard input. Without it the password comes from GATEHOUSE_PASSWORD, or is asked for on a terminal."`
 	CAFile        string `name:"ca-file" xor:"trust" type:"existingfile" placeholder:"PEM" help:"Trust the server's certificate if it chains to a CA in this PEM file (for a server using its own CA: <data-dir>/ca/root.crt). Default: the system roots."`
 	Insecure      bool   `help:"Do not verify the server's certificate. For throwaway test servers only: the password and tokens can be intercepted." xor:"trust"`
+	OIDC          bool   `name:"oidc" help:"Log in through an OIDC identity provider in the browser instead of with a password."`
+	Source        string `help:"With --oidc: the OIDC source (name or id) to log in through; needed when the server has several."`
+	NoBrowser     bool   `name:"no-browser" help:"With --oidc: print the login address instead of opening a browser."`
 }
 
 func (c *loginCmd) Help() string {
 	return `Logs in with the OAuth2 password grant (client gatehouse-cli) and caches the server address, the trust choice
 and the tokens in the user config dir (credentials.json, mode 0600). Later commands use that session and refresh
 the access token when it expires.
+
+With --oidc the login goes through an OIDC source in the browser: the CLI listens on a loopback port, opens the
+server's login page (which sends the browser on to the identity provider), and redeems the code the browser brings
+back with a PKCE verifier that never leaves the CLI.
 
 The password is read from --password-stdin, else GATEHOUSE_PASSWORD, else asked for (without echo) when standard
 input is a terminal.`
@@ -49,6 +56,12 @@ func (c *loginCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	if c.OIDC {
+		if err := c.loginOIDC(g, s, hc); err != nil {
+			return err
+		}
+		return c.saved(g, s)
+	}
 	username := c.Username
 	if username == "" {
 		f, ok := g.Stdin.(*os.File)
@@ -70,11 +83,16 @@ func (c *loginCmd) Run(g *Globals) error {
 		return err
 	}
 	s.Username = username
+	return c.saved(g, s)
+}
+
+// saved writes the session and says so.
+func (c *loginCmd) saved(g *Globals, s *session) error {
 	if err := s.save(); err != nil {
 		return err
 	}
 	path, _ := sessionPath()
-	fmt.Fprintf(g.Stdout, "Logged in to %s as %s; session saved in %s\n", s.Server, username, path)
+	fmt.Fprintf(g.Stdout, "Logged in to %s as %s; session saved in %s\n", s.Server, s.Username, path)
 	if s.Insecure {
 		fmt.Fprintln(g.Stderr, "warning: the server's certificate is not verified (--insecure)")
 	}

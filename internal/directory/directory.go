@@ -170,7 +170,7 @@ func (d *Directory) Sync(ctx context.Context, id string) error {
 		return d.setStatus(ctx, id, StatusDisabled, "Source is disabled; its users cannot log in", nil)
 	case t == TypeLDAP || t == TypeAD:
 	case t == TypeOIDC:
-		return d.setStatus(ctx, id, StatusNotSupported, "OIDC sources provision users at login; OIDC login is not supported yet", nil)
+		return d.syncOIDC(ctx, src)
 	default:
 		return d.setStatus(ctx, id, StatusNotSupported, fmt.Sprintf("Source type %s is stored, but syncing it is not supported yet", t), nil)
 	}

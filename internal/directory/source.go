@@ -1,6 +1,7 @@
-// Package directory connects Gatehouse to user sources: the built-in local store and directories (LDAP, Active
-// Directory). It validates source definitions, syncs users and their groups on a schedule, routes logins to the
-// right source by username pattern and authenticates directory users with an LDAP bind.
+// Package directory connects Gatehouse to user sources: the built-in local store, directories (LDAP, Active
+// Directory) and OpenID Connect providers. It validates source definitions, syncs users and their groups on a
+// schedule, routes logins to the right source by username pattern, authenticates directory users with an LDAP bind
+// and runs authorization-code logins with PKCE against OIDC providers, provisioning users at first login.
 package directory
 
 import (
@@ -164,8 +165,8 @@ type Connection struct {
 	KerberosTicket              *string           `json:"kerberos_ticket,omitempty"`
 	EnableUserAuthentication    bool              `json:"enable_user_authentication,omitempty"`
 	EnableMachineAuthentication bool              `json:"enable_machine_authentication,omitempty"`
-	// TLSTrustAnchors are PEM CA certificates that verify an LDAPS or StartTLS server; empty means the system
-	// roots. Not in the reference, which leaves trust to the host.
+	// TLSTrustAnchors are PEM CA certificates that verify an LDAPS or StartTLS server, or an OIDC provider;
+	// empty means the system roots. Not in the reference, which leaves trust to the host.
 	TLSTrustAnchors string `json:"tls_trust_anchors,omitempty"`
 }
 

@@ -92,6 +92,9 @@ func (src *Source) Validate() error {
 		if c.OIDCClientID == "" {
 			return fieldErr("connection.oidc_client_id", "oidc_client_id is required")
 		}
+		if c.TLSTrustAnchors != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.TLSTrustAnchors)) {
+			return fieldErr("connection.tls_trust_anchors", "tls_trust_anchors must hold PEM certificates")
+		}
 	case TypeAWS:
 		if c.IAMAccessKeyID == "" {
 			return fieldErr("connection.iam_access_key_id", "iam_access_key_id is required")

@@ -89,6 +89,10 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /auth/api/v1/oauth/token", a.public(a.token))
 	mux.Handle("GET /openapi.json", a.public(a.openapi))
 	handle("GET /auth/api/v1/users/current", anyPerm, a.currentUser)
+	// OIDC login is for users who have no token yet, so its routes are public; see oidc.go.
+	mux.Handle("GET /auth/api/v1/oidc/sources", a.public(a.oidcSources))
+	mux.Handle("GET /auth/api/v1/oidc/{source_id}/login", a.public(a.oidcStart))
+	mux.Handle("GET /auth/api/v1/oidc/callback", a.public(a.oidcCallback))
 
 	handle("GET "+users+"/users", auth.UsersView, a.listUsers)
 	handle("POST "+users+"/users", auth.UsersManage, a.createUser)

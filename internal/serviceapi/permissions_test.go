@@ -112,6 +112,9 @@ func routeTable() []route {
 	return []route{
 		{pattern: "POST /auth/api/v1/oauth/token", perm: public},
 		{pattern: "GET /openapi.json", perm: public, path: fixed("/openapi.json"), wantOK: 200},
+		{pattern: "GET /auth/api/v1/oidc/sources", perm: public, path: fixed("/auth/api/v1/oidc/sources"), wantOK: 200},
+		{pattern: "GET /auth/api/v1/oidc/{source_id}/login", perm: public},
+		{pattern: "GET /auth/api/v1/oidc/callback", perm: public},
 		{pattern: "GET /auth/api/v1/users/current", perm: authenticated, path: fixed("/auth/api/v1/users/current"), wantOK: 200},
 
 		{pattern: "GET " + usersPath, perm: auth.UsersView, path: fixed(usersPath), wantOK: 200},

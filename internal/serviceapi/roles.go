@@ -10,6 +10,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/directory"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -315,8 +316,15 @@ func (a *API) ruleInputs(ctx context.Context, in []sourceRule) ([]store.RoleRule
 			if rule.SourceID == "" {
 				return nil, badRequest(field+".source", "a group_dn rule needs the source the group is in")
 			}
-			if _, err := ldap.ParseDN(r.GroupDN); err != nil {
-				return nil, badRequest(field+".group_dn", "group_dn must be a distinguished name")
+			// An OIDC provider names groups as its groups claim does; directories name them by DN.
+			if st, err := a.Store.Source(ctx, rule.SourceID); err != nil {
+				return nil, err
+			} else if st.Type != directory.TypeOIDC {
+				if _, err := ldap.ParseDN(r.GroupDN); err != nil {
+					return nil, badRequest(field+".group_dn", "group_dn must be a distinguished name")
+				}
+			} else if strings.TrimSpace(r.GroupDN) == "" {
+				return nil, badRequest(field+".group_dn", "group_dn must name a group")
 			}
 			rule.GroupDN = r.GroupDN
 		default:

@@ -102,6 +102,8 @@ func (a *API) grant(r *http.Request) (kind, id string, err error) {
 			return "", "", &oauthError{http.StatusUnauthorized, "invalid_client", "unknown client; users log in with client_id=" + CLIClientID}
 		}
 		return a.userLogin(r, username, password)
+	case "authorization_code":
+		return a.codeGrant(r)
 	case "client_credentials":
 		if !hasBasic {
 			return "", "", &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication with HTTP Basic is required"}
@@ -125,7 +127,7 @@ func (a *API) grant(r *http.Request) (kind, id string, err error) {
 	case "":
 		return "", "", &oauthError{http.StatusBadRequest, "invalid_request", "grant_type is required"}
 	default:
-		return "", "", &oauthError{http.StatusBadRequest, "unsupported_grant_type", "supported: password, client_credentials, refresh_token"}
+		return "", "", &oauthError{http.StatusBadRequest, "unsupported_grant_type", "supported: password, client_credentials, refresh_token, authorization_code"}
 	}
 }
 
