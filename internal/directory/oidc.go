@@ -289,9 +289,7 @@ func userFromClaims(c *Connection, claims map[string]any) (store.DirectoryUser, 
 func claimStrings(v any) []string {
 	var out []string
 	add := func(s string) {
-		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-			out = append(out, f)
-		}
+		out = append(out, strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })...)
 	}
 	switch t := v.(type) {
 	case string:
