@@ -53,18 +53,7 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, oe.status, map[string]string{"error": oe.code, "error_description": oe.description})
 		return nil
 	}
-	access, ttl, err := a.Tokens.Issue(kind, id)
-	if err != nil {
-		return err
-	}
-	refresh := secrets.RandomToken(32)
-	if err := a.Store.SaveRefreshToken(r.Context(), refresh, store.RefreshToken{
-		PrincipalKind: kind, PrincipalID: id, Expires: a.now().Add(a.refreshTTL()),
-	}); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: access, TokenType: "bearer", ExpiresIn: int(ttl.Seconds()), RefreshToken: refresh})
-	return nil
+	return a.issueTokens(w, r, kind, id)
 }
 
 func (a *API) refreshTTL() time.Duration {
