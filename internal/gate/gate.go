@@ -21,7 +21,9 @@ import (
 type Gate struct {
 	store *store.Store
 	log   *slog.Logger
-	// Limiter refuses sources that keep presenting bad secrets; nil means a default limiter (20 failures a minute).
+	// Limiter refuses sources that keep presenting bad secrets; New sets one allowing 20 failures a minute. The
+	// gate records its failures there and, unless Limiter.Now is set, consults it only while a failure it
+	// recorded may still count, so requests skip the limiter's lock while nobody is guessing.
 	Limiter *auth.FailureLimiter
 	// Now returns the current time; nil means time.Now. Tests set it to check validity windows.
 	Now func() time.Time
@@ -35,8 +37,12 @@ type Gate struct {
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex
 
+	// lastFail is when this gate last recorded a failure, in nanoseconds after start (monotonic), 0 for never.
+	lastFail atomic.Int64
+	start    time.Time
+
 	usedMu sync.Mutex
-	used   map[string]time.Time
+	used   []*credential // credentials whose lastUsed went from 0 to set since the last flush
 }
 
 var _ proxy.Authorizer = (*Gate)(nil)
@@ -46,7 +52,7 @@ func New(ctx context.Context, st *store.Store, log *slog.Logger) (*Gate, error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gate{store: st, log: log, Limiter: &auth.FailureLimiter{Burst: 20}, used: map[string]time.Time{}}
+	g := &Gate{store: st, log: log, Limiter: &auth.FailureLimiter{Burst: 20}, start: time.Now()}
 	if err := g.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -101,9 +107,17 @@ func (g *Gate) Run(ctx context.Context, interval func() time.Duration) {
 // Flush writes the batched last-use times of credentials.
 func (g *Gate) Flush(ctx context.Context) {
 	g.usedMu.Lock()
-	batch := g.used
-	g.used = map[string]time.Time{}
+	used := g.used
+	g.used = nil
 	g.usedMu.Unlock()
+	batch := make(map[string]time.Time, len(used))
+	for _, c := range used {
+		// A use racing with this swap either lands here or queues the credential again for the next flush.
+		ns := c.lastUsed.Swap(0)
+		if t := time.Unix(0, ns); ns != 0 && t.After(batch[c.id]) {
+			batch[c.id] = t // the same credential may be queued from an old and a new snapshot
+		}
+	}
 	if err := g.store.TouchCredentials(ctx, batch); err != nil {
 		g.log.Error("recording credential last use failed", "err", err, "credentials", len(batch))
 	}
@@ -142,7 +156,6 @@ func (g *Gate) checkCredential(s *snapshot, id string, client netip.Addr) (strin
 // Authorize implements proxy.Authorizer.
 func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Grant, error) {
 	s := g.snap.Load()
-	source := "ip:" + r.Client.Addr().Unmap().String()
 	conn, err := g.admit(r)
 	if err != nil {
 		return nil, err
@@ -154,15 +167,17 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 		}
 		return g.anonymous(s, r, conn)
 	}
-	if ok, _ := g.Limiter.Allow(source); !ok {
-		return nil, proxy.ErrRateLimited
+	if g.limiterActive() {
+		if ok, _ := g.Limiter.Allow(limiterKey(r)); !ok {
+			return nil, proxy.ErrRateLimited
+		}
 	}
 	index := g.store.SecretIndex(store.IndexProxySecret, r.Secret)
 	c := s.credentials[index]
 	// The map lookup is on a keyed hash, so its timing tells an attacker nothing about the secret; the compare
 	// below keeps even a forged hash collision from matching a different id.
 	if c == nil || (r.CredentialID != "" && subtle.ConstantTimeCompare([]byte(r.CredentialID), []byte(c.id)) != 1) {
-		g.Limiter.Fail(source)
+		g.fail(r)
 		return nil, proxy.ErrUnauthenticated
 	}
 	now := g.now()
@@ -201,7 +216,7 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 		if err != nil || !servesHost(s, t.id, hp) {
 			return deny("the credential's target has no endpoint on " + r.Host)
 		}
-		g.markUsed(c.id, now)
+		g.markUsed(c, now)
 		return grant, nil
 	}
 	d := t.rules.Match(policy.Request{Scheme: r.Scheme, Host: r.Host, Method: r.Method, Path: r.Path})
@@ -209,7 +224,7 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 		return deny(d.Reason)
 	}
 	grant.NATTargetHost = d.Endpoint.NATTargetHost
-	g.markUsed(c.id, now)
+	g.markUsed(c, now)
 	return grant, nil
 }
 
@@ -254,10 +269,37 @@ func servesHost(s *snapshot, targetID string, hp policy.HostPort) bool {
 	return false
 }
 
-func (g *Gate) markUsed(id string, t time.Time) {
-	g.usedMu.Lock()
-	g.used[id] = t
-	g.usedMu.Unlock()
+// markUsed notes a credential's use for the next Flush; only the first use after a flush takes the lock.
+func (g *Gate) markUsed(c *credential, t time.Time) {
+	if c.lastUsed.Swap(t.UnixNano()) == 0 {
+		g.usedMu.Lock()
+		g.used = append(g.used, c)
+		g.usedMu.Unlock()
+	}
+}
+
+// limiterKey is the rate limiting key of a request's source address.
+func limiterKey(r *proxy.AuthRequest) string { return "ip:" + r.Client.Addr().Unmap().String() }
+
+// failureMemory bounds how long after its last recorded failure the gate still consults the limiter: longer than
+// the limiter's window (a minute unless set), so no failure that still counts is skipped.
+func (g *Gate) failureMemory() time.Duration { return 2 * max(g.Limiter.Window, time.Minute) }
+
+// fail records a bad secret from the request's source.
+func (g *Gate) fail(r *proxy.AuthRequest) {
+	// Mark before recording, so a concurrent request that sees the failure in the limiter also sees the mark.
+	g.lastFail.Store(int64(max(time.Since(g.start), 1)))
+	g.Limiter.Fail(limiterKey(r))
+}
+
+// limiterActive reports whether the limiter could refuse anyone: only after a failure this gate recorded within
+// failureMemory, or always when the limiter runs on a clock of its own (tests).
+func (g *Gate) limiterActive() bool {
+	if g.Limiter.Now != nil {
+		return true
+	}
+	last := g.lastFail.Load()
+	return last != 0 && time.Since(g.start)-time.Duration(last) < g.failureMemory()
 }
 
 // Stats reports snapshot sizes for the status endpoint.

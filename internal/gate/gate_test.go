@@ -251,3 +251,70 @@ func TestLastUseIsBatched(t *testing.T) {
 		t.Fatalf("last_used after flush = %v, want %v", c.LastUsed, f.now)
 	}
 }
+
+// TestRateLimitOnTheRealClock is TestFailedSecretsAreRateLimited without a clock of the limiter's own: the gate
+// then skips the limiter until it records a failure, and must consult it from the first failure on.
+func TestRateLimitOnTheRealClock(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	good := func(c netip.AddrPort) error {
+		r := req("ghp_alice_secret_value", "GET", "a.example.com", "/api/x")
+		r.Client = c
+		_, err := f.g.Authorize(ctx, r)
+		return err
+	}
+	if err := good(client); err != nil {
+		t.Fatalf("before any failure: %v", err)
+	}
+	for i := range 20 {
+		if _, err := f.g.Authorize(ctx, req("ghp_guess", "GET", "a.example.com", "/api/x")); !errors.Is(err, proxy.ErrUnauthenticated) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	if err := good(client); !errors.Is(err, proxy.ErrRateLimited) {
+		t.Fatalf("after 20 failures, even a good secret from that source: %v, want rate limited", err)
+	}
+	if err := good(netip.MustParseAddrPort("127.0.0.2:1")); err != nil {
+		t.Fatalf("another source is not limited: %v", err)
+	}
+}
+
+// TestLastUseSurvivesReload checks the lock-free last-use marks: uses before and after a snapshot rebuild are
+// flushed with the latest time, and a flush with nothing new writes nothing older.
+func TestLastUseSurvivesReload(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	use := func() {
+		t.Helper()
+		if _, err := f.g.Authorize(ctx, req("ghp_alice_secret_value", "GET", "a.example.com", "/api/x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lastUsed := func() time.Time {
+		t.Helper()
+		c, err := f.st.Credential(ctx, f.credA.ID)
+		if err != nil || c.LastUsed == nil {
+			t.Fatalf("credential: %v, last used %v", err, c)
+		}
+		return *c.LastUsed
+	}
+	first := f.now
+	use()
+	if err := f.g.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.now = first.Add(time.Minute)
+	use()
+	use()
+	f.g.Flush(ctx)
+	if got := lastUsed(); !got.Equal(f.now) {
+		t.Fatalf("last used after reload and flush = %v, want %v", got, f.now)
+	}
+	f.now = first.Add(2 * time.Minute)
+	use()
+	f.g.Flush(ctx)
+	f.g.Flush(ctx) // nothing new: must not write an older time or fail
+	if got := lastUsed(); !got.Equal(f.now) {
+		t.Fatalf("last used after second flush = %v, want %v", got, f.now)
+	}
+}

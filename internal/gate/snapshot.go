@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/model"
@@ -15,7 +16,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// snapshot is an immutable view of what authorization needs. It is replaced whole, never modified.
+// snapshot is an immutable view of what authorization needs. It is replaced whole, never modified (but for the
+// credentials' unflushed last-use times).
 type snapshot struct {
 	built       time.Time
 	credentials map[string]*credential // keyed by the keyed hash of the secret
@@ -30,6 +32,9 @@ type credential struct {
 	notBefore, notAfter        time.Time
 	sources                    []netip.Prefix
 	enabled                    bool
+	// lastUsed is the last use (Unix nanoseconds) not yet flushed to the store, 0 when there is none: the
+	// request path sets it without a lock and only the first use after a flush queues the credential.
+	lastUsed atomic.Int64
 }
 
 type user struct {

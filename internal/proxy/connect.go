@@ -113,8 +113,11 @@ func (s *Server) serveTunnel(ctx context.Context, c *h1Conn, tun *tunnel) {
 		s.serveH2(ctx, tc, tun, c.client)
 		return
 	}
-	inner := &h1Conn{srv: s, conn: tc, br: bufio.NewReaderSize(tc, s.readBufferSize()),
-		bw: bufio.NewWriter(tc), tun: tun, client: c.client, track: c.track}
+	// The CONNECT's writer is flushed and idle from here on: the tunnel's
+	// requests reuse it instead of holding a second buffer.
+	c.bw.Reset(tc)
+	inner := &h1Conn{srv: s, conn: tc, br: bufio.NewReaderSize(tc, smallReadBuffer),
+		bw: c.bw, tun: tun, client: c.client, track: c.track}
 	inner.serve(ctx)
 }
 

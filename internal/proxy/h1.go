@@ -25,6 +25,7 @@ type h1Conn struct {
 	srv    *Server
 	conn   net.Conn      // writes, deadlines, hijacking
 	br     *bufio.Reader // every read goes through br: it may hold pipelined bytes
+	prefix *prefixReader // what br reads from after growReader, nil before
 	bw     *bufio.Writer
 	tun    *tunnel // nil on the proxy port itself
 	client netip.AddrPort
@@ -43,13 +44,14 @@ func (c *h1Conn) serve(ctx context.Context) {
 		if c.srv.closing.Load() {
 			return
 		}
+		c.shrinkReader()
 		_ = c.conn.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
 		if _, err := c.br.Peek(1); err != nil {
 			return
 		}
 		c.track.setIdle(false)
 		_ = c.conn.SetReadDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
-		head, err := peekHead(c.br, c.srv.maxHeaderBytes())
+		head, err := c.readHead()
 		if errors.Is(err, errHeadTooLarge) {
 			c.refuse(ctx, &httpError{code: http.StatusRequestHeaderFieldsTooLarge, errCode: "HEADERS_TOO_LARGE",
 				msg: "request head too large", decision: decisionBadRequest, err: err})
@@ -81,6 +83,50 @@ func (c *h1Conn) serve(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// readHead peeks at the next request head. Connections start with a small
+// read buffer (an idle tunnel then holds 4 KiB, not the maximum head size);
+// a head that does not fit moves the connection to a buffer that holds the
+// largest allowed head, and every limit and check applies as before.
+func (c *h1Conn) readHead() ([]byte, error) {
+	max := c.srv.maxHeaderBytes()
+	if c.br.Size() > max {
+		return peekHead(c.br, max)
+	}
+	// With max set to the buffer's size, "too large" means "does not fit".
+	head, err := peekHead(c.br, c.br.Size())
+	if !errors.Is(err, errHeadTooLarge) {
+		return head, err
+	}
+	c.growReader()
+	return peekHead(c.br, max)
+}
+
+// smallReadBuffer is the read buffer every connection starts with: as large as
+// net/http's, enough for the heads of ordinary requests.
+const smallReadBuffer = 4096
+
+// growReader replaces the small read buffer with one that can hold the
+// largest allowed head, carrying over the bytes already buffered.
+func (c *h1Conn) growReader() {
+	pending, _ := c.br.Peek(c.br.Buffered()) // the small reader is not read again
+	c.prefix = &prefixReader{prefix: pending, r: c.conn}
+	c.br = bufio.NewReaderSize(c.prefix, c.srv.readBufferSize())
+}
+
+// shrinkReader goes back to a small read buffer between requests once a large
+// one holds nothing, so a single large head does not pin the large buffer
+// for the rest of a long-lived connection.
+func (c *h1Conn) shrinkReader() {
+	if c.br.Size() <= smallReadBuffer || c.br.Buffered() > 0 {
+		return
+	}
+	if c.prefix != nil && len(c.prefix.prefix) > 0 {
+		return // cannot happen (the first fill takes it all), but never drop bytes
+	}
+	c.prefix = nil
+	c.br = bufio.NewReaderSize(c.conn, smallReadBuffer)
 }
 
 // crossCheck makes sure net/http framed the request as checkHead did, so a
@@ -412,3 +458,19 @@ type bufConn struct {
 }
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// prefixReader returns the bytes a small read buffer held before reading on
+// from the connection.
+type prefixReader struct {
+	prefix []byte
+	r      io.Reader
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if len(p.prefix) > 0 {
+		n := copy(b, p.prefix)
+		p.prefix = p.prefix[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
+}

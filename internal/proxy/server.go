@@ -168,7 +168,7 @@ func (s *Server) serveConn(tc *trackedConn) {
 	c := &h1Conn{
 		srv:    s,
 		conn:   tc.Conn,
-		br:     bufio.NewReaderSize(tc.Conn, s.readBufferSize()),
+		br:     bufio.NewReaderSize(tc.Conn, smallReadBuffer),
 		bw:     bufio.NewWriter(tc.Conn),
 		client: addrPort(tc.Conn.RemoteAddr()),
 		track:  tc,
@@ -315,6 +315,6 @@ func (s *Server) maxHeaderBytes() int   { return orDefault(s.MaxHeaderBytes, 64<
 func (s *Server) bodyLimit() int        { return orDefault(s.BodyLimit, 64<<10) }
 func (s *Server) maxChunkedBody() int64 { return orDefault(s.MaxChunkedBody, 10<<20) }
 
-// readBufferSize leaves room for a whole request head, which peekHead must
-// see at once.
+// readBufferSize is the large read buffer (see h1Conn.growReader): room for
+// a whole request head, which peekHead must see at once.
 func (s *Server) readBufferSize() int { return s.maxHeaderBytes() + 4096 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 )
 
 const (
@@ -32,12 +33,18 @@ type parsedLine struct {
 // encodeLine returns the trail line (with newline) for rec chained to prev,
 // and the line's MAC.
 func encodeLine(key []byte, prev [sha256.Size]byte, rec *record) ([]byte, [sha256.Size]byte, error) {
+	return encodeLineMAC(hmac.New(sha256.New, key), prev, rec)
+}
+
+// encodeLineMAC is encodeLine with a keyed HMAC the caller reuses (a trail's
+// writer keeps one, instead of keying a new one for every record).
+func encodeLineMAC(h hash.Hash, prev [sha256.Size]byte, rec *record) ([]byte, [sha256.Size]byte, error) {
 	rec.Prev = hex.EncodeToString(prev[:])
 	body, err := json.Marshal(rec)
 	if err != nil {
 		return nil, [sha256.Size]byte{}, fmt.Errorf("encode trail record: %w", err)
 	}
-	mac := computeMAC(key, prev, body)
+	mac := sumMAC(h, prev, body)
 	line := make([]byte, 0, len(body)-1+macTrailerLen+1)
 	line = append(line, body[:len(body)-1]...)
 	line = append(line, macPrefix...)
@@ -48,7 +55,12 @@ func encodeLine(key []byte, prev [sha256.Size]byte, rec *record) ([]byte, [sha25
 }
 
 func computeMAC(key []byte, prev [sha256.Size]byte, body []byte) [sha256.Size]byte {
-	h := hmac.New(sha256.New, key)
+	return sumMAC(hmac.New(sha256.New, key), prev, body)
+}
+
+// sumMAC resets h (a keyed HMAC-SHA256) and returns its MAC of prev and body.
+func sumMAC(h hash.Hash, prev [sha256.Size]byte, body []byte) [sha256.Size]byte {
+	h.Reset()
 	h.Write(prev[:])
 	h.Write(body)
 	var mac [sha256.Size]byte

@@ -2,9 +2,11 @@ package recording
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"sync"
@@ -29,6 +31,7 @@ type Writer struct {
 	limit int
 
 	mu        sync.Mutex
+	mac       hash.Hash // HMAC-SHA256 under the store's chain key, made on the first write
 	f         appendFile
 	prev      [sha256.Size]byte
 	records   int64
@@ -169,7 +172,10 @@ func (w *Writer) sealLocked() Seal {
 // is a torn tail that Recover and Verify understand.
 func (w *Writer) writeLocked(ctx context.Context, rec *record) error {
 	rec.N = w.records + 1
-	line, mac, err := encodeLine(w.store.key, w.prev, rec)
+	if w.mac == nil {
+		w.mac = hmac.New(sha256.New, w.store.key)
+	}
+	line, mac, err := encodeLineMAC(w.mac, w.prev, rec)
 	if err == nil {
 		var n int
 		n, err = w.f.Write(line)

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 	"sync"
 )
@@ -56,9 +57,9 @@ type Keyring struct {
 	aead    cipher.AEAD
 	index   []byte
 	signing []byte
-	// indexKeys caches the HKDF-derived key of each index purpose: Index runs on every proxied request (the
-	// credential lookup), and deriving the key each time cost more than the HMAC itself.
-	indexKeys sync.Map // purpose -> []byte
+	// indexKeys caches keyed HMAC states of each index purpose: Index runs on every proxied request (the
+	// credential lookup), and deriving the key, or keying a new HMAC, each time cost more than hashing the secret.
+	indexKeys sync.Map // purpose -> *sync.Pool of *indexState (HMAC-SHA256 under the purpose's key)
 }
 
 // NewKeyring derives the purpose keys from master, which must be MasterKeySize
@@ -168,13 +169,31 @@ func (k *Keyring) OpenString(sealed, aad string) (string, error) {
 // storing the secret or decrypting every row. Equal inputs give equal indexes;
 // without the master key an index cannot be computed or reversed.
 func (k *Keyring) Index(purpose string, secret []byte) string {
-	key, ok := k.indexKeys.Load(purpose)
+	p, ok := k.indexKeys.Load(purpose)
 	if !ok {
-		key, _ = k.indexKeys.LoadOrStore(purpose, k.purposeKey(k.index, purpose))
+		p, _ = k.indexKeys.LoadOrStore(purpose, k.newIndexPool(purpose))
 	}
-	m := hmac.New(sha256.New, key.([]byte))
-	m.Write(secret)
-	return hex.EncodeToString(m.Sum(nil))
+	pool := p.(*sync.Pool)
+	st := pool.Get().(*indexState)
+	st.mac.Reset()
+	st.mac.Write(secret)
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], st.mac.Sum(st.sum[:0]))
+	pool.Put(st)
+	return string(out[:])
+}
+
+// indexState is a keyed HMAC with room for its sum, reused across Index
+// calls: a reset HMAC restarts from its keyed state, so reuse skips hashing
+// the key pads and the allocations of hmac.New on every lookup.
+type indexState struct {
+	mac hash.Hash
+	sum [sha256.Size]byte
+}
+
+func (k *Keyring) newIndexPool(purpose string) *sync.Pool {
+	key := k.purposeKey(k.index, purpose)
+	return &sync.Pool{New: func() any { return &indexState{mac: hmac.New(sha256.New, key)} }}
 }
 
 // SigningKey returns a 32-byte key specific to purpose, for HMAC-signing tokens

@@ -2,9 +2,14 @@ package secrets
 
 import (
 	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -159,6 +164,52 @@ func TestIndex(t *testing.T) {
 			t.Errorf("%s gives the same index", name)
 		}
 	}
+}
+
+// TestIndexIsKeyedHash pins the index to HMAC-SHA256 under the HKDF-derived
+// purpose key, computed here from scratch: indexes are stored in databases,
+// so reusing pooled HMAC states must not change a single one of them, and
+// concurrent callers must not see each other's state.
+func TestIndexIsKeyedHash(t *testing.T) {
+	master := bytes.Repeat([]byte{1}, MasterKeySize)
+	k := testKeyring(t, 1)
+	want := func(purpose, secret string) string {
+		base, err := hkdf.Key(sha256.New, master, nil, infoIndex, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := hkdf.Expand(sha256.New, base, purpose, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(secret))
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	var cases [][2]string
+	for i := range 40 {
+		cases = append(cases, [2]string{[]string{"proxy-credential", "api-client", "refresh-token"}[i%3],
+			strings.Repeat("s", i*7)})
+	}
+	expected := make([]string, len(cases))
+	for i, c := range cases {
+		expected[i] = want(c[0], c[1])
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range 50 {
+				i := (g*13 + n) % len(cases)
+				if got := k.Index(cases[i][0], []byte(cases[i][1])); got != expected[i] {
+					t.Errorf("Index(%q, %d bytes) = %s, want %s", cases[i][0], len(cases[i][1]), got, expected[i])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestSigningKey(t *testing.T) {
