@@ -23,8 +23,11 @@ type Claims struct {
 	Kind    string `json:"k"`
 	Subject string `json:"sub"`
 	Issued  int64  `json:"iat"`
-	Expires int64  `json:"exp"`
-	ID      string `json:"jti"`
+	// IssuedMicro is the issue time in microseconds, precise enough to compare with a revocation made in the same
+	// second.
+	IssuedMicro int64  `json:"iatus"`
+	Expires     int64  `json:"exp"`
+	ID          string `json:"jti"`
 }
 
 // ErrInvalidToken is returned for a token that is malformed, forged or expired.
@@ -69,7 +72,7 @@ func (t *TokenIssuer) Issue(kind, subject string) (string, time.Duration, error)
 		return "", 0, fmt.Errorf("issue token: %w", err)
 	}
 	now := t.now()
-	c := Claims{Kind: kind, Subject: subject, Issued: now.Unix(), Expires: now.Add(t.ttl()).Unix(),
+	c := Claims{Kind: kind, Subject: subject, Issued: now.Unix(), IssuedMicro: now.UnixMicro(), Expires: now.Add(t.ttl()).Unix(),
 		ID: base64.RawURLEncoding.EncodeToString(jti[:])}
 	body, err := json.Marshal(c)
 	if err != nil {

@@ -35,6 +35,8 @@ type User struct {
 	Source string `json:"source"`
 	// PasswordHash is the argon2id PHC string; empty means the user cannot log in with a password.
 	PasswordHash string `json:"-"`
+	// TokensAfter invalidates the user's access tokens issued before it (set on disable and password change).
+	TokensAfter time.Time `json:"-"`
 	Meta
 }
 

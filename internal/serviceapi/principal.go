@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
@@ -19,6 +20,8 @@ type Principal struct {
 	Name        string
 	Roles       []*model.Role
 	Permissions auth.PermissionSet
+
+	tokensAfter time.Time
 }
 
 type principalKey struct{}
@@ -45,7 +48,14 @@ func (a *API) authenticate(r *http.Request) (*Principal, error) {
 	if err != nil {
 		return nil, errUnauthenticated
 	}
-	return a.loadPrincipal(r.Context(), c.Kind, c.Subject)
+	p, err := a.loadPrincipal(r.Context(), c.Kind, c.Subject)
+	if err != nil {
+		return nil, err
+	}
+	if !p.tokensAfter.IsZero() && c.IssuedMicro < p.tokensAfter.UnixMicro() {
+		return nil, errUnauthenticated // issued before the user was disabled or changed password
+	}
+	return p, nil
 }
 
 // PrincipalFromToken resolves a bearer token to a principal; the configuration API accepts service API tokens.
@@ -67,7 +77,7 @@ func (a *API) loadPrincipal(ctx context.Context, kind, id string) (*Principal, e
 			return nil, errUnauthenticated
 		}
 		if err == nil {
-			p.Name = u.Username
+			p.Name, p.tokensAfter = u.Username, u.TokensAfter
 			p.Roles, err = a.Store.UserRoles(ctx, id)
 		}
 	case auth.KindAPIClient:

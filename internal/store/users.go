@@ -11,15 +11,18 @@ import (
 
 const userColumns = `id, username, email, full_name, enabled, source, password_hash, created, author, updated, updated_by`
 
+// userSelect is what reads return: the insertable columns and the token cut-off, which only RevokeUserTokens sets.
+const userSelect = userColumns + `, tokens_after`
+
 func scanUser(row interface{ Scan(...any) error }) (*model.User, error) {
 	var u model.User
-	var created, updated int64
+	var created, updated, tokensAfter int64
 	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.FullName, &u.Enabled, &u.Source, &u.PasswordHash,
-		&created, &u.Author, &updated, &u.UpdatedBy)
+		&created, &u.Author, &updated, &u.UpdatedBy, &tokensAfter)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	u.Created, u.Updated = fromMicros(created), fromMicros(updated)
+	u.Created, u.Updated, u.TokensAfter = fromMicros(created), fromMicros(updated), fromMicros(tokensAfter)
 	return &u, nil
 }
 
@@ -42,7 +45,7 @@ func (s *Store) CreateUser(ctx context.Context, u *model.User, actor string) err
 
 // User returns the user with id.
 func (s *Store) User(ctx context.Context, id string) (*model.User, error) {
-	u, err := scanUser(s.conn().queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.conn().queryRow(ctx, `SELECT `+userSelect+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("get user %s: %w", id, err)
 	}
@@ -51,7 +54,7 @@ func (s *Store) User(ctx context.Context, id string) (*model.User, error) {
 
 // UserByName returns the user whose username is name.
 func (s *Store) UserByName(ctx context.Context, name string) (*model.User, error) {
-	u, err := scanUser(s.conn().queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, name))
+	u, err := scanUser(s.conn().queryRow(ctx, `SELECT `+userSelect+` FROM users WHERE username = ?`, name))
 	if err != nil {
 		return nil, fmt.Errorf("get user by name: %w", err)
 	}
@@ -79,7 +82,7 @@ func (s *Store) ListUsers(ctx context.Context, opts ListOptions) ([]*model.User,
 	if err := c.queryRow(ctx, `SELECT COUNT(*) FROM users`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count users: %w", err)
 	}
-	rows, err := c.query(ctx, `SELECT `+userColumns+` FROM users`+where+tail, args...)
+	rows, err := c.query(ctx, `SELECT `+userSelect+` FROM users`+where+tail, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
@@ -190,4 +193,13 @@ func (s *Store) PolicyUsers(ctx context.Context) ([]*PolicyUser, error) {
 		}
 	}
 	return out, mapErr(grants.Err())
+}
+
+// RevokeUserTokens invalidates every access token of the user issued before now.
+func (s *Store) RevokeUserTokens(ctx context.Context, id string) error {
+	res, err := s.conn().exec(ctx, `UPDATE users SET tokens_after = ? WHERE id = ?`, micros(s.now()), id)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("revoke tokens of %s: %w", id, err)
+	}
+	return nil
 }
