@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,203 +16,32 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testbinary"
 )
 
-const fxAdminPassword = "Crash-admin-pass-1"
+// fxProc is the real binary (internal/testbinary) with this package's helpers on top.
+type fxProc struct{ *testbinary.Proc }
 
-// fxBuild compiles the real gatehouse binary from the module root, as an operator would run it.
-func fxBuild(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(t.TempDir(), "gatehouse")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/gatehouse")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	return bin
-}
+// fxBuild compiles the real gatehouse binary.
+func fxBuild(t *testing.T) string { return testbinary.Build(t) }
 
 // fxFreeAddr returns a loopback address with a port that was free a moment ago.
-func fxFreeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func fxFreeAddr(t *testing.T) string { return testbinary.FreeAddrs(t, 1)[0] }
 
-// fxProc is `gatehouse serve` running as a child process.
-type fxProc struct {
-	t         *testing.T
-	bin, dir  string
-	cmd       *exec.Cmd
-	done      chan struct{} // closed when the process has exited and been reaped
-	logFile   string        // stdout and stderr
-	apiAddr   string
-	proxyAddr string
-	api       *http.Client
-	token     string
-}
-
-// fxServe starts gatehouse serve on dataDir with fresh loopback ports and waits until it is healthy.
+// fxServe starts gatehouse serve on dataDir and waits until it is healthy.
 func fxServe(t *testing.T, bin, dataDir string) *fxProc {
-	t.Helper()
-	p := &fxProc{t: t, bin: bin, dir: dataDir, apiAddr: fxFreeAddr(t), proxyAddr: fxFreeAddr(t), done: make(chan struct{})}
-	logs, err := os.CreateTemp(t.TempDir(), "serve-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logs.Close() // the child has its own descriptor
-	p.logFile = logs.Name()
-	p.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--api-listen", p.apiAddr, "--proxy-listen", p.proxyAddr, "--log-level", "debug")
-	p.cmd.Env = append(os.Environ(), "GATEHOUSE_ADMIN_PASSWORD="+fxAdminPassword)
-	p.cmd.Stdout, p.cmd.Stderr = logs, logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start gatehouse: %v", err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(p.stop)
-	// The API certificate is issued by Gatehouse's own CA, whose root is written to the data dir on first start.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if p.api == nil {
-			if pemBytes, err := os.ReadFile(filepath.Join(dataDir, "ca", "root.crt")); err == nil {
-				pool := x509.NewCertPool()
-				if pool.AppendCertsFromPEM(pemBytes) {
-					p.api = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 20 * time.Second}
-				}
-			}
-		}
-		if p.api != nil {
-			if resp, err := p.api.Get("https://" + p.apiAddr + "/healthz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("gatehouse exited during start:\n%s", p.logs())
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.kill()
-			t.Fatalf("gatehouse did not become healthy:\n%s", p.logs())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	p.token = p.login("admin", fxAdminPassword)
-	return p
-}
-
-// logs is what the process wrote so far.
-func (p *fxProc) logs() string {
-	b, _ := os.ReadFile(p.logFile)
-	return string(b)
-}
-
-// kill sends SIGKILL and waits until the process is reaped: no shutdown code runs.
-func (p *fxProc) kill() {
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// stop asks for a graceful shutdown (SIGTERM), bounded, then kills.
-func (p *fxProc) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.t.Errorf("gatehouse did not stop within 20s of SIGTERM")
-		p.kill()
-	}
+	return &fxProc{testbinary.Serve(t, bin, dataDir, "--log-level", "debug")}
 }
 
 // in returns p reporting to t, for use inside a subtest.
-func (p *fxProc) in(t *testing.T) *fxProc {
-	c := *p
-	c.t = t
-	return &c
-}
-
-func (p *fxProc) login(user, pw string) string {
-	p.t.Helper()
-	form := url.Values{"grant_type": {"password"}, "client_id": {"gatehouse-cli"}, "username": {user}, "password": {pw}}
-	resp, err := p.api.PostForm("https://"+p.apiAddr+"/auth/api/v1/oauth/token", form)
-	if err != nil {
-		p.t.Fatalf("token: %v", err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		AccessToken string `json:"access_token"`
-	}
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &out) != nil || out.AccessToken == "" {
-		p.t.Fatalf("token for %s: %d %s", user, resp.StatusCode, b)
-	}
-	return out.AccessToken
-}
-
-// call sends a JSON request as the admin, fails unless the status is want, and decodes into out.
-func (p *fxProc) call(method, path string, body any, want int, out any) []byte {
-	p.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, "https://"+p.apiAddr+path, rd)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+p.token)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := p.api.Do(req)
-	if err != nil {
-		p.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		p.t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			p.t.Fatalf("%s %s: decode %s: %v", method, path, b, err)
-		}
-	}
-	return b
-}
-
-func (p *fxProc) create(path string, body any) string {
-	p.t.Helper()
-	var out struct {
-		ID string `json:"id"`
-	}
-	p.call("POST", path, body, http.StatusCreated, &out)
-	return out.ID
-}
+func (p *fxProc) in(t *testing.T) *fxProc { return &fxProc{p.Proc.In(t)} }
 
 func (p *fxProc) connection(id string) connection {
-	p.t.Helper()
 	var c connection
-	p.call("GET", connsAPI+"/connections/"+id, nil, http.StatusOK, &c)
+	p.Call("GET", connsAPI+"/connections/"+id, nil, http.StatusOK, &c)
 	return c
 }
 
@@ -236,9 +64,8 @@ type fxTrail struct {
 }
 
 func (p *fxProc) trail(id string) fxTrail {
-	p.t.Helper()
 	var tr fxTrail
-	p.call("GET", connsAPI+"/connections/"+id+"/trail?limit=1000", nil, http.StatusOK, &tr)
+	p.Call("GET", connsAPI+"/connections/"+id+"/trail?limit=1000", nil, http.StatusOK, &tr)
 	return tr
 }
 
@@ -305,10 +132,10 @@ func TestCrashWhileRecording(t *testing.T) {
 	org := startOrigin(t, &cert)
 
 	gh := fxServe(t, bin, dataDir)
-	role := gh.create(rolesAPI+"/roles", map[string]any{"name": "api-users", "permissions": []string{"api-proxy-credentials-own"}})
-	user := gh.create(usersAPI+"/users", map[string]any{"username": "alice", "password": userPassword, "enabled": true})
-	gh.call("PUT", rolesAPI+"/users/"+user+"/roles", []map[string]string{{"id": role}}, http.StatusOK, nil)
-	target := gh.create(proxyAPI+"/api-targets", map[string]any{
+	role := gh.Create(rolesAPI+"/roles", map[string]any{"name": "api-users", "permissions": []string{"api-proxy-credentials-own"}})
+	user := gh.Create(usersAPI+"/users", map[string]any{"username": "alice", "password": userPassword, "enabled": true})
+	gh.Call("PUT", rolesAPI+"/users/"+user+"/roles", []map[string]string{{"id": role}}, http.StatusOK, nil)
+	target := gh.Create(proxyAPI+"/api-targets", map[string]any{
 		"name": "audited", "roles": []map[string]string{{"id": role}}, "audit_enabled": true, "tls_trust_anchors": ca.pem,
 		"authorized_endpoints": []map[string]any{
 			{"host": org.HostPort, "protocols": []string{"https"}, "methods": []string{"GET"}, "paths": []string{"/api/**"}},
@@ -316,12 +143,12 @@ func TestCrashWhileRecording(t *testing.T) {
 		"target_credential": map[string]any{"type": "token", "bearer_token": alphaToken},
 	})
 	credPath := proxyAPI + "/users/" + user + "/client-credentials"
-	credID := gh.create(credPath, map[string]any{"name": "laptop", "target": map[string]string{"id": target}})
-	secret := string(gh.call("GET", credPath+"/"+credID+"/secret", nil, http.StatusOK, nil))
+	credID := gh.Create(credPath, map[string]any{"name": "laptop", "target": map[string]string{"id": target}})
+	secret := string(gh.Call("GET", credPath+"/"+credID+"/secret", nil, http.StatusOK, nil))
 	var conf struct {
 		Chain string `json:"ca_certificate_chain"`
 	}
-	gh.call("GET", proxyAPI+"/conf", nil, http.StatusOK, &conf)
+	gh.Call("GET", proxyAPI+"/conf", nil, http.StatusOK, &conf)
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM([]byte(conf.Chain)) {
 		t.Fatalf("no proxy CA in /conf: %q", conf.Chain)
@@ -330,7 +157,7 @@ func TestCrashWhileRecording(t *testing.T) {
 
 	// Session A, from 127.0.0.1: a known number of requests, then terminated so its trail is closed and sealed.
 	const nA = 25
-	clientA := fxProxyClient(gh.proxyAddr, "127.0.0.1", pool)
+	clientA := fxProxyClient(gh.ProxyAddr, "127.0.0.1", pool)
 	for i := range nA {
 		if err := fxGet(context.Background(), clientA, fmt.Sprint(base, i), secret); err != nil {
 			t.Fatalf("session A request %d: %v", i, err)
@@ -340,7 +167,7 @@ func TestCrashWhileRecording(t *testing.T) {
 	var list struct {
 		Items []connection `json:"items"`
 	}
-	gh.call("GET", connsAPI+"/connections?limit=100", nil, http.StatusOK, &list)
+	gh.Call("GET", connsAPI+"/connections?limit=100", nil, http.StatusOK, &list)
 	for _, c := range list.Items {
 		if c.ClientAddress == "127.0.0.1" && c.Status == "CONNECTED" {
 			sessA = c.ID
@@ -349,12 +176,12 @@ func TestCrashWhileRecording(t *testing.T) {
 	if sessA == "" {
 		t.Fatalf("no open session from 127.0.0.1: %+v", list.Items)
 	}
-	gh.call("POST", connsAPI+"/terminate/connection/"+sessA, nil, http.StatusOK, nil)
+	gh.Call("POST", connsAPI+"/terminate/connection/"+sessA, nil, http.StatusOK, nil)
 	fxWait(t, "session A stored as TERMINATED", func() bool { return gh.connection(sessA).Status == "TERMINATED" })
 
 	// Session B, from 127.0.0.2: two clients loop until the server dies under them.
 	const workers = 2
-	clientB := fxProxyClient(gh.proxyAddr, "127.0.0.2", pool)
+	clientB := fxProxyClient(gh.ProxyAddr, "127.0.0.2", pool)
 	var okB, triedB atomic.Int64
 	ctx, stopB := context.WithTimeout(context.Background(), 30*time.Second)
 	defer stopB()
@@ -374,13 +201,13 @@ func TestCrashWhileRecording(t *testing.T) {
 	}
 	fxWait(t, "session B under way", func() bool { return okB.Load() >= 40 })
 	var sessB string
-	gh.call("GET", connsAPI+"/connections?limit=100", nil, http.StatusOK, &list)
+	gh.Call("GET", connsAPI+"/connections?limit=100", nil, http.StatusOK, &list)
 	for _, c := range list.Items {
 		if c.ClientAddress == "127.0.0.2" && c.Status == "CONNECTED" {
 			sessB = c.ID
 		}
 	}
-	gh.kill()
+	gh.Kill()
 	wg.Wait()
 	stopB()
 	clientA.CloseIdleConnections()
@@ -388,8 +215,8 @@ func TestCrashWhileRecording(t *testing.T) {
 	if sessB == "" {
 		t.Fatalf("no open session from 127.0.0.2 before the kill: %+v", list.Items)
 	}
-	if !strings.Contains(gh.logs(), "api session opened") {
-		t.Errorf("server log shows no session; logs:\n%s", gh.logs())
+	if !strings.Contains(gh.Logs(), "api session opened") {
+		t.Errorf("server log shows no session; logs:\n%s", gh.Logs())
 	}
 
 	// Before the restart nobody has repaired anything: A is closed and verifies, B has no end record yet.
@@ -452,14 +279,14 @@ func TestCrashWhileRecording(t *testing.T) {
 	})
 
 	t.Run("new session after restart", func(t *testing.T) {
-		c := fxProxyClient(gh2.proxyAddr, "127.0.0.2", pool)
+		c := fxProxyClient(gh2.ProxyAddr, "127.0.0.2", pool)
 		defer c.CloseIdleConnections()
 		if err := fxGet(context.Background(), c, base+"after", secret); err != nil {
 			t.Fatalf("request after restart: %v", err)
 		}
 	})
 
-	gh2.stop()
+	gh2.Stop()
 
 	// The verifier must be able to fail: one changed byte in the closed trail is caught.
 	t.Run("tampering detected", func(t *testing.T) {
