@@ -318,3 +318,10 @@ func (s *Server) maxChunkedBody() int64 { return orDefault(s.MaxChunkedBody, 10<
 // readBufferSize is the large read buffer (see h1Conn.growReader): room for
 // a whole request head, which peekHead must see at once.
 func (s *Server) readBufferSize() int { return s.maxHeaderBytes() + 4096 }
+
+// CloseIdleConnections closes the idle pooled connections to every target. Pools refill on demand; use it after a
+// burst, or in tests that count connections.
+func (s *Server) CloseIdleConnections() {
+	s.init()
+	s.transports.closeIdle()
+}

@@ -210,6 +210,9 @@ func (s *Server) Sessions() *sessions.Manager { return s.dp.sessions }
 // Trails returns the recording store.
 func (s *Server) Trails() *recording.Store { return s.dp.trails }
 
+// CloseIdleUpstreamConnections closes the proxy's idle pooled connections to targets.
+func (s *Server) CloseIdleUpstreamConnections() { s.dp.proxy.CloseIdleConnections() }
+
 // Gate returns the policy decision point.
 func (s *Server) Gate() *gate.Gate { return s.dp.gate }
 
