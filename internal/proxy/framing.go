@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
 
 // Framing checks run on the raw request head, before net/http parses it,
@@ -187,46 +188,17 @@ func isToken(s string) bool {
 // default port made explicit, so "Example.com" and "example.com:443" compare
 // equal for https. It refuses userinfo, empty hosts and bad ports.
 func canonicalAuthority(authority, scheme string) (string, error) {
-	if authority == "" || strings.ContainsAny(authority, "@/\\?# \t%") {
-		return "", fmt.Errorf("invalid authority %q", authority)
+	// The same parser the policy matches with, so the proxy never accepts an authority the rules read otherwise.
+	hp, err := policy.ParseAuthority(authority)
+	if err != nil {
+		return "", fmt.Errorf("invalid authority %q: %w", authority, err)
 	}
-	host, port := authority, ""
-	if h, p, err := net.SplitHostPort(authority); err == nil {
-		host, port = h, p
-	} else if strings.HasPrefix(authority, "[") && strings.HasSuffix(authority, "]") {
-		host = authority[1 : len(authority)-1]
-	} else if strings.Contains(authority, ":") {
-		return "", fmt.Errorf("invalid authority %q", authority)
-	}
-	if port == "" {
-		switch scheme {
-		case "https":
-			port = "443"
-		case "http":
-			port = "80"
-		default:
+	if hp.Port == 0 {
+		if hp.Port = policy.DefaultPort(scheme); hp.Port == 0 {
 			return "", fmt.Errorf("invalid authority %q: no port", authority)
 		}
 	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 || strconv.FormatUint(n, 10) != port {
-		return "", fmt.Errorf("invalid authority %q: bad port", authority)
-	}
-	if host == "" {
-		return "", fmt.Errorf("invalid authority %q: empty host", authority)
-	}
-	if strings.HasPrefix(authority, "[") {
-		// A bracketed host is an IPv6 literal and nothing else.
-		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
-			return "", fmt.Errorf("invalid authority %q: bad IPv6 literal", authority)
-		}
-	} else {
-		for _, c := range []byte(host) {
-			if !(isUnreserved(c) || c == '.') {
-				return "", fmt.Errorf("invalid authority %q: bad host character", authority)
-			}
-		}
-	}
-	return net.JoinHostPort(strings.ToLower(host), port), nil
+	return hp.String(), nil
 }
 
 // hostOnly returns the host of an authority without port or brackets.

@@ -19,6 +19,8 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 	"golang.org/x/net/http2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
 
 // Server is the proxy listener. Its zero value serves, and denies every
@@ -40,9 +42,8 @@ type Server struct {
 	// Metrics, if not nil, is updated for every request.
 	Metrics *Metrics
 	// NormalizePath turns the escaped request path into the path that is
-	// authorized and forwarded, or refuses it. Nil uses a strict built-in
-	// normalizer that refuses dot segments, empty segments and encoded
-	// slashes.
+	// authorized and forwarded, or refuses it. Nil means policy.NormalizePath,
+	// the normalizer the endpoint rules are written against.
 	NormalizePath func(escapedPath string) (string, error)
 
 	// DialTimeout bounds connecting to a target. Zero means 10s.
@@ -287,7 +288,7 @@ func (s *Server) logger() *slog.Logger {
 
 func (s *Server) normalizePath() func(string) (string, error) {
 	if s.NormalizePath == nil {
-		return strictNormalizePath
+		return policy.NormalizePath
 	}
 	return s.NormalizePath
 }
