@@ -41,11 +41,11 @@ func ldapSource(srv *ldaptest.Server, protocol string) *Source {
 	}
 	return &Source{
 		Name: "corp-" + protocol, Enabled: true, TTL: 0,
-		Connection: Connection{
+		Settings: Settings{Connection: Connection{
 			Type: TypeLDAP, Address: srv.Host, Port: port, LDAPProtocol: protocol, LDAPBase: ldaptest.BaseDN,
 			LDAPUserFilter: "(objectClass=inetOrgPerson)", LDAPBindDN: ldaptest.ReaderDN, LDAPBindPassword: &pw,
 			TLSTrustAnchors: srv.CAPEM, AttributeMapping: map[string]string{"tags": "businessCategory"},
-		},
+		}},
 	}
 }
 

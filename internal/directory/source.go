@@ -45,24 +45,18 @@ const DefaultTTL = 86400
 // Source is a source definition in the reference's shape. Server-populated fields (id, times, status) are ignored
 // on input so that a GET answer can be sent back as a PUT.
 type Source struct {
-	ID                          string                `json:"id"`
-	Created                     time.Time             `json:"created"`
-	Updated                     time.Time             `json:"updated"`
-	UpdatedBy                   string                `json:"updated_by"`
-	Author                      string                `json:"author"`
-	Enabled                     bool                  `json:"enabled"`
-	TTL                         int64                 `json:"ttl"`
-	StatusCode                  string                `json:"status_code"`
-	StatusText                  string                `json:"status_text"`
-	Name                        string                `json:"name"`
-	Comment                     string                `json:"comment"`
-	Tags                        []string              `json:"tags"`
-	UsernamePattern             []string              `json:"username_pattern"`
-	ExternalUserMapping         []ExternalUserMapping `json:"external_user_mapping"`
-	SessionPasswordEnabled      bool                  `json:"session_password_enabled"`
-	ChildSessionAutoLogoutDelay int                   `json:"child_session_auto_logout_delay"`
-	SessionPasswordPolicy       PasswordPolicy        `json:"session_password_policy"`
-	Connection                  Connection            `json:"connection"`
+	ID         string    `json:"id"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
+	UpdatedBy  string    `json:"updated_by"`
+	Author     string    `json:"author"`
+	Enabled    bool      `json:"enabled"`
+	TTL        int64     `json:"ttl"`
+	StatusCode string    `json:"status_code"`
+	StatusText string    `json:"status_text"`
+	Name       string    `json:"name"`
+	// Settings are the fields kept in the store's config column; embedded, they read as the source's own.
+	Settings
 }
 
 // ExternalUserMapping maps users of another source to this one's by a search field.
@@ -186,9 +180,9 @@ func (c *Connection) secretFields() map[string]**string {
 	}
 }
 
-// settings is the part of a Source kept in the store's config column: everything but the columns of its own and
-// the secrets.
-type settings struct {
+// Settings is the part of a Source kept in the store's config column: everything but the columns of its own and
+// the secrets, which are split off and sealed.
+type Settings struct {
 	Comment                     string                `json:"comment"`
 	Tags                        []string              `json:"tags"`
 	UsernamePattern             []string              `json:"username_pattern"`
@@ -202,17 +196,14 @@ type settings struct {
 // FromStored rebuilds a Source, secrets included, from its stored form. Callers that answer an API request must
 // call Redact before sending it.
 func FromStored(st *store.Source) (*Source, error) {
-	var set settings
+	var set Settings
 	if err := json.Unmarshal(st.Config, &set); err != nil {
 		return nil, fmt.Errorf("source %s settings: %w", st.ID, err)
 	}
 	src := &Source{
 		ID: st.ID, Created: st.Created, Updated: st.Updated, UpdatedBy: st.UpdatedBy, Author: st.Author,
 		Enabled: st.Enabled, TTL: st.TTL, StatusCode: st.StatusCode, StatusText: st.StatusText, Name: st.Name,
-		Comment: set.Comment, Tags: set.Tags, UsernamePattern: set.UsernamePattern,
-		ExternalUserMapping: set.ExternalUserMapping, SessionPasswordEnabled: set.SessionPasswordEnabled,
-		ChildSessionAutoLogoutDelay: set.ChildSessionAutoLogoutDelay, SessionPasswordPolicy: set.SessionPasswordPolicy,
-		Connection: set.Connection,
+		Settings: set,
 	}
 	src.Connection.Type = st.Type
 	for name, field := range src.Connection.secretFields() {
@@ -234,12 +225,8 @@ func (src *Source) ToStored() *store.Source {
 		}
 		*field = nil
 	}
-	set := settings{
-		Comment: src.Comment, Tags: src.Tags, UsernamePattern: src.UsernamePattern,
-		ExternalUserMapping: src.ExternalUserMapping, SessionPasswordEnabled: src.SessionPasswordEnabled,
-		ChildSessionAutoLogoutDelay: src.ChildSessionAutoLogoutDelay, SessionPasswordPolicy: src.SessionPasswordPolicy,
-		Connection: conn,
-	}
+	set := src.Settings
+	set.Connection = conn
 	config, _ := json.Marshal(set)
 	return &store.Source{
 		ID: src.ID, Name: src.Name, Type: src.Connection.Type, Enabled: src.Enabled, TTL: src.TTL, Config: config,

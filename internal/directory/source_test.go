@@ -28,7 +28,7 @@ func TestPasswordPolicyEntropy(t *testing.T) {
 }
 
 func TestMatchesUsername(t *testing.T) {
-	src := &Source{UsernamePattern: []string{"*@corp.example.com", "svc-?"}}
+	src := &Source{Settings: Settings{UsernamePattern: []string{"*@corp.example.com", "svc-?"}}}
 	for name, want := range map[string]bool{
 		"alice@corp.example.com": true, "ALICE@Corp.Example.com": true, "alice@example.com": false,
 		"svc-1": true, "svc-12": false, "": false,
@@ -53,7 +53,7 @@ func TestNormalizeDN(t *testing.T) {
 // TestSecretsSplit: secrets leave the stored config, come back from the sealed map, and Redact drops them.
 func TestSecretsSplit(t *testing.T) {
 	pw := "bind-secret"
-	src := &Source{ID: "s1", Name: "corp", Connection: Connection{Type: TypeLDAP, LDAPBindPassword: &pw}}
+	src := &Source{ID: "s1", Name: "corp", Settings: Settings{Connection: Connection{Type: TypeLDAP, LDAPBindPassword: &pw}}}
 	st := src.ToStored()
 	if string(st.Config) == "" || strings.Contains(string(st.Config), pw) || st.Secrets["ldap_bind_password"] != pw {
 		t.Fatalf("stored config %s, secrets %v", st.Config, st.Secrets)
@@ -62,7 +62,7 @@ func TestSecretsSplit(t *testing.T) {
 	if err != nil || back.Connection.LDAPBindPassword == nil || *back.Connection.LDAPBindPassword != pw {
 		t.Fatalf("round trip lost the secret: %v", err)
 	}
-	upd := &Source{Connection: Connection{Type: TypeLDAP}}
+	upd := &Source{Settings: Settings{Connection: Connection{Type: TypeLDAP}}}
 	upd.KeepSecrets(back)
 	if upd.Connection.LDAPBindPassword == nil || *upd.Connection.LDAPBindPassword != pw {
 		t.Error("an update without the secret did not keep it")
