@@ -292,7 +292,8 @@ func (m *Manager) closeLocked(s *Session, status, reason string, now time.Time) 
 	idle := s.inflight == 0
 	s.mu.Unlock()
 	if idle {
-		m.finish(s)
+		// Sealing syncs the trail to disk: do it off the manager's lock, which every request's Begin takes.
+		go m.finish(s)
 	}
 }
 
