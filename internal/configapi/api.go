@@ -1,6 +1,7 @@
 // Package configapi serves the configuration API dialect under /api: session-cookie and client-certificate login,
 // a navigable configuration tree of {"key","body","meta"} objects, changes staged in a transaction and committed
-// atomically, and the pure evaluator (ConnectionPolicies) through which the proxy enforces the committed policies.
+// atomically, and the compilation of the committed connection policies into the evaluator (internal/connpolicy) that the proxy's
+// gate enforces.
 package configapi
 
 import (
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/connpolicy"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -53,9 +55,9 @@ type Service struct {
 	// beforeWrite is passed to the store's commit; tests inject a failure mid-commit through it.
 	beforeWrite func(i int) error
 
-	policies atomic.Pointer[ConnectionPolicies]
+	policies atomic.Pointer[connpolicy.Policies]
 	initOnce sync.Once
-	rates    *rateCounter
+	rates    *connpolicy.RateCounter
 }
 
 func (s *Service) now() time.Time {
@@ -91,7 +93,7 @@ func (s *Service) init() {
 		if s.Limiter == nil {
 			s.Limiter = &auth.FailureLimiter{}
 		}
-		s.rates = newRateCounter(s.now)
+		s.rates = connpolicy.NewRateCounter(s.now)
 	})
 }
 

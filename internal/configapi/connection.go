@@ -3,7 +3,8 @@ package configapi
 import (
 	"fmt"
 	"net/netip"
-	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/connpolicy"
 )
 
 // connection is /api/configuration/http/connections: which clients may reach which targets through the proxy,
@@ -121,7 +122,7 @@ func (n *connection) check(c *checker) {
 		c.fail("network.clients", "must list at least one client address or network")
 	}
 	for i, s := range n.Network.Clients {
-		if _, err := parseClient(s); err != nil {
+		if _, err := connpolicy.ParseClient(s); err != nil {
 			c.fail(fmt.Sprintf("network.clients[%d]", i), "%v", err)
 		}
 	}
@@ -129,7 +130,7 @@ func (n *connection) check(c *checker) {
 		c.fail("network.targets", "must list at least one target network or domain")
 	}
 	for i, s := range n.Network.Targets {
-		if _, err := parseTarget(s); err != nil {
+		if _, err := connpolicy.ParseTarget(s); err != nil {
 			c.fail(fmt.Sprintf("network.targets[%d]", i), "%v", err)
 		}
 	}
@@ -142,7 +143,7 @@ func (n *connection) check(c *checker) {
 	c.oneOf("server_address.selection", sa.Selection, "original", "nat", "fix", "inband")
 	switch sa.Selection {
 	case "fix":
-		if _, err := netip.ParseAddr(sa.Address); err != nil && parseHostName(sa.Address) != nil {
+		if _, err := netip.ParseAddr(sa.Address); err != nil && connpolicy.ParseHostName(sa.Address) != nil {
 			c.fail("server_address.address", "must be an IP address or host name")
 		}
 		if sa.Port < 1 || sa.Port > 65535 {
@@ -209,29 +210,4 @@ func (n *connection) check(c *checker) {
 			c.fail("policies."+f, "cannot be null")
 		}
 	}
-}
-
-// parseClient parses one network.clients entry: an address or a CIDR prefix.
-func parseClient(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if p, err := netip.ParsePrefix(s); err == nil {
-		if p.Masked() != p {
-			return p, fmt.Errorf("host bits are set; did you mean %s?", p.Masked())
-		}
-		return p, nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("must be an IP address or CIDR prefix")
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-func parseHostName(s string) error {
-	if s == "" || strings.HasPrefix(s, "*") {
-		return fmt.Errorf("bad host name")
-	}
-	_, err := parseTarget(s)
-	return err
 }

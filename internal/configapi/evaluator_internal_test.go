@@ -1,8 +1,10 @@
 package configapi
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/gatehouse-dev/gatehouse/internal/connpolicy"
 	"net/netip"
 	"testing"
 	"time"
@@ -13,7 +15,7 @@ import (
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 // policiesFrom compiles the defaults plus objects (kind, key, body) as if they were committed.
-func policiesFrom(t *testing.T, now func() time.Time, objs ...store.ConfigChange) *ConnectionPolicies {
+func policiesFrom(t *testing.T, now func() time.Time, objs ...store.ConfigChange) *connpolicy.Policies {
 	t.Helper()
 	v := buildView(nil)
 	for _, o := range objs {
@@ -26,11 +28,11 @@ func policiesFrom(t *testing.T, now func() time.Time, objs ...store.ConfigChange
 	if err := checkReferences(v); err != nil {
 		t.Fatal(err)
 	}
-	p, err := buildPolicies(v)
+	s := &Service{rates: connpolicy.NewRateCounter(now)}
+	p, err := s.buildPolicies(context.Background(), v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.rates = newRateCounter(now)
 	return p
 }
 
@@ -70,7 +72,7 @@ func TestAdmitNetworks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := p.Admit(mustAddr(tt.client), tt.host, tt.port)
 			if tt.want == "" {
-				if !errors.Is(err, ErrNoPolicy) {
+				if !errors.Is(err, connpolicy.ErrNoPolicy) {
 					t.Fatalf("got %v, %v; want ErrNoPolicy", d, err)
 				}
 				return
@@ -91,7 +93,7 @@ func TestAdmitOrderAndDefault(t *testing.T) {
 		t.Fatalf("the default must admit the rest, got %s", d.PolicyKey)
 	}
 	disabled := policiesFrom(t, time.Now, obj(kindOptions, singletonKey, map[string]any{"service": map[string]any{"enabled": false}}))
-	if _, err := disabled.Admit(mustAddr("10.0.0.1"), "x.example.com", 443); !errors.Is(err, ErrServiceDisabled) {
+	if _, err := disabled.Admit(mustAddr("10.0.0.1"), "x.example.com", 443); !errors.Is(err, connpolicy.ErrServiceDisabled) {
 		t.Fatalf("service disabled: %v", err)
 	}
 }
@@ -107,7 +109,7 @@ func TestAdmitRateLimit(t *testing.T) {
 		}
 		clock.Advance(10 * time.Second)
 	}
-	if _, err := p.Admit(mustAddr("10.0.0.2"), "a.example.com", 443); !errors.Is(err, ErrRateLimited) {
+	if _, err := p.Admit(mustAddr("10.0.0.2"), "a.example.com", 443); !errors.Is(err, connpolicy.ErrRateLimited) {
 		t.Fatalf("fourth connection within a minute: %v", err)
 	}
 	clock.Advance(31 * time.Second) // the first connection is now a minute old
@@ -175,7 +177,7 @@ func TestUserlistAdmits(t *testing.T) {
 		l := b.body.(*userlist)
 		t.Run(l.Name, func(t *testing.T) {
 			want := map[string][2]bool{"all_users": {true, true}, "no_users": {false, false}, "no_root": {true, false}, "root_only": {false, true}}[l.Name]
-			if got := [2]bool{l.admits("alice"), l.admits("root")}; got != want {
+			if got := [2]bool{l.compile().Admits("alice"), l.compile().Admits("root")}; got != want {
 				t.Fatalf("alice, root = %v, want %v", got, want)
 			}
 		})

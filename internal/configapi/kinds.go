@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/connpolicy"
 )
 
 // Ref is a reference to another configuration object. Clients may send the reference's {"key","meta"} object or
@@ -80,13 +81,9 @@ func (u *userlist) check(c *checker) {
 	}
 }
 
-// admits applies the list to a username: all_users is a blacklist, no_user a whitelist.
-func (u *userlist) admits(username string) bool {
-	listed := slices.Contains(u.Except, username)
-	if u.Allow == "all_users" {
-		return !listed
-	}
-	return listed
+// compile turns the list into the evaluator's form: all_users is a blacklist, no_user a whitelist.
+func (u *userlist) compile() *connpolicy.Userlist {
+	return &connpolicy.Userlist{AllowAll: u.Allow == "all_users", Except: slices.Clone(u.Except)}
 }
 
 // channelPolicy is /api/configuration/http/channel_policies: a channel (http or websocket) is allowed when any
@@ -265,55 +262,4 @@ func (a *aaaSettings) caPool() (*x509.CertPool, error) {
 		return nil, fmt.Errorf("must be PEM-encoded CA certificates")
 	}
 	return pool, nil
-}
-
-// targetEntry is one element of network.targets: a CIDR or address, or a domain name, "*.suffix" or "*".
-type targetEntry struct {
-	prefix netip.Prefix
-	domain string
-}
-
-func parseTarget(s string) (targetEntry, error) {
-	s = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "."))
-	if p, err := netip.ParsePrefix(s); err == nil {
-		if p.Masked() != p {
-			return targetEntry{}, fmt.Errorf("host bits are set; did you mean %s?", p.Masked())
-		}
-		return targetEntry{prefix: p}, nil
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return targetEntry{prefix: netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())}, nil
-	}
-	if s == "*" {
-		return targetEntry{domain: "*"}, nil
-	}
-	name := strings.TrimPrefix(s, "*.")
-	labels := strings.Split(name, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || strings.ContainsFunc(l, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
-		}) || l[0] == '-' || l[len(l)-1] == '-' {
-			return targetEntry{}, fmt.Errorf("must be an IP address, a CIDR prefix, a domain name, *.domain or *")
-		}
-	}
-	return targetEntry{domain: s}, nil
-}
-
-// matches reports whether the entry covers the target, given as a host name or an IP literal.
-func (t targetEntry) matches(host string, addr netip.Addr) bool {
-	if t.prefix.IsValid() {
-		return addr.IsValid() && t.prefix.Contains(addr)
-	}
-	if addr.IsValid() {
-		// Domain entries match names only: a request for an address never matches a name rule, so a name rule
-		// cannot be side-stepped or widened by a DNS answer.
-		return false
-	}
-	switch {
-	case t.domain == "*":
-		return true
-	case strings.HasPrefix(t.domain, "*."):
-		return strings.HasSuffix(host, t.domain[1:])
-	}
-	return host == t.domain
 }

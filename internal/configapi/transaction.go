@@ -226,7 +226,7 @@ func (s *Service) commit(r *http.Request, c *caller) error {
 	if err := checkReferences(v); err != nil {
 		return err
 	}
-	if _, err := buildPolicies(v); err != nil {
+	if _, err := s.buildPolicies(r.Context(), v); err != nil {
 		return err
 	}
 	audit := &model.AuditEvent{Actor: c.Principal.Name, ActorID: c.Principal.ID, Action: "commit", ObjectType: "configuration",

@@ -3,6 +3,7 @@ package configapi
 import (
 	"context"
 	"errors"
+	"github.com/gatehouse-dev/gatehouse/internal/connpolicy"
 	"net/http"
 	"testing"
 	"time"
@@ -143,7 +144,7 @@ func TestCommitSwapsPolicies(t *testing.T) {
 	if commits != 1 {
 		t.Fatalf("OnCommit ran %d times", commits)
 	}
-	if _, err := h.svc.Policies().Admit(mustAddr("192.168.1.1"), "api.example.com", 443); !errors.Is(err, ErrNoPolicy) {
+	if _, err := h.svc.Policies().Admit(mustAddr("192.168.1.1"), "api.example.com", 443); !errors.Is(err, connpolicy.ErrNoPolicy) {
 		t.Fatalf("client outside the new policy: %v", err)
 	}
 	if d, err := h.svc.Policies().Admit(mustAddr("10.1.1.1"), "api.example.com", 443); err != nil || d.PolicyName != "only-10" {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/configapi"
+	"github.com/gatehouse-dev/gatehouse/internal/connpolicy"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -29,7 +29,7 @@ type Gate struct {
 	Now func() time.Time
 	// Connections returns the committed connection policies of the configuration API, which admit connections
 	// before, and in addition to, the target rules; nil admits every connection.
-	Connections func() *configapi.ConnectionPolicies
+	Connections func() *connpolicy.Policies
 	// OnReload, if set, is called with a checker after every rebuild, so open API sessions can be re-checked
 	// against the new rules (a lost role, a disabled credential).
 	OnReload func(check func(credentialID string, client netip.Addr) (reason string, ok bool))
@@ -230,7 +230,7 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 
 // anonymous admits a request without a credential only through an endpoint that allows unauthenticated
 // requests, and then injects nothing.
-func (g *Gate) anonymous(s *snapshot, r *proxy.AuthRequest, conn *configapi.Decision) (*proxy.Grant, error) {
+func (g *Gate) anonymous(s *snapshot, r *proxy.AuthRequest, conn *connpolicy.Decision) (*proxy.Grant, error) {
 	if conn != nil && !conn.Channel(channelKind(r), "", nil) {
 		return nil, &proxy.DeniedError{Reason: "the channel policy of connection policy " + conn.PolicyName + " does not allow unauthenticated " + channelKind(r)}
 	}
@@ -312,7 +312,7 @@ func (g *Gate) Stats() map[string]any {
 // admit applies the configuration API's connection policies: a CONNECT or an absolute-form request is a new
 // connection and counts against its policy's rate limit; a request inside a tunnel is matched again without
 // counting, so a commit applies to open tunnels at their next request.
-func (g *Gate) admit(r *proxy.AuthRequest) (*configapi.Decision, error) {
+func (g *Gate) admit(r *proxy.AuthRequest) (*connpolicy.Decision, error) {
 	if g.Connections == nil {
 		return nil, nil
 	}
@@ -329,7 +329,7 @@ func (g *Gate) admit(r *proxy.AuthRequest) (*configapi.Decision, error) {
 		}
 		port = int(policy.DefaultPort(scheme))
 	}
-	var d *configapi.Decision
+	var d *connpolicy.Decision
 	if r.Tunnel {
 		d, err = policies.Match(r.Client.Addr(), hp.Host, port)
 	} else {
@@ -338,7 +338,7 @@ func (g *Gate) admit(r *proxy.AuthRequest) (*configapi.Decision, error) {
 	switch {
 	case err == nil:
 		return d, nil
-	case errors.Is(err, configapi.ErrRateLimited):
+	case errors.Is(err, connpolicy.ErrRateLimited):
 		return nil, proxy.ErrRateLimited
 	default:
 		return nil, &proxy.DeniedError{Reason: err.Error()}
@@ -354,7 +354,7 @@ func channelKind(r *proxy.AuthRequest) string {
 
 // applyConnection carries what the connection policy says about sessions and recording into the grant. Recording
 // needs both the target's audit flag and the policy's audit policy.
-func applyConnection(g *proxy.Grant, d *configapi.Decision) {
+func applyConnection(g *proxy.Grant, d *connpolicy.Decision) {
 	if d == nil {
 		return
 	}
