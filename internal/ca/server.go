@@ -37,6 +37,9 @@ var defaultServerHosts = []string{"localhost", "127.0.0.1", "::1"}
 // is within 30 days of expiry, or when it was not issued by the current
 // intermediate.
 func (c *CA) ServerCertificate(hosts []string) (*tls.Certificate, error) {
+	if c.dir == "" {
+		return nil, errors.New("server certificate: this CA has no directory (a signing CA from FromSigner)")
+	}
 	names, err := serverNames(hosts)
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w", err)

@@ -1,8 +1,8 @@
 package configapi
 
 import (
+	"encoding/json"
 	"fmt"
-	"net/netip"
 
 	"github.com/gatehouse-dev/gatehouse/internal/connpolicy"
 )
@@ -63,21 +63,117 @@ type webProxy struct {
 	TransportSecurity tlsChoice `json:"transport_security"`
 }
 
+// tlsChoice is web_proxy.transport_security: disabled (plain TCP to the proxy) or tls (an HTTPS proxy).
 type tlsChoice struct {
-	Selection               string         `json:"selection"`
-	HostCertificationMethod map[string]any `json:"host_certification_method,omitempty"`
+	Selection               string          `json:"selection"`
+	HostCertificationMethod *hostCertMethod `json:"host_certification_method,omitempty"`
 }
 
+// UnmarshalJSON decodes over zero values, not over the template, so that omitted fields mean their defaults
+// for the chosen selection rather than what the built-in default policy happens to hold.
+func (t *tlsChoice) UnmarshalJSON(b []byte) error {
+	type plain tlsChoice
+	var x plain
+	if err := json.Unmarshal(b, &x); err != nil {
+		return err
+	}
+	*t = tlsChoice(x)
+	return nil
+}
+
+// transportSecurity is transport_security: TLS with the client and the target.
 type transportSecurity struct {
-	Selection               string         `json:"selection"`
-	AllowNonEncrypted       bool           `json:"allow_non_encrypted,omitempty"`
-	ServerCertificateCheck  *certCheck     `json:"server_certificate_check,omitempty"`
-	HostCertificationMethod map[string]any `json:"host_certification_method,omitempty"`
+	Selection               string          `json:"selection"`
+	AllowNonEncrypted       bool            `json:"allow_non_encrypted"`
+	ServerCertificateCheck  *certCheck      `json:"server_certificate_check"`
+	HostCertificationMethod *hostCertMethod `json:"host_certification_method,omitempty"`
 }
 
+// UnmarshalJSON decodes over zero values; see tlsChoice.
+func (t *transportSecurity) UnmarshalJSON(b []byte) error {
+	type plain transportSecurity
+	var x plain
+	if err := json.Unmarshal(b, &x); err != nil {
+		return err
+	}
+	*t = transportSecurity(x)
+	return nil
+}
+
+// certCheck is server_certificate_check. Enabled with a trusted_ca list requires the target's certificate to
+// chain to that list as well; enabled without one verifies against the system roots and the target's trust
+// anchors (the built-in default); disabled adds nothing to the target's own verification.
 type certCheck struct {
-	Enabled   bool   `json:"enabled"`
-	TrustedCA string `json:"trusted_ca,omitempty"`
+	Enabled   bool `json:"enabled"`
+	TrustedCA *Ref `json:"trusted_ca,omitempty"`
+}
+
+// hostCertMethod is host_certification_method: the certificate shown to clients.
+type hostCertMethod struct {
+	Selection    string `json:"selection"`
+	SigningCA    *Ref   `json:"signing_ca"`
+	X509Identity *Ref   `json:"x509_identity"`
+}
+
+func (m *hostCertMethod) check(c *checker, f string) {
+	if m == nil {
+		return
+	}
+	c.oneOf(f+".selection", m.Selection, "generate", "fix")
+	switch m.Selection {
+	case "generate":
+		if m.X509Identity != nil {
+			c.fail(f+".x509_identity", "only applies when selection is fix")
+		}
+	case "fix":
+		if m.X509Identity == nil {
+			c.fail(f+".x509_identity", "is required when selection is fix")
+		}
+		if m.SigningCA != nil {
+			c.fail(f+".signing_ca", "only applies when selection is generate")
+		}
+	}
+}
+
+func (m *hostCertMethod) refs(f string) []refSlot {
+	if m == nil {
+		return nil
+	}
+	var out []refSlot
+	if m.SigningCA != nil {
+		out = append(out, refSlot{f + ".signing_ca", kindSigningCAs, m.SigningCA})
+	}
+	if m.X509Identity != nil {
+		out = append(out, refSlot{f + ".x509_identity", kindX509Identities, m.X509Identity})
+	}
+	return out
+}
+
+// checkTransport validates transport_security and web_proxy.transport_security.
+func (n *connection) checkTransport(c *checker) {
+	wp := n.WebProxy.TransportSecurity
+	c.oneOf("web_proxy.transport_security.selection", wp.Selection, "disabled", "tls")
+	if wp.Selection == "disabled" && wp.HostCertificationMethod != nil {
+		c.fail("web_proxy.transport_security.host_certification_method", "only applies when selection is tls")
+	}
+	wp.HostCertificationMethod.check(c, "web_proxy.transport_security.host_certification_method")
+	ts := n.TransportSecurity
+	c.oneOf("transport_security.selection", ts.Selection, "disabled", "client-only", "client-server")
+	if ts.AllowNonEncrypted && ts.Selection != "client-server" {
+		c.fail("transport_security.allow_non_encrypted", "only applies when selection is client-server")
+	}
+	if cc := ts.ServerCertificateCheck; cc != nil {
+		if cc.Enabled && ts.Selection != "client-server" {
+			c.fail("transport_security.server_certificate_check", "only applies when selection is client-server (otherwise there is no TLS to the server)")
+		}
+		if !cc.Enabled && cc.TrustedCA != nil {
+			c.fail("transport_security.server_certificate_check.trusted_ca", "only applies when enabled is true")
+		}
+	}
+	if ts.Selection == "disabled" && ts.HostCertificationMethod != nil {
+		c.fail("transport_security.host_certification_method", "only applies when TLS with the client is used (client-only or client-server)")
+	}
+	ts.HostCertificationMethod.check(c, "transport_security.host_certification_method")
 }
 
 type accessControl struct {
@@ -139,46 +235,8 @@ func (n *connection) check(c *checker) {
 			c.fail(fmt.Sprintf("network.ports[%d]", i), "must be between 1 and 65535")
 		}
 	}
-	sa := n.ServerAddress
-	c.oneOf("server_address.selection", sa.Selection, "original", "nat", "fix", "inband")
-	switch sa.Selection {
-	case "fix":
-		if _, err := netip.ParseAddr(sa.Address); err != nil && connpolicy.ParseHostName(sa.Address) != nil {
-			c.fail("server_address.address", "must be an IP address or host name")
-		}
-		if sa.Port < 1 || sa.Port > 65535 {
-			c.fail("server_address.port", "must be between 1 and 65535")
-		}
-	case "nat":
-		if _, err := netip.ParsePrefix(sa.Network); err != nil {
-			c.fail("server_address.network", "must be a CIDR prefix")
-		}
-	case "inband":
-		if len(sa.Domains) == 0 {
-			c.fail("server_address.domains", "must list at least one domain")
-		}
-	}
-	for i, d := range append(append([]domainPort{}, sa.Domains...), sa.ExceptionDomains...) {
-		f := fmt.Sprintf("server_address.domains[%d]", i)
-		if i >= len(sa.Domains) {
-			f = fmt.Sprintf("server_address.exception_domains[%d]", i-len(sa.Domains))
-		}
-		c.oneOf(f+".domain.selection", d.Domain.Selection, "address", "domain")
-		if d.Domain.Value == "" {
-			c.fail(f+".domain.value", "must not be empty")
-		}
-		if d.Port < 0 || d.Port > 65535 {
-			c.fail(f+".port", "must be between 1 and 65535")
-		}
-	}
-	c.oneOf("source_address.selection", n.SourceAddress.Selection, "box_address", "original", "fix")
-	if n.SourceAddress.Selection == "fix" {
-		if _, err := netip.ParseAddr(n.SourceAddress.Address); err != nil {
-			c.fail("source_address.address", "must be an IP address")
-		}
-	}
-	c.oneOf("web_proxy.transport_security.selection", n.WebProxy.TransportSecurity.Selection, "disabled", "tls")
-	c.oneOf("transport_security.selection", n.TransportSecurity.Selection, "disabled", "client-only", "client-server")
+	n.checkRouting(c)
+	n.checkTransport(c)
 	for i, a := range n.AccessControl {
 		f := fmt.Sprintf("access_control[%d]", i)
 		c.name(f+".authorizer", a.Authorizer)
@@ -210,4 +268,15 @@ func (n *connection) check(c *checker) {
 			c.fail("policies."+f, "cannot be null")
 		}
 	}
+}
+
+// transportRefs are the references of transport_security and web_proxy: trusted CA list, signing CAs and
+// identities. A missing one fails the commit.
+func (n *connection) transportRefs() []refSlot {
+	var out []refSlot
+	if cc := n.TransportSecurity.ServerCertificateCheck; cc != nil && cc.TrustedCA != nil {
+		out = append(out, refSlot{"transport_security.server_certificate_check.trusted_ca", kindTrustedCALists, cc.TrustedCA})
+	}
+	out = append(out, n.TransportSecurity.HostCertificationMethod.refs("transport_security.host_certification_method")...)
+	return append(out, n.WebProxy.TransportSecurity.HostCertificationMethod.refs("web_proxy.transport_security.host_certification_method")...)
 }

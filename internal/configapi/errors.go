@@ -25,6 +25,8 @@ const (
 	CodeNoTransaction         = "NoOpenTransaction"
 	CodeTooManyRequests       = "TooManyRequests"
 	CodeInternalError         = "InternalError"
+	// CodeNotSupported refuses a value Gatehouse would store without acting on it.
+	CodeNotSupported = "NOT_SUPPORTED"
 )
 
 // Error is a failure with what the client is told kept apart from the cause (Err), which is only logged.
@@ -71,6 +73,10 @@ func syntactic(field, msg string) *Error {
 
 func semantic(field, msg string) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: CodeSemanticError, Message: msg, Field: field}
+}
+
+func notSupported(field, msg string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: CodeNotSupported, Message: msg, Field: field}
 }
 
 func notFound(msg string) *Error {

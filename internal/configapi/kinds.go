@@ -50,6 +50,13 @@ func (c *checker) fail(field, format string, args ...any) {
 	}
 }
 
+// unsupported refuses a value Gatehouse cannot act on with NOT_SUPPORTED.
+func (c *checker) unsupported(field, format string, args ...any) {
+	if c.err == nil {
+		c.err = notSupported(field, fmt.Sprintf(format, args...))
+	}
+}
+
 func (c *checker) name(field, v string) {
 	if strings.TrimSpace(v) == "" {
 		c.fail(field, "must not be empty")

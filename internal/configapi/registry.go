@@ -27,6 +27,11 @@ type kind struct {
 	defaults []builtin
 	// refs lists the body's references to other objects, for checking and for filling in their href.
 	refs func(b body) []refSlot
+	// prepare, if set, runs on every client write after validation, with the stored body (nil if none): it
+	// seals secrets and carries over the stored ones a write leaves out.
+	prepare func(s *Service, ctx context.Context, k *kind, key string, b body, old json.RawMessage) error
+	// present, if set, turns a stored body into what GET answers (without sealed secrets).
+	present func(b json.RawMessage) json.RawMessage
 }
 
 type builtin struct {
@@ -84,6 +89,11 @@ var (
 		defaults: []builtin{{singletonKey, defaultOptions()}}}
 	kindAAASettings = &kind{name: "aaa/settings", singleton: true, template: func() body { return &aaaSettings{} },
 		defaults: []builtin{{singletonKey, &aaaSettings{}}}}
+	kindTrustedCALists = &kind{name: "policies/trusted_ca_lists", template: func() body { return &trustedCAList{Certificates: []string{}} }}
+	kindSigningCAs     = &kind{name: "policies/signing_cas", template: func() body { return &signingCA{} },
+		prepare: (*Service).sealKey, present: presentKeyPair}
+	kindX509Identities = &kind{name: "policies/x509_identities", template: func() body { return &x509Identity{} },
+		prepare: (*Service).sealKey, present: presentKeyPair}
 	kindConnections = &kind{name: "http/connections", template: func() body { c := defaultConnection(); c.Name = ""; c.Network = network{}; return c },
 		defaults: []builtin{{"-1", defaultConnectionNamed()}},
 		refs: func(b body) []refSlot {
@@ -98,12 +108,13 @@ var (
 			add("settings", kindSettingsPolicies, p.Settings)
 			add("audit_policy", kindAuditPolicies, p.AuditPolicy)
 			add("authentication_policy", kindAuthPolicies, p.AuthenticationPolicy)
-			return out
+			return append(out, b.(*connection).transportRefs()...)
 		}}
 )
 
 // kinds lists every collection; the tree is derived from their names.
-var kinds = []*kind{kindAAASettings, kindAuthPolicies, kindChannelPolicies, kindConnections, kindOptions, kindSettingsPolicies, kindAuditPolicies, kindUserlists}
+var kinds = []*kind{kindAAASettings, kindAuthPolicies, kindChannelPolicies, kindConnections, kindOptions, kindSettingsPolicies, kindAuditPolicies, kindUserlists,
+	kindTrustedCALists, kindSigningCAs, kindX509Identities}
 
 func kindByName(name string) *kind {
 	for _, k := range kinds {

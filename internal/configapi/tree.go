@@ -159,6 +159,9 @@ func (s *Service) object(w http.ResponseWriter, r *http.Request, c *caller, k *k
 		if b == nil {
 			return notFound("the requested object does not exist")
 		}
+		if k.present != nil {
+			b = k.present(b)
+		}
 		if k.singleton {
 			writeJSON(w, http.StatusOK, map[string]any{"body": b, "meta": pathMeta(k.path())})
 			return nil
@@ -220,6 +223,11 @@ func (s *Service) write(r *http.Request, c *caller, k *kind, key string, create 
 			if v.get(ref.target, ref.ref.Key) == nil {
 				return semantic(ref.field, "refers to "+ref.target.href(ref.ref.Key)+", which does not exist")
 			}
+		}
+	}
+	if k.prepare != nil {
+		if err := k.prepare(s, r.Context(), k, key, b, v.get(k, key)); err != nil {
+			return err
 		}
 	}
 	ch := store.ConfigChange{Type: k.name, Key: key, Body: mustJSON(b)}

@@ -148,10 +148,10 @@ func (d *Decision) UpstreamKey() string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// ProxyTLS reports whether a client at this address may reach the proxy over TLS, and with which certificate:
-// the first active policy whose clients include it and whose web proxy uses TLS decides (certs nil means
-// Gatehouse's own CA). Whether the requests that follow are allowed is still checked per request.
-func (p *Policies) ProxyTLS(client netip.Addr) (certs CertSource, ok bool) {
+// ProxyTLS reports whether a client at this address may reach the proxy over TLS, and which policy's web proxy
+// certificate (WebProxy.Certs, nil for Gatehouse's own CA) and client TLS version apply: the first active policy
+// whose clients include it and whose web proxy uses TLS decides. Whether the requests that follow are allowed is still checked per request.
+func (p *Policies) ProxyTLS(client netip.Addr) (*Decision, bool) {
 	if !p.enabled {
 		return nil, false
 	}
@@ -159,34 +159,8 @@ func (p *Policies) ProxyTLS(client netip.Addr) (certs CertSource, ok bool) {
 	for i := range p.conns {
 		c := &p.conns[i]
 		if c.matchesClient(client) && c.Decision.WebProxy.Enabled && c.Decision.WebProxy.TLS {
-			return c.Decision.WebProxy.Certs, true
+			return c.Decision, true
 		}
 	}
 	return nil, false
-}
-
-// TranslateNAT maps addr into the network n, keeping the host bits below n's prefix length.
-func TranslateNAT(n netip.Prefix, addr netip.Addr) (netip.Addr, error) {
-	addr = addr.Unmap()
-	if addr.BitLen() != n.Addr().BitLen() {
-		return netip.Addr{}, fmt.Errorf("nat: %s and %s are of different address families", addr, n)
-	}
-	a, b := addr.AsSlice(), n.Masked().Addr().AsSlice()
-	bits := n.Bits()
-	for i := range a {
-		keep := 0 // bits of this byte taken from the network
-		switch {
-		case bits >= 8*(i+1):
-			keep = 8
-		case bits > 8*i:
-			keep = bits - 8*i
-		}
-		mask := byte(0xff << (8 - keep))
-		if keep == 0 {
-			mask = 0
-		}
-		a[i] = b[i]&mask | a[i]&^mask
-	}
-	out, _ := netip.AddrFromSlice(a)
-	return out, nil
 }

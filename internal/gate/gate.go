@@ -34,6 +34,7 @@ type Gate struct {
 	// against the new rules (a lost role, a disabled credential).
 	OnReload func(check func(credentialID string, client netip.Addr) (reason string, ok bool))
 
+	conns    connCacheHolder
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex
 
@@ -156,16 +157,19 @@ func (g *Gate) checkCredential(s *snapshot, id string, client netip.Addr) (strin
 // Authorize implements proxy.Authorizer.
 func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Grant, error) {
 	s := g.snap.Load()
-	conn, err := g.admit(r)
+	conn, pc, err := g.admit(r)
 	if err != nil {
 		return nil, err
 	}
 	if r.Secret == "" {
 		if r.Method == "CONNECT" {
 			// The requests inside the tunnel carry their own credentials and are each authorized.
+			if pc != nil {
+				return &proxy.Grant{Conn: pc}, nil
+			}
 			return nil, nil
 		}
-		return g.anonymous(s, r, conn)
+		return g.anonymous(s, r, conn, pc)
 	}
 	if g.limiterActive() {
 		if ok, _ := g.Limiter.Allow(limiterKey(r)); !ok {
@@ -210,6 +214,7 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 		UserID: u.id, UserName: u.name, CredentialID: c.id, CredentialName: c.name, TargetName: t.name,
 	}}
 	applyConnection(grant, conn)
+	grant.Conn = pc
 	if r.Method == "CONNECT" {
 		// Refuse a tunnel to a host the credential's target never serves, before any TLS is set up.
 		hp, err := policy.ParseAuthority(r.Host)
@@ -230,7 +235,7 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 
 // anonymous admits a request without a credential only through an endpoint that allows unauthenticated
 // requests, and then injects nothing.
-func (g *Gate) anonymous(s *snapshot, r *proxy.AuthRequest, conn *connpolicy.Decision) (*proxy.Grant, error) {
+func (g *Gate) anonymous(s *snapshot, r *proxy.AuthRequest, conn *connpolicy.Decision, pc *proxy.Connection) (*proxy.Grant, error) {
 	if conn != nil && !conn.Channel(channelKind(r), "", nil) {
 		return nil, &proxy.DeniedError{Reason: "the channel policy of connection policy " + conn.PolicyName + " does not allow unauthenticated " + channelKind(r)}
 	}
@@ -249,7 +254,7 @@ func (g *Gate) anonymous(s *snapshot, r *proxy.AuthRequest, conn *connpolicy.Dec
 		d := t.rules.MatchUnauthenticated(policy.Request{Scheme: r.Scheme, Host: r.Host, Method: r.Method, Path: r.Path})
 		if d.Allowed {
 			grant := &proxy.Grant{Target: t.anonymous, Unauthenticated: true, NATTargetHost: d.Endpoint.NATTargetHost,
-				Session: proxy.SessionInfo{TargetName: t.name}}
+				Session: proxy.SessionInfo{TargetName: t.name}, Conn: pc}
 			applyConnection(grant, conn)
 			return grant, nil
 		}
@@ -311,15 +316,16 @@ func (g *Gate) Stats() map[string]any {
 
 // admit applies the configuration API's connection policies: a CONNECT or an absolute-form request is a new
 // connection and counts against its policy's rate limit; a request inside a tunnel is matched again without
-// counting, so a commit applies to open tunnels at their next request.
-func (g *Gate) admit(r *proxy.AuthRequest) (*connpolicy.Decision, error) {
+// counting, so a commit applies to open tunnels at their next request. The policy's web proxy, transport security
+// and inband routing rules are checked too; pc is what the proxy needs of the policy.
+func (g *Gate) admit(r *proxy.AuthRequest) (d *connpolicy.Decision, pc *proxy.Connection, err error) {
 	if g.Connections == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	policies := g.Connections()
 	hp, err := policy.ParseAuthority(r.Host)
 	if err != nil {
-		return nil, &proxy.DeniedError{Reason: "invalid target host"}
+		return nil, nil, &proxy.DeniedError{Reason: "invalid target host"}
 	}
 	port := int(hp.Port)
 	if port == 0 {
@@ -329,20 +335,22 @@ func (g *Gate) admit(r *proxy.AuthRequest) (*connpolicy.Decision, error) {
 		}
 		port = int(policy.DefaultPort(scheme))
 	}
-	var d *connpolicy.Decision
 	if r.Tunnel {
 		d, err = policies.Match(r.Client.Addr(), hp.Host, port)
 	} else {
 		d, err = policies.Admit(r.Client.Addr(), hp.Host, port)
 	}
 	switch {
-	case err == nil:
-		return d, nil
 	case errors.Is(err, connpolicy.ErrRateLimited):
-		return nil, proxy.ErrRateLimited
-	default:
-		return nil, &proxy.DeniedError{Reason: err.Error()}
+		return nil, nil, proxy.ErrRateLimited
+	case err != nil:
+		return nil, nil, &proxy.DeniedError{Reason: err.Error()}
 	}
+	if err := d.Check(connpolicy.Request{Connect: r.Method == "CONNECT", Scheme: r.Scheme, Host: hp.Host, Port: port,
+		ProxyTLS: r.ProxyTLS}); err != nil {
+		return nil, nil, &proxy.DeniedError{Reason: err.Error()}
+	}
+	return d, g.conns.connection(policies, d), nil
 }
 
 func channelKind(r *proxy.AuthRequest) string {

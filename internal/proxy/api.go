@@ -49,6 +49,9 @@ type AuthRequest struct {
 	Tunnel bool
 	// WebSocket reports a request that asks to upgrade to WebSocket.
 	WebSocket bool
+	// ProxyTLS reports that the client reached the proxy itself over TLS
+	// (an HTTPS proxy), for this request and the CONNECT of its tunnel.
+	ProxyTLS bool
 }
 
 // Grant is a positive decision: where to forward and on whose behalf.
@@ -70,6 +73,10 @@ type Grant struct {
 	// Policy, if set, is what the connection policy that admitted the
 	// request says about its API session; nil means the global settings.
 	Policy *SessionPolicy
+	// Conn, if set, is what that connection policy says about transport
+	// security and routing; nil means the defaults described on Connection.
+	// A CONNECT without a credential may get a Grant with only Conn set.
+	Conn *Connection
 }
 
 // SessionPolicy is what a connection policy sets for the API sessions it

@@ -28,6 +28,9 @@ type tunnel struct {
 	// and authenticate requests that carry no credential of their own.
 	secret       string
 	credentialID string
+	// conn is what the connection policy that admitted the CONNECT says;
+	// nil for the defaults.
+	conn *Connection
 }
 
 // handleConnect authorizes a CONNECT, answers 200 and serves the tunnel until
@@ -50,7 +53,7 @@ func (s *Server) handleConnect(ctx context.Context, c *h1Conn, req *http.Request
 		return
 	}
 	tun := &tunnel{authority: authority, host: hostOnly(authority)}
-	ar := &AuthRequest{Client: c.client, Host: req.RequestURI, Method: http.MethodConnect}
+	ar := &AuthRequest{Client: c.client, Host: req.RequestURI, Method: http.MethodConnect, ProxyTLS: proxyTLSFrom(ctx)}
 	if v, err := singleHeader(req.Header, "Proxy-Authorization"); err != nil {
 		c.refuse(ctx, badRequest(err.Error(), err))
 		return
@@ -68,6 +71,9 @@ func (s *Server) handleConnect(ctx context.Context, c *h1Conn, req *http.Request
 		return
 	}
 	rs.grant = g
+	if g != nil {
+		tun.conn = g.Conn
+	}
 	rs.decision, rs.status = decisionAllow, http.StatusOK
 	s.logAccess(ctx, rs, 0, 0)
 	if _, err := c.bw.WriteString("HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
@@ -123,11 +129,19 @@ func (s *Server) serveTunnel(ctx context.Context, c *h1Conn, tun *tunnel) {
 
 // interceptConfig is the TLS server side of an intercepted tunnel.
 func (s *Server) interceptConfig(tun *tunnel) *tls.Config {
+	conn := tun.conn
+	if conn == nil {
+		conn = &Connection{}
+	}
+	certs := s.Certs
+	if conn.ClientCerts != nil {
+		certs = conn.ClientCerts
+	}
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
+		MinVersion: tlsMin(conn.ClientTLSMinVersion),
 		NextProtos: []string{http2.NextProtoTLS, "http/1.1"},
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			if s.Certs == nil {
+			if certs == nil {
 				return nil, errors.New("intercept: no certificate source configured")
 			}
 			// A server name other than the CONNECT host would let a client
@@ -137,7 +151,7 @@ func (s *Server) interceptConfig(tun *tunnel) *tls.Config {
 			}
 			h := *hello
 			h.ServerName = tun.host
-			return s.Certs.GetCertificate(&h)
+			return certs.GetCertificate(&h)
 		},
 	}
 }

@@ -104,7 +104,7 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 		return authFailure(fmt.Errorf("credentials: %w: %w", ErrUnauthenticated, err), level)
 	}
 	g, err := s.authorize(r.Context(), &AuthRequest{Client: rs.client, Secret: secret, CredentialID: credID,
-		Scheme: scheme, Host: rs.host, Method: r.Method, Path: rs.path, Tunnel: tun != nil,
+		Scheme: scheme, Host: rs.host, Method: r.Method, Path: rs.path, Tunnel: tun != nil, ProxyTLS: proxyTLSFrom(r.Context()),
 		WebSocket: headerHasToken(r.Header, "Connection", "upgrade") && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")})
 	if err != nil {
 		return authFailure(err, level)
@@ -113,6 +113,16 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 		return authFailure(errors.New("authorizer returned no target"), level)
 	}
 	rs.grant = g
+	if g.Conn != nil && g.Conn.UpstreamPlain && rs.outURL.Scheme == "https" {
+		// transport_security client-only: TLS ends at the proxy; the target is spoken to in plain HTTP on the
+		// port the client asked for.
+		u := *rs.outURL
+		u.Scheme = "http"
+		if tun != nil {
+			u.Host = tun.authority // keep the port the client tunnelled to, not http's default
+		}
+		rs.outURL = &u
+	}
 	if g.Target.AuditEnabled {
 		if err := s.recorderReady(); err != nil {
 			return recordingUnavailable(err)

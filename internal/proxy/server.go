@@ -66,6 +66,13 @@ type Server struct {
 	// MaxChunkedBody bounds a chunked request body, which is read whole
 	// before forwarding. Zero means 10 MiB.
 	MaxChunkedBody int64
+	// ProxyTLS, if set, lets clients reach the proxy itself over TLS (an
+	// HTTPS proxy): a connection whose first byte starts a TLS handshake is
+	// terminated with the configuration it returns for the client's address,
+	// and refused when ok is false. Nil refuses TLS to the proxy. Whether
+	// each request may then use it is the Authorizer's decision
+	// (AuthRequest.ProxyTLS).
+	ProxyTLS func(client netip.Addr) (cfg ProxyTLSConfig, ok bool)
 	// TrustedProxyProtocol lists the load balancers whose PROXY protocol
 	// (v1 or v2) header gives the client address. A PROXY header from any
 	// other source is refused. Empty trusts none.
@@ -166,12 +173,17 @@ func (s *Server) serveConn(tc *trackedConn) {
 	defer tc.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	client := addrPort(tc.Conn.RemoteAddr())
+	ctx, conn, br, err := s.startConn(ctx, tc, client)
+	if err != nil {
+		return
+	}
 	c := &h1Conn{
 		srv:    s,
-		conn:   tc.Conn,
-		br:     bufio.NewReaderSize(tc.Conn, smallReadBuffer),
-		bw:     bufio.NewWriter(tc.Conn),
-		client: addrPort(tc.Conn.RemoteAddr()),
+		conn:   conn,
+		br:     br,
+		bw:     bufio.NewWriter(conn),
+		client: client,
 		track:  tc,
 	}
 	c.serve(ctx)

@@ -27,6 +27,7 @@ func (e *upstreamConfigError) Unwrap() error { return e.err }
 type transportKey struct {
 	targetID string
 	nat      string
+	conn     string // Connection.Key
 }
 
 type cachedTransport struct {
@@ -48,21 +49,24 @@ func (c *transportCache) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rs == nil || rs.grant == nil || rs.grant.Target == nil {
 		return nil, &upstreamConfigError{errors.New("request has no target")}
 	}
-	rt, err := c.get(req.Context(), rs.grant.Target, rs.grant.NATTargetHost)
+	rt, err := c.get(req.Context(), rs.grant.Target, rs.grant.NATTargetHost, rs.grant.Conn)
 	if err != nil {
 		return nil, err
 	}
 	return rt.RoundTrip(req)
 }
 
-func (c *transportCache) get(ctx context.Context, t *Target, nat string) (*http.Transport, error) {
-	key := transportKey{targetID: t.ID, nat: nat}
+func (c *transportCache) get(ctx context.Context, t *Target, nat string, conn *Connection) (*http.Transport, error) {
+	if conn == nil {
+		conn = &Connection{}
+	}
+	key := transportKey{targetID: t.ID, nat: nat, conn: conn.Key}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.m[key]; ok && e.version == t.Version {
 		return e.rt, nil
 	}
-	rt, err := c.srv.buildTransport(ctx, t, nat)
+	rt, err := c.srv.buildTransport(ctx, t, nat, conn)
 	if err != nil {
 		return nil, &upstreamConfigError{err}
 	}
@@ -84,8 +88,12 @@ func (c *transportCache) closeIdle() {
 	}
 }
 
-func (s *Server) buildTransport(ctx context.Context, t *Target, nat string) (*http.Transport, error) {
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+func (s *Server) buildTransport(ctx context.Context, t *Target, nat string, conn *Connection) (*http.Transport, error) {
+	tlsConf := &tls.Config{MinVersion: tlsMin(conn.ServerTLSMinVersion)}
+	if conn.TrustedCAs != nil {
+		// Runs even when the target turned its own verification off: a connection policy only adds checks.
+		tlsConf.VerifyConnection = verifyTrusted(conn.TrustedCAs)
+	}
 	if t.InsecureSkipVerify {
 		tlsConf.InsecureSkipVerify = true
 		s.logger().LogAttrs(ctx, levelWarn, "proxy target TLS verification disabled by its configuration",
@@ -109,9 +117,17 @@ func (s *Server) buildTransport(ctx context.Context, t *Target, nat string) (*ht
 		tlsConf.Certificates = []tls.Certificate{cert}
 	}
 	dialer := &net.Dialer{Timeout: s.dialTimeout(), KeepAlive: s.idleTimeout()}
+	if conn.SourceAddress.IsValid() {
+		dialer.LocalAddr = &net.TCPAddr{IP: conn.SourceAddress.AsSlice()}
+	}
+	route := conn.Route
 	return &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dialer.DialContext(ctx, network, natAddress(nat, addr))
+			addr, err := s.resolveRoute(ctx, route, natAddress(nat, addr))
+			if err != nil {
+				return nil, err
+			}
+			return dialer.DialContext(ctx, network, addr)
 		},
 		TLSClientConfig:       tlsConf,
 		ForceAttemptHTTP2:     true,

@@ -68,6 +68,7 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 		NormalizePath:        policy.NormalizePath,
 		BodyLimit:            max(dp.settings.Load().RecordingBodyLimit, 1),
 		TrustedProxyProtocol: s.cfg.TrustedPrefixes(),
+		ProxyTLS:             dp.gate.ProxyTLS, // connection policies with web_proxy TLS (HTTPS proxy)
 	}
 	dp.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "gatehouse", Subsystem: "proxy", Name: "active_sessions", Help: "Open API sessions.",

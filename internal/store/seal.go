@@ -34,3 +34,10 @@ func (s *Store) unseal(sealed, aad string) (string, error) {
 func (s *Store) SecretIndex(purpose, secret string) string {
 	return s.sealer.Index(purpose, []byte(secret))
 }
+
+// Seal encrypts a secret of another package (a configuration object's private key) bound to aad, with the store's
+// keyring; Unseal opens it. Neither ever writes the plaintext anywhere.
+func (s *Store) Seal(plain, aad string) (string, error) { return s.seal(plain, aad) }
+
+// Unseal opens what Seal sealed under the same aad.
+func (s *Store) Unseal(sealed, aad string) (string, error) { return s.unseal(sealed, aad) }

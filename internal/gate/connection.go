@@ -1,0 +1,71 @@
+package gate
+
+import (
+	"net/netip"
+	"sync"
+
+	"github.com/gatehouse-dev/gatehouse/internal/connpolicy"
+	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+)
+
+// connCache holds the proxy's view of each decision of one connection-policy snapshot, built once per snapshot.
+type connCache struct {
+	policies *connpolicy.Policies
+	conns    map[*connpolicy.Decision]*proxy.Connection
+}
+
+type connCacheHolder struct {
+	mu sync.Mutex
+	c  *connCache
+}
+
+// connection returns the proxy.Connection of d, a decision of policies.
+func (h *connCacheHolder) connection(policies *connpolicy.Policies, d *connpolicy.Decision) *proxy.Connection {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.c == nil || h.c.policies != policies {
+		h.c = &connCache{policies: policies, conns: map[*connpolicy.Decision]*proxy.Connection{}}
+		for _, x := range policies.Decisions() {
+			h.c.conns[x] = toConnection(x)
+		}
+	}
+	if c, ok := h.c.conns[d]; ok {
+		return c
+	}
+	return toConnection(d)
+}
+
+// toConnection translates what a connection policy decides about transport and routing into the proxy's terms.
+func toConnection(d *connpolicy.Decision) *proxy.Connection {
+	c := &proxy.Connection{
+		Key:                 d.UpstreamKey(),
+		ClientTLSMinVersion: d.ClientTLSMinVersion,
+		ServerTLSMinVersion: d.ServerTLSMinVersion,
+		ClientCerts:         d.Transport.Certs,
+		UpstreamPlain:       d.UpstreamPlain(),
+		TrustedCAs:          d.Transport.TrustedCAs,
+		SourceAddress:       d.SourceAddress,
+	}
+	switch d.Route.Mode {
+	case connpolicy.RouteFix:
+		c.Route = proxy.Route{Mode: proxy.RouteFix, Fix: d.Route.Fix}
+	case connpolicy.RouteNAT:
+		c.Route = proxy.Route{Mode: proxy.RouteNAT, NAT: d.Route.NAT}
+	case connpolicy.RouteInband:
+		c.Route = proxy.Route{Mode: proxy.RouteResolve, DNSServer: d.Route.DNSServer, DNSSuffixes: d.Route.DNSSuffixes}
+	}
+	return c
+}
+
+// ProxyTLS tells the proxy listener whether a client may reach it over TLS and with which certificate and
+// minimum version, from the committed connection policies; every request is still checked against its own policy.
+func (g *Gate) ProxyTLS(client netip.Addr) (proxy.ProxyTLSConfig, bool) {
+	if g.Connections == nil {
+		return proxy.ProxyTLSConfig{}, false
+	}
+	d, ok := g.Connections().ProxyTLS(client)
+	if !ok {
+		return proxy.ProxyTLSConfig{}, false
+	}
+	return proxy.ProxyTLSConfig{Certs: d.WebProxy.Certs, MinVersion: d.ClientTLSMinVersion}, true
+}
