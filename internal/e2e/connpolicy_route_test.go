@@ -181,7 +181,9 @@ func TestServerAddressRouting(t *testing.T) {
 		}
 	})
 	t.Run("source_address fix", func(t *testing.T) {
-		a.editDefault(func(b map[string]any) { b["source_address"] = map[string]any{"selection": "fix", "address": "127.0.0.2"} })
+		a.editDefault(func(b map[string]any) {
+			b["source_address"] = map[string]any{"selection": "fix", "address": "127.0.0.2"}
+		})
 		route(map[string]any{"selection": "nat", "network": "127.0.0.0/8"})
 		if st := get(t, "10.9.9.5:"+natPort); st != http.StatusOK {
 			t.Fatalf("nat from 127.0.0.2: %d", st)

@@ -95,7 +95,9 @@ func TestWebProxyTLS(t *testing.T) {
 		}
 	})
 	t.Run("web_proxy disabled", func(t *testing.T) {
-		a.editDefault(func(b map[string]any) { b["web_proxy"] = map[string]any{"enabled": false, "transport_security": map[string]any{"selection": "disabled"}} })
+		a.editDefault(func(b map[string]any) {
+			b["web_proxy"] = map[string]any{"enabled": false, "transport_security": map[string]any{"selection": "disabled"}}
+		})
 		f.http.Reset()
 		body, st := curl(t, append([]string{"--proxy", plainProxy}, append(auth, f.http.URL+"/api/items")...)...)
 		if st != http.StatusForbidden || !strings.Contains(body, "web_proxy is disabled") {
