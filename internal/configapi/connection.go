@@ -237,14 +237,10 @@ func (n *connection) check(c *checker) {
 	}
 	n.checkRouting(c)
 	n.checkTransport(c)
-	for i, a := range n.AccessControl {
-		f := fmt.Sprintf("access_control[%d]", i)
-		c.name(f+".authorizer", a.Authorizer)
-		c.oneOf(f+".permission", a.Permission, "audit", "authorize", "audit_and_authorize")
-		c.oneOf(f+".subject.selection", a.Subject.Selection, "everybody", "only")
-		if a.Subject.Selection == "only" && a.Subject.Group == "" {
-			c.fail(f+".subject.group", "is required when selection is only")
-		}
+	if len(n.AccessControl) > 0 {
+		// Four-eyes authorization and auditor groups are not implemented: a non-empty list would be kept without
+		// effect.
+		c.unsupported("access_control", "Gatehouse does not support access_control (four-eyes authorization); leave the list empty")
 	}
 	if n.Indexing.Priority < 0 || n.Indexing.Priority > 5 {
 		c.fail("indexing.priority", "must be between 0 and 5")
