@@ -3,6 +3,7 @@ package gate
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gatehouse-dev/gatehouse/internal/connpolicy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
@@ -14,23 +15,28 @@ type connCache struct {
 	conns    map[*connpolicy.Decision]*proxy.Connection
 }
 
+// connCacheHolder keeps the cache of the current snapshot; requests read it without a lock.
 type connCacheHolder struct {
-	mu sync.Mutex
-	c  *connCache
+	mu sync.Mutex // serializes rebuilds
+	c  atomic.Pointer[connCache]
 }
 
 // connection returns the proxy.Connection of d, a decision of policies.
 func (h *connCacheHolder) connection(policies *connpolicy.Policies, d *connpolicy.Decision) *proxy.Connection {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.c == nil || h.c.policies != policies {
-		h.c = &connCache{policies: policies, conns: map[*connpolicy.Decision]*proxy.Connection{}}
-		for _, x := range policies.Decisions() {
-			h.c.conns[x] = toConnection(x)
+	c := h.c.Load()
+	if c == nil || c.policies != policies {
+		h.mu.Lock()
+		if c = h.c.Load(); c == nil || c.policies != policies {
+			c = &connCache{policies: policies, conns: map[*connpolicy.Decision]*proxy.Connection{}}
+			for _, x := range policies.Decisions() {
+				c.conns[x] = toConnection(x)
+			}
+			h.c.Store(c)
 		}
+		h.mu.Unlock()
 	}
-	if c, ok := h.c.conns[d]; ok {
-		return c
+	if pc, ok := c.conns[d]; ok {
+		return pc
 	}
 	return toConnection(d)
 }
