@@ -17,6 +17,7 @@ func TestConnectionFieldsRefused(t *testing.T) {
 		name, body, code, field string
 	}{
 		{"access_control", `,"access_control":[{"authorizer":"ops","permission":"audit","subject":{"selection":"everybody"}}]`, CodeNotSupported, "access_control"},
+		{"ldap_server policy", `,"policies":{"channel_policy":"-1","settings":"-1","audit_policy":"-1","authentication_policy":"-1","ldap_server":"-1"}`, CodeNotSupported, "policies.ldap_server"},
 		{"source original", `,"source_address":{"selection":"original"}`, CodeNotSupported, "source_address.selection"},
 		{"custom_dns", `,"server_address":{"selection":"inband","custom_dns":"x","domains":[{"domain":{"selection":"domain","value":"*"},"port":0}]}`, CodeNotSupported, "server_address.custom_dns"},
 		{"fix needs a port", `,"server_address":{"selection":"fix","address":"127.0.0.1"}`, CodeSemanticError, "server_address.port"},
