@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"crypto/tls"
 	"net/http"
 	"os"
 	"os/exec"
@@ -73,6 +74,23 @@ func TestWebProxyTLS(t *testing.T) {
 			}
 			checkInjected(t, only(t, o), alphaToken, c.Secret)
 		}
+	})
+	t.Run("client_tls_min_version applies to the proxy's TLS", func(t *testing.T) {
+		sp := a.create(cfgSettings, map[string]any{"name": "tls13", "idle_timeout": 900, "session_timeout": 0,
+			"client_tls_min_version": "TLSv1_3", "server_tls_min_version": "TLSv1_2"})
+		a.editDefault(func(b map[string]any) { b["policies"].(map[string]any)["settings"] = sp })
+		defer a.editDefault(func(b map[string]any) { b["policies"].(map[string]any)["settings"] = "-1" })
+		tls12 := func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 }
+		f.http.Reset()
+		// A plain http:// target: the only TLS is the client's connection to the proxy.
+		if _, _, _, err := proxiedGet(t, httpsProxy, f.http.URL+"/api/items", c.Secret, f.proxyPool, tls12); err == nil {
+			t.Fatal("a TLS 1.2 client reached a proxy whose policy requires TLS 1.3")
+		}
+		wantOrigin(t, f.http, 0, "TLS 1.2 client to a TLS 1.3 proxy")
+		if st, body, _, err := proxiedGet(t, httpsProxy, f.http.URL+"/api/items", c.Secret, f.proxyPool, nil); err != nil || st != http.StatusOK {
+			t.Fatalf("TLS 1.3 client: %d %s %v", st, body, err)
+		}
+		wantOrigin(t, f.http, 1, "TLS 1.3 client")
 	})
 	t.Run("the proxy certificate follows host_certification_method", func(t *testing.T) {
 		idCert := f.ca.leaf(t) // 127.0.0.1, issued by the origins' CA, not Gatehouse's
