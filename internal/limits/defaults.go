@@ -1,0 +1,28 @@
+package limits
+
+// Defaults are the connection caps derived from the descriptor limit. Each listener has budgets of its own, so a
+// flood of the proxy leaves the management API its descriptors, and the rest of the table is left for
+// connections to targets, the database, trails and logs.
+type Defaults struct {
+	ProxyConns, ProxyConnsPerClient, ProxyUnauthenticated int
+	APIConns, APIConnsPerClient                           int
+}
+
+// fallbackNoFile is assumed when the limit cannot be read: the traditional soft limit.
+const fallbackNoFile = 1024
+
+// DefaultsFor derives the caps from nofile, the RLIMIT_NOFILE of the process: 40% of the descriptors for proxy
+// clients (each may need a second one to its target), a quarter of those per client address and half of them
+// not yet authenticated, 10% for the management API, a quarter of that per client address. The rest (half the
+// table) stays free for targets, the database and files.
+func DefaultsFor(nofile uint64) Defaults {
+	n := int(min(max(nofile, 64), 1<<24))
+	if nofile == 0 {
+		n = fallbackNoFile
+	}
+	d := Defaults{ProxyConns: n * 4 / 10, APIConns: max(n/10, 16)}
+	d.ProxyConnsPerClient = max(d.ProxyConns/4, 16)
+	d.ProxyUnauthenticated = max(d.ProxyConns/2, 16)
+	d.APIConnsPerClient = max(d.APIConns/4, 8)
+	return d
+}
