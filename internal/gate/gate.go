@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -163,7 +164,12 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 	}
 	if r.Secret == "" {
 		if r.Method == "CONNECT" {
-			// The requests inside the tunnel carry their own credentials and are each authorized.
+			// The requests inside the tunnel carry their own credentials and are each authorized. But a tunnel
+			// to an authority no enabled target serves could only ever be refused, after it cost a leaf
+			// certificate and a handshake: refuse it now.
+			if !anyTargetServes(s, r.Host) {
+				return nil, fmt.Errorf("%w: %s", proxy.ErrNoTarget, r.Host)
+			}
 			if pc != nil {
 				return &proxy.Grant{Conn: pc}, nil
 			}
@@ -260,6 +266,25 @@ func (g *Gate) anonymous(s *snapshot, r *proxy.AuthRequest, conn *connpolicy.Dec
 		}
 	}
 	return nil, proxy.ErrUnauthenticated
+}
+
+// anyTargetServes reports whether an enabled target has an authorized endpoint on the CONNECT authority: its
+// host as the client names it (wildcard rules included; a NAT target host is where Gatehouse connects, not a
+// name clients use) and its port, 443 when none is given.
+func anyTargetServes(s *snapshot, authority string) bool {
+	hp, err := policy.ParseAuthority(authority)
+	if err != nil {
+		return false
+	}
+	if hp.Port == 0 {
+		hp.Port = 443
+	}
+	for _, id := range s.hosts.Lookup(hp) {
+		if t := s.targets[id]; t != nil && !t.disabled {
+			return true
+		}
+	}
+	return false
 }
 
 func servesHost(s *snapshot, targetID string, hp policy.HostPort) bool {

@@ -318,3 +318,58 @@ func TestLastUseSurvivesReload(t *testing.T) {
 		t.Fatalf("last used after second flush = %v, want %v", got, f.now)
 	}
 }
+
+// TestConnectWithoutCredentialNeedsATarget pins the refusal of tunnels nobody serves: before it, any CONNECT
+// without Proxy-Authorization opened a tunnel and cost the proxy a leaf certificate for whatever host it named.
+func TestConnectWithoutCredentialNeedsATarget(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	wild := &model.Target{Name: "W", Roles: []model.Ref{{ID: f.roleB.ID}},
+		AuthorizedEndpoints: []policy.Endpoint{
+			{Host: "*.wild.example", Protocols: []string{"https"}, Methods: []string{"GET"}, Paths: []string{"/**"}},
+			{Host: "nat.example:8443", Protocols: []string{"https"}, Methods: []string{"GET"}, Paths: []string{"/**"}, NATTargetHost: "10.9.9.9"},
+		},
+		Credential: model.TargetCredential{Type: "token", BearerToken: "tok-W"}}
+	off := &model.Target{Name: "off", Roles: []model.Ref{{ID: f.roleB.ID}}, Disabled: true,
+		AuthorizedEndpoints: []policy.Endpoint{{Host: "off.example", Protocols: []string{"https"}, Methods: []string{"GET"}, Paths: []string{"/**"}}},
+		Credential:          model.TargetCredential{Type: "token", BearerToken: "tok-off"}}
+	for _, tg := range []*model.Target{wild, off} {
+		if err := f.st.CreateTarget(ctx, tg, "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.g.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		host string
+		ok   bool
+	}{
+		{"a.example.com:443", true},
+		{"a.example.com", true},
+		{"A.EXAMPLE.COM.:443", true},
+		{"x.y.wild.example:443", true},
+		{"nat.example:8443", true},
+		{"a.example.com:8443", false}, // the right host on a port no endpoint names
+		{"wild.example:443", false},   // a wildcard needs a label below it
+		{"nat.example:443", false},
+		{"10.9.9.9:443", false}, // a NAT target host is where Gatehouse connects, not a name clients use
+		{"off.example:443", false},
+		{"unknown.example:443", false},
+		{"127.0.0.1:443", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			g, err := f.g.Authorize(ctx, req("", "CONNECT", tt.host, ""))
+			if tt.ok {
+				if err != nil || g != nil {
+					t.Fatalf("Authorize = %v, %v; want the tunnel opened without a grant", g, err)
+				}
+				return
+			}
+			if !errors.Is(err, proxy.ErrNoTarget) {
+				t.Fatalf("Authorize = %v, %v; want ErrNoTarget", g, err)
+			}
+		})
+	}
+}

@@ -20,6 +20,10 @@ var ErrRateLimited = errors.New("proxy: rate limited")
 // recorded; the client gets 503, as for any other outage on Gatehouse's side, not 403 as for a policy decision.
 var ErrRecordingUnavailable = errors.New("proxy: recording unavailable")
 
+// ErrNoTarget is returned by an Authorizer for a CONNECT to an authority that no enabled target serves; the
+// client gets 403 before any certificate is minted for the tunnel.
+var ErrNoTarget = errors.New("proxy: no API target serves this host and port")
+
 // DeniedError is returned by an Authorizer or Sessions to refuse a request;
 // the client gets 403 with Reason as the message, so Reason must be safe to
 // show to the client.
@@ -82,6 +86,9 @@ func authFailure(err error, level authLevel) *httpError {
 			code = http.StatusUnauthorized
 		}
 		return &httpError{code: code, errCode: "UNAUTHENTICATED", msg: "valid proxy credential required", decision: decisionUnauthenticated, err: err}
+	case errors.Is(err, ErrNoTarget):
+		return &httpError{code: http.StatusForbidden, errCode: "NO_TARGET", msg: "no API target serves this host and port",
+			decision: decisionDeny, err: err}
 	case errors.As(err, &denied):
 		return &httpError{code: http.StatusForbidden, errCode: "FORBIDDEN", msg: denied.Reason, decision: decisionDeny, err: err}
 	case errors.Is(err, ErrRecordingUnavailable):
