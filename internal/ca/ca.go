@@ -19,7 +19,10 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/limits"
 )
 
 // Sealer encrypts and decrypts private keys before they touch the disk. aad
@@ -50,6 +53,11 @@ type CA struct {
 	// CacheSize bounds the number of leaves kept; the least recently used is
 	// dropped first. Zero means DefaultCacheSize.
 	CacheSize int
+	// MintLimit bounds how many leaves are minted per second (cached leaves do not count): a client naming
+	// ever new hosts (under a wildcard target, say) costs a signature each. Nil mints without limit.
+	MintLimit *limits.Bucket
+	// OnMintLimited, if set, is called each time MintLimit refuses a mint.
+	OnMintLimited func()
 
 	dir    string
 	sealer Sealer
@@ -63,7 +71,11 @@ type CA struct {
 	leaves    leafCache
 	serverMu  sync.Mutex
 	serverCrt *tls.Certificate
+	minted    atomic.Int64
 }
+
+// Minted counts the leaves minted since Open (cache hits excluded).
+func (c *CA) Minted() int64 { return c.minted.Load() }
 
 // Open loads the CA stored in dir, creating the directory (mode 0700), a new
 // root and a new intermediate on first use. Private keys are stored sealed with

@@ -21,6 +21,9 @@ const renewLeafBefore = time.Hour
 
 var errMintPanicked = errors.New("leaf minting panicked")
 
+// ErrMintLimited is returned when a leaf would have to be minted beyond MintLimit; the handshake that asked fails.
+var ErrMintLimited = errors.New("ca: leaf minting rate limit reached")
+
 // LeafFor returns a leaf certificate for name, a DNS name or an IP address
 // (IPv6 with or without brackets), chained to the intermediate. Leaves are
 // cached by canonical name and re-minted within an hour of expiry; concurrent
@@ -36,6 +39,13 @@ func (c *CA) LeafFor(name string) (*tls.Certificate, error) {
 		size = DefaultCacheSize
 	}
 	return c.leaves.get(n.key(), now, size, func() (*tls.Certificate, time.Time, error) {
+		if !c.MintLimit.Allow() {
+			if c.OnMintLimited != nil {
+				c.OnMintLimited()
+			}
+			return nil, time.Time{}, fmt.Errorf("leaf for %q: %w", name, ErrMintLimited)
+		}
+		c.minted.Add(1)
 		crt, err := c.mint(n, now)
 		if err != nil {
 			return nil, time.Time{}, fmt.Errorf("leaf for %q: %w", name, err)

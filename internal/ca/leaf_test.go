@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
+	"github.com/gatehouse-dev/gatehouse/internal/limits"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -444,4 +445,32 @@ func TestOpenSSLVerifiesChain(t *testing.T) {
 
 func pemBlock(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TestLeafMintLimit pins the mint budget: new names beyond the bucket are refused, cached leaves are still served,
+// and the bucket refills with time (a fake clock).
+func TestLeafMintLimit(t *testing.T) {
+	c := openCA(t, t.TempDir())
+	now := time.Now()
+	var limited int
+	c.MintLimit = &limits.Bucket{Rate: 1, Burst: 2, Now: func() time.Time { return now }}
+	c.OnMintLimited = func() { limited++ }
+	for _, name := range []string{"one.test", "two.test"} {
+		if _, err := c.LeafFor(name); err != nil {
+			t.Fatalf("LeafFor(%s) within the burst: %v", name, err)
+		}
+	}
+	if _, err := c.LeafFor("three.test"); !errors.Is(err, ca.ErrMintLimited) {
+		t.Fatalf("third new name: %v, want ErrMintLimited", err)
+	}
+	if _, err := c.LeafFor("one.test"); err != nil {
+		t.Fatalf("a cached leaf counts against the limit: %v", err)
+	}
+	now = now.Add(time.Second)
+	if _, err := c.LeafFor("three.test"); err != nil {
+		t.Fatalf("after the bucket refilled: %v", err)
+	}
+	if c.Minted() != 3 || limited != 1 {
+		t.Fatalf("minted %d, limited %d; want 3 and 1", c.Minted(), limited)
+	}
 }
