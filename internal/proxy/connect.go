@@ -7,8 +7,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -66,9 +68,15 @@ func (s *Server) handleConnect(ctx context.Context, c *h1Conn, req *http.Request
 	}
 	g, err := s.authorize(ctx, ar)
 	if err != nil {
+		if errors.Is(err, ErrNoTarget) {
+			s.limitHit(limitNoTarget)
+		}
 		e := authFailure(err, levelProxy)
 		c.refuse(ctx, e)
 		return
+	}
+	if g != nil {
+		c.track.authenticated() // the CONNECT carried a valid credential
 	}
 	rs.grant = g
 	if g != nil {
@@ -90,7 +98,8 @@ func (s *Server) handleConnect(ctx context.Context, c *h1Conn, req *http.Request
 // plain HTTP.
 func (s *Server) serveTunnel(ctx context.Context, c *h1Conn, tun *tunnel) {
 	c.track.setIdle(true) // Shutdown may close a tunnel nothing was sent through
-	_ = c.conn.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+	// Clients send their first bytes right after the 200; a tunnel that stays silent is holding a descriptor.
+	_ = c.conn.SetReadDeadline(time.Now().Add(s.readHeaderTimeout()))
 	b, err := c.br.Peek(1)
 	if err != nil {
 		return
@@ -109,6 +118,9 @@ func (s *Server) serveTunnel(ctx context.Context, c *h1Conn, tun *tunnel) {
 	err = tc.HandshakeContext(hsCtx)
 	cancel()
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			s.limitHit(limitHandshake)
+		}
 		s.logger().LogAttrs(ctx, levelDebug, "proxy tunnel handshake failed",
 			attrString("client", c.client.String()), attrString("authority", tun.authority), attrErr(err))
 		return
@@ -116,7 +128,7 @@ func (s *Server) serveTunnel(ctx context.Context, c *h1Conn, tun *tunnel) {
 	_ = c.conn.SetReadDeadline(time.Time{})
 	if tc.ConnectionState().NegotiatedProtocol == http2.NextProtoTLS {
 		c.track.setIdle(false)
-		s.serveH2(ctx, tc, tun, c.client)
+		s.serveH2(ctx, tc, tun, c.client, c.track)
 		return
 	}
 	// The CONNECT's writer is flushed and idle from here on: the tunnel's
@@ -156,19 +168,51 @@ func (s *Server) interceptConfig(tun *tunnel) *tls.Config {
 	}
 }
 
-func (s *Server) serveH2(ctx context.Context, tc *tls.Conn, tun *tunnel, client netip.AddrPort) {
+func (s *Server) serveH2(ctx context.Context, tc *tls.Conn, tun *tunnel, client netip.AddrPort, track *trackedConn) {
 	// net/http's own HTTP/2 server only serves listeners; x/net/http2 is the one API that serves a single
-	// connection we already accepted and terminated ourselves.
+	// connection we already accepted and terminated ourselves. The guard watches the frames for rapid reset.
+	guard := newH2Guard(tc, s)
 	//lint:ignore SA1019 see above
-	s.h2.ServeConn(tc, &http2.ServeConnOpts{ //nolint:staticcheck
+	s.h2.ServeConn(guard, &http2.ServeConnOpts{ //nolint:staticcheck
 		Context:    ctx,
 		BaseConfig: s.h2base,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r.RemoteAddr = client.String()
-			s.serveHTTP(w, r, tun, client, r.Host)
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = &h2Body{rc: r.Body, rc2: http.NewResponseController(w), srv: s}
+			}
+			s.serveHTTP(w, r, tun, client, r.Host, track)
 		}),
 	})
 }
+
+// h2Body bounds the wait for each read of an HTTP/2 request body, as h1Body does for HTTP/1: the stream's read
+// deadline resets the stream when it passes.
+type h2Body struct {
+	rc  io.ReadCloser
+	rc2 *http.ResponseController
+	srv *Server
+	eof bool
+}
+
+func (b *h2Body) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
+	_ = b.rc2.SetReadDeadline(time.Now().Add(b.srv.bodyReadTimeout()))
+	n, err := b.rc.Read(p)
+	switch {
+	case err == io.EOF:
+		b.eof = true
+		_ = b.rc2.SetReadDeadline(time.Time{})
+	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
+		b.srv.limitHit(limitBodyTimeout)
+		err = fmt.Errorf("%w: %w", errBodyReadTimeout, err)
+	}
+	return n, err
+}
+
+func (b *h2Body) Close() error { return b.rc.Close() }
 
 // parseProxyAuthorization reads "Basic base64(id:secret)" or
 // "Bearer secret".

@@ -41,6 +41,7 @@ const (
 	decisionBadRequest      = "bad_request"
 	decisionRateLimited     = "rate_limited"
 	decisionError           = "error"
+	decisionClientClosed    = "client_closed"
 )
 
 // httpError keeps what the client is told (code, errCode, msg) apart from the

@@ -32,6 +32,10 @@ type requestState struct {
 	err      error
 	upstream string // upstream error kind, "" if none
 
+	// chunkReserved is what bufferChunked holds of the server's chunked-body budget, returned when the
+	// request is done.
+	chunkReserved int64
+
 	clientCtx context.Context // before Sessions.Begin, to tell a client hang-up from a termination
 	// sessionCtx is what Sessions.Begin returned; the Recorder finds the session's trail through it.
 	sessionCtx context.Context
@@ -52,13 +56,18 @@ func stateFrom(ctx context.Context) *requestState {
 // serveHTTP handles one request from inside a tunnel (tun != nil) or an
 // absolute-form request on the proxy port. rawHost is the Host header as
 // received.
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, tun *tunnel, client netip.AddrPort, rawHost string) {
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, tun *tunnel, client netip.AddrPort, rawHost string, track *trackedConn) {
 	rs := &requestState{start: time.Now(), client: client, method: r.Method, host: rawHost}
 	sw := &statusWriter{ResponseWriter: w}
 	// Deferred so the request is accounted even when ReverseProxy aborts
 	// the handler with http.ErrAbortHandler.
-	defer func() { s.finishRequest(r.Context(), rs, sw) }()
-	if err := s.handle(sw, r, tun, rs); err != nil {
+	defer func() {
+		s.finishRequest(r.Context(), rs, sw)
+		if rs.chunkReserved > 0 {
+			s.chunked.Return(rs.chunkReserved)
+		}
+	}()
+	if err := s.handle(sw, r, tun, rs, track); err != nil {
 		var he *httpError
 		if !errors.As(err, &he) {
 			he = authFailure(err, levelTunnel)
@@ -73,7 +82,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, tun *tunnel, 
 	}
 }
 
-func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *requestState) error {
+func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *requestState, track *trackedConn) error {
 	level := levelTunnel
 	if tun == nil {
 		level = levelProxy
@@ -123,6 +132,9 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 		}
 		rs.outURL = &u
 	}
+	if !g.Unauthenticated {
+		track.authenticated()
+	}
 	if g.Target.AuditEnabled {
 		if err := s.recorderReady(); err != nil {
 			return recordingUnavailable(err)
@@ -130,6 +142,11 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 	}
 	ctx := r.Context()
 	rs.clientCtx = ctx
+	// An HTTP/2 stream the client reset while it was being authorized (rapid reset) opens no session and
+	// reaches no target; the same holds for an HTTP/1 client that hung up.
+	if err := ctx.Err(); err != nil {
+		return clientClosed(err)
+	}
 	if s.Sessions != nil {
 		sctx, active, err := s.Sessions.Begin(ctx, g, rs.client)
 		if err != nil {
@@ -138,7 +155,7 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 		ctx, rs.active, rs.sessionCtx = sctx, active, sctx
 	}
 	if len(r.TransferEncoding) > 0 {
-		if err := s.bufferChunked(r); err != nil {
+		if err := s.bufferChunked(r, rs); err != nil {
 			return err
 		}
 	}
@@ -150,23 +167,59 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 		r.Body = rs.reqTap
 	}
 	rs.decision = decisionAllow
+	if err := ctx.Err(); err != nil {
+		return clientClosed(err) // reset while the body was read or the session opened
+	}
 	s.reverseProxy().ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, rs)))
 	return nil
+}
+
+// clientClosed is the outcome of a request whose client went away (or reset the stream) before it was forwarded.
+func clientClosed(err error) *httpError {
+	return &httpError{code: statusClientClosed, errCode: "CLIENT_CLOSED", msg: "client closed the request",
+		decision: decisionClientClosed, err: err}
 }
 
 // bufferChunked reads a chunked body completely before anything is
 // forwarded: a chunk-framing error found halfway would otherwise leave the
 // target holding a partial request. The target then gets Content-Length
-// framing only.
-func (s *Server) bufferChunked(r *http.Request) error {
+// framing only. What is buffered counts against the server's chunked-body
+// budget; a body that finds the budget spent is streamed from there on (the
+// target then sees chunked framing written by Gatehouse, and a framing error
+// aborts the forwarded request mid-body), so never-ending chunked bodies
+// cannot pin more memory than the budget.
+func (s *Server) bufferChunked(r *http.Request, rs *requestState) error {
 	limit := s.maxChunkedBody()
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return badRequest("malformed chunked body", err)
-	}
-	if int64(len(body)) > limit {
-		return &httpError{code: http.StatusRequestEntityTooLarge, errCode: "BODY_TOO_LARGE",
-			msg: "chunked request body too large", decision: decisionBadRequest}
+	var body []byte
+	for {
+		if len(body) == cap(body) {
+			grow := min(max(int64(cap(body)), 4096), limit+1-int64(cap(body)))
+			if !s.chunked.Reserve(grow) {
+				s.limitHit(limitChunkedBudget)
+				r.Body = &limitedBody{r: io.MultiReader(bytes.NewReader(body), r.Body), left: limit - int64(len(body))}
+				r.Trailer = nil
+				r.ContentLength = -1
+				return nil
+			}
+			rs.chunkReserved += grow
+			nb := make([]byte, len(body), int64(cap(body))+grow)
+			copy(nb, body)
+			body = nb
+		}
+		n, err := r.Body.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if int64(len(body)) > limit {
+			return bodyTooLarge(nil)
+		}
+		if err == io.EOF {
+			break
+		}
+		if errors.Is(err, errBodyReadTimeout) {
+			return bodyTimeout(err)
+		}
+		if err != nil {
+			return badRequest("malformed chunked body", err)
+		}
 	}
 	r.TransferEncoding = nil
 	r.Trailer = nil // request trailers are not forwarded
@@ -176,6 +229,38 @@ func (s *Server) bufferChunked(r *http.Request) error {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	return nil
+}
+
+// errChunkedTooLarge ends a streamed chunked body that went past MaxChunkedBody.
+var errChunkedTooLarge = errors.New("chunked request body too large")
+
+// errBodyReadTimeout ends a request body whose client went silent for BodyReadTimeout.
+var errBodyReadTimeout = errors.New("request body read timed out")
+
+// limitedBody streams a chunked body beyond the buffer budget, still bounded by MaxChunkedBody.
+type limitedBody struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if b.left -= int64(n); b.left < 0 {
+		return 0, errChunkedTooLarge
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return nil } // the connection owns the stream
+
+func bodyTooLarge(err error) *httpError {
+	return &httpError{code: http.StatusRequestEntityTooLarge, errCode: "BODY_TOO_LARGE",
+		msg: "chunked request body too large", decision: decisionBadRequest, err: err}
+}
+
+func bodyTimeout(err error) *httpError {
+	return &httpError{code: http.StatusRequestTimeout, errCode: "BODY_TIMEOUT",
+		msg: "request body timed out", decision: decisionBadRequest, err: err}
 }
 
 // requestTarget checks that the request is for the authority the client may

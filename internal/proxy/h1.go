@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,13 +40,19 @@ var errClientGone = errors.New("client closed the connection")
 var aLongTimeAgo = time.Unix(1, 0)
 
 func (c *h1Conn) serve(ctx context.Context) {
-	for {
+	// A connection that has not sent its first request gets ReadHeaderTimeout, as in net/http, not the
+	// keep-alive idle timeout: a silent connection is the cheapest way to hold a descriptor.
+	wait := c.srv.readHeaderTimeout()
+	for first := true; ; first = false {
 		c.track.setIdle(true)
 		if c.srv.closing.Load() {
 			return
 		}
 		c.shrinkReader()
-		_ = c.conn.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
+		if !first {
+			wait = c.srv.idleTimeout()
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(wait))
 		if _, err := c.br.Peek(1); err != nil {
 			return
 		}
@@ -174,13 +181,14 @@ func (c *h1Conn) serveRequest(ctx context.Context, req *http.Request, hi headInf
 	}
 	var body *h1Body
 	if req.Body != nil && req.Body != http.NoBody {
-		body = &h1Body{rc: req.Body, w: w, expectContinue: strings.EqualFold(req.Header.Get("Expect"), "100-continue")}
+		body = &h1Body{rc: req.Body, w: w, expectContinue: strings.EqualFold(req.Header.Get("Expect"), "100-continue"),
+			timeout: c.srv.bodyReadTimeout()}
 		req.Body = body
 	} else if req.Header.Get("Upgrade") == "" {
 		w.startBackgroundRead()
 	}
 	req.RemoteAddr = c.client.String()
-	c.srv.serveHTTP(w, req.WithContext(ctx), c.tun, c.client, hi.host)
+	c.srv.serveHTTP(w, req.WithContext(ctx), c.tun, c.client, hi.host, c.track)
 	w.abortBackgroundRead()
 	if w.hijacked {
 		return false
@@ -203,25 +211,36 @@ func (c *h1Conn) serveRequest(ctx context.Context, req *http.Request, hi headInf
 	return !w.closeAfter && !w.clientGone.Load()
 }
 
-// h1Body wraps a request body to send "100 Continue" on the first read and to
-// start watching for a client disconnect once the body is consumed.
+// h1Body wraps a request body to send "100 Continue" on the first read, to
+// bound the wait for each read, and to start watching for a client
+// disconnect once the body is consumed.
 type h1Body struct {
 	rc             io.ReadCloser
 	w              *h1Writer
 	expectContinue bool
 	sentContinue   bool
 	eof            bool
+	timeout        time.Duration
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
 	if b.expectContinue && !b.sentContinue {
 		b.sentContinue = true
 		b.w.writeContinue()
 	}
+	// An idle deadline per read, not one for the whole body: a large upload may take long, a silent one may not.
+	_ = b.w.c.conn.SetReadDeadline(time.Now().Add(b.timeout))
 	n, err := b.rc.Read(p)
-	if err == io.EOF && !b.eof {
+	if err == io.EOF {
 		b.eof = true
+		_ = b.w.c.conn.SetReadDeadline(time.Time{}) // the background read waits as long as the response takes
 		b.w.startBackgroundRead()
+	} else if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		b.w.c.srv.limitHit(limitBodyTimeout)
+		err = fmt.Errorf("%w: %w", errBodyReadTimeout, err)
 	}
 	return n, err
 }

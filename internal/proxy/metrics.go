@@ -19,6 +19,27 @@ type Metrics struct {
 	// Bytes counts body and upgraded-stream bytes by target and direction
 	// ("in" from clients, "out" to clients).
 	Bytes *prometheus.CounterVec
+	// LimitHits counts every time a resource limit refused or cut off something, by limit (see the limit*
+	// constants and the README's security model).
+	LimitHits *prometheus.CounterVec
+}
+
+// Names of the limits counted in LimitHits, besides "proxy_" + the limits.Limit* names of the connection caps
+// and those the server adds for the API listener and the CA.
+const (
+	limitAccept        = "accept_error"
+	limitChunkedBudget = "chunked_buffer_budget"
+	limitBodyTimeout   = "body_read_timeout"
+	limitHandshake     = "tls_handshake_timeout"
+	limitH2Resets      = "h2_rapid_reset"
+	limitNoTarget      = "connect_no_target"
+)
+
+// LimitHit counts one hit of the named limit.
+func (m *Metrics) LimitHit(name string) {
+	if m != nil && m.LimitHits != nil {
+		m.LimitHits.WithLabelValues(name).Inc()
+	}
 }
 
 // NewMetrics creates the collectors and registers them with reg unless reg
@@ -42,9 +63,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "gatehouse", Subsystem: "proxy", Name: "bytes_total",
 			Help: "Bytes proxied by target and direction.",
 		}, []string{"target", "direction"}),
+		LimitHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gatehouse", Subsystem: "proxy", Name: "limit_hits_total",
+			Help: "Connections, bodies, handshakes and streams refused or cut off by a resource limit, by limit.",
+		}, []string{"limit"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Requests, m.Duration, m.UpstreamErrors, m.Bytes)
+		reg.MustRegister(m.Requests, m.Duration, m.UpstreamErrors, m.Bytes, m.LimitHits)
 	}
 	return m
 }

@@ -57,6 +57,9 @@ func (s *Server) acceptProxyTLS(ctx context.Context, conn net.Conn, br *bufio.Re
 	hsCtx, cancel := context.WithTimeout(ctx, s.tlsHandshakeTimeout())
 	defer cancel()
 	if err := tc.HandshakeContext(hsCtx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			s.limitHit(limitHandshake)
+		}
 		s.logger().LogAttrs(ctx, levelDebug, "proxy TLS handshake failed", attrString("client", client.String()), attrErr(err))
 		return nil, false
 	}
@@ -68,7 +71,8 @@ func (s *Server) acceptProxyTLS(ctx context.Context, conn net.Conn, br *bufio.Re
 func (s *Server) startConn(ctx context.Context, tc *trackedConn, client netip.AddrPort) (context.Context, net.Conn, *bufio.Reader, error) {
 	br := bufio.NewReaderSize(tc.Conn, smallReadBuffer)
 	tc.setIdle(true)
-	_ = tc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+	// A connection that sends nothing has ReadHeaderTimeout, not the keep-alive idle timeout (see h1Conn.serve).
+	_ = tc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout()))
 	b, err := br.Peek(1)
 	tc.setIdle(false)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 	"golang.org/x/net/http2"
 
+	"github.com/gatehouse-dev/gatehouse/internal/limits"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
 
@@ -73,11 +74,24 @@ type Server struct {
 	// each request may then use it is the Authorizer's decision
 	// (AuthRequest.ProxyTLS).
 	ProxyTLS func(client netip.Addr) (cfg ProxyTLSConfig, ok bool)
+	// MaxConns caps the client connections of each listener, MaxConnsPerClient those of one client address, and
+	// MaxUnauthenticated those that have not yet presented a valid credential. Beyond a cap the oldest
+	// unauthenticated connection it counts is closed to make room, and only when there is none is the new one
+	// refused, so idle floods cost their senders their own connections. Zero means the default derived from
+	// RLIMIT_NOFILE (limits.DefaultsFor); negative means no cap.
+	MaxConns, MaxConnsPerClient, MaxUnauthenticated int
+	// ChunkedBufferBudget bounds the bytes of chunked request bodies buffered at once across all requests; a body
+	// that finds the budget spent is streamed to the target instead. Zero means 64 MiB; negative means no budget.
+	ChunkedBufferBudget int64
+	// BodyReadTimeout bounds the wait for each read of a request body, so a client that announces a body and
+	// goes silent loses its request. Zero means 30s.
+	BodyReadTimeout time.Duration
 	// TrustedProxyProtocol lists the load balancers whose PROXY protocol
 	// (v1 or v2) header gives the client address. A PROXY header from any
 	// other source is refused. Empty trusts none.
 	TrustedProxyProtocol []netip.Prefix
 
+	chunked      limits.Budget
 	initOnce     sync.Once
 	rp           *httputil.ReverseProxy
 	transports   *transportCache
@@ -109,8 +123,14 @@ func (s *Server) init() {
 			// allocation under load.
 			BufferPool: copyBuffers,
 		}
+		s.chunked.Max = orDefault(s.ChunkedBufferBudget, 64<<20)
 		//lint:ignore SA1019 see serveH2
-		s.h2 = &http2.Server{IdleTimeout: s.idleTimeout()}
+		s.h2 = &http2.Server{IdleTimeout: s.idleTimeout(), MaxConcurrentStreams: h2MaxStreams,
+			CountError: func(kind string) {
+				if kind == "too_many_early_resets" {
+					s.limitHit(limitH2Resets)
+				}
+			}}
 		s.h2base = &http.Server{MaxHeaderBytes: s.maxHeaderBytes(), ErrorLog: s.rp.ErrorLog}
 		// Registers the graceful-shutdown hook Shutdown uses for tunnels
 		// speaking HTTP/2.
@@ -124,21 +144,23 @@ func (s *Server) init() {
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
 	pl := &proxyproto.Listener{Listener: ln, ConnPolicy: s.proxyProtocolPolicy, ReadHeaderTimeout: s.readHeaderTimeout()}
-	if !s.trackListener(pl, true) {
+	// The limits sit above the PROXY protocol so that a connection counts against the client the load balancer
+	// names; temporary accept errors (a full descriptor table) are retried there with a backoff, never returned.
+	ll := &limits.Listener{Listener: pl, Conns: s.newConns(), OnTemporary: s.acceptFailed}
+	if !s.trackListener(ll, true) {
 		_ = ln.Close()
 		return http.ErrServerClosed
 	}
-	defer s.trackListener(pl, false)
-	defer pl.Close()
+	defer s.trackListener(ll, false)
+	defer ll.Close()
 	var delay time.Duration
 	for {
-		c, err := pl.Accept()
+		c, err := ll.Accept()
 		if err != nil {
 			if s.closing.Load() {
 				return http.ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, proxyproto.ErrInvalidUpstream) {
+			if errors.Is(err, proxyproto.ErrInvalidUpstream) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				time.Sleep(delay)
 				continue
@@ -171,9 +193,17 @@ func (s *Server) proxyProtocolPolicy(opts proxyproto.ConnPolicyOptions) (proxypr
 func (s *Server) serveConn(tc *trackedConn) {
 	defer s.trackConn(tc, false)
 	defer tc.Close()
+	// RemoteAddr reads a PROXY protocol header, bounded by ReadHeaderTimeout, here in the connection's own
+	// goroutine; Bind then counts the connection against that client.
+	client := addrPort(tc.Conn.RemoteAddr())
+	if lc, ok := tc.Conn.(*limits.Conn); ok {
+		if !lc.Bind() {
+			return
+		}
+		tc.prot = lc
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	client := addrPort(tc.Conn.RemoteAddr())
 	ctx, conn, br, err := s.startConn(ctx, tc, client)
 	if err != nil {
 		return
@@ -187,6 +217,39 @@ func (s *Server) serveConn(tc *trackedConn) {
 		track:  tc,
 	}
 	c.serve(ctx)
+}
+
+// newConns is the connection accounting of one listener, with the caps of the fields or their defaults.
+func (s *Server) newConns() *limits.Conns {
+	d := limits.DefaultsFor(limits.NoFile())
+	capOf := func(v, def int) int {
+		switch {
+		case v < 0:
+			return 0 // no cap
+		case v == 0:
+			return def
+		}
+		return v
+	}
+	return &limits.Conns{
+		Max:                capOf(s.MaxConns, d.ProxyConns),
+		MaxPerClient:       capOf(s.MaxConnsPerClient, d.ProxyConnsPerClient),
+		MaxUnauthenticated: capOf(s.MaxUnauthenticated, d.ProxyUnauthenticated),
+		OnLimit:            func(l string) { s.limitHit("proxy_" + l) },
+	}
+}
+
+// acceptFailed notes a temporary accept error; the listener backs off and retries.
+func (s *Server) acceptFailed(err error) {
+	s.limitHit(limitAccept)
+	s.logger().LogAttrs(context.Background(), levelWarn, "proxy accept failed; retrying", attrErr(err))
+}
+
+// limitHit counts a limit that refused or cut something off.
+func (s *Server) limitHit(name string) {
+	if m := s.Metrics; m != nil {
+		m.LimitHit(name)
+	}
 }
 
 // Shutdown stops accepting, lets requests in flight finish and closes idle
@@ -273,6 +336,20 @@ func (s *Server) trackConn(tc *trackedConn, add bool) bool {
 type trackedConn struct {
 	net.Conn
 	idle atomic.Bool
+	// prot moves the connection out of the evictable (unauthenticated) set; nil when the listener counts none.
+	prot   limits.Protector
+	authed atomic.Bool
+}
+
+// authenticated notes that a valid credential was presented on the connection, which then keeps its place
+// when unauthenticated connections are evicted.
+func (tc *trackedConn) authenticated() {
+	if tc == nil || tc.authed.Load() {
+		return
+	}
+	if !tc.authed.Swap(true) && tc.prot != nil {
+		tc.prot.Protect()
+	}
 }
 
 func (tc *trackedConn) setIdle(idle bool) {
@@ -323,6 +400,9 @@ func (s *Server) responseHeaderTimeout() time.Duration {
 func (s *Server) idleTimeout() time.Duration { return orDefault(s.IdleTimeout, 90*time.Second) }
 func (s *Server) readHeaderTimeout() time.Duration {
 	return orDefault(s.ReadHeaderTimeout, 10*time.Second)
+}
+func (s *Server) bodyReadTimeout() time.Duration {
+	return orDefault(s.BodyReadTimeout, 30*time.Second)
 }
 func (s *Server) maxHeaderBytes() int   { return orDefault(s.MaxHeaderBytes, 64<<10) }
 func (s *Server) bodyLimit() int        { return orDefault(s.BodyLimit, 64<<10) }

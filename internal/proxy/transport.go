@@ -203,6 +203,10 @@ func classifyUpstreamError(clientCtx, reqCtx context.Context, err error) (*httpE
 	case reqCtx.Err() != nil && !errors.Is(reqCtx.Err(), context.DeadlineExceeded):
 		return &httpError{code: http.StatusForbidden, errCode: "SESSION_TERMINATED", msg: "session terminated",
 			decision: decisionDeny, err: err}, "session_terminated"
+	case errors.Is(err, errBodyReadTimeout):
+		return bodyTimeout(err), "body_timeout"
+	case errors.Is(err, errChunkedTooLarge):
+		return bodyTooLarge(err), "body_too_large"
 	case errors.As(err, &cfgErr):
 		return upstream(http.StatusBadGateway, "UPSTREAM_CONFIG", "config", "target transport misconfigured")
 	case errors.As(err, &verifErr), errors.As(err, &recErr), errors.As(err, &alertErr),

@@ -1,0 +1,193 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"encoding/binary"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/limits"
+)
+
+// HTTP/2 limits of an intercepted tunnel. x/net/http2 bounds concurrent handlers by MaxConcurrentStreams and
+// refuses a queue of more than four times that many, but a client that opens and resets streams one after the
+// other (rapid reset, CVE-2023-44487) never fills the queue: every stream starts a handler, and many of them a
+// request to the target, before the reset is read. So the resets themselves are counted.
+const (
+	// h2MaxStreams is the concurrent streams a client may open (x/net's default is 250).
+	h2MaxStreams = 100
+	// h2ResetBurst resets are allowed at once on one connection, and h2ResetRate more per second after that;
+	// beyond them the connection is ended with GOAWAY ENHANCE_YOUR_CALM. A browser that navigates away resets
+	// a handful of streams, not hundreds.
+	h2ResetBurst = 200
+	h2ResetRate  = 50
+	// h2GoAwayWait bounds how long the guard waits for the server to finish a frame before it closes without
+	// a GOAWAY.
+	h2GoAwayWait = time.Second
+)
+
+// HTTP/2 frame types and the error code the guard uses (RFC 9113).
+const (
+	h2FrameHeaders   = 0x1
+	h2FrameRSTStream = 0x3
+	h2FrameGoAway    = 0x7
+	h2EnhanceCalm    = 0xb
+	h2PrefaceLen     = 24 // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+	h2FrameHeaderLen = 9
+)
+
+// h2Guard sits between x/net's HTTP/2 server and the TLS connection of a tunnel. It follows the frame headers in
+// both directions without copying or decoding anything: client frames to count RST_STREAM, server frames to
+// know where a frame ends, so that when the resets pass their budget it can write a GOAWAY between two of the
+// server's frames and close.
+type h2Guard struct {
+	net.Conn
+	tls    *tls.Conn
+	srv    *Server
+	resets limits.Bucket
+
+	// Read side, used only by the server's reading goroutine.
+	rd frameScanner
+	// lastStream is the highest stream a client HEADERS frame opened, the last-stream-id of the GOAWAY.
+	lastStream atomic.Uint32
+
+	wmu     sync.Mutex
+	wr      frameScanner // server frames written so far
+	tripped bool         // a GOAWAY is due at the next frame boundary
+	closed  atomic.Bool
+	// ended is closed once the GOAWAY was written or the connection closed without one after a trip, so the
+	// reading goroutine does not report the end (and have x/net close the connection) before the GOAWAY.
+	ended   chan struct{}
+	endOnce sync.Once
+}
+
+func newH2Guard(tc *tls.Conn, s *Server) *h2Guard {
+	return &h2Guard{Conn: tc, tls: tc, srv: s, rd: frameScanner{skip: h2PrefaceLen}, ended: make(chan struct{}),
+		resets: limits.Bucket{Rate: h2ResetRate, Burst: h2ResetBurst}}
+}
+
+// ConnectionState lets x/net see the TLS state (it checks the version and cipher suite).
+func (g *h2Guard) ConnectionState() tls.ConnectionState { return g.tls.ConnectionState() }
+
+func (g *h2Guard) Read(p []byte) (int, error) {
+	if g.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	n, err := g.Conn.Read(p)
+	trip := false
+	g.rd.scan(p[:n], func(typ byte, stream uint32) {
+		switch typ {
+		case h2FrameHeaders:
+			if stream > g.lastStream.Load() {
+				g.lastStream.Store(stream)
+			}
+		case h2FrameRSTStream:
+			if !g.resets.Allow() {
+				trip = true
+			}
+		}
+	})
+	if trip {
+		g.trip()
+		<-g.ended
+		return 0, net.ErrClosed
+	}
+	return n, err
+}
+
+func (g *h2Guard) Write(p []byte) (int, error) {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	if g.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	n, err := g.Conn.Write(p)
+	g.wr.scan(p[:n], nil)
+	if g.tripped && g.wr.atBoundary() {
+		g.goAwayLocked()
+	}
+	return n, err
+}
+
+// trip ends the connection: a GOAWAY with ENHANCE_YOUR_CALM now if the server is between frames, else right
+// after the frame it is writing, else (the client does not read) a plain close.
+func (g *h2Guard) trip() {
+	g.srv.limitHit(limitH2Resets)
+	// A write blocked on a client that does not read must not hold the lock forever.
+	_ = g.Conn.SetWriteDeadline(time.Now().Add(h2GoAwayWait))
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	if g.closed.Load() {
+		g.end()
+		return
+	}
+	if g.wr.atBoundary() {
+		g.goAwayLocked()
+		return
+	}
+	g.tripped = true
+	time.AfterFunc(h2GoAwayWait, func() {
+		if !g.closed.Swap(true) {
+			_ = g.Conn.Close()
+		}
+		g.end()
+	})
+}
+
+func (g *h2Guard) end() { g.endOnce.Do(func() { close(g.ended) }) }
+
+// goAwayLocked writes the GOAWAY and closes; g.wmu must be held and the server stream be at a frame boundary.
+func (g *h2Guard) goAwayLocked() {
+	if g.closed.Swap(true) {
+		return
+	}
+	var f [h2FrameHeaderLen + 8]byte
+	f[2] = 8 // payload length
+	f[3] = h2FrameGoAway
+	binary.BigEndian.PutUint32(f[9:13], g.lastStream.Load()&0x7fffffff)
+	binary.BigEndian.PutUint32(f[13:17], h2EnhanceCalm)
+	_, _ = g.Conn.Write(f[:])
+	_ = g.Conn.Close()
+	g.end()
+}
+
+func (g *h2Guard) Close() error {
+	g.closed.Store(true)
+	g.end()
+	return g.Conn.Close()
+}
+
+// frameScanner follows HTTP/2 frame boundaries across arbitrary reads or writes.
+type frameScanner struct {
+	skip int // bytes still to pass: the client preface, or the rest of a frame's payload
+	hdr  [h2FrameHeaderLen]byte
+	hdrN int
+}
+
+// scan passes over b, calling frame (when not nil) with the type and stream of each frame header completed.
+func (f *frameScanner) scan(b []byte, frame func(typ byte, stream uint32)) {
+	for len(b) > 0 {
+		if f.skip > 0 {
+			k := min(f.skip, len(b))
+			f.skip -= k
+			b = b[k:]
+			continue
+		}
+		k := copy(f.hdr[f.hdrN:], b)
+		f.hdrN += k
+		b = b[k:]
+		if f.hdrN < h2FrameHeaderLen {
+			return
+		}
+		f.hdrN = 0
+		f.skip = int(f.hdr[0])<<16 | int(f.hdr[1])<<8 | int(f.hdr[2])
+		if frame != nil {
+			frame(f.hdr[3], binary.BigEndian.Uint32(f.hdr[5:9])&0x7fffffff)
+		}
+	}
+}
+
+// atBoundary reports whether the bytes scanned so far end exactly at the end of a frame.
+func (f *frameScanner) atBoundary() bool { return f.skip == 0 && f.hdrN == 0 }
