@@ -72,27 +72,27 @@ func TestConnsEvictOldestUnauthenticated(t *testing.T) {
 func TestConnsRefuseWhenNothingEvictable(t *testing.T) {
 	tests := []struct {
 		name    string
-		c       Conns
+		c       *Conns
 		second  netip.Addr
 		wantHit string
 	}{
-		{"listener full", Conns{Max: 1}, addrB, LimitConns},
-		{"client full", Conns{MaxPerClient: 1}, addrA, LimitConnsPerClient},
+		{"listener full", &Conns{Max: 1}, addrB, LimitConns},
+		{"client full", &Conns{MaxPerClient: 1}, addrA, LimitConnsPerClient},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var hit string
 			tt.c.OnLimit = func(l string) { hit = l }
-			s, _ := admit(t, &tt.c, addrA)
+			s, _ := admit(t, tt.c, addrA)
 			s.Protect()
-			if s2, _ := admit(t, &tt.c, tt.second); s2 != nil {
+			if s2, _ := admit(t, tt.c, tt.second); s2 != nil {
 				t.Fatal("admitted beyond a cap with nothing evictable")
 			}
 			if hit != tt.wantHit {
 				t.Fatalf("hit %q, want %q", hit, tt.wantHit)
 			}
 			s.Release()
-			if s3, _ := admit(t, &tt.c, tt.second); s3 == nil {
+			if s3, _ := admit(t, tt.c, tt.second); s3 == nil {
 				t.Fatal("refused after the place was released")
 			}
 			if st := tt.c.Stats(); st.Conns != 1 || st.Clients != 1 {

@@ -11,9 +11,6 @@ import (
 	"time"
 )
 
-// ErrClientLimit is what a connection refused by its client address limit returns from Read.
-var ErrClientLimit = errors.New("limits: too many connections from this client address")
-
 // Listener accepts from an inner listener, retrying temporary accept errors (a full descriptor table, a
 // connection aborted before it was accepted) with a backoff instead of returning them: net/http's Serve and the
 // proxy's own loop both stop for good on an accept error they do not know to be temporary, and with them the
@@ -24,6 +21,10 @@ type Listener struct {
 	Conns *Conns
 	// OnTemporary, if set, is called with each temporary accept error before backing off.
 	OnTemporary func(error)
+	// Defer, if set, says which connections are counted against their client address later, with Conn.BindTo:
+	// those from a load balancer whose PROXY protocol header names the client. The rest are counted against
+	// their remote address at once.
+	Defer func(remote net.Addr) bool
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -68,6 +69,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
+		if l.Defer != nil && l.Defer(c.RemoteAddr()) {
+			return lc, nil
+		}
+		if !lc.BindTo(AddrOf(c.RemoteAddr())) {
+			continue
+		}
 		return lc, nil
 	}
 }
@@ -97,34 +104,29 @@ func IsTemporary(err error) bool {
 	return false
 }
 
-// Conn is an admitted connection. It is counted against its client address on Bind, or on its first Read.
+// Conn is an admitted connection.
 type Conn struct {
 	net.Conn
-	slot     *Slot
-	bindOnce sync.Once
-	bindOK   bool
-	closed   atomic.Bool
+	slot   *Slot
+	bound  atomic.Bool
+	closed atomic.Bool
 }
 
-// Bind counts the connection against its client address (RemoteAddr, which for a PROXY protocol connection
-// reads the header: call it from the connection's own goroutine). It reports false, and closes the connection,
-// when that address is over its limit.
-func (c *Conn) Bind() bool {
-	c.bindOnce.Do(func() {
-		c.bindOK = c.slot.Bind(AddrOf(c.Conn.RemoteAddr()))
-		if !c.bindOK {
-			_ = c.Conn.Close()
-		}
-	})
-	return c.bindOK
-}
-
-func (c *Conn) Read(p []byte) (int, error) {
-	if !c.Bind() {
-		return 0, ErrClientLimit
+// BindTo counts the connection against the client address addr. It reports false, and closes the connection,
+// when that address is over its limit. Only the first call counts.
+func (c *Conn) BindTo(addr netip.Addr) bool {
+	if c.bound.Swap(true) {
+		return !c.closed.Load()
 	}
-	return c.Conn.Read(p)
+	if !c.slot.Bind(addr) {
+		_ = c.Close()
+		return false
+	}
+	return true
 }
+
+// Bound reports whether the connection was counted against a client address.
+func (c *Conn) Bound() bool { return c.bound.Load() }
 
 // Protect makes the connection no longer evictable (it authenticated, or is serving a request).
 func (c *Conn) Protect() { c.slot.Protect() }

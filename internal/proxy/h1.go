@@ -194,7 +194,9 @@ func (c *h1Conn) serveRequest(ctx context.Context, req *http.Request, hi headInf
 		return false
 	}
 	if body != nil && !body.eof {
-		if body.expectContinue && !body.sentContinue {
+		if body.timedOut {
+			w.closeAfter = true // the client went silent mid-body: answer now, read nothing more
+		} else if body.expectContinue && !body.sentContinue {
 			w.closeAfter = true // the client may never send the body it announced
 		} else {
 			// Discard what the handler left unread (a denied request's body)
@@ -220,6 +222,7 @@ type h1Body struct {
 	expectContinue bool
 	sentContinue   bool
 	eof            bool
+	timedOut       bool
 	timeout        time.Duration
 }
 
@@ -239,6 +242,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		_ = b.w.c.conn.SetReadDeadline(time.Time{}) // the background read waits as long as the response takes
 		b.w.startBackgroundRead()
 	} else if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		b.timedOut = true
 		b.w.c.srv.limitHit(limitBodyTimeout)
 		err = fmt.Errorf("%w: %w", errBodyReadTimeout, err)
 	}

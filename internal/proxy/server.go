@@ -143,19 +143,20 @@ func (s *Server) init() {
 // http.ErrServerClosed. It closes ln.
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
-	pl := &proxyproto.Listener{Listener: ln, ConnPolicy: s.proxyProtocolPolicy, ReadHeaderTimeout: s.readHeaderTimeout()}
-	// The limits sit above the PROXY protocol so that a connection counts against the client the load balancer
-	// names; temporary accept errors (a full descriptor table) are retried there with a backoff, never returned.
-	ll := &limits.Listener{Listener: pl, Conns: s.newConns(), OnTemporary: s.acceptFailed}
-	if !s.trackListener(ll, true) {
-		_ = ln.Close()
+	// Temporary accept errors (a full descriptor table) are retried with a backoff under the PROXY protocol,
+	// never returned. A connection from a trusted load balancer is counted against the client its PROXY header
+	// names, once serveConn has read it; any other against its own address at once.
+	ll := &limits.Listener{Listener: ln, Conns: s.newConns(), OnTemporary: s.acceptFailed, Defer: s.fromTrustedLB}
+	pl := &proxyproto.Listener{Listener: ll, ConnPolicy: s.proxyProtocolPolicy, ReadHeaderTimeout: s.readHeaderTimeout()}
+	if !s.trackListener(pl, true) {
+		_ = ll.Close()
 		return http.ErrServerClosed
 	}
-	defer s.trackListener(ll, false)
-	defer ll.Close()
+	defer s.trackListener(pl, false)
+	defer pl.Close()
 	var delay time.Duration
 	for {
-		c, err := ll.Accept()
+		c, err := pl.Accept()
 		if err != nil {
 			if s.closing.Load() {
 				return http.ErrServerClosed
@@ -181,13 +182,20 @@ func (s *Server) Serve(ln net.Listener) error {
 // refuses connections from anyone else that send one; a header is optional
 // either way (health checks may connect directly).
 func (s *Server) proxyProtocolPolicy(opts proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
-	ap := addrPort(opts.Upstream)
-	for _, p := range s.TrustedProxyProtocol {
-		if p.Contains(ap.Addr()) {
-			return proxyproto.USE, nil
-		}
+	if s.fromTrustedLB(opts.Upstream) {
+		return proxyproto.USE, nil
 	}
 	return proxyproto.REJECT, nil
+}
+
+func (s *Server) fromTrustedLB(a net.Addr) bool {
+	ap := addrPort(a)
+	for _, p := range s.TrustedProxyProtocol {
+		if p.Contains(ap.Addr()) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) serveConn(tc *trackedConn) {
@@ -196,8 +204,12 @@ func (s *Server) serveConn(tc *trackedConn) {
 	// RemoteAddr reads a PROXY protocol header, bounded by ReadHeaderTimeout, here in the connection's own
 	// goroutine; Bind then counts the connection against that client.
 	client := addrPort(tc.Conn.RemoteAddr())
-	if lc, ok := tc.Conn.(*limits.Conn); ok {
-		if !lc.Bind() {
+	raw := tc.Conn
+	if pc, ok := raw.(*proxyproto.Conn); ok {
+		raw = pc.Raw()
+	}
+	if lc, ok := raw.(*limits.Conn); ok {
+		if !lc.BindTo(client.Addr()) {
 			return
 		}
 		tc.prot = lc
