@@ -27,8 +27,19 @@ type Config struct {
 	MasterKey            string        `name:"master-key" env:"GATEHOUSE_MASTER_KEY" default:"" help:"The master key itself (base64 or hex, 32 bytes); prefer the env variable." json:"-"`
 	TokenTTL             time.Duration `name:"token-ttl" env:"GATEHOUSE_TOKEN_TTL" default:"30m" help:"Lifetime of OAuth2 access tokens."`
 	ProxyProtocolTrusted []string      `name:"proxy-protocol-trusted" env:"GATEHOUSE_PROXY_PROTOCOL_TRUSTED" sep:"," help:"CIDRs of load balancers allowed to send a PROXY protocol header."`
-	LogLevel             string        `name:"log-level" env:"GATEHOUSE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
-	LogFormat            string        `name:"log-format" env:"GATEHOUSE_LOG_FORMAT" default:"json" enum:"json,text" help:"Log format: json or text."`
+	// Resource limits (see the README's security model). Zero picks the default; for the connection caps that
+	// default is derived from RLIMIT_NOFILE (limits.DefaultsFor), and -1 lifts the cap.
+	ProxyMaxConns           int           `name:"proxy-max-conns" env:"GATEHOUSE_PROXY_MAX_CONNS" default:"0" help:"Client connections the proxy holds at once (0: 40% of RLIMIT_NOFILE; -1: no cap). Beyond it the oldest unauthenticated connection is closed, or the new one refused."`
+	ProxyMaxConnsPerClient  int           `name:"proxy-max-conns-per-client" env:"GATEHOUSE_PROXY_MAX_CONNS_PER_CLIENT" default:"0" help:"Proxy connections of one client address (0: a quarter of --proxy-max-conns; -1: no cap)."`
+	ProxyMaxUnauthenticated int           `name:"proxy-max-unauthenticated" env:"GATEHOUSE_PROXY_MAX_UNAUTHENTICATED" default:"0" help:"Proxy connections and tunnels that have not presented a valid credential; the oldest is closed beyond it (0: half of --proxy-max-conns; -1: no cap)."`
+	APIMaxConns             int           `name:"api-max-conns" env:"GATEHOUSE_API_MAX_CONNS" default:"0" help:"Connections the management API holds at once, a budget apart from the proxy's (0: 10% of RLIMIT_NOFILE; -1: no cap)."`
+	APIMaxConnsPerClient    int           `name:"api-max-conns-per-client" env:"GATEHOUSE_API_MAX_CONNS_PER_CLIENT" default:"0" help:"Management API connections of one client address (0: a quarter of --api-max-conns; -1: no cap)."`
+	ChunkedBufferBudget     int64         `name:"chunked-buffer-budget" env:"GATEHOUSE_CHUNKED_BUFFER_BUDGET" default:"67108864" help:"Bytes of chunked request bodies buffered at once across all requests; beyond it bodies are streamed (-1: no budget)."`
+	BodyReadTimeout         time.Duration `name:"body-read-timeout" env:"GATEHOUSE_BODY_READ_TIMEOUT" default:"30s" help:"Longest wait for each read of a request body before the request is refused with 408."`
+	TLSHandshakeTimeout     time.Duration `name:"tls-handshake-timeout" env:"GATEHOUSE_TLS_HANDSHAKE_TIMEOUT" default:"10s" help:"Longest TLS handshake with a client (intercepted tunnels) or a target."`
+	LeafMintsPerSecond      float64       `name:"leaf-mints-per-second" env:"GATEHOUSE_LEAF_MINTS_PER_SECOND" default:"50" help:"Leaf certificates minted per second for intercepted hosts, with bursts of twice as many; cached leaves do not count (0: no limit)."`
+	LogLevel                string        `name:"log-level" env:"GATEHOUSE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
+	LogFormat               string        `name:"log-format" env:"GATEHOUSE_LOG_FORMAT" default:"json" enum:"json,text" help:"Log format: json or text."`
 }
 
 // DatabaseDSN is the DSN the store opens: the --db value, or the SQLite file in the data dir.
@@ -101,6 +112,28 @@ func (c *Config) Validate() error {
 	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
 		bad("token-ttl", "must be between 1m and 24h")
 	}
+	for _, l := range []struct {
+		flag string
+		v    int
+	}{{"proxy-max-conns", c.ProxyMaxConns}, {"proxy-max-conns-per-client", c.ProxyMaxConnsPerClient},
+		{"proxy-max-unauthenticated", c.ProxyMaxUnauthenticated}, {"api-max-conns", c.APIMaxConns},
+		{"api-max-conns-per-client", c.APIMaxConnsPerClient}} {
+		if l.v < -1 {
+			bad(l.flag, "must be a count, 0 for the default or -1 for no cap")
+		}
+	}
+	if c.ChunkedBufferBudget < -1 || c.ChunkedBufferBudget > 0 && c.ChunkedBufferBudget < 64<<10 {
+		bad("chunked-buffer-budget", "must be at least 65536 bytes, 0 for the default or -1 for no budget")
+	}
+	if c.BodyReadTimeout < 0 || c.BodyReadTimeout > 0 && c.BodyReadTimeout < 100*time.Millisecond {
+		bad("body-read-timeout", "must be at least 100ms (0 for the default)")
+	}
+	if c.TLSHandshakeTimeout < 0 || c.TLSHandshakeTimeout > 0 && c.TLSHandshakeTimeout < 100*time.Millisecond {
+		bad("tls-handshake-timeout", "must be at least 100ms (0 for the default)")
+	}
+	if c.LeafMintsPerSecond < 0 {
+		bad("leaf-mints-per-second", "must not be negative (0 for no limit)")
+	}
 	for _, s := range c.ProxyProtocolTrusted {
 		if _, err := parsePrefix(s); err != nil {
 			bad("proxy-protocol-trusted", fmt.Sprintf("%q is not an IP or CIDR", s))
@@ -136,5 +169,10 @@ func (c *Config) Masked() map[string]any {
 		"api-key": c.APIKey, "master-key-file": c.MasterKeyPath(), "master-key": mask(c.MasterKey),
 		"token-ttl": c.TokenTTL.String(), "proxy-protocol-trusted": c.ProxyProtocolTrusted,
 		"log-level": c.LogLevel, "log-format": c.LogFormat,
+		"proxy-max-conns": c.ProxyMaxConns, "proxy-max-conns-per-client": c.ProxyMaxConnsPerClient,
+		"proxy-max-unauthenticated": c.ProxyMaxUnauthenticated, "api-max-conns": c.APIMaxConns,
+		"api-max-conns-per-client": c.APIMaxConnsPerClient, "chunked-buffer-budget": c.ChunkedBufferBudget,
+		"body-read-timeout": c.BodyReadTimeout.String(), "tls-handshake-timeout": c.TLSHandshakeTimeout.String(),
+		"leaf-mints-per-second": c.LeafMintsPerSecond,
 	}
 }

@@ -53,6 +53,10 @@ func TestPrecedence(t *testing.T) {
 		if c.DataDir != "./gatehouse-data" || c.APIListen != ":8443" || c.ProxyListen != ":20080" || c.TokenTTL != 30*time.Minute {
 			t.Errorf("defaults: %+v", c)
 		}
+		if c.ProxyMaxConns != 0 || c.APIMaxConns != 0 || c.ChunkedBufferBudget != 64<<20 || c.BodyReadTimeout != 30*time.Second ||
+			c.TLSHandshakeTimeout != 10*time.Second || c.LeafMintsPerSecond != 50 {
+			t.Errorf("limit defaults: %+v", c)
+		}
 		if c.DatabaseDSN() != filepath.Join("./gatehouse-data", "gatehouse.db") || c.MasterKeyPath() != filepath.Join("./gatehouse-data", "master.key") {
 			t.Errorf("derived paths: %s %s", c.DatabaseDSN(), c.MasterKeyPath())
 		}
@@ -84,6 +88,14 @@ func TestPrecedence(t *testing.T) {
 		c, err := parse(t, yml, "--data-dir", "/from/flag")
 		if err != nil || c.DataDir != "/from/flag" {
 			t.Errorf("flag: %+v %v", c, err)
+		}
+	})
+	t.Run("limits from env", func(t *testing.T) {
+		t.Setenv("GATEHOUSE_PROXY_MAX_CONNS_PER_CLIENT", "7")
+		t.Setenv("GATEHOUSE_BODY_READ_TIMEOUT", "5s")
+		c, err := parse(t, "", "--api-max-conns=-1")
+		if err != nil || c.ProxyMaxConnsPerClient != 7 || c.BodyReadTimeout != 5*time.Second || c.APIMaxConns != -1 {
+			t.Errorf("limits: %+v %v", c, err)
 		}
 	})
 	t.Run("unknown key in file", func(t *testing.T) {
@@ -118,6 +130,16 @@ func TestValidate(t *testing.T) {
 		{"cert without key", func(c *Config) { c.APICert = "/nonexistent.pem" }, "--api-cert"},
 		{"ttl too short", func(c *Config) { c.TokenTTL = time.Second }, "--token-ttl"},
 		{"bad trusted cidr", func(c *Config) { c.ProxyProtocolTrusted = []string{"10.0.0.0/33"} }, "--proxy-protocol-trusted"},
+		{"no proxy cap", func(c *Config) { c.ProxyMaxConns = -1 }, ""},
+		{"proxy cap below -1", func(c *Config) { c.ProxyMaxConns = -2 }, "--proxy-max-conns"},
+		{"per-client cap below -1", func(c *Config) { c.ProxyMaxConnsPerClient = -5 }, "--proxy-max-conns-per-client"},
+		{"unauthenticated cap below -1", func(c *Config) { c.ProxyMaxUnauthenticated = -3 }, "--proxy-max-unauthenticated"},
+		{"api cap below -1", func(c *Config) { c.APIMaxConns = -2 }, "--api-max-conns"},
+		{"api per-client cap below -1", func(c *Config) { c.APIMaxConnsPerClient = -2 }, "--api-max-conns-per-client"},
+		{"tiny chunked budget", func(c *Config) { c.ChunkedBufferBudget = 100 }, "--chunked-buffer-budget"},
+		{"tiny body timeout", func(c *Config) { c.BodyReadTimeout = time.Millisecond }, "--body-read-timeout"},
+		{"negative handshake timeout", func(c *Config) { c.TLSHandshakeTimeout = -time.Second }, "--tls-handshake-timeout"},
+		{"negative mint rate", func(c *Config) { c.LeafMintsPerSecond = -1 }, "--leaf-mints-per-second"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,3 +26,15 @@ func DefaultsFor(nofile uint64) Defaults {
 	d.APIConnsPerClient = max(d.APIConns/4, 8)
 	return d
 }
+
+// Cap resolves a configured cap: 0 takes def, a negative value means no cap (0 for Conns), anything else is
+// the cap itself.
+func Cap(v, def int) int {
+	switch {
+	case v < 0:
+		return 0
+	case v == 0:
+		return def
+	}
+	return v
+}

@@ -234,19 +234,10 @@ func (s *Server) serveConn(tc *trackedConn) {
 // newConns is the connection accounting of one listener, with the caps of the fields or their defaults.
 func (s *Server) newConns() *limits.Conns {
 	d := limits.DefaultsFor(limits.NoFile())
-	capOf := func(v, def int) int {
-		switch {
-		case v < 0:
-			return 0 // no cap
-		case v == 0:
-			return def
-		}
-		return v
-	}
 	return &limits.Conns{
-		Max:                capOf(s.MaxConns, d.ProxyConns),
-		MaxPerClient:       capOf(s.MaxConnsPerClient, d.ProxyConnsPerClient),
-		MaxUnauthenticated: capOf(s.MaxUnauthenticated, d.ProxyUnauthenticated),
+		Max:                limits.Cap(s.MaxConns, d.ProxyConns),
+		MaxPerClient:       limits.Cap(s.MaxConnsPerClient, d.ProxyConnsPerClient),
+		MaxUnauthenticated: limits.Cap(s.MaxUnauthenticated, d.ProxyUnauthenticated),
 		OnLimit:            func(l string) { s.limitHit("proxy_" + l) },
 	}
 }

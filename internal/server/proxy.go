@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/gate"
+	"github.com/gatehouse-dev/gatehouse/internal/limits"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
@@ -69,7 +70,20 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 		BodyLimit:            max(dp.settings.Load().RecordingBodyLimit, 1),
 		TrustedProxyProtocol: s.cfg.TrustedPrefixes(),
 		ProxyTLS:             dp.gate.ProxyTLS, // connection policies with web_proxy TLS (HTTPS proxy)
+		MaxConns:             s.cfg.ProxyMaxConns,
+		MaxConnsPerClient:    s.cfg.ProxyMaxConnsPerClient,
+		MaxUnauthenticated:   s.cfg.ProxyMaxUnauthenticated,
+		ChunkedBufferBudget:  s.cfg.ChunkedBufferBudget,
+		BodyReadTimeout:      s.cfg.BodyReadTimeout,
+		TLSHandshakeTimeout:  s.cfg.TLSHandshakeTimeout,
 	}
+	if rate := s.cfg.LeafMintsPerSecond; rate > 0 {
+		s.ca.MintLimit = &limits.Bucket{Rate: rate, Burst: 2 * rate}
+	}
+	s.ca.OnMintLimited = func() { dp.proxy.Metrics.LimitHit("leaf_mint_rate") }
+	dp.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "gatehouse", Subsystem: "ca", Name: "leaves_minted_total", Help: "Leaf certificates minted for intercepted hosts (cache hits excluded).",
+	}, func() float64 { return float64(s.ca.Minted()) }))
 	dp.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "gatehouse", Subsystem: "proxy", Name: "active_sessions", Help: "Open API sessions.",
 	}, func() float64 { return float64(len(dp.sessions.Active())) }))
@@ -120,7 +134,7 @@ func (s *Server) changed(ctx context.Context) {
 func (dp *dataPlane) serve(ctx context.Context, errc chan<- error) {
 	go func() { errc <- dp.proxy.Serve(dp.ln) }()
 	if dp.metrics != nil {
-		go func() { errc <- dp.metrics.Serve(dp.metLn) }()
+		go func() { errc <- dp.metrics.Serve(&limits.Listener{Listener: dp.metLn}) }()
 	}
 	go dp.sessions.Run(ctx, time.Second)
 	go dp.gate.Run(ctx, func() time.Duration {

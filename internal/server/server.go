@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/configapi"
 	"github.com/gatehouse-dev/gatehouse/internal/directory"
 	"github.com/gatehouse-dev/gatehouse/internal/gate"
+	"github.com/gatehouse-dev/gatehouse/internal/limits"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
@@ -146,6 +147,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// A connection serving a request keeps its place; a new or idle one may be evicted by a flood's newer ones.
+		ConnState: limits.HTTPConnState,
 	}
 	if s.apiLn, err = net.Listen("tcp", cfg.APIListen); err != nil {
 		return nil, fmt.Errorf("api listener: %w", err)
@@ -190,6 +193,21 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.cfgapi.Routes(mux)
 }
 
+// apiListener is the API listener with budgets of its own, apart from the proxy's, so a flood of the proxy never
+// starves the management API; temporary accept errors are retried with a backoff.
+func (s *Server) apiListener() net.Listener {
+	d := limits.DefaultsFor(limits.NoFile())
+	hit := func(l string) { s.dp.proxy.Metrics.LimitHit("api_" + l) }
+	return &limits.Listener{Listener: s.apiLn,
+		Conns: &limits.Conns{Max: limits.Cap(s.cfg.APIMaxConns, d.APIConns), MaxPerClient: limits.Cap(s.cfg.APIMaxConnsPerClient, d.APIConnsPerClient),
+			OnLimit: hit},
+		OnTemporary: func(err error) {
+			hit("accept_error")
+			s.log.Warn("api accept failed; retrying", "err", err)
+		},
+	}
+}
+
 // APIAddr is the address the API listener is bound to.
 func (s *Server) APIAddr() string { return s.apiLn.Addr().String() }
 
@@ -231,7 +249,7 @@ func (s *Server) CA() *ca.CA { return s.ca }
 // Serve serves until ctx is done, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
 	errc := make(chan error, 4)
-	go func() { errc <- s.apiSrv.ServeTLS(s.apiLn, "", "") }()
+	go func() { errc <- s.apiSrv.ServeTLS(s.apiListener(), "", "") }()
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	s.dp.serve(runCtx, errc)
