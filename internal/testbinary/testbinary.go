@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,6 +80,13 @@ type Proc struct {
 // logs in as admin, and stops it gracefully at test cleanup.
 func Serve(t testing.TB, bin, dataDir string, extra ...string) *Proc {
 	t.Helper()
+	return ServeLimited(t, bin, dataDir, 0, extra...)
+}
+
+// ServeLimited is Serve with the process's RLIMIT_NOFILE (soft and hard) set to nofile, 0 for the inherited one,
+// so a test can run the server out of descriptors with a few hundred connections.
+func ServeLimited(t testing.TB, bin, dataDir string, nofile int, extra ...string) *Proc {
+	t.Helper()
 	addrs := FreeAddrs(t, 2)
 	p := &Proc{t: t, Bin: bin, DataDir: dataDir, APIAddr: addrs[0], ProxyAddr: addrs[1], done: make(chan struct{})}
 	logs, err := os.CreateTemp(t.TempDir(), "serve-*.log")
@@ -89,6 +97,10 @@ func Serve(t testing.TB, bin, dataDir string, extra ...string) *Proc {
 	p.logFile = logs.Name()
 	args := append([]string{"serve", "--data-dir", dataDir, "--api-listen", p.APIAddr, "--proxy-listen", p.ProxyAddr}, extra...)
 	p.cmd = exec.Command(bin, args...)
+	if nofile > 0 {
+		// The shell lowers the limit and execs the binary in its place, so the process is still p.cmd's.
+		p.cmd = exec.Command("sh", append([]string{"-c", "ulimit -n " + strconv.Itoa(nofile) + ` && exec "$0" "$@"`, bin}, args...)...)
+	}
 	p.cmd.Env = append(os.Environ(), "GATEHOUSE_ADMIN_PASSWORD="+AdminPassword)
 	p.cmd.Stdout, p.cmd.Stderr = logs, logs
 	if err := p.cmd.Start(); err != nil {
@@ -228,4 +240,14 @@ func (p *Proc) Create(path string, body any) string {
 	}
 	p.Call("POST", path, body, http.StatusCreated, &out)
 	return out.ID
+}
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
