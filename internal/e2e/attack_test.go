@@ -172,6 +172,12 @@ func TestAttackCorpus(t *testing.T) {
 		{name: "secret in the query string", tunnel: "{A}", req: "GET /api/items/1?access_token={S} HTTP/1.1\r\nHost: {A}\r\n\r\n", status: 401},
 		{name: "secret as a cookie", tunnel: "{A}", req: "GET /api/items/1 HTTP/1.1\r\nHost: {A}\r\nCookie: token={S}\r\n\r\n", status: 401},
 		{name: "secret in a custom header", tunnel: "{A}", req: "GET /api/items/1 HTTP/1.1\r\nHost: {A}\r\nX-Api-Key: {S}\r\n\r\n", status: 401},
+
+		// Resource exhaustion (issue 9; the floods themselves are in dos_test.go): a tunnel nobody can serve is
+		// refused before a leaf is minted for it.
+		{name: "CONNECT to a host no target serves", tunnel: "unserved.e2e.test:443", req: get("/api/items/1"), status: 403},
+		{name: "CONNECT to a served host on another port", tunnel: "127.0.0.1:1", req: get("/api/items/1"), status: 403},
+		{name: "CONNECT to a NAT target host by its address", tunnel: "127.0.0.1:443", req: get("/api/items/1"), status: 403},
 	}
 	origins := map[string]*origin{"A": f.https, "P": f.http, "B": f.other}
 	for _, a := range cases {
