@@ -73,7 +73,7 @@ var dosAttacks = []dosAttack{
 				connectTunnel(t, "127.0.0.4", f.gh.Server.ProxyAddr(), f.https.HostPort)
 			}
 		}},
-	{name: "stalled TLS handshakes", limit: "proxy_conns_per_client",
+	{name: "stalled TLS handshakes", limit: "tls_handshake_timeout",
 		start: func(t *testing.T, f *fixture, _ cred) {
 			for range 200 {
 				if c := connectTunnel(t, "127.0.0.5", f.gh.Server.ProxyAddr(), f.https.HostPort); c != nil {
@@ -99,7 +99,7 @@ var dosAttacks = []dosAttack{
 				t.Fatalf("%d leaves minted for authorities nobody serves", n)
 			}
 		}},
-	{name: "silent request bodies", limit: "",
+	{name: "silent request bodies", limit: "body_read_timeout",
 		start: func(t *testing.T, f *fixture, c cred) {
 			for range 50 {
 				conn := dial(t, "127.0.0.7", f.gh.Server.ProxyAddr())
@@ -140,6 +140,7 @@ func TestAttacksLeaveLegitimateClientsServed(t *testing.T) {
 		c.ProxyMaxConns, c.ProxyMaxConnsPerClient, c.ProxyMaxUnauthenticated = 600, 100, 200
 		c.APIMaxConns, c.APIMaxConnsPerClient = 100, 25
 		c.ChunkedBufferBudget = 2 << 20
+		c.BodyReadTimeout, c.TLSHandshakeTimeout = 500*time.Millisecond, 500*time.Millisecond
 	}})
 	c := f.credential(f.alpha, "legit", nil)
 	for _, a := range dosAttacks {
@@ -254,4 +255,51 @@ func rapidReset(t *testing.T, f *fixture, c cred) http2.ErrCode {
 	mu.Lock()
 	defer mu.Unlock()
 	return code
+}
+
+// TestLeafMintRate checks --leaf-mints-per-second on the full server: under a wildcard target every new host name
+// costs a mint, and beyond the bucket the handshake fails instead of signing; cached leaves are still served.
+func TestLeafMintRate(t *testing.T) {
+	f := newFixture(t, testserver.Options{Configure: func(c *config.Config) {
+		c.MetricsListen = "127.0.0.1:0"
+		c.LeafMintsPerSecond = 0.01 // bursts of 0.02, rounded up to one mint: no refill within the test
+	}})
+	f.gh.Create(proxyAPI+"/api-targets", f.adm, map[string]any{
+		"name": "wild", "roles": []map[string]string{{"id": f.roleID}},
+		"authorized_endpoints": []map[string]any{
+			{"host": "*.wild.e2e.test", "protocols": []string{"https"}, "methods": []string{"GET"}, "paths": []string{"/**"}},
+		},
+		"target_credential": map[string]any{"type": "token", "bearer_token": "wild-token"},
+	})
+	handshake := func(host string) error {
+		conn := connectTunnel(t, "127.0.0.1", f.gh.Server.ProxyAddr(), host+":443")
+		if conn == nil {
+			t.Fatalf("CONNECT %s refused", host)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		return tls.Client(conn, &tls.Config{ServerName: host, RootCAs: f.proxyPool}).Handshake()
+	}
+	before := f.gh.Server.CA().Minted()
+	if err := handshake("a.wild.e2e.test"); err != nil {
+		t.Fatalf("first host: %v", err)
+	}
+	failed := 0
+	for i := range 5 {
+		if handshake(fmt.Sprintf("h%d.wild.e2e.test", i)) != nil {
+			failed++
+		}
+	}
+	if failed != 5 {
+		t.Fatalf("%d of 5 new hosts beyond the mint budget were refused, want all", failed)
+	}
+	if err := handshake("a.wild.e2e.test"); err != nil {
+		t.Fatalf("a cached leaf was refused: %v", err)
+	}
+	if n := f.gh.Server.CA().Minted() - before; n != 1 {
+		t.Fatalf("%d leaves minted, want 1", n)
+	}
+	if limitHits(t, f, "leaf_mint_rate") < 5 {
+		t.Fatal("refused mints not counted")
+	}
 }

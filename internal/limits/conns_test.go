@@ -160,11 +160,14 @@ func TestBudget(t *testing.T) {
 }
 
 func TestDefaultsFor(t *testing.T) {
-	for _, n := range []uint64{0, 1, 256, 1024, 20000, 1 << 20} {
+	for _, n := range []uint64{0, 1, 256, 1024, 20000, 1 << 20, 1 << 30} {
 		d := DefaultsFor(n)
 		if d.ProxyConns <= 0 || d.APIConns <= 0 || d.ProxyConnsPerClient > d.ProxyConns && n >= 256 ||
 			d.ProxyUnauthenticated <= 0 || d.APIConnsPerClient <= 0 {
 			t.Errorf("DefaultsFor(%d) = %+v", n, d)
+		}
+		if d.ProxyUnauthenticated > 1<<16 {
+			t.Errorf("DefaultsFor(%d) = %+v: too many unauthenticated connections", n, d)
 		}
 		if eff := max(n, 64); n != 0 && uint64(d.ProxyConns+d.APIConns) > eff*6/10+16 {
 			t.Errorf("DefaultsFor(%d) = %+v leaves too little of the table", n, d)
