@@ -75,7 +75,7 @@ func (s *Server) handleConnect(ctx context.Context, c *h1Conn, req *http.Request
 		c.refuse(ctx, e)
 		return
 	}
-	if g != nil {
+	if ar.Secret != "" && g != nil {
 		c.track.authenticated() // the CONNECT carried a valid credential
 	}
 	rs.grant = g

@@ -132,8 +132,8 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 		}
 		rs.outURL = &u
 	}
-	if !g.Unauthenticated {
-		track.authenticated()
+	if secret != "" && !g.Unauthenticated {
+		track.authenticated() // a grant for a presented secret: the secret was valid
 	}
 	if g.Target.AuditEnabled {
 		if err := s.recorderReady(); err != nil {
