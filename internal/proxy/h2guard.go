@@ -84,12 +84,13 @@ func (g *h2Guard) Read(p []byte) (int, error) {
 				g.lastStream.Store(stream)
 			}
 		case h2FrameRSTStream:
-			if !g.resets.Allow() {
+			if !trip && !g.resets.Allow() {
 				trip = true
 			}
 		}
 	})
 	if trip {
+		g.srv.limitHit(limitH2Resets)
 		g.trip()
 		<-g.ended
 		return 0, net.ErrClosed
@@ -104,9 +105,20 @@ func (g *h2Guard) Write(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	n, err := g.Conn.Write(p)
-	g.wr.scan(p[:n], nil)
-	if g.tripped && g.wr.atBoundary() {
-		g.goAwayLocked()
+	trip := false
+	g.wr.scan(p[:n], func(typ byte, _ uint32) {
+		// A stream the server resets because of what the client sent (a flow-control overflow, a frame on a
+		// closed stream) has cost a handler as much as one the client reset itself ("MadeYouReset",
+		// CVE-2025-8671), so both draw on one budget.
+		if typ == h2FrameRSTStream && !trip && !g.resets.Allow() {
+			trip = true
+		}
+	})
+	if trip && !g.tripped {
+		g.srv.limitHit(limitH2Resets)
+	}
+	if trip || g.tripped {
+		g.tripLocked()
 	}
 	return n, err
 }
@@ -114,17 +126,25 @@ func (g *h2Guard) Write(p []byte) (int, error) {
 // trip ends the connection: a GOAWAY with ENHANCE_YOUR_CALM now if the server is between frames, else right
 // after the frame it is writing, else (the client does not read) a plain close.
 func (g *h2Guard) trip() {
-	g.srv.limitHit(limitH2Resets)
 	// A write blocked on a client that does not read must not hold the lock forever.
 	_ = g.Conn.SetWriteDeadline(time.Now().Add(h2GoAwayWait))
 	g.wmu.Lock()
 	defer g.wmu.Unlock()
+	g.tripLocked()
+}
+
+// tripLocked writes the GOAWAY if the server is between frames, or leaves it to the next Write, bounded by a
+// timer that closes the connection without one; g.wmu must be held.
+func (g *h2Guard) tripLocked() {
 	if g.closed.Load() {
 		g.end()
 		return
 	}
 	if g.wr.atBoundary() {
 		g.goAwayLocked()
+		return
+	}
+	if g.tripped {
 		return
 	}
 	g.tripped = true

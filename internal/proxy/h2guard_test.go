@@ -44,9 +44,49 @@ func h2Tunnel(t *testing.T, st *setup) (*tls.Conn, *http2.Framer) {
 // TestHTTP2RapidReset pins CVE-2023-44487 for intercepted tunnels: 20,000 streams opened and cancelled at once on
 // one connection started thousands of upstream requests and never ended the connection. Now the connection ends
 // with GOAWAY ENHANCE_YOUR_CALM after a bounded number of resets, and the origin sees a bounded number of
-// requests.
+// requests. The same holds when the client makes the server reset each stream (MadeYouReset, CVE-2025-8671),
+// here by overflowing the stream's flow-control window.
 func TestHTTP2RapidReset(t *testing.T) {
-	st := newSetup(t, true, nil, func(s *Server, _ *Target) { s.Metrics = NewMetrics(nil) })
+	for _, tc := range []struct {
+		name  string
+		reset func(fr *http2.Framer, id uint32) error
+	}{
+		{"client resets", func(fr *http2.Framer, id uint32) error { return fr.WriteRSTStream(id, http2.ErrCodeCancel) }},
+		{"server-made resets", func(fr *http2.Framer, id uint32) error { return fr.WriteWindowUpdate(id, 1<<31-1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newSetup(t, true, nil, func(s *Server, _ *Target) { s.Metrics = NewMetrics(nil) })
+			sent, ga := h2Flood(t, st, tc.reset)
+			if ga == nil || ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
+				t.Fatalf("no GOAWAY ENHANCE_YOUR_CALM after %d resets (got %+v)", sent, ga)
+			}
+			// Handlers started before the GOAWAY may still be on their way; let them land before counting.
+			time.Sleep(200 * time.Millisecond)
+			hits := st.origin.hits.Load()
+			t.Logf("%d streams sent before the connection ended, %d reached the origin", sent, hits)
+			if hits > h2ResetBurst+h2MaxStreams {
+				t.Fatalf("%d upstream requests for reset streams, want at most %d", hits, h2ResetBurst+h2MaxStreams)
+			}
+			if counterValue(st.srv.Metrics.LimitHits.WithLabelValues(limitH2Resets)) < 1 {
+				t.Fatal("the reset limit was not counted")
+			}
+			// A legitimate HTTP/2 client still gets answers on a new connection.
+			resp, err := proxyClient(t, st.addr, st.ca, true).Do(bearer(mustRequest(t, "https://"+st.origin.hostPort()+"/after")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+				t.Fatalf("after the flood: %d %s", resp.StatusCode, resp.Proto)
+			}
+		})
+	}
+}
+
+// h2Flood opens 20,000 streams on one tunnel, each followed by reset(id), and returns how many were sent before
+// the connection ended and the GOAWAY received, if any.
+func h2Flood(t *testing.T, st *setup, reset func(fr *http2.Framer, id uint32) error) (int, *http2.GoAwayFrame) {
+	t.Helper()
 	tc, _ := h2Tunnel(t, st)
 	var goAway atomic.Pointer[http2.GoAwayFrame]
 	readDone := make(chan error, 1)
@@ -68,9 +108,8 @@ func TestHTTP2RapidReset(t *testing.T) {
 	enc := hpack.NewEncoder(&block)
 	bw := bufio.NewWriterSize(tc, 64<<10)
 	wfr := http2.NewFramer(bw, nil)
-	const streams = 20000
 	sent := 0
-	for i := range streams {
+	for i := range 20000 {
 		block.Reset()
 		for _, hf := range []hpack.HeaderField{
 			{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"},
@@ -84,7 +123,7 @@ func TestHTTP2RapidReset(t *testing.T) {
 			EndStream: true, EndHeaders: true}); err != nil {
 			break
 		}
-		if err := wfr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+		if err := reset(wfr, id); err != nil {
 			break
 		}
 		// Batches small enough that x/net's own queue limit (four times the concurrent streams) never trips, as
@@ -103,29 +142,7 @@ func TestHTTP2RapidReset(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the connection stayed open after the reset flood")
 	}
-	ga := goAway.Load()
-	if ga == nil || ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
-		t.Fatalf("no GOAWAY ENHANCE_YOUR_CALM after %d resets (got %+v)", sent, ga)
-	}
-	// Handlers started before the GOAWAY may still be on their way; let them land before counting.
-	time.Sleep(200 * time.Millisecond)
-	hits := st.origin.hits.Load()
-	t.Logf("%d streams sent before the connection ended, %d reached the origin", sent, hits)
-	if hits > h2ResetBurst+h2MaxStreams {
-		t.Fatalf("%d upstream requests for reset streams, want at most %d", hits, h2ResetBurst+h2MaxStreams)
-	}
-	if counterValue(st.srv.Metrics.LimitHits.WithLabelValues(limitH2Resets)) != 1 {
-		t.Fatal("the reset limit was not counted")
-	}
-	// A legitimate HTTP/2 client still gets answers on a new connection.
-	resp, err := proxyClient(t, st.addr, st.ca, true).Do(bearer(mustRequest(t, "https://"+st.origin.hostPort()+"/after")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
-		t.Fatalf("after the flood: %d %s", resp.StatusCode, resp.Proto)
-	}
+	return sent, goAway.Load()
 }
 
 func mustRequest(t *testing.T, url string) *http.Request {
