@@ -106,7 +106,9 @@ func (c *h1Conn) readHead() ([]byte, error) {
 	if !errors.Is(err, errHeadTooLarge) {
 		return head, err
 	}
-	c.growReader()
+	if !c.growReader() {
+		return nil, errHeadTooLarge
+	}
 	return peekHead(c.br, max)
 }
 
@@ -115,11 +117,22 @@ func (c *h1Conn) readHead() ([]byte, error) {
 const smallReadBuffer = 4096
 
 // growReader replaces the small read buffer with one that can hold the
-// largest allowed head, carrying over the bytes already buffered.
-func (c *h1Conn) growReader() {
+// largest allowed head, carrying over the bytes already buffered. The large
+// buffers of all connections together stay within the server's head budget
+// (a large head costs 16 times a small one, and anyone can send one before
+// authenticating); it reports false, and the head is refused as too large,
+// when the budget is spent.
+func (c *h1Conn) growReader() bool {
+	size := int64(c.srv.readBufferSize())
+	if !c.srv.heads.Reserve(size) {
+		c.srv.limitHit(limitHeadBudget)
+		return false
+	}
+	c.track.holdHeads(size)
 	pending, _ := c.br.Peek(c.br.Buffered()) // the small reader is not read again
 	c.prefix = &prefixReader{prefix: pending, r: c.conn}
-	c.br = bufio.NewReaderSize(c.prefix, c.srv.readBufferSize())
+	c.br = bufio.NewReaderSize(c.prefix, int(size))
+	return true
 }
 
 // shrinkReader goes back to a small read buffer between requests once a large
@@ -133,7 +146,10 @@ func (c *h1Conn) shrinkReader() {
 		return // cannot happen (the first fill takes it all), but never drop bytes
 	}
 	c.prefix = nil
+	size := int64(c.br.Size())
 	c.br = bufio.NewReaderSize(c.conn, smallReadBuffer)
+	c.srv.heads.Return(size)
+	c.track.holdHeads(-size)
 }
 
 // crossCheck makes sure net/http framed the request as checkHead did, so a

@@ -249,3 +249,55 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestLargeHeadsShareABudget pins the bound on head buffers: a head larger than the small read buffer moves its
+// connection to a buffer for the largest head, and before the budget any number of peers could make the proxy
+// hold one each (64 KiB) by sending a long head slowly.
+func TestLargeHeadsShareABudget(t *testing.T) {
+	st := newSetup(t, false, nil, func(s *Server, _ *Target) {
+		s.Metrics = NewMetrics(nil)
+		s.init()
+		s.heads.Max = 3 * int64(s.readBufferSize())
+	})
+	filler := "X-Filler: " + strings.Repeat("f", 10<<10) + "\r\n"
+	var held []net.Conn
+	for range 3 {
+		c := dialFrom(t, "127.0.0.2", st.addr)
+		io.WriteString(c, "GET http://"+st.origin.hostPort()+"/ HTTP/1.1\r\n"+filler) // the head never ends
+		held = append(held, c)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for st.srv.heads.Used() < st.srv.heads.Max && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	c := dialFrom(t, "127.0.0.3", st.addr)
+	resp := rawExchange(t, c, bufio.NewReader(c), "GET http://"+st.origin.hostPort()+"/ HTTP/1.1\r\nHost: "+
+		st.origin.hostPort()+"\r\nAuthorization: Bearer "+userSecret+"\r\n"+filler+"\r\n")
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("a large head beyond the budget: %d, want 431", resp.StatusCode)
+	}
+	if counterValue(st.srv.Metrics.LimitHits.WithLabelValues(limitHeadBudget)) != 1 {
+		t.Fatal("the head budget was not counted")
+	}
+	for _, h := range held {
+		h.Close()
+	}
+	for st.srv.heads.Used() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	c = dialFrom(t, "127.0.0.3", st.addr)
+	resp = rawExchange(t, c, bufio.NewReader(c), "GET http://"+st.origin.hostPort()+"/ HTTP/1.1\r\nHost: "+
+		st.origin.hostPort()+"\r\nAuthorization: Bearer "+userSecret+"\r\n"+filler+"\r\n")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a large head once the budget was returned: %d", resp.StatusCode)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	c.Close()
+	for st.srv.heads.Used() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if u := st.srv.heads.Used(); u != 0 {
+		t.Fatalf("%d bytes of the head budget still held after every connection closed", u)
+	}
+}

@@ -29,6 +29,7 @@ type Metrics struct {
 const (
 	limitAccept        = "accept_error"
 	limitChunkedBudget = "chunked_buffer_budget"
+	limitHeadBudget    = "head_buffer_budget"
 	limitBodyTimeout   = "body_read_timeout"
 	limitHandshake     = "tls_handshake_timeout"
 	limitH2Resets      = "h2_rapid_reset"

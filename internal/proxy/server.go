@@ -92,6 +92,7 @@ type Server struct {
 	TrustedProxyProtocol []netip.Prefix
 
 	chunked      limits.Budget
+	heads        limits.Budget // large read buffers for request heads (see h1Conn.growReader)
 	initOnce     sync.Once
 	rp           *httputil.ReverseProxy
 	transports   *transportCache
@@ -124,6 +125,7 @@ func (s *Server) init() {
 			BufferPool: copyBuffers,
 		}
 		s.chunked.Max = orDefault(s.ChunkedBufferBudget, 64<<20)
+		s.heads.Max = headBuffers * int64(s.readBufferSize())
 		//lint:ignore SA1019 see serveH2
 		s.h2 = &http2.Server{IdleTimeout: s.idleTimeout(), MaxConcurrentStreams: h2MaxStreams,
 			CountError: func(kind string) {
@@ -201,6 +203,7 @@ func (s *Server) fromTrustedLB(a net.Addr) bool {
 func (s *Server) serveConn(tc *trackedConn) {
 	defer s.trackConn(tc, false)
 	defer tc.Close()
+	defer func() { s.heads.Return(tc.bigHeads.Load()) }() // what its readers did not shrink back
 	// RemoteAddr reads a PROXY protocol header, bounded by ReadHeaderTimeout, here in the connection's own
 	// goroutine; Bind then counts the connection against that client.
 	client := addrPort(tc.Conn.RemoteAddr())
@@ -342,6 +345,15 @@ type trackedConn struct {
 	// prot moves the connection out of the evictable (unauthenticated) set; nil when the listener counts none.
 	prot   limits.Protector
 	authed atomic.Bool
+	// bigHeads is what the connection holds of the head budget, returned when it closes.
+	bigHeads atomic.Int64
+}
+
+// holdHeads accounts n bytes of the head budget to the connection (negative: given back).
+func (tc *trackedConn) holdHeads(n int64) {
+	if tc != nil {
+		tc.bigHeads.Add(n)
+	}
 }
 
 // authenticated notes that a valid credential was presented on the connection, which then keeps its place
@@ -410,6 +422,9 @@ func (s *Server) bodyReadTimeout() time.Duration {
 func (s *Server) maxHeaderBytes() int   { return orDefault(s.MaxHeaderBytes, 64<<10) }
 func (s *Server) bodyLimit() int        { return orDefault(s.BodyLimit, 64<<10) }
 func (s *Server) maxChunkedBody() int64 { return orDefault(s.MaxChunkedBody, 10<<20) }
+
+// headBuffers is how many connections may hold a large head buffer at once.
+const headBuffers = 1000
 
 // readBufferSize is the large read buffer (see h1Conn.growReader): room for
 // a whole request head, which peekHead must see at once.
