@@ -127,12 +127,13 @@ func (s *Server) init() {
 		s.chunked.Max = orDefault(s.ChunkedBufferBudget, 64<<20)
 		s.heads.Max = headBuffers * int64(s.readBufferSize())
 		//lint:ignore SA1019 see serveH2
-		s.h2 = &http2.Server{IdleTimeout: s.idleTimeout(), MaxConcurrentStreams: h2MaxStreams,
-			CountError: func(kind string) {
-				if kind == "too_many_early_resets" {
-					s.limitHit(limitH2Resets)
-				}
-			}}
+		s.h2 = &http2.Server{IdleTimeout: s.idleTimeout(), MaxConcurrentStreams: h2MaxStreams}
+		//lint:ignore SA1019 see serveH2
+		s.h2.CountError = func(kind string) {
+			if kind == "too_many_early_resets" { // x/net's own limit on queued handlers, before the guard's
+				s.limitHit(limitH2Resets)
+			}
+		}
 		s.h2base = &http.Server{MaxHeaderBytes: s.maxHeaderBytes(), ErrorLog: s.rp.ErrorLog}
 		// Registers the graceful-shutdown hook Shutdown uses for tunnels
 		// speaking HTTP/2.
