@@ -56,7 +56,10 @@ func startGatehouse(ctx context.Context, cl *cleanups, bin, dataDir, logPath str
 	apiAddr, proxyAddr := addrs[0], addrs[1]
 	start := time.Now()
 	c, err := startChild(cl, "gatehouse", logPath, []string{"GATEHOUSE_ADMIN_PASSWORD=" + benchAdminPassword},
-		bin, "serve", "--data-dir", dataDir, "--api-listen", apiAddr, "--proxy-listen", proxyAddr, "--log-level", "info")
+		bin, "serve", "--data-dir", dataDir, "--api-listen", apiAddr, "--proxy-listen", proxyAddr, "--log-level", "info",
+		// The idle-tunnel run is 10,000 unauthenticated tunnels from one address, exactly what the default caps
+		// evict; it measures what a tunnel costs, so the caps are lifted.
+		"--proxy-max-conns=-1", "--proxy-max-conns-per-client=-1", "--proxy-max-unauthenticated=-1")
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package limits
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -127,6 +128,12 @@ func (c *Conn) BindTo(addr netip.Addr) bool {
 
 // Bound reports whether the connection was counted against a client address.
 func (c *Conn) Bound() bool { return c.bound.Load() }
+
+// ReadFrom and WriteTo keep the inner connection's zero-copy paths (splice, sendfile) for io.Copy.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.Conn, r) }
+
+// WriteTo copies what the connection reads to w.
+func (c *Conn) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, c.Conn) }
 
 // Protect makes the connection no longer evictable (it authenticated, or is serving a request).
 func (c *Conn) Protect() { c.slot.Protect() }
