@@ -158,18 +158,18 @@ func (g *Gate) checkCredential(s *snapshot, id string, client netip.Addr) (strin
 // Authorize implements proxy.Authorizer.
 func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Grant, error) {
 	s := g.snap.Load()
+	// A tunnel to an authority no enabled target serves could only ever be refused, after it cost a leaf
+	// certificate and a handshake: refuse it first, before it counts against a connection policy's rate limit.
+	if r.Method == "CONNECT" && !anyTargetServes(s, r.Host) {
+		return nil, fmt.Errorf("%w: %s", proxy.ErrNoTarget, r.Host)
+	}
 	conn, pc, err := g.admit(r)
 	if err != nil {
 		return nil, err
 	}
 	if r.Secret == "" {
 		if r.Method == "CONNECT" {
-			// The requests inside the tunnel carry their own credentials and are each authorized. But a tunnel
-			// to an authority no enabled target serves could only ever be refused, after it cost a leaf
-			// certificate and a handshake: refuse it now.
-			if !anyTargetServes(s, r.Host) {
-				return nil, fmt.Errorf("%w: %s", proxy.ErrNoTarget, r.Host)
-			}
+			// The requests inside the tunnel carry their own credentials and are each authorized.
 			if pc != nil {
 				return &proxy.Grant{Conn: pc}, nil
 			}

@@ -370,6 +370,10 @@ func TestConnectWithoutCredentialNeedsATarget(t *testing.T) {
 			if !errors.Is(err, proxy.ErrNoTarget) {
 				t.Fatalf("Authorize = %v, %v; want ErrNoTarget", g, err)
 			}
+			// With a valid credential too, before the credential is even looked at.
+			if _, err := f.g.Authorize(ctx, req(f.credA.Secret, "CONNECT", tt.host, "")); !errors.Is(err, proxy.ErrNoTarget) {
+				t.Fatalf("with a credential: %v, want ErrNoTarget", err)
+			}
 		})
 	}
 }
