@@ -3,6 +3,7 @@ package limits
 import (
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"syscall"
 	"testing"
@@ -62,4 +63,44 @@ func TestListenerRetriesTemporaryErrors(t *testing.T) {
 	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Accept after Close: %v", err)
 	}
+}
+
+// TestHTTPConnState checks the API hook: a connection serving a request is protected, an idle one evictable.
+func TestHTTPConnState(t *testing.T) {
+	c := &Conns{MaxPerClient: 1}
+	a, b := net.Pipe()
+	defer b.Close()
+	lc := &Conn{Conn: a, slot: c.Admit(a)}
+	if !lc.BindTo(addrA) {
+		t.Fatal("bind")
+	}
+	HTTPConnState(lc, http.StateActive)
+	if st := c.Stats(); st.Evictable != 0 {
+		t.Fatalf("active connection evictable: %+v", st)
+	}
+	if s := c.Admit(&closer{}); s == nil || s.Bind(addrA) {
+		t.Fatal("a second connection from the address displaced an active one")
+	}
+	HTTPConnState(lc, http.StateIdle)
+	if st := c.Stats(); st.Evictable != 1 {
+		t.Fatalf("idle connection not evictable: %+v", st)
+	}
+	if s := c.Admit(&closer{}); s == nil || !s.Bind(addrA) {
+		t.Fatal("a new connection could not displace an idle one")
+	}
+}
+
+// BenchmarkConnsAdmitRelease is the per-connection cost of the accounting (per connection, never per request).
+func BenchmarkConnsAdmitRelease(b *testing.B) {
+	c := &Conns{Max: 1 << 20, MaxPerClient: 1 << 20, MaxUnauthenticated: 1 << 20}
+	cl := &closer{}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s := c.Admit(cl)
+			s.Bind(addrA)
+			s.Protect()
+			s.Release()
+		}
+	})
 }
