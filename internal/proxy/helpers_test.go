@@ -43,7 +43,7 @@ type testCA struct {
 	pem  []byte
 }
 
-func newTestCA(t *testing.T) *testCA {
+func newTestCA(t testing.TB) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -165,7 +165,7 @@ type origin struct {
 	bodies  [][]byte
 }
 
-func newOrigin(t *testing.T, tlsOn bool, h http.HandlerFunc, configure ...func(*httptest.Server)) *origin {
+func newOrigin(t testing.TB, tlsOn bool, h http.HandlerFunc, configure ...func(*httptest.Server)) *origin {
 	t.Helper()
 	o := &origin{}
 	o.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -233,7 +233,7 @@ func (b *logBuffer) String() string {
 }
 
 // startProxy serves s on a loopback port and returns its address.
-func startProxy(t *testing.T, s *Server) (string, *logBuffer) {
+func startProxy(t testing.TB, s *Server) (string, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
 	if s.Logger == nil {

@@ -29,7 +29,7 @@ type setup struct {
 	logs   *logBuffer
 }
 
-func newSetup(t *testing.T, tlsOn bool, h http.HandlerFunc, tweak func(*Server, *Target)) *setup {
+func newSetup(t testing.TB, tlsOn bool, h http.HandlerFunc, tweak func(*Server, *Target)) *setup {
 	t.Helper()
 	st := &setup{ca: newTestCA(t), origin: newOrigin(t, tlsOn, h)}
 	st.target = &Target{ID: "t1", Name: "api", Version: 1,
