@@ -61,3 +61,41 @@ func TestProxyProtocol(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyProtocolClientsCountedApart pins the per-client cap behind a load balancer: connections count against
+// the client their PROXY header names, not against the balancer, so one client's share cannot shut out the others.
+func TestProxyProtocolClientsCountedApart(t *testing.T) {
+	st := newSetup(t, false, nil, func(s *Server, _ *Target) {
+		s.TrustedProxyProtocol = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		s.MaxConnsPerClient = 1
+	})
+	request := func(src string) (net.Conn, int) {
+		conn, err := net.Dial("tcp", st.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		h := proxyproto.HeaderProxyFromAddrs(2, &net.TCPAddr{IP: net.ParseIP(src), Port: 4242}, conn.RemoteAddr())
+		if _, err := h.WriteTo(conn); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, "GET "+st.origin.URL+"/x HTTP/1.1\r\nHost: "+st.origin.hostPort()+
+			"\r\nAuthorization: Bearer "+userSecret+"\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			return conn, 0
+		}
+		resp.Body.Close()
+		return conn, resp.StatusCode
+	}
+	// Each keeps its (authenticated) keep-alive connection open.
+	for _, src := range []string{"203.0.113.7", "203.0.113.8", "203.0.113.9"} {
+		if _, code := request(src); code != http.StatusOK {
+			t.Fatalf("client %s behind the balancer: %d", src, code)
+		}
+	}
+	if _, code := request("203.0.113.7"); code != 0 {
+		t.Fatalf("a second connection of a client at its cap got %d, want it refused", code)
+	}
+}
