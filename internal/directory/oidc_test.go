@@ -290,7 +290,11 @@ func TestOIDCLoopbackClientRedeemsCodeWithPKCE(t *testing.T) {
 	}
 
 	// Only loopback and same-origin redirects may receive a code.
-	for _, bad := range []string{"https://evil.example/cb", "http://evil.example/cb", "//evil.example/cb", "http://127.0.0.1.evil.example/cb"} {
+	// Browsers delete tabs and newlines and read backslashes as slashes (WHATWG URL parsing), so each of these
+	// lands on evil.example; the check must refuse them, not normalize them.
+	for _, bad := range []string{"https://evil.example/cb", "http://evil.example/cb", "//evil.example/cb", "http://127.0.0.1.evil.example/cb",
+		"/\t/evil.example/cb", "/\n/evil.example/cb", "\t//evil.example/cb", "/\\evil.example/cb", "http://127.0.0.1:80@evil.example/callback",
+		"http:evil.example/cb", "/auth/api/v1/users/current", "http://127.0.0.1:1/callback?next=//evil.example"} {
 		l := &loopback{redirect: bad, state: "s", verifier: oauth2.GenerateVerifier()}
 		resp, b := get(t, e.browser(), l.startURL(e.gh.URL, e.source))
 		if resp.StatusCode != http.StatusBadRequest {

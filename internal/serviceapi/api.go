@@ -47,6 +47,9 @@ type API struct {
 	// Directory authenticates directory users and refreshes sources; nil means local users only and no
 	// refreshes.
 	Directory Directory
+	// OIDCRedirect says where an OIDC login may send its Gatehouse code; the zero value admits only the CLI's
+	// loopback callback (http://127.0.0.1:PORT/callback and its [::1] and localhost forms).
+	OIDCRedirect auth.RedirectPolicy
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -153,23 +152,11 @@ func (a *API) oidcSources(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// clientRedirect accepts the places a Gatehouse code may be sent: a loopback http URL on any port (RFC 8252
-// section 7.3, for the CLI) or a path on this origin (for a web page). Anything else could hand the code to
-// another site.
-func clientRedirect(raw string) error {
-	if strings.HasPrefix(raw, "/") {
-		if strings.HasPrefix(raw, "//") || strings.ContainsAny(raw, "\\\r\n") {
-			return badRequest("redirect_uri", "redirect_uri must be a path on this server or a loopback http URL")
-		}
-		return nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" {
-		return badRequest("redirect_uri", "redirect_uri must be a path on this server or a loopback http URL")
-	}
-	host := u.Hostname()
-	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
-		return badRequest("redirect_uri", "redirect_uri must be a path on this server or a loopback http URL")
+// clientRedirect accepts the places a Gatehouse code may be sent: exactly a registered callback (see
+// auth.RedirectPolicy). Anything else could hand the code to another site.
+func (a *API) clientRedirect(raw string) error {
+	if err := a.OIDCRedirect.Check(raw); err != nil {
+		return badRequest("redirect_uri", err.Error())
 	}
 	return nil
 }
@@ -185,7 +172,7 @@ func (a *API) oidcStart(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	p := pendingLogin{Source: r.PathValue("source_id"), Expires: a.now().Add(oidcLoginTTL).Unix()}
 	if p.ClientRedirect = q.Get("redirect_uri"); p.ClientRedirect != "" {
-		if err := clientRedirect(p.ClientRedirect); err != nil {
+		if err := a.clientRedirect(p.ClientRedirect); err != nil {
 			return err
 		}
 		p.ClientState, p.ClientChallenge = q.Get("state"), q.Get("code_challenge")
