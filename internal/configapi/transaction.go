@@ -211,6 +211,10 @@ func (s *Service) commit(r *http.Request, c *caller) error {
 	}
 	v, _ := s.viewWith(committed, tx.Changes)
 	for _, ch := range tx.Changes {
+		// Checked again at commit: the caller's roles may have shrunk since it staged the change.
+		if err := mayChange(c, ch.Type); err != nil {
+			return err
+		}
 		k := kindByName(ch.Type)
 		if k == nil || ch.Body == nil {
 			continue

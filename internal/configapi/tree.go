@@ -197,6 +197,9 @@ func (s *Service) object(w http.ResponseWriter, r *http.Request, c *caller, k *k
 
 // write stages a create (POST) or replace (PUT) of k/key, opening a transaction if the session has none.
 func (s *Service) write(r *http.Request, c *caller, k *kind, key string, create bool) error {
+	if err := mayChange(c, k.name); err != nil {
+		return err
+	}
 	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 1<<20))
 	if err != nil {
 		return syntactic("", "the body is too large or unreadable")
@@ -235,6 +238,9 @@ func (s *Service) write(r *http.Request, c *caller, k *kind, key string, create 
 }
 
 func (s *Service) remove(r *http.Request, c *caller, k *kind, key string) error {
+	if err := mayChange(c, k.name); err != nil {
+		return err
+	}
 	tx, err := s.writableTransaction(r, c)
 	if err != nil {
 		return err

@@ -47,7 +47,21 @@ func (a *API) applyAPIClient(r *http.Request, in *apiClientInput, c *model.APICl
 		}
 		c.Roles = in.Roles
 	}
-	return nil
+	perms, err := a.refsPermissions(r.Context(), c.Roles)
+	if err != nil {
+		return err
+	}
+	return a.mustHold(r, "roles", perms)
+}
+
+// mustHoldClient applies the delegation rule to an API client: acting on it, or reading its secrets, needs what
+// its roles give.
+func (a *API) mustHoldClient(r *http.Request, c *model.APIClient) error {
+	perms, err := a.refsPermissions(r.Context(), c.Roles)
+	if err != nil {
+		return err
+	}
+	return a.mustHold(r, "id", perms)
 }
 
 func (a *API) listAPIClients(w http.ResponseWriter, r *http.Request) error {
@@ -88,6 +102,9 @@ func (a *API) getAPIClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.mustHoldClient(r, c); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, apiClientWithSecrets{APIClient: c, Secret: c.Secret, OAuthClientSecret: c.OAuthClientSecret})
 	return nil
 }
@@ -95,6 +112,9 @@ func (a *API) getAPIClient(w http.ResponseWriter, r *http.Request) error {
 func (a *API) updateAPIClient(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.Store.APIClient(r.Context(), r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := a.mustHoldClient(r, c); err != nil {
 		return err
 	}
 	before := *c
@@ -116,6 +136,9 @@ func (a *API) updateAPIClient(w http.ResponseWriter, r *http.Request) error {
 func (a *API) deleteAPIClient(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.Store.APIClient(r.Context(), r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := a.mustHoldClient(r, c); err != nil {
 		return err
 	}
 	if err := a.Store.DeleteAPIClient(r.Context(), c.ID); err != nil {

@@ -87,6 +87,9 @@ func (a *API) saveRole(r *http.Request, in *roleInput, role *model.Role, write f
 	if err := in.apply(role); err != nil {
 		return nil, err
 	}
+	if err := a.mustHold(r, "permissions", role.Permissions); err != nil {
+		return nil, err
+	}
 	rules, err := a.ruleInputs(r.Context(), in.SourceRules)
 	if err != nil {
 		return nil, err
@@ -128,6 +131,10 @@ func (a *API) updateRole(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Editing a role (its permissions or who gets it through rules) needs what it gives now and after.
+	if err := a.mustHold(r, "id", role.Permissions); err != nil {
+		return err
+	}
 	var in roleInput
 	if err := decode(r, &in); err != nil {
 		return err
@@ -144,6 +151,9 @@ func (a *API) updateRole(w http.ResponseWriter, r *http.Request) error {
 func (a *API) deleteRole(w http.ResponseWriter, r *http.Request) error {
 	role, err := a.Store.Role(r.Context(), r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := a.mustHold(r, "id", role.Permissions); err != nil {
 		return err
 	}
 	if err := a.Store.DeleteRole(r.Context(), role.ID); err != nil {
@@ -193,13 +203,20 @@ func (a *API) setUserRoles(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ids := make([]string, 0, len(in))
+	var granted []string
 	for i, ref := range in {
-		if _, err := a.Store.Role(r.Context(), ref.ID); errors.Is(err, store.ErrNotExist) {
+		role, err := a.Store.Role(r.Context(), ref.ID)
+		if errors.Is(err, store.ErrNotExist) {
 			return badRequest(fieldIndex("", i)+".id", "role "+ref.ID+" does not exist")
 		} else if err != nil {
 			return err
 		}
 		ids = append(ids, ref.ID)
+		granted = append(granted, role.Permissions...)
+	}
+	// The caller must hold what the user holds now (it may take it away) and what the new roles give.
+	if err := a.mustHold(r, "id", rolesPermissions(before), granted); err != nil {
+		return err
 	}
 	if err := a.Store.SetUserRoles(r.Context(), id, ids); err != nil {
 		return err

@@ -71,6 +71,16 @@ func (a *API) getSource(w http.ResponseWriter, r *http.Request) error {
 
 // createSource is POST /role-store/api/v1/sources. The new source is synced in the background at once; its
 // status_code says PENDING until then.
+// mustHoldSource applies the delegation rule to writing a source: what the source says of its users (groups,
+// tags) decides which roles they get, so the caller must hold those roles' permissions.
+func (a *API) mustHoldSource(r *http.Request, id string) error {
+	perms, err := a.sourceReach(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return a.mustHold(r, "id", perms)
+}
+
 func (a *API) createSource(w http.ResponseWriter, r *http.Request) error {
 	var src directory.Source
 	if err := decode(r, &src); err != nil {
@@ -80,6 +90,9 @@ func (a *API) createSource(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("connection.type", "the LOCAL source is built in; there is only one")
 	}
 	if err := src.Validate(); err != nil {
+		return err
+	}
+	if err := a.mustHoldSource(r, ""); err != nil {
 		return err
 	}
 	src.ID = ""
@@ -111,6 +124,9 @@ func (a *API) updateSource(w http.ResponseWriter, r *http.Request) error {
 	isLocal := strings.EqualFold(src.Connection.Type, directory.TypeLocal)
 	if (old.Connection.Type == directory.TypeLocal) != isLocal {
 		return badRequest("connection.type", "the type of the LOCAL source cannot change, nor can another source become LOCAL")
+	}
+	if err := a.mustHoldSource(r, old.ID); err != nil {
+		return err
 	}
 	src.KeepSecrets(old)
 	if err := src.Validate(); err != nil {

@@ -125,6 +125,9 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.mustHoldUser(r, u.ID); err != nil {
+		return err
+	}
 	before := *u
 	var in userInput
 	if err := decode(r, &in); err != nil {
@@ -158,6 +161,9 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.mustHoldUser(r, id); err != nil {
+		return err
+	}
 	if err := a.Store.DeleteUser(r.Context(), id); err != nil {
 		return err
 	}
@@ -184,6 +190,12 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
+	if _, err := a.Store.User(r.Context(), id); err != nil {
+		return err
+	}
+	if err := a.mustHoldUser(r, id); err != nil {
+		return err
+	}
 	if err := a.Store.SetPassword(r.Context(), id, hash, principal(r.Context()).Name); err != nil {
 		return err
 	}
@@ -194,6 +206,15 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request) error {
 	a.audit(r, "set-password", "user", id, nil, map[string]any{"password": "[set]"})
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// mustHoldUser applies the delegation rule to a change of user id: the caller must hold what the user holds.
+func (a *API) mustHoldUser(r *http.Request, id string) error {
+	perms, err := a.userPermissions(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return a.mustHold(r, "id", perms)
 }
 
 // currentUser is GET /auth/api/v1/users/current: who the token belongs to and what it may do.
