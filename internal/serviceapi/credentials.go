@@ -271,6 +271,15 @@ func (a *API) updateCredential(w http.ResponseWriter, r *http.Request) error {
 	if err := applyCredential(&in, c, settings); err != nil {
 		return err
 	}
+	if !principal(r.Context()).Permissions.Has(auth.APIProxyCredentialsManage) {
+		if err := auth.OwnerMayChange(limitsOf(&cp), limitsOf(c)); err != nil {
+			var fr *auth.FieldRefusal
+			if errors.As(err, &fr) {
+				return &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: fr.Msg, Property: fr.Field}
+			}
+			return err
+		}
+	}
 	if err := a.Store.UpdateCredential(r.Context(), c, principal(r.Context()).Name); err != nil {
 		return err
 	}
@@ -278,6 +287,11 @@ func (a *API) updateCredential(w http.ResponseWriter, r *http.Request) error {
 	a.audit(r, "update", "api-proxy-credential", c.ID, before, after)
 	writeJSON(w, http.StatusOK, after)
 	return nil
+}
+
+// limitsOf is what auth.OwnerMayChange compares of a credential.
+func limitsOf(c *model.ProxyCredential) auth.CredentialLimits {
+	return auth.CredentialLimits{Enabled: c.Enabled, NotBefore: c.NotBefore, NotAfter: c.NotAfter, SourceAddress: c.SourceAddress}
 }
 
 func (a *API) deleteCredential(w http.ResponseWriter, r *http.Request) error {
