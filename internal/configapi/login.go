@@ -56,8 +56,9 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (*caller,
 		return nil, err
 	}
 	p, err := s.Principals.LoadPrincipal(r.Context(), cs.PrincipalKind, cs.PrincipalID)
-	if err != nil {
-		// A disabled or deleted user's session ends at its next request.
+	if err != nil || !p.SessionCurrent(cs.Created) {
+		// A disabled or deleted user's session ends at its next request, and so does one opened before the
+		// user's last password change or role loss.
 		s.Store.DeleteConfigSession(r.Context(), id)
 		return nil, errUnauthenticated
 	}

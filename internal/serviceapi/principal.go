@@ -24,6 +24,13 @@ type Principal struct {
 	tokensAfter time.Time
 }
 
+// SessionCurrent reports whether a management session (an access or refresh token, a configuration-API login)
+// started at started is still valid: not opened before the principal's last password change, disabling or
+// role loss.
+func (p *Principal) SessionCurrent(started time.Time) bool {
+	return p.tokensAfter.IsZero() || !started.Before(p.tokensAfter)
+}
+
 type principalKey struct{}
 
 func withPrincipal(ctx context.Context, p *Principal) context.Context {
@@ -52,7 +59,7 @@ func (a *API) authenticate(r *http.Request) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !p.tokensAfter.IsZero() && c.IssuedMicro < p.tokensAfter.UnixMicro() {
+	if !p.SessionCurrent(time.UnixMicro(c.IssuedMicro)) {
 		return nil, errUnauthenticated // issued before the user was disabled or changed password
 	}
 	return p, nil

@@ -72,14 +72,17 @@ func TestRolesCRUD(t *testing.T) {
 			t.Errorf("user roles: %+v", ur)
 		}
 
-		// A role change takes effect on the holder's next request.
+		// Losing a permission or a role ends the holder's sessions at once; a new login has what is left.
 		tok := gh.Token("mallory", "Mallory-pass-1")
 		gh.JSON("GET", auditPath, tok, nil, http.StatusOK, nil)
 		gh.JSON("PUT", rolesPath+"/"+id, adm, map[string]any{"permissions": []string{}}, http.StatusOK, nil)
-		gh.JSON("GET", auditPath, tok, nil, http.StatusForbidden, nil)
+		gh.JSON("GET", auditPath, tok, nil, http.StatusUnauthorized, nil)
+		gh.JSON("GET", auditPath, gh.Token("mallory", "Mallory-pass-1"), nil, http.StatusForbidden, nil)
 		gh.JSON("PUT", rolesPath+"/"+id, adm, map[string]any{"permissions": []string{auth.AuditView}}, http.StatusOK, nil)
+		tok = gh.Token("mallory", "Mallory-pass-1")
 		gh.JSON("PUT", "/role-store/api/v1/users/"+uid+"/roles", adm, []any{}, http.StatusOK, nil)
-		gh.JSON("GET", auditPath, tok, nil, http.StatusForbidden, nil)
+		gh.JSON("GET", auditPath, tok, nil, http.StatusUnauthorized, nil)
+		gh.JSON("GET", auditPath, gh.Token("mallory", "Mallory-pass-1"), nil, http.StatusForbidden, nil)
 
 		gh.JSON("DELETE", rolesPath+"/"+id, adm, nil, http.StatusOK, nil)
 		gh.JSON("GET", rolesPath+"/"+id, adm, nil, http.StatusNotFound, nil)

@@ -106,11 +106,15 @@ func (a *API) grant(r *http.Request) (kind, id string, err error) {
 		if err != nil {
 			return "", "", err
 		}
-		if _, err := a.loadPrincipal(r.Context(), rt.PrincipalKind, rt.PrincipalID); err != nil {
-			if errors.Is(err, errUnauthenticated) {
-				return "", "", &oauthError{http.StatusBadRequest, "invalid_grant", "the principal is disabled or gone"}
-			}
+		p, err := a.loadPrincipal(r.Context(), rt.PrincipalKind, rt.PrincipalID)
+		if errors.Is(err, errUnauthenticated) {
+			return "", "", &oauthError{http.StatusBadRequest, "invalid_grant", "the principal is disabled or gone"}
+		}
+		if err != nil {
 			return "", "", err
+		}
+		if !p.SessionCurrent(rt.Created) {
+			return "", "", &oauthError{http.StatusBadRequest, "invalid_grant", "refresh token is invalid or expired"}
 		}
 		return rt.PrincipalKind, rt.PrincipalID, nil
 	case "":

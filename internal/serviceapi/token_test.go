@@ -353,8 +353,9 @@ func TestTokenRateLimit(t *testing.T) {
 	})
 }
 
-// TestTokenPrincipalChangesApplyAtOnce pins that tokens are not snapshots of permissions: disabling a user or
-// changing a role takes effect on the next request made with a token issued before.
+// TestTokenPrincipalChangesApplyAtOnce pins that tokens are not snapshots of permissions: a gained permission
+// applies on the next request made with a token issued before, and losing a role or a permission, or being
+// disabled, ends the token.
 func TestTokenPrincipalChangesApplyAtOnce(t *testing.T) {
 	gh := testserver.Start(t, testserver.Options{})
 	adm := gh.AdminToken()
@@ -365,11 +366,19 @@ func TestTokenPrincipalChangesApplyAtOnce(t *testing.T) {
 	tokWant(t, gh, "GET", users, tok, 200)
 	tokWant(t, gh, "GET", roles, tok, 403)
 
+	gh.JSON("PUT", "/role-store/api/v1/users/"+userID+"/roles", adm, []map[string]string{{"id": roleID}, {"id": viewRoles}}, 200, nil)
+	tokWant(t, gh, "GET", users, tok, 200)
+	tokWant(t, gh, "GET", roles, tok, 200)
+
 	gh.JSON("PUT", "/role-store/api/v1/users/"+userID+"/roles", adm, []map[string]string{{"id": viewRoles}}, 200, nil)
+	tokWant(t, gh, "GET", roles, tok, 401)
+	tok = gh.Token("alice", "Alice-pass-1")
 	tokWant(t, gh, "GET", users, tok, 403)
 	tokWant(t, gh, "GET", roles, tok, 200)
 
 	gh.JSON("PUT", "/role-store/api/v1/roles/"+viewRoles, adm, map[string]any{"name": "role-viewers", "permissions": []string{"users-view"}}, 200, nil)
+	tokWant(t, gh, "GET", users, tok, 401)
+	tok = gh.Token("alice", "Alice-pass-1")
 	tokWant(t, gh, "GET", users, tok, 200)
 	tokWant(t, gh, "GET", roles, tok, 403)
 

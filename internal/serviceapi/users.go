@@ -142,11 +142,6 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Store.UpdateUser(r.Context(), u, principal(r.Context()).Name); err != nil {
 		return usernameConflict(err)
 	}
-	if !u.Enabled && before.Enabled {
-		if err := a.endUserSessions(r, u.ID); err != nil {
-			return err
-		}
-	}
 	a.audit(r, "update", "user", u.ID, &before, u)
 	writeJSON(w, http.StatusOK, u)
 	return nil
@@ -199,10 +194,8 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Store.SetPassword(r.Context(), id, hash, principal(r.Context()).Name); err != nil {
 		return err
 	}
-	// A new password ends the sessions the old one opened, including the caller's own when they change theirs.
-	if err := a.endUserSessions(r, id); err != nil {
-		return err
-	}
+	// The store has ended every management session the old password opened, including the caller's own when
+	// they change theirs.
 	a.audit(r, "set-password", "user", id, nil, map[string]any{"password": "[set]"})
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -239,11 +232,3 @@ func usernameConflict(err error) error {
 }
 
 func fieldIndex(field string, i int) string { return fmt.Sprintf("%s[%d]", field, i) }
-
-// endUserSessions revokes every access and refresh token of a user.
-func (a *API) endUserSessions(r *http.Request, id string) error {
-	if err := a.Store.RevokeUserTokens(r.Context(), id); err != nil {
-		return err
-	}
-	return a.Store.DeletePrincipalRefreshTokens(r.Context(), auth.KindUser, id)
-}

@@ -86,7 +86,7 @@ func (s *Store) SetRoleRules(ctx context.Context, roleID string, rules []RoleRul
 				return fmt.Errorf("set rules of role %s: %w", roleID, err)
 			}
 		}
-		return recomputeRuleGrants(ctx, c)
+		return s.recomputeRuleGrants(ctx, c)
 	})
 }
 
@@ -116,9 +116,14 @@ func roleRules(ctx context.Context, c conn, roleID string) ([]RoleRule, error) {
 	return out, mapErr(rows.Err())
 }
 
-// recomputeRuleGrants rebuilds user_rule_roles from every rule and every directory user still present upstream.
+// recomputeRuleGrants is rebuildRuleGrants ending the sessions of users it takes a role from.
+func (s *Store) recomputeRuleGrants(ctx context.Context, c conn) error {
+	return s.endSessionsOnRoleLoss(ctx, c, func() error { return rebuildRuleGrants(ctx, c) })
+}
+
+// rebuildRuleGrants rebuilds user_rule_roles from every rule and every directory user still present upstream.
 // It runs inside the transaction that changed either side, so grants never lag their inputs.
-func recomputeRuleGrants(ctx context.Context, c conn) error {
+func rebuildRuleGrants(ctx context.Context, c conn) error {
 	rules, err := roleRules(ctx, c, "")
 	if err != nil {
 		return err
@@ -236,9 +241,12 @@ func (s *Store) SyncSourceUsers(ctx context.Context, sourceID string, listed []D
 			if _, err := c.exec(ctx, `UPDATE users SET enabled = ?, updated = ?, updated_by = ? WHERE id = ?`, false, now, "directory-sync", k.id); err != nil {
 				return fmt.Errorf("sync source %s: %w", sourceID, err)
 			}
+			if err := s.endUserSessions(ctx, c, []string{k.id}); err != nil {
+				return err
+			}
 			res.Disabled++
 		}
-		return recomputeRuleGrants(ctx, c)
+		return s.recomputeRuleGrants(ctx, c)
 	})
 	return res, err
 }
@@ -257,7 +265,7 @@ func (s *Store) UpsertDirectoryUser(ctx context.Context, sourceID string, du Dir
 		if id, _, err = s.upsertDirectoryUser(ctx, c, sourceID, du, present); err != nil {
 			return err
 		}
-		return recomputeRuleGrants(ctx, c)
+		return s.recomputeRuleGrants(ctx, c)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record directory user %s: %w", du.Username, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/google/uuid"
@@ -86,9 +87,29 @@ func (s *Store) ListRoles(ctx context.Context, opts ListOptions) ([]*model.Role,
 func (s *Store) UpdateRole(ctx context.Context, r *model.Role, actor string) error {
 	now := s.now()
 	perms, _ := json.Marshal(nonNil(r.Permissions))
-	res, err := s.conn().exec(ctx, `UPDATE roles SET name = ?, comment = ?, permissions = ?, updated = ?, updated_by = ? WHERE id = ?`,
-		r.Name, r.Comment, string(perms), micros(now), actor, r.ID)
-	if err := affectedOne(res, err); err != nil {
+	err := s.inTx(ctx, func(c conn) error {
+		old, err := scanRole(c.queryRow(ctx, `SELECT `+roleColumns+` FROM roles WHERE id = ?`, r.ID))
+		if err != nil {
+			return err
+		}
+		res, err := c.exec(ctx, `UPDATE roles SET name = ?, comment = ?, permissions = ?, updated = ?, updated_by = ? WHERE id = ?`,
+			r.Name, r.Comment, string(perms), micros(now), actor, r.ID)
+		if err := affectedOne(res, err); err != nil {
+			return err
+		}
+		// A role that loses a permission is a role loss for its holders.
+		for _, p := range old.Permissions {
+			if !slices.Contains(r.Permissions, p) {
+				holders, err := roleHolders(ctx, c, r.ID)
+				if err != nil {
+					return err
+				}
+				return s.endUserSessions(ctx, c, holders)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("update role %s: %w", r.ID, err)
 	}
 	r.Updated, r.UpdatedBy = now, actor
@@ -97,8 +118,13 @@ func (s *Store) UpdateRole(ctx context.Context, r *model.Role, actor string) err
 
 // DeleteRole removes the role and every grant of it.
 func (s *Store) DeleteRole(ctx context.Context, id string) error {
-	res, err := s.conn().exec(ctx, `DELETE FROM roles WHERE id = ?`, id)
-	if err := affectedOne(res, err); err != nil {
+	err := s.inTx(ctx, func(c conn) error {
+		return s.endSessionsOnRoleLoss(ctx, c, func() error {
+			res, err := c.exec(ctx, `DELETE FROM roles WHERE id = ?`, id)
+			return affectedOne(res, err)
+		})
+	})
+	if err != nil {
 		return fmt.Errorf("delete role %s: %w", id, err)
 	}
 	return nil
@@ -138,20 +164,24 @@ func (s *Store) rolesVia(ctx context.Context, q, id string, more ...any) ([]*mod
 // ErrReference and changes nothing.
 func (s *Store) SetUserRoles(ctx context.Context, userID string, roleIDs []string) error {
 	return s.inTx(ctx, func(c conn) error {
-		var one int
-		if err := c.queryRow(ctx, `SELECT 1 FROM users WHERE id = ?`, userID).Scan(&one); err != nil {
-			return fmt.Errorf("set roles of %s: %w", userID, mapErr(err))
-		}
-		if _, err := c.exec(ctx, `DELETE FROM user_roles WHERE user_id = ?`, userID); err != nil {
-			return fmt.Errorf("set roles of %s: %w", userID, err)
-		}
-		for _, id := range dedupe(roleIDs) {
-			if _, err := c.exec(ctx, `INSERT INTO user_roles (user_id, role_id) VALUES (?, ?)`, userID, id); err != nil {
-				return fmt.Errorf("set roles of %s: role %s: %w", userID, id, err)
-			}
-		}
-		return nil
+		return s.endSessionsOnRoleLoss(ctx, c, func() error { return setUserRoles(ctx, c, userID, roleIDs) })
 	})
+}
+
+func setUserRoles(ctx context.Context, c conn, userID string, roleIDs []string) error {
+	var one int
+	if err := c.queryRow(ctx, `SELECT 1 FROM users WHERE id = ?`, userID).Scan(&one); err != nil {
+		return fmt.Errorf("set roles of %s: %w", userID, mapErr(err))
+	}
+	if _, err := c.exec(ctx, `DELETE FROM user_roles WHERE user_id = ?`, userID); err != nil {
+		return fmt.Errorf("set roles of %s: %w", userID, err)
+	}
+	for _, id := range dedupe(roleIDs) {
+		if _, err := c.exec(ctx, `INSERT INTO user_roles (user_id, role_id) VALUES (?, ?)`, userID, id); err != nil {
+			return fmt.Errorf("set roles of %s: role %s: %w", userID, id, err)
+		}
+	}
+	return nil
 }
 
 // RoleMember is a principal that holds a role.

@@ -181,6 +181,6 @@ func (s *Store) DeleteSource(ctx context.Context, id string) error {
 		if err := affectedOne(res, err); err != nil {
 			return fmt.Errorf("delete source %s: %w", id, err)
 		}
-		return recomputeRuleGrants(ctx, c)
+		return s.recomputeRuleGrants(ctx, c)
 	})
 }

@@ -11,6 +11,8 @@ type RefreshToken struct {
 	PrincipalKind string // "user" or "api-client"
 	PrincipalID   string
 	Expires       time.Time
+	// Created is when the token was issued (set by ConsumeRefreshToken), to compare with the user's token cutoff.
+	Created time.Time
 }
 
 // SaveRefreshToken stores a refresh token under the keyed hash of its value.
@@ -29,12 +31,12 @@ func (s *Store) ConsumeRefreshToken(ctx context.Context, token string) (RefreshT
 	var rt RefreshToken
 	idx := s.SecretIndex(IndexRefreshToken, token)
 	err := s.inTx(ctx, func(q conn) error {
-		var exp int64
-		if err := q.queryRow(ctx, `SELECT principal_kind, principal_id, expires FROM refresh_tokens WHERE token_index = ?`, idx).
-			Scan(&rt.PrincipalKind, &rt.PrincipalID, &exp); err != nil {
+		var exp, created int64
+		if err := q.queryRow(ctx, `SELECT principal_kind, principal_id, expires, created FROM refresh_tokens WHERE token_index = ?`, idx).
+			Scan(&rt.PrincipalKind, &rt.PrincipalID, &exp, &created); err != nil {
 			return mapErr(err)
 		}
-		rt.Expires = fromMicros(exp)
+		rt.Expires, rt.Created = fromMicros(exp), fromMicros(created)
 		res, err := q.exec(ctx, `DELETE FROM refresh_tokens WHERE token_index = ?`, idx)
 		return affectedOne(res, err)
 	})

@@ -101,20 +101,39 @@ func (s *Store) ListUsers(ctx context.Context, opts ListOptions) ([]*model.User,
 // UpdateUser replaces the user's profile fields (not its password, see SetPassword).
 func (s *Store) UpdateUser(ctx context.Context, u *model.User, actor string) error {
 	now := s.now()
-	res, err := s.conn().exec(ctx, `UPDATE users SET username = ?, email = ?, full_name = ?, enabled = ?, updated = ?, updated_by = ? WHERE id = ?`,
-		u.Username, u.Email, u.FullName, u.Enabled, micros(now), actor, u.ID)
-	if err := affectedOne(res, err); err != nil {
+	err := s.inTx(ctx, func(c conn) error {
+		var wasEnabled bool
+		if err := c.queryRow(ctx, `SELECT enabled FROM users WHERE id = ?`, u.ID).Scan(&wasEnabled); err != nil {
+			return mapErr(err)
+		}
+		res, err := c.exec(ctx, `UPDATE users SET username = ?, email = ?, full_name = ?, enabled = ?, updated = ?, updated_by = ? WHERE id = ?`,
+			u.Username, u.Email, u.FullName, u.Enabled, micros(now), actor, u.ID)
+		if err := affectedOne(res, err); err != nil {
+			return err
+		}
+		if wasEnabled && !u.Enabled {
+			return s.endUserSessions(ctx, c, []string{u.ID})
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("update user %s: %w", u.ID, err)
 	}
 	u.Updated, u.UpdatedBy = now, actor
 	return nil
 }
 
-// SetPassword replaces the user's password hash.
+// SetPassword replaces the user's password hash and ends every management session the old one opened.
 func (s *Store) SetPassword(ctx context.Context, id, hash, actor string) error {
-	res, err := s.conn().exec(ctx, `UPDATE users SET password_hash = ?, updated = ?, updated_by = ? WHERE id = ?`,
-		hash, micros(s.now()), actor, id)
-	if err := affectedOne(res, err); err != nil {
+	err := s.inTx(ctx, func(c conn) error {
+		res, err := c.exec(ctx, `UPDATE users SET password_hash = ?, updated = ?, updated_by = ? WHERE id = ?`,
+			hash, micros(s.now()), actor, id)
+		if err := affectedOne(res, err); err != nil {
+			return err
+		}
+		return s.endUserSessions(ctx, c, []string{id})
+	})
+	if err != nil {
 		return fmt.Errorf("set password of %s: %w", id, err)
 	}
 	return nil
@@ -195,10 +214,17 @@ func (s *Store) PolicyUsers(ctx context.Context) ([]*PolicyUser, error) {
 	return out, mapErr(grants.Err())
 }
 
-// RevokeUserTokens invalidates every access token of the user issued before now.
+// RevokeUserTokens ends every management session of the user: access tokens issued before now, refresh tokens
+// and configuration-API logins.
 func (s *Store) RevokeUserTokens(ctx context.Context, id string) error {
-	res, err := s.conn().exec(ctx, `UPDATE users SET tokens_after = ? WHERE id = ?`, micros(s.now()), id)
-	if err := affectedOne(res, err); err != nil {
+	err := s.inTx(ctx, func(c conn) error {
+		var one int
+		if err := c.queryRow(ctx, `SELECT 1 FROM users WHERE id = ?`, id).Scan(&one); err != nil {
+			return mapErr(err)
+		}
+		return s.endUserSessions(ctx, c, []string{id})
+	})
+	if err != nil {
 		return fmt.Errorf("revoke tokens of %s: %w", id, err)
 	}
 	return nil
