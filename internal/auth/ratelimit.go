@@ -57,14 +57,18 @@ func (l *FailureLimiter) Allow(keys ...string) (bool, time.Duration) {
 
 // Fail records a failed attempt for every key.
 func (l *FailureLimiter) Fail(keys ...string) {
-	_, window, now := l.params()
+	burst, window, now := l.params()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fails == nil {
 		l.fails = map[string][]time.Time{}
 	}
 	for _, k := range keys {
-		l.fails[k] = append(l.prune(k, now, window), now)
+		list := append(l.prune(k, now, window), now)
+		if len(list) > burst { // only the latest burst failures matter; keep memory bounded per key
+			list = list[len(list)-burst:]
+		}
+		l.fails[k] = list
 	}
 	// Bound memory under a spray of keys: drop keys whose failures have all aged out.
 	if len(l.fails) > 10000 {
@@ -89,4 +93,12 @@ func (l *FailureLimiter) prune(k string, now time.Time, window time.Duration) []
 	}
 	l.fails[k] = list
 	return list
+}
+
+// Recent returns how many failures key has within the window.
+func (l *FailureLimiter) Recent(key string) int {
+	_, window, now := l.params()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.prune(key, now, window))
 }

@@ -35,9 +35,9 @@ var _ Principals = (*serviceapi.API)(nil)
 type Service struct {
 	Store      *store.Store
 	Principals Principals
-	// Limiter slows down failed logins per source address and username; share the service API's so both dialects
-	// count the same failures. Nil means a private default limiter.
-	Limiter *auth.FailureLimiter
+	// Limiter throttles failed logins; share the service API's so both dialects count the same failures. Nil
+	// means a private auth.MemoryLoginLimiter.
+	Limiter auth.LoginLimiter
 	// Log receives errors; nil discards.
 	Log *slog.Logger
 	// Terminate ends an API session of the proxy (the sessions manager's Terminate); nil makes
@@ -91,7 +91,7 @@ func (s *Service) transactionIdle() time.Duration {
 func (s *Service) init() {
 	s.initOnce.Do(func() {
 		if s.Limiter == nil {
-			s.Limiter = &auth.FailureLimiter{}
+			s.Limiter = &auth.MemoryLoginLimiter{}
 		}
 		s.rates = connpolicy.NewRateCounter(s.now)
 	})

@@ -194,15 +194,16 @@ func (s *Service) startSession(w http.ResponseWriter, r *http.Request, u *model.
 
 // limited checks the shared failure limiter for the source address and the login name before any secret is compared.
 func (s *Service) limited(r *http.Request, name string) error {
-	if ok, wait := s.Limiter.Allow("ip:"+clientIP(r), "name:"+name); !ok {
-		s.audit(r.Context(), r, name, "", "login", "failure", map[string]any{"method": "rate limited", "api": "configuration"})
-		return &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyRequests, Message: "too many failed attempts; retry later", RetryAfter: wait}
+	d := s.Limiter.Check(r.Context(), clientIP(r), name)
+	if d.RetryAfter > 0 {
+		s.audit(r.Context(), r, name, "", "login", "failure", map[string]any{"method": "rate limited: " + d.Reason, "api": "configuration"})
+		return &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyRequests, Message: "too many failed attempts; retry later", RetryAfter: d.RetryAfter}
 	}
-	return nil
+	return d.Wait(r.Context())
 }
 
 func (s *Service) loginFailed(r *http.Request, name, reason string) error {
-	s.Limiter.Fail("ip:"+clientIP(r), "name:"+name)
+	s.Limiter.Failed(r.Context(), clientIP(r), name)
 	s.audit(r.Context(), r, name, "", "login", "failure", map[string]any{"method": reason, "api": "configuration"})
 	return errAuthFailure
 }

@@ -54,6 +54,9 @@ type Options struct {
 	AdminPassword string
 	// Ready, if set, is called once every listener is accepting.
 	Ready func(s *Server)
+	// LoginLimiter throttles failed logins of both API dialects; nil means an auth.MemoryLoginLimiter with its
+	// defaults.
+	LoginLimiter auth.LoginLimiter
 }
 
 // New opens everything the configuration names and binds the listeners, but serves nothing yet.
@@ -126,7 +129,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		},
 	}
 	// Both dialects count the same login failures.
-	s.api.Limiter = &auth.FailureLimiter{}
+	s.api.Limiter = opts.LoginLimiter
+	if s.api.Limiter == nil {
+		s.api.Limiter = &auth.MemoryLoginLimiter{}
+	}
 	s.cfgapi = &configapi.Service{
 		Store: s.store, Principals: s.api, Limiter: s.api.Limiter, Log: log, Terminate: s.dp.sessions.Terminate,
 		OnCommit: func() { s.changed(context.Background()) },

@@ -27,8 +27,9 @@ type API struct {
 	Store  *store.Store
 	Tokens *auth.TokenIssuer
 	CA     CA
-	// Limiter slows down failed logins per source address and per username; nil means a default limiter.
-	Limiter *auth.FailureLimiter
+	// Limiter throttles failed logins (per source, per name and source, slowing per name); nil means an
+	// auth.MemoryLoginLimiter with its defaults.
+	Limiter auth.LoginLimiter
 	// Log receives errors and audit-worthy failures; nil discards.
 	Log *slog.Logger
 	// RefreshTTL is the life of refresh tokens; zero means 24 hours.
@@ -78,7 +79,7 @@ func (a *API) log() *slog.Logger {
 // Routes registers every route of the service API on mux. This is the whole surface, in one place.
 func (a *API) Routes(mux *http.ServeMux) {
 	if a.Limiter == nil {
-		a.Limiter = &auth.FailureLimiter{}
+		a.Limiter = &auth.MemoryLoginLimiter{}
 	}
 	const (
 		users   = "/local-user-store/api/v1"

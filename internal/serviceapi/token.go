@@ -124,17 +124,19 @@ func (a *API) grant(r *http.Request) (kind, id string, err error) {
 	}
 }
 
-// limited checks the failure limiter for the source address and the login name before any secret is compared.
+// limited asks the login limiter about the source address and the login name before any secret is compared:
+// it refuses, or waits out the delay of a name that fails from many sources.
 func (a *API) limited(r *http.Request, name string) error {
-	if ok, wait := a.Limiter.Allow("ip:"+clientIP(r), "name:"+name); !ok {
-		a.auditLogin(r.Context(), r, name, "", "failure", "rate limited")
-		return &rateLimited{retryAfter: wait}
+	d := a.Limiter.Check(r.Context(), clientIP(r), name)
+	if d.RetryAfter > 0 {
+		a.auditLogin(r.Context(), r, name, "", "failure", "rate limited: "+d.Reason)
+		return &rateLimited{retryAfter: d.RetryAfter}
 	}
-	return nil
+	return d.Wait(r.Context())
 }
 
 func (a *API) loginFailed(r *http.Request, name, reason string) error {
-	a.Limiter.Fail("ip:"+clientIP(r), "name:"+name)
+	a.Limiter.Failed(r.Context(), clientIP(r), name)
 	a.auditLogin(r.Context(), r, name, "", "failure", reason)
 	return &oauthError{http.StatusUnauthorized, "invalid_grant", "invalid credentials"}
 }
@@ -178,7 +180,7 @@ func LoginRateLimited(err error) (time.Duration, bool) {
 // success and failure. dialect names the API in the audit event.
 func (a *API) CheckUserPassword(r *http.Request, username, password, dialect string) (*model.User, error) {
 	if a.Limiter == nil {
-		a.Limiter = &auth.FailureLimiter{}
+		a.Limiter = &auth.MemoryLoginLimiter{}
 	}
 	if err := a.limited(r, username); err != nil {
 		return nil, err
@@ -188,7 +190,7 @@ func (a *API) CheckUserPassword(r *http.Request, username, password, dialect str
 		suffix = " (" + dialect + " api)"
 	}
 	failed := func(reason string) error {
-		a.Limiter.Fail("ip:"+clientIP(r), "name:"+username)
+		a.Limiter.Failed(r.Context(), clientIP(r), username)
 		a.auditLogin(r.Context(), r, username, "", "failure", reason+suffix)
 		return ErrLoginFailed
 	}

@@ -307,7 +307,7 @@ func TestTokenRateLimit(t *testing.T) {
 
 	t.Run("per source address", func(t *testing.T) {
 		const src = "127.0.3.1"
-		for i := range 5 {
+		for i := range 20 {
 			if a := login("guess"+strconv.Itoa(i), "Wrong-pass-1", src); a.Status != 401 {
 				t.Fatalf("failure %d: %d %s", i+1, a.Status, a.Raw)
 			}
@@ -319,13 +319,30 @@ func TestTokenRateLimit(t *testing.T) {
 		}
 	})
 
-	t.Run("per username", func(t *testing.T) {
+	t.Run("per username and source", func(t *testing.T) {
+		const src = "127.0.3.9"
 		for i := range 5 {
+			if a := login("bob", "Wrong-pass-1", src); a.Status != 401 {
+				t.Fatalf("failure %d: %d %s", i+1, a.Status, a.Raw)
+			}
+		}
+		want429(t, login("bob", "Bob-pass-1", src))
+		if a := login("bob2-unknown", "Wrong-pass-1", src); a.Status != 401 {
+			t.Errorf("another name from the same address is blocked: %d %s", a.Status, a.Raw)
+		}
+	})
+
+	// Failures for one name from many addresses only slow it: blocking it everywhere would let anyone lock its
+	// owner out.
+	t.Run("per username slows but does not block", func(t *testing.T) {
+		for i := range 6 {
 			if a := login("alice", "Wrong-pass-1", "127.0.4."+strconv.Itoa(i+1)); a.Status != 401 {
 				t.Fatalf("failure %d: %d %s", i+1, a.Status, a.Raw)
 			}
 		}
-		want429(t, login("alice", "Alice-pass-1", "127.0.4.99"))
+		if a := login("alice", "Alice-pass-1", "127.0.4.99"); a.Status != 200 {
+			t.Errorf("the owner from a clean address is locked out: %d %s", a.Status, a.Raw)
+		}
 		if a := login("bob", "Bob-pass-1", "127.0.4.99"); a.Status != 200 {
 			t.Errorf("another user from the same fresh address is limited: %d %s", a.Status, a.Raw)
 		}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/testpg"
@@ -31,6 +32,8 @@ type Options struct {
 	Postgres bool
 	// Configure edits the configuration before start.
 	Configure func(*config.Config)
+	// LoginLimiter replaces the default login limiter (server.Options.LoginLimiter).
+	LoginLimiter auth.LoginLimiter
 }
 
 // Instance is a running test server.
@@ -44,6 +47,8 @@ type Instance struct {
 	Out    *SyncBuffer // what serve prints to stdout (the first-start message)
 	cancel context.CancelFunc
 	done   chan error
+
+	limiter auth.LoginLimiter
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writes, for capturing logs.
@@ -82,7 +87,7 @@ func Start(t testing.TB, opts Options) *Instance {
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
-	i := &Instance{t: t, Cfg: cfg, Logs: &SyncBuffer{}, Out: &SyncBuffer{}}
+	i := &Instance{t: t, Cfg: cfg, Logs: &SyncBuffer{}, Out: &SyncBuffer{}, limiter: opts.LoginLimiter}
 	i.start()
 	t.Cleanup(i.Stop)
 	return i
@@ -92,7 +97,7 @@ func (i *Instance) start() {
 	i.t.Helper()
 	log := slog.New(slog.NewJSONHandler(i.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, &i.Cfg, server.Options{Log: log, Out: i.Out, AdminPassword: AdminPassword})
+	srv, err := server.New(ctx, &i.Cfg, server.Options{Log: log, Out: i.Out, AdminPassword: AdminPassword, LoginLimiter: i.limiter})
 	if err != nil {
 		cancel()
 		i.t.Fatalf("start gatehouse: %v", err)
