@@ -22,7 +22,8 @@ type credentialsCmd struct {
 	Create credentialCreateCmd `cmd:"" help:"Create a proxy credential for a target and print its secret."`
 	Update credentialUpdateCmd `cmd:"" help:"Rename, enable/disable, change source addresses or narrow the validity window."`
 	Delete deleteCmd           `cmd:"" help:"Delete a proxy credential; it stops working at once."`
-	Secret credentialSecretCmd `cmd:"" help:"Print a credential's secret, or a kubeconfig that uses it."`
+	Secret credentialSecretCmd `cmd:"" help:"Print a credential's secret, or a kubeconfig that uses it (only its owner may)."`
+	Rotate credentialRotateCmd `cmd:"" help:"Replace a credential's secret; the old one stops working at once and only the owner can read the new one."`
 }
 
 // Help says what a proxy credential is for.
@@ -122,6 +123,16 @@ func (c *credentialCreateCmd) Run(g *Globals, r *resource) error {
 		return fmt.Errorf("credential %s was created, but reading it back failed: %w", res.ID, err)
 	}
 	secret, err := api.do(g.Ctx, request{method: http.MethodGet, path: r.item(res.ID) + "/secret"})
+	if isForbidden(err) {
+		// Created for someone else: only its owner may read the secret, so the creator cannot act as them.
+		if err := printObject(g.Stdout, c.outputFlags, cred); err != nil {
+			return err
+		}
+		if !c.json() {
+			fmt.Fprintln(g.Stderr, "Only the credential's owner can read its secret: they run `gatehouse credentials secret "+res.ID+"`.")
+		}
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("credential %s was created, but fetching its secret failed: %w", res.ID, err)
 	}
@@ -179,6 +190,27 @@ func (c *credentialUpdateCmd) Run(g *Globals, r *resource) error {
 		return err
 	}
 	return update(g, r, c.outputFlags, c.ID, body)
+}
+
+type credentialRotateCmd struct {
+	ID string `arg:"" name:"credential" help:"Id or name."`
+	outputFlags
+}
+
+func (c *credentialRotateCmd) Run(g *Globals, r *resource) error {
+	api, err := newAPIClient()
+	if err != nil {
+		return err
+	}
+	id, err := r.resolve(g.Ctx, api, c.ID)
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := api.call(g.Ctx, http.MethodPost, r.item(id)+"/rotate", nil, &raw); err != nil {
+		return err
+	}
+	return printObject(g.Stdout, c.outputFlags, raw)
 }
 
 type credentialSecretCmd struct {

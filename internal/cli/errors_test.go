@@ -15,7 +15,7 @@ func TestHelpEverywhere(t *testing.T) {
 		"roles":       {"list", "get", "create", "update", "delete", "members"},
 		"api-clients": {"list", "get", "create", "update", "delete"},
 		"targets":     {"list", "get", "create", "update", "delete", "search", "tags"},
-		"credentials": {"list", "get", "create", "update", "delete", "secret"},
+		"credentials": {"list", "get", "create", "update", "delete", "secret", "rotate"},
 	} {
 		cmds = append(cmds, []string{group})
 		for _, s := range subs {

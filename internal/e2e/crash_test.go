@@ -144,7 +144,7 @@ func TestCrashWhileRecording(t *testing.T) {
 	})
 	credPath := proxyAPI + "/users/" + user + "/client-credentials"
 	credID := gh.Create(credPath, map[string]any{"name": "laptop", "target": map[string]string{"id": target}})
-	secret := string(gh.Call("GET", credPath+"/"+credID+"/secret", nil, http.StatusOK, nil))
+	secret := string(gh.CallAs(gh.Login("alice", userPassword), "GET", credPath+"/"+credID+"/secret", nil, http.StatusOK, nil))
 	var conf struct {
 		Chain string `json:"ca_certificate_chain"`
 	}

@@ -301,7 +301,8 @@ func (f *fixture) credential(targetID, name string, extra map[string]any) cred {
 		body[k] = v
 	}
 	c := cred{ID: f.gh.Create(proxyAPI+"/users/"+f.userID+"/client-credentials", f.adm, body)}
-	status, secret := f.gh.Do("GET", c.path(f.userID)+"/secret", f.adm, nil)
+	// Only the owner can read a credential's secret.
+	status, secret := f.gh.Do("GET", c.path(f.userID)+"/secret", f.gh.Token("alice", userPassword), nil)
 	if status != http.StatusOK || !strings.HasPrefix(string(secret), "ghp_") {
 		f.t.Fatalf("secret of %s: %d %q", name, status, secret)
 	}

@@ -351,7 +351,7 @@ func userWithRole(t *testing.T, f *fixture, username, targetID string, roleIDs .
 	f.gh.JSON("PUT", rolesAPI+"/users/"+id+"/roles", f.adm, refs, http.StatusOK, nil)
 	c := cred{ID: f.gh.Create(proxyAPI+"/users/"+id+"/client-credentials", f.adm, map[string]any{"name": username + "-cred",
 		"target": map[string]string{"id": targetID}})}
-	st, secret := f.gh.Do("GET", c.path(id)+"/secret", f.adm, nil)
+	st, secret := f.gh.Do("GET", c.path(id)+"/secret", f.gh.Token(username, userPassword), nil) // only the owner reads it
 	if st != http.StatusOK {
 		t.Fatalf("secret of %s: %d %s", username, st, secret)
 	}

@@ -64,7 +64,7 @@ func newFixture(t *testing.T) *fixture {
 	})
 	credPath := proxyAPI + "/users/" + user + "/client-credentials"
 	cred := f.gh.Create(credPath, f.adm, map[string]any{"name": "laptop", "target": map[string]string{"id": target}})
-	_, secret := f.gh.Do("GET", credPath+"/"+cred+"/secret", f.adm, nil)
+	_, secret := f.gh.Do("GET", credPath+"/"+cred+"/secret", f.gh.Token("alice", "Alice-pass-1234567"), nil) // only the owner reads it
 	f.secret = strings.TrimSpace(string(secret))
 	var conf struct {
 		Chain string `json:"ca_certificate_chain"`

@@ -63,7 +63,7 @@ func TestKillUnderLoad(t *testing.T) {
 		ID string `json:"id"`
 	}
 	gh.Call("POST", credPath, map[string]any{"name": "laptop", "target": map[string]string{"id": target}}, http.StatusCreated, &id)
-	secret := strings.TrimSpace(string(gh.Call("GET", credPath+"/"+id.ID+"/secret", nil, http.StatusOK, nil)))
+	secret := strings.TrimSpace(string(gh.CallAs(gh.Login("alice", "Alice-pass-1234567"), "GET", credPath+"/"+id.ID+"/secret", nil, http.StatusOK, nil)))
 	var conf struct {
 		Chain string `json:"ca_certificate_chain"`
 	}

@@ -149,6 +149,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("PUT "+proxy+"/users/{user}"+creds+"/{id}", auth.APIProxyCredentialsOwn, a.updateCredential)
 	handle("DELETE "+proxy+"/users/{user}"+creds+"/{id}", auth.APIProxyCredentialsOwn, a.deleteCredential)
 	handle("GET "+proxy+"/users/{user}"+creds+"/{id}/secret", auth.APIProxyCredentialsOwn, a.credentialSecret)
+	handle("POST "+proxy+"/users/{user}"+creds+"/{id}/rotate", auth.APIProxyCredentialsOwn, a.rotateCredential)
 
 	handle("GET "+proxy+"/conf", anyPerm, a.conf)
 	handle("GET "+proxy+"/status", auth.SettingsView, a.status)

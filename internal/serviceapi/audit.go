@@ -104,3 +104,14 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, newList(events, total))
 	return nil
 }
+
+// auditRefused records an attempt the API refused that an auditor should see (a secret read by someone else).
+func (a *API) auditRefused(r *http.Request, action, objectType, objectID, reason string) {
+	p := principal(r.Context())
+	e := &model.AuditEvent{Action: action, ObjectType: objectType, ObjectID: objectID, SourceAddress: clientIP(r),
+		Outcome: "failure", Diff: map[string]any{"reason": reason}}
+	if p != nil {
+		e.Actor, e.ActorID = p.Name, p.ID
+	}
+	a.record(r.Context(), e)
+}

@@ -52,7 +52,7 @@ func TestAuditTrail(t *testing.T) {
 			targetSecret  = "audit-target-SECRET"
 			targetSecret2 = "audit-target-SECRET-2"
 		)
-		role := gh.Create(rolesPath, adm, map[string]any{"name": "auditors", "comment": "before", "permissions": []string{auth.AuditView}})
+		role := gh.Create(rolesPath, adm, map[string]any{"name": "auditors", "comment": "before", "permissions": []string{auth.AuditView, auth.APIProxyCredentialsOwn}})
 		gh.JSON("PUT", rolesPath+"/"+role, adm, map[string]any{"comment": "after"}, http.StatusOK, nil)
 		user := gh.Create(usersPath, adm, map[string]any{"username": "ivan", "password": userPW})
 		gh.JSON("PUT", usersPath+"/"+user, adm, map[string]any{"email": "ivan@example.com"}, http.StatusOK, nil)
@@ -67,10 +67,11 @@ func TestAuditTrail(t *testing.T) {
 		target := gh.Create(targetsPath, adm, body)
 		gh.JSON("PUT", targetsPath+"/"+target, adm, map[string]any{"comment": "c2", "target_credential": map[string]any{"type": "token", "bearer_token": targetSecret2}}, http.StatusOK, nil)
 		cred := gh.Create(userCreds(user), adm, map[string]any{"name": "audit-cred", "target": map[string]string{"id": target}})
-		_, secret := gh.Do("GET", userCreds(user)+"/"+cred+"/secret", adm, nil)
+		gh.JSON("POST", userCreds(user)+"/"+cred+"/rotate", adm, nil, http.StatusOK, nil)
+		ivan := gh.Token("ivan", userPW2)
+		_, secret := gh.Do("GET", ownCreds+"/"+cred+"/secret", ivan, nil) // only the owner reads it
 		gh.JSON("PUT", userCreds(user)+"/"+cred, adm, map[string]any{"comment": "narrowed"}, http.StatusOK, nil)
 		gh.JSON("PUT", proxyPath+"/settings", adm, map[string]any{"session_cooldown": 42}, http.StatusOK, nil)
-		ivan := gh.Token("ivan", userPW2)
 		if status := tokenStatus(t, gh, "ivan", "wrong-password"); status != http.StatusUnauthorized {
 			t.Fatalf("bad login: %d", status)
 		}
@@ -98,7 +99,7 @@ func TestAuditTrail(t *testing.T) {
 			{"user", user, []string{"delete", "set-roles", "set-password", "update", "create"}},
 			{"api-client", client, []string{"delete", "update", "create"}},
 			{"api-target", target, []string{"delete", "update", "create"}},
-			{"api-proxy-credential", cred, []string{"delete", "update", "read-secret", "create"}},
+			{"api-proxy-credential", cred, []string{"delete", "update", "read-secret", "rotate-secret", "create"}},
 			{"settings", "", []string{"update"}},
 		} {
 			t.Run(c.objectType, func(t *testing.T) {
@@ -110,7 +111,11 @@ func TestAuditTrail(t *testing.T) {
 				var got []string
 				for _, e := range l.Items {
 					got = append(got, e.Action)
-					if e.Actor != "admin" || e.ActorID != me.ID || e.SourceAddress != "127.0.0.1" || e.Outcome != "success" ||
+					actor, actorID := "admin", me.ID
+					if e.Action == "read-secret" {
+						actor, actorID = "ivan", user
+					}
+					if e.Actor != actor || e.ActorID != actorID || e.SourceAddress != "127.0.0.1" || e.Outcome != "success" ||
 						e.Time.IsZero() || e.ObjectType != c.objectType || (c.objectID != "" && e.ObjectID != c.objectID) {
 						t.Errorf("event %+v", e)
 					}

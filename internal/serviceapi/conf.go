@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"gopkg.in/yaml.v3"
@@ -106,11 +107,21 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// credentialSecret is GET .../client-credentials/{id}/secret: the secret as text, or ?format=kubeconfig.
+// errNotOwner refuses a secret to anyone but the credential's owner: whoever could read it could act as the
+// owner, and the trail would show the owner.
+var errNotOwner = &Error{Status: http.StatusForbidden, Code: "FORBIDDEN",
+	Message: "only the credential's owner can read its secret; administrators can rotate or delete the credential"}
+
+// credentialSecret is GET .../client-credentials/{id}/secret: the secret as text, or ?format=kubeconfig. Only the
+// owner may read it, whatever other permissions the caller holds.
 func (a *API) credentialSecret(w http.ResponseWriter, r *http.Request) error {
 	_, c, err := a.ownedCredential(r)
 	if err != nil {
 		return err
+	}
+	if p := principal(r.Context()); p.Kind != auth.KindUser || p.ID != c.UserID {
+		a.auditRefused(r, "read-secret", "api-proxy-credential", c.ID, "not the owner")
+		return errNotOwner
 	}
 	a.audit(r, "read-secret", "api-proxy-credential", c.ID, nil, map[string]any{"format": r.URL.Query().Get("format")})
 	switch f := r.URL.Query().Get("format"); f {

@@ -294,6 +294,27 @@ func limitsOf(c *model.ProxyCredential) auth.CredentialLimits {
 	return auth.CredentialLimits{Enabled: c.Enabled, NotBefore: c.NotBefore, NotAfter: c.NotAfter, SourceAddress: c.SourceAddress}
 }
 
+// rotateCredential is POST .../client-credentials/{id}/rotate: a new secret replaces the old one, which stops
+// working at once. The owner or an administrator may rotate; only the owner can then read the new secret.
+func (a *API) rotateCredential(w http.ResponseWriter, r *http.Request) error {
+	_, c, err := a.ownedCredential(r)
+	if err != nil {
+		return err
+	}
+	secret := SecretPrefix + secrets.RandomToken(32)
+	if err := a.Store.RotateCredentialSecret(r.Context(), c.ID, secret, principal(r.Context()).Name); err != nil {
+		return err
+	}
+	c, err = a.Store.Credential(r.Context(), c.ID)
+	if err != nil {
+		return err
+	}
+	view := a.viewCredential(r, c)
+	a.audit(r, "rotate-secret", "api-proxy-credential", c.ID, nil, map[string]any{"secret": "[rotated]"})
+	writeJSON(w, http.StatusOK, view)
+	return nil
+}
+
 func (a *API) deleteCredential(w http.ResponseWriter, r *http.Request) error {
 	_, c, err := a.ownedCredential(r)
 	if err != nil {

@@ -580,9 +580,12 @@ func exercise(t *testing.T, cl *client) {
 	cl.do(exchange{method: "GET", path: own + "/" + cred, token: alice, want: 200})
 	cl.do(exchange{method: "PUT", path: own + "/" + cred, token: alice, want: 200, json: map[string]any{"comment": "renamed"}})
 	cl.do(exchange{method: "PUT", path: own + "/" + cred, token: alice, want: 400, json: map[string]any{"not_after": "2999-01-01T00:00:00Z"}})
+	cl.do(exchange{method: "POST", path: P + "/users/" + user + "/client-credentials/" + cred + "/rotate", token: adm, want: 200})
+	cl.do(exchange{method: "POST", path: own + "/" + cred + "/rotate", token: alice, want: 200})
 	secret := string(cl.do(exchange{method: "GET", path: own + "/" + cred + "/secret", token: alice, want: 200}))
 	cl.do(exchange{method: "GET", path: own + "/" + cred + "/secret?format=kubeconfig", token: adm, want: 404}) // admin's "current" is admin
-	cl.do(exchange{method: "GET", path: P + "/users/" + user + "/client-credentials/" + cred + "/secret?format=kubeconfig", token: adm, want: 200})
+	cl.do(exchange{method: "GET", path: P + "/users/" + user + "/client-credentials/" + cred + "/secret?format=kubeconfig", token: adm, want: 403})
+	cl.do(exchange{method: "GET", path: own + "/" + cred + "/secret?format=kubeconfig", token: alice, want: 200})
 	cl.do(exchange{method: "GET", path: own + "/" + cred + "/secret?format=pdf", token: alice, want: 400, invalid: true})
 	cl.do(exchange{method: "GET", path: P + "/users/" + user + "/client-credentials", token: adm, want: 200})
 	cl.do(exchange{method: "GET", path: P + "/users/" + me + "/client-credentials", token: alice, want: 403})

@@ -226,8 +226,11 @@ func routeTable() []route {
 			}},
 		{pattern: "GET " + p + "/users/{user}/client-credentials/{id}/secret", variant: "own", perm: auth.APIProxyCredentialsOwn,
 			path: credsOwn("/{id}/secret"), wantOK: 200},
-		{pattern: "GET " + p + "/users/{user}/client-credentials/{id}/secret", variant: "other", perm: auth.APIProxyCredentialsManage,
-			path: credsOther("/{id}/secret"), wantOK: 200},
+		// Someone else's secret is refused to everyone, whatever they hold: TestProxySecretOnlyForOwner.
+		{pattern: "POST " + p + "/users/{user}/client-credentials/{id}/rotate", variant: "own", perm: auth.APIProxyCredentialsOwn,
+			path: credsOwn("/{id}/rotate"), wantOK: 200},
+		{pattern: "POST " + p + "/users/{user}/client-credentials/{id}/rotate", variant: "other", perm: auth.APIProxyCredentialsManage,
+			path: credsOther("/{id}/rotate"), wantOK: 200},
 
 		{pattern: "GET " + p + "/conf", perm: authenticated, path: fixed(p + "/conf"), wantOK: 200},
 		{pattern: "GET " + p + "/status", perm: auth.SettingsView, path: fixed(p + "/status"), wantOK: 200},

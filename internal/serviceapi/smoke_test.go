@@ -43,7 +43,7 @@ func TestWalkthrough(t *testing.T) {
 			if got.Name != "k8s" || got.Credential.Type != "token" || !got.Credential.BearerTokenSet {
 				t.Errorf("target after restart: %+v", got)
 			}
-			status, again := gh.Do("GET", "/api-proxy/api/v1/users/"+user+"/client-credentials/"+cred+"/secret", adm, nil)
+			status, again := gh.Do("GET", "/api-proxy/api/v1/users/current/client-credentials/"+cred+"/secret", gh.Token("alice", "Alice-pass-1"), nil)
 			if status != 200 || string(again) != string(secret) {
 				t.Errorf("secret after restart: %d, same=%v", status, string(again) == string(secret))
 			}

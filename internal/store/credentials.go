@@ -147,6 +147,21 @@ func (s *Store) UpdateCredential(ctx context.Context, c *model.ProxyCredential, 
 	return nil
 }
 
+// RotateCredentialSecret replaces the credential's secret (sealed and indexed like a new one); the old secret
+// stops authenticating at once.
+func (s *Store) RotateCredentialSecret(ctx context.Context, id, secret, actor string) error {
+	sealed, err := s.seal(secret, "credential:"+id+":secret")
+	if err != nil {
+		return fmt.Errorf("rotate credential %s: %w", id, err)
+	}
+	res, err := s.conn().exec(ctx, `UPDATE proxy_credentials SET secret_sealed = ?, secret_index = ?, updated = ?, updated_by = ? WHERE id = ?`,
+		sealed, s.SecretIndex(IndexProxySecret, secret), micros(s.now()), actor, id)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("rotate credential %s: %w", id, err)
+	}
+	return nil
+}
+
 // DeleteCredential removes the credential.
 func (s *Store) DeleteCredential(ctx context.Context, id string) error {
 	res, err := s.conn().exec(ctx, `DELETE FROM proxy_credentials WHERE id = ?`, id)

@@ -199,6 +199,12 @@ func (p *Proc) Login(user, pw string) string {
 // Call sends a JSON request as the admin, fails the test unless the status is want, and decodes into out.
 func (p *Proc) Call(method, path string, body any, want int, out any) []byte {
 	p.t.Helper()
+	return p.CallAs(p.Token, method, path, body, want, out)
+}
+
+// CallAs is Call with another principal's access token.
+func (p *Proc) CallAs(token, method, path string, body any, want int, out any) []byte {
+	p.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -211,7 +217,7 @@ func (p *Proc) Call(method, path string, body any, want int, out any) []byte {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+p.Token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
