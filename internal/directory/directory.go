@@ -199,7 +199,25 @@ func (d *Directory) Sync(ctx context.Context, id string) error {
 	return err
 }
 
+// failureTexts are what a source's status_text says of a failure. The cause (which may quote the remote
+// server: an HTML error page, a discovery document, an LDAP diagnostic) goes to the log only, so nothing a
+// provider sends reaches API answers.
+var failureTexts = map[string]string{
+	StatusConnectionFailed: "The source's server could not be reached or did not answer as expected",
+	StatusBindFailed:       "The source's server refused the bind credentials",
+	StatusSearchFailed:     "The source's server refused or failed the user search",
+	StatusInternalError:    "The source could not be synced because of an internal error",
+}
+
 func (d *Directory) setStatus(ctx context.Context, id, code, text string, cause error) error {
+	if cause != nil {
+		d.log().Warn("source sync failed", "source", id, "status", code, "err", cause)
+		generic, ok := failureTexts[code]
+		if !ok {
+			generic = "The source could not be synced"
+		}
+		text = generic + "; the server log has the details"
+	}
 	if err := d.Store.SetSourceStatus(context.WithoutCancel(ctx), id, code, text, d.now()); err != nil && cause == nil {
 		return err
 	}

@@ -511,3 +511,34 @@ func pemCert(der []byte) []byte {
 }
 
 func TestMain(m *testing.M) { testpg.Main(m) }
+
+// TestOIDCDiscoveryErrorNotEchoed: a provider's discovery error (here an HTML page quoting a marker) was copied
+// into the source's status_text, which every sources-view holder reads. The status now says what kind of
+// failure it was; the cause is in the log.
+func TestOIDCDiscoveryErrorNotEchoed(t *testing.T) {
+	e := newOIDCEnv(t, false)
+	const marker = "provider-says-7f3a"
+	broken := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusInternalServerError)
+		w.Write([]byte("<html><script>alert(1)</script>" + marker + "</html>"))
+	}))
+	t.Cleanup(broken.Close)
+	body := e.sourceBody(broken.URL, string(pemCert(broken.Certificate().Raw)), true)
+	body["name"] = "broken"
+	id := e.gh.Create(sourcesPath, e.adm, body)
+	e.gh.Server.Directory().Wait()
+	var src map[string]any
+	e.gh.JSON("GET", sourcesPath+"/"+id, e.adm, nil, http.StatusOK, &src)
+	text, _ := src["status_text"].(string)
+	if src["status_code"] != "CONNECTION_FAILED" || text == "" || strings.Contains(text, marker) || strings.Contains(text, "<") ||
+		strings.Contains(text, broken.URL) {
+		t.Errorf("status %v %q: want CONNECTION_FAILED with a generic text", src["status_code"], text)
+	}
+	if _, b := e.gh.Do("GET", sourcesPath, e.adm, nil); strings.Contains(string(b), marker) {
+		t.Errorf("the source list quotes the provider: %s", b)
+	}
+	if !strings.Contains(e.gh.Logs.String(), marker) {
+		t.Error("the log lacks the provider's answer")
+	}
+}
