@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // Every write or secret read that can hand out permissions goes through mustHold, which applies auth's delegation
@@ -53,15 +54,29 @@ func (a *API) refsPermissions(ctx context.Context, refs []model.Ref) ([]string, 
 	return out, nil
 }
 
-// sourceReach is what a directory source's users can be given by membership rules: the roles with a rule bound to
-// the source, or to a tag from any source. Whoever defines what a source says about its users decides who
-// gets those roles.
+// sourceReach is what writing a directory source can give: whoever defines the server a source asks decides
+// who its users are (and can log in as any of them) and what it says about them (groups, tags). So it is what
+// the source's users hold, and the roles with a membership rule bound to the source or to a tag from any source.
 func (a *API) sourceReach(ctx context.Context, sourceID string) ([]string, error) {
 	rules, err := a.Store.RoleRules(ctx, "")
 	if err != nil {
 		return nil, err
 	}
 	var out []string
+	// Local users log in with their own password whatever the LOCAL source says.
+	if sourceID != "" && sourceID != store.LocalSourceID {
+		users, err := a.Store.SourceUserIDs(ctx, sourceID)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range users {
+			perms, err := a.userPermissions(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, perms...)
+		}
+	}
 	seen := map[string]bool{}
 	for _, rule := range rules {
 		if seen[rule.RoleID] || (rule.SourceID != "" && rule.SourceID != sourceID) {

@@ -1,6 +1,7 @@
 package serviceapi_test
 
 import (
+	"context"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
@@ -44,6 +46,20 @@ func (e *delegationEnv) clientWith(perms ...string) string {
 		roles = append(roles, map[string]string{"id": e.role(perms...)})
 	}
 	return e.gh.Create(clientsPath, e.adm, map[string]any{"name": e.unique("client"), "roles": roles})
+}
+
+// directoryUserWith makes a source with one directory user holding perms (none: a plain user) and returns the
+// source id. Whoever rewrites that source decides who logs in as the user.
+func (e *delegationEnv) directoryUserWith(perms ...string) string {
+	src := e.gh.Create(sourcesPath, e.adm, awsSourceBody(e.unique("dir")))
+	u, err := e.gh.Server.Store().UpsertDirectoryUser(context.Background(), src, store.DirectoryUser{ExternalID: e.unique("cn="), Username: e.unique("dir-user")})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if perms != nil {
+		e.gh.JSON("PUT", "/role-store/api/v1/users/"+u.ID+"/roles", e.adm, []map[string]string{{"id": e.role(perms...)}}, http.StatusOK, nil)
+	}
+	return src
 }
 
 // sensitiveOp is one operation a delegated admin might try. It needs the route's permission, and carries the
@@ -138,8 +154,23 @@ func delegationOps() []sensitiveOp {
 			return s
 		}},
 		{"create a source whose tags grant a superuser role", auth.SourcesManage, all, func(e *delegationEnv, tok, _ string) int {
-			e.gh.JSON("PUT", rolesPath+"/"+e.role(all...), e.adm, map[string]any{"source_rules": []map[string]string{{"tag": e.unique("t")}}}, http.StatusOK, nil)
+			role := e.role(all...)
+			e.gh.JSON("PUT", rolesPath+"/"+role, e.adm, map[string]any{"source_rules": []map[string]string{{"tag": e.unique("t")}}}, http.StatusOK, nil)
+			defer e.gh.JSON("DELETE", rolesPath+"/"+role, e.adm, nil, http.StatusOK, nil) // the rule would reach every later source
 			s, _ := e.gh.Do("POST", sourcesPath, tok, awsSourceBody(e.unique("src")))
+			return s
+		}},
+		{"repoint the source of a superuser directory user", auth.SourcesManage, all, func(e *delegationEnv, tok, _ string) int {
+			src := e.directoryUserWith(all...)
+			s, _ := e.gh.Do("PUT", sourcesPath+"/"+src, tok, awsSourceBody(e.unique("src")))
+			return s
+		}},
+		{"delete the source of a superuser directory user", auth.SourcesManage, all, func(e *delegationEnv, tok, _ string) int {
+			s, _ := e.gh.Do("DELETE", sourcesPath+"/"+e.directoryUserWith(all...), tok, nil)
+			return s
+		}},
+		{"repoint the source of a plain directory user", auth.SourcesManage, nil, func(e *delegationEnv, tok, _ string) int {
+			s, _ := e.gh.Do("PUT", sourcesPath+"/"+e.directoryUserWith(), tok, awsSourceBody(e.unique("src")))
 			return s
 		}},
 		{"set the certificate-login CA (configuration API)", auth.ConfigManage, all, func(e *delegationEnv, tok, _ string) int {

@@ -153,6 +153,9 @@ func (a *API) deleteSource(w http.ResponseWriter, r *http.Request) error {
 	if src.Connection.Type == directory.TypeLocal {
 		return badRequest("id", "the LOCAL source cannot be deleted")
 	}
+	if err := a.mustHoldSource(r, src.ID); err != nil {
+		return err
+	}
 	if err := a.Store.DeleteSource(r.Context(), src.ID); err != nil {
 		return err
 	}

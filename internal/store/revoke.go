@@ -91,3 +91,21 @@ func roleHolders(ctx context.Context, c conn, roleID string) ([]string, error) {
 	}
 	return out, mapErr(rows.Err())
 }
+
+// SourceUserIDs lists the users a directory source provided.
+func (s *Store) SourceUserIDs(ctx context.Context, sourceID string) ([]string, error) {
+	rows, err := s.conn().query(ctx, `SELECT id FROM users WHERE source = ?`, sourceID)
+	if err != nil {
+		return nil, fmt.Errorf("users of source %s: %w", sourceID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, mapErr(err)
+		}
+		out = append(out, id)
+	}
+	return out, mapErr(rows.Err())
+}
