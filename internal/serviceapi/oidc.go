@@ -251,8 +251,9 @@ func (a *API) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 			Message: "the login state is invalid or expired; start the login again", Err: err})
 	}
 	if e := q.Get("error"); e != "" {
+		// What the provider (or whoever forged this URL) says stays in the audit trail, not in the answer.
 		return a.oidcFailed(r, p.Source, &Error{Status: http.StatusUnauthorized, Code: "UNAUTHORIZED",
-			Message: "the identity provider refused the login: " + e, Err: errors.New(q.Get("error_description"))})
+			Message: "the identity provider refused the login", Err: fmt.Errorf("provider error %q: %q", e, q.Get("error_description"))})
 	}
 	code := q.Get("code")
 	if code == "" {
