@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"net/url"
 	"os/exec"
 	"slices"
@@ -235,6 +236,17 @@ func TestWHATWGOracleAgainstNode(t *testing.T) {
 			inputs = append(inputs, s.raw)
 		}
 	}
+	// And mutations of the seeds from the bytes URL parsers disagree on, so the oracle is checked beyond them.
+	rng := rand.New(rand.NewPCG(9, 9))
+	const tricky = "/\\\t\n\r :@.%[]#?~-_0123456789abcdefhlnoptvxELOX"
+	for range 3000 {
+		b := []byte(redirectSeeds[rng.IntN(len(redirectSeeds))].raw)
+		for range 1 + rng.IntN(3) {
+			i := rng.IntN(len(b) + 1)
+			b = append(b[:i], append([]byte{tricky[rng.IntN(len(tricky))]}, b[i:]...)...)
+		}
+		inputs = append(inputs, string(b))
+	}
 	script := `const base = process.argv[1]; let data = ""; process.stdin.on("data", d => data += d);
 process.stdin.on("end", () => { const out = JSON.parse(data).map(s => {
   try { const u = new URL(s, base); return {ok: true, scheme: u.protocol.replace(/:$/, ""), host: u.hostname}; }
@@ -259,7 +271,9 @@ process.stdin.on("end", () => { const out = JSON.parse(data).map(s => {
 			continue // the browser refuses it outright; no navigation happens
 		}
 		scheme, host := whatwgResolve(raw)
-		if scheme != got[i].Scheme || (host != got[i].Host && scheme != "javascript") {
+		// Hosts of other schemes are opaque to a browser's navigation rules here: never this server either way.
+		special := slices.Contains([]string{"http", "https", "ws", "wss", "ftp"}, scheme)
+		if scheme != got[i].Scheme || (special && host != got[i].Host) {
 			t.Errorf("%q: oracle says %s://%s, node says %s://%s", raw, scheme, host, got[i].Scheme, got[i].Host)
 		}
 		if testPolicy.Check(raw) == nil && !onSite(got[i].Scheme, got[i].Host) {
