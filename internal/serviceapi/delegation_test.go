@@ -129,6 +129,10 @@ func delegationOps() []sensitiveOp {
 			s, _ := e.gh.Do("PUT", rolesPath+"/"+e.role(all...), tok, map[string]any{"source_rules": []map[string]string{{"tag": "mine"}}})
 			return s
 		}},
+		{"strip a superuser role of its permissions", auth.RolesManage, all, func(e *delegationEnv, tok, _ string) int {
+			s, _ := e.gh.Do("PUT", rolesPath+"/"+e.role(all...), tok, map[string]any{"permissions": []string{}})
+			return s
+		}},
 		{"delete a superuser role", auth.RolesManage, all, func(e *delegationEnv, tok, _ string) int {
 			s, _ := e.gh.Do("DELETE", rolesPath+"/"+e.role(all...), tok, nil)
 			return s
@@ -147,6 +151,10 @@ func delegationOps() []sensitiveOp {
 		}},
 		{"give an API client the superuser role", auth.APIClientsManage, all, func(e *delegationEnv, tok, _ string) int {
 			s, _ := e.gh.Do("PUT", clientsPath+"/"+e.clientWith(), tok, map[string]any{"roles": []map[string]string{{"id": e.role(all...)}}})
+			return s
+		}},
+		{"rename a superuser API client", auth.APIClientsManage, all, func(e *delegationEnv, tok, _ string) int {
+			s, _ := e.gh.Do("PUT", clientsPath+"/"+e.clientWith(all...), tok, map[string]any{"name": e.unique("renamed")})
 			return s
 		}},
 		{"delete a superuser API client", auth.APIClientsManage, all, func(e *delegationEnv, tok, _ string) int {
