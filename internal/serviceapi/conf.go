@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
@@ -112,14 +113,27 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request) error {
 var errNotOwner = &Error{Status: http.StatusForbidden, Code: "FORBIDDEN",
 	Message: "only the credential's owner can read its secret; administrators can rotate or delete the credential"}
 
+// secretHandover is how long after creating a credential for someone else its creator may still fetch the secret
+// to hand it over. The handover also ends at the credential's first use or first change (a rotation included), so
+// a secret that is in use, or that an administrator rotated, is only ever readable by its owner.
+const secretHandover = 10 * time.Minute
+
+// handoverOpen reports whether p created c for its owner a moment ago and may fetch the secret to hand it over:
+// the secret is shown to its creator at creation, and only to the owner after that.
+func (a *API) handoverOpen(p *Principal, c *model.ProxyCredential) bool {
+	return p.Name == c.Author && p.Permissions.Has(auth.APIProxyCredentialsManage) && c.LastUsed == nil &&
+		c.Updated.Equal(c.Created) && a.now().Sub(c.Created) < secretHandover
+}
+
 // credentialSecret is GET .../client-credentials/{id}/secret: the secret as text, or ?format=kubeconfig. Only the
-// owner may read it, whatever other permissions the caller holds.
+// owner may read it, whatever other permissions the caller holds, except for its creator's handover right after
+// creation (handoverOpen).
 func (a *API) credentialSecret(w http.ResponseWriter, r *http.Request) error {
 	_, c, err := a.ownedCredential(r)
 	if err != nil {
 		return err
 	}
-	if p := principal(r.Context()); p.Kind != auth.KindUser || p.ID != c.UserID {
+	if p := principal(r.Context()); (p.Kind != auth.KindUser || p.ID != c.UserID) && !a.handoverOpen(p, c) {
 		a.auditRefused(r, "read-secret", "api-proxy-credential", c.ID, "not the owner")
 		return errNotOwner
 	}

@@ -18,6 +18,11 @@ func TestProxySecretOnlyForOwner(t *testing.T) {
 	s := newCredSetup(t, gh)
 	_, mgrTok, _ := newUserWithRole(t, gh, s.adm, "credmgr", auth.APIProxyCredentialsManage)
 	cred := gh.Create(userCreds(s.alice), s.adm, map[string]any{"name": "laptop", "target": map[string]string{"id": s.target}})
+	// The creator may fetch the secret to hand it over, until the credential is first changed or used.
+	if status, b := gh.Do("GET", userCreds(s.alice)+"/"+cred+"/secret", s.adm, nil); status != http.StatusOK || !strings.HasPrefix(string(b), "ghp_") {
+		t.Fatalf("creator's handover read: %d %s", status, b)
+	}
+	gh.JSON("PUT", userCreds(s.alice)+"/"+cred, s.adm, map[string]any{"name": "laptop", "comment": "changed", "target": map[string]string{"id": s.target}}, http.StatusOK, nil)
 	for _, who := range []struct{ name, token string }{{"superuser", s.adm}, {"credentials manager", mgrTok}, {"another owner", s.bobTok}} {
 		for _, q := range []string{"", "?format=kubeconfig"} {
 			status, b := gh.Do("GET", userCreds(s.alice)+"/"+cred+"/secret"+q, who.token, nil)
@@ -54,7 +59,7 @@ func TestProxySecretOnlyForOwner(t *testing.T) {
 		counts[e.Actor+" "+e.Action+" "+e.Outcome]++
 	}
 	for k, want := range map[string]int{"admin rotate-secret success": 1, "credmgr rotate-secret success": 1,
-		"admin read-secret failure": 2, "credmgr read-secret failure": 2, "alice read-secret success": 2} {
+		"admin read-secret failure": 2, "admin read-secret success": 1, "credmgr read-secret failure": 2, "alice read-secret success": 2} {
 		if counts[k] != want {
 			t.Errorf("audit has %d %q events, want %d (all: %v)", counts[k], k, want, counts)
 		}
