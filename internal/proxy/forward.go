@@ -24,6 +24,8 @@ type requestState struct {
 	host   string // authority as the client sent it
 	path   string // normalized escaped path
 	outURL *url.URL
+	// websocket is set for a complete WebSocket opening handshake, the only upgrade that is forwarded.
+	websocket bool
 
 	grant    *Grant
 	decision string
@@ -108,13 +110,16 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 		// The wire path must be exactly the path the policy matched.
 		return badRequest("path refused", fmt.Errorf("path %q does not round-trip", rs.path))
 	}
+	if rs.websocket, err = checkUpgrade(r); err != nil {
+		return err
+	}
 	secret, credID, err := requestCredentials(r, tun)
 	if err != nil {
 		return authFailure(fmt.Errorf("credentials: %w: %w", ErrUnauthenticated, err), level)
 	}
 	g, err := s.authorize(r.Context(), &AuthRequest{Client: rs.client, Secret: secret, CredentialID: credID,
 		Scheme: scheme, Host: rs.host, Method: r.Method, Path: rs.path, Tunnel: tun != nil, ProxyTLS: proxyTLSFrom(r.Context()),
-		WebSocket: headerHasToken(r.Header, "Connection", "upgrade") && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")})
+		WebSocket: rs.websocket})
 	if err != nil {
 		return authFailure(err, level)
 	}
@@ -397,7 +402,15 @@ func (s *Server) captureLimit(rs *requestState) int {
 // body of audited exchanges.
 func (s *Server) modifyResponse(resp *http.Response) error {
 	rs := stateFrom(resp.Request.Context())
-	if rs == nil || !rs.grant.Target.AuditEnabled {
+	if rs == nil {
+		return nil
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if err := checkSwitch(resp.Request, resp, rs.websocket); err != nil {
+			return err
+		}
+	}
+	if !rs.grant.Target.AuditEnabled {
 		return nil
 	}
 	rs.respHdr = resp.Header.Clone()

@@ -189,6 +189,7 @@ func classifyUpstreamError(clientCtx, reqCtx context.Context, err error) (*httpE
 	}
 	var (
 		cfgErr    *upstreamConfigError
+		refused   *refusedResponseError
 		dnsErr    *net.DNSError
 		netErr    net.Error
 		verifErr  *tls.CertificateVerificationError
@@ -207,6 +208,8 @@ func classifyUpstreamError(clientCtx, reqCtx context.Context, err error) (*httpE
 		return bodyTimeout(err), "body_timeout"
 	case errors.Is(err, errChunkedTooLarge):
 		return bodyTooLarge(err), "body_too_large"
+	case errors.As(err, &refused):
+		return upstream(http.StatusBadGateway, "UPSTREAM_REFUSED", "refused_response", "target response refused")
 	case errors.As(err, &cfgErr):
 		return upstream(http.StatusBadGateway, "UPSTREAM_CONFIG", "config", "target transport misconfigured")
 	case errors.As(err, &verifErr), errors.As(err, &recErr), errors.As(err, &alertErr),

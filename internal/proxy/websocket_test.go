@@ -4,30 +4,55 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
+const wsKey = "dGhlIHNhbXBsZSBub25jZQ=="
+
+// switchingOrigin answers every request with a 101 and then echoes four bytes, the way an origin that blindly
+// switches protocols (or a second proxy behind the target) would; accept chooses the Sec-WebSocket-Accept it
+// sends ("" for none) and upgrade the Upgrade token. After the switch it reads what comes next, so a smuggled
+// request would show up in piped.
+type switchingOrigin struct {
+	accept  func(r *http.Request) string
+	upgrade string
+	piped   atomic.Int64
+}
+
+func (o *switchingOrigin) handler(w http.ResponseWriter, r *http.Request) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	head := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: " + o.upgrade + "\r\nConnection: Upgrade\r\n"
+	if a := o.accept(r); a != "" {
+		head += "Sec-WebSocket-Accept: " + a + "\r\n"
+	}
+	brw.WriteString(head + "\r\n")
+	brw.Flush()
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 4)
+	if n, err := io.ReadFull(brw, buf); err == nil {
+		o.piped.Add(int64(n))
+		conn.Write(buf) // echo
+	}
+}
+
 func TestWebSocketUpgrade(t *testing.T) {
-	st := newSetup(t, false, func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "websocket" || r.Header.Get("Authorization") != "Bearer "+targetToken {
-			http.Error(w, "bad upgrade", http.StatusBadRequest)
-			return
+	o := &switchingOrigin{upgrade: "websocket", accept: func(r *http.Request) string {
+		if r.Header.Get("Authorization") != "Bearer "+targetToken {
+			return ""
 		}
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		brw.Flush()
-		buf := make([]byte, 4)
-		if _, err := io.ReadFull(brw, buf); err == nil {
-			conn.Write(buf) // echo
-		}
-	}, nil)
+		return websocketAccept(r.Header.Get("Sec-WebSocket-Key"))
+	}}
+	st := newSetup(t, false, o.handler, nil)
 	conn, br := plainTunnel(t, st.addr, st.origin.hostPort())
 	resp := rawExchange(t, conn, br, "GET /ws HTTP/1.1\r\nHost: "+st.origin.hostPort()+"\r\nAuthorization: Bearer "+userSecret+
-		"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+		"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "+wsKey+"\r\n\r\n")
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("status %d, want 101", resp.StatusCode)
 	}
@@ -37,5 +62,76 @@ func TestWebSocketUpgrade(t *testing.T) {
 	buf := make([]byte, 4)
 	if _, err := io.ReadFull(bufio.NewReader(br), buf); err != nil || string(buf) != "ping" {
 		t.Fatalf("echo %q, %v", buf, err)
+	}
+	if a := st.auth.requests(); len(a) == 0 || !a[len(a)-1].WebSocket {
+		t.Errorf("authorizer was not told about the WebSocket channel: %+v", a)
+	}
+}
+
+// TestUpgradeRefused pins issue 9's "any Upgrade is tunnelled": a request asking for any protocol switch but a
+// complete WebSocket handshake is refused before it reaches the target, and a target's 101 is passed on only as
+// the accept of the client's own WebSocket key. Before the fix an h2c upgrade gave the client a raw pipe to the
+// origin on which later requests (GET /api/admin) were never authorized.
+func TestUpgradeRefused(t *testing.T) {
+	ws := "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + wsKey + "\r\n"
+	good := func(r *http.Request) string { return websocketAccept(r.Header.Get("Sec-WebSocket-Key")) }
+	for _, tc := range []struct {
+		name    string
+		head    string // request headers after Host and Authorization
+		method  string
+		upgrade string                       // what the origin switches to
+		accept  func(r *http.Request) string // the origin's accept value
+		want    int
+		reach   bool // the origin may see the request
+	}{
+		{"h2c", "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n", "GET", "h2c", good, 400, false},
+		{"h2c without HTTP2-Settings", "Connection: Upgrade\r\nUpgrade: h2c\r\n", "GET", "h2c", good, 400, false},
+		{"HTTP2-Settings alone", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n", "GET", "h2c", good, 400, false},
+		{"invented token", "Connection: Upgrade\r\nUpgrade: gatehouse-raw\r\n", "GET", "gatehouse-raw", good, 400, false},
+		{"TLS upgrade", "Connection: Upgrade\r\nUpgrade: TLS/1.2\r\n", "GET", "TLS/1.2", good, 400, false},
+		{"two tokens", "Connection: Upgrade\r\nUpgrade: websocket, h2c\r\n" + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + wsKey + "\r\n", "GET", "h2c", good, 400, false},
+		{"two Upgrade headers", ws + "Upgrade: h2c\r\n", "GET", "h2c", good, 400, false},
+		{"Upgrade without Connection", "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + wsKey + "\r\n", "GET", "websocket", good, 400, false},
+		{"Connection upgrade without Upgrade", "Connection: Upgrade\r\n", "GET", "websocket", good, 400, false},
+		{"websocket without key", "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n", "GET", "websocket", good, 400, false},
+		{"websocket with a short key", "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: c2hvcnQ=\r\n", "GET", "websocket", good, 400, false},
+		{"websocket old version", "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: " + wsKey + "\r\n", "GET", "websocket", good, 400, false},
+		{"websocket by POST", ws, "POST", "websocket", good, 400, false},
+		// The target answers, but not as a WebSocket server would: the switch is refused.
+		{"101 without accept", ws, "GET", "websocket", func(*http.Request) string { return "" }, 502, true},
+		{"101 with the accept of another key", ws, "GET", "websocket", func(*http.Request) string { return websocketAccept("AAAAAAAAAAAAAAAAAAAAAA==") }, 502, true},
+		{"101 to another protocol", ws, "GET", "h2c", good, 502, true},
+		{"101 to a request that asked for nothing", "", "GET", "websocket", good, 502, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := &switchingOrigin{upgrade: tc.upgrade, accept: tc.accept}
+			st := newSetup(t, false, o.handler, nil)
+			host := st.origin.hostPort()
+			conn, br := plainTunnel(t, st.addr, host)
+			resp := rawExchange(t, conn, br, tc.method+" /api/items HTTP/1.1\r\nHost: "+host+"\r\nAuthorization: Bearer "+userSecret+"\r\n"+tc.head+"\r\n")
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, body)
+			}
+			if !strings.Contains(string(body), `"error_code"`) {
+				t.Errorf("refusal without a JSON error: %q", body)
+			}
+			if hits := st.origin.hits.Load(); !tc.reach && hits != 0 {
+				t.Errorf("origin saw %d requests, want none", hits)
+			}
+			// Whatever the client sends next is a new HTTP request on the tunnel, never raw bytes in a pipe.
+			_, _ = io.WriteString(conn, "GET /denied/admin HTTP/1.1\r\nHost: "+host+"\r\nAuthorization: Bearer "+userSecret+"\r\n\r\n")
+			_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+			if next, err := http.ReadResponse(br, nil); err == nil {
+				next.Body.Close()
+				if next.StatusCode != http.StatusForbidden {
+					t.Errorf("the next request on the tunnel got %d, want the policy's 403", next.StatusCode)
+				}
+			}
+			if n := o.piped.Load(); n != 0 {
+				t.Errorf("origin received %d bytes through an unchecked pipe", n)
+			}
+		})
 	}
 }
