@@ -27,6 +27,9 @@ const (
 	reasonDoubleEncoding = "double percent-encoding in path"
 	reasonEmptySegment   = "empty path segment (//)"
 	reasonAboveRoot      = "path climbs above the root (..)"
+	reasonBadUTF8        = "percent-encoded bytes in path are not valid utf-8"
+	reasonLookalike      = "lookalike of a separator or dot in path"
+	reasonDotsAndSpaces  = "path segment of only dots and spaces"
 )
 
 // NormalizePath returns the canonical escaped form of a request path as it was
@@ -58,7 +61,15 @@ const (
 //     collapse "//" and some route it as an empty segment, so no single
 //     normalization is right for every target;
 //   - a ".." that would climb above the root, which RFC 3986 silently clamps
-//     but which only an attacker sends.
+//     but which only an attacker sends;
+//   - percent-encoded bytes that are not valid UTF-8 (overlong %C0%AE is a
+//     dot to some decoders), C1 controls and invisible format characters;
+//   - lookalikes of a separator or dot: anything NFKC maps to one of
+//     / \ . ; % ? # : (fullwidth solidus %EF%BC%8F, one-dot leader) and the
+//     slashes, dots and code-page backslashes (yen, won) that best-fit
+//     conversion maps there (see lookalikes);
+//   - a segment of only dots and spaces ("...", ". ", "%20"), which Windows
+//     origins read as empty or as a dot segment.
 func NormalizePath(raw string) (string, error) {
 	if raw == "" {
 		return "/", nil
@@ -136,6 +147,9 @@ func canonSegment(seg string) (string, error) {
 		}
 	}
 	if canonical {
+		if err := checkSegmentHazards(seg); err != nil {
+			return "", err
+		}
 		return seg, nil
 	}
 	var b strings.Builder
@@ -176,6 +190,9 @@ func canonSegment(seg string) (string, error) {
 		if s[i] == '%' && s[i+1] == '2' && s[i+2] == '5' && isHex(s[i+3]) && isHex(s[i+4]) {
 			return "", &PathError{Reason: reasonDoubleEncoding}
 		}
+	}
+	if err := checkSegmentHazards(s); err != nil {
+		return "", err
 	}
 	return s, nil
 }

@@ -71,8 +71,8 @@ type compiledEndpoint struct {
 func CompileRules(authorized, unauthorized []Endpoint) (*Rules, error) {
 	var errs FieldErrors
 	r := &Rules{
-		authorized:   compileList("authorized_endpoints", authorized, &errs),
-		unauthorized: compileList("unauthorized_endpoints", unauthorized, &errs),
+		authorized:   compileList("authorized_endpoints", authorized, false, &errs),
+		unauthorized: compileList("unauthorized_endpoints", unauthorized, true, &errs),
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("compile rules: %w", errs)
@@ -80,7 +80,9 @@ func CompileRules(authorized, unauthorized []Endpoint) (*Rules, error) {
 	return r, nil
 }
 
-func compileList(field string, eps []Endpoint, errs *FieldErrors) []compiledEndpoint {
+// compileList compiles one endpoint list; loose lists (the unauthorized endpoints) match paths by their loose keys
+// (see looseSegment).
+func compileList(field string, eps []Endpoint, loose bool, errs *FieldErrors) []compiledEndpoint {
 	out := make([]compiledEndpoint, 0, len(eps))
 	for i, e := range eps {
 		if fes := ValidateEndpoint(e); len(fes) > 0 {
@@ -104,6 +106,9 @@ func compileList(field string, eps []Endpoint, errs *FieldErrors) []compiledEndp
 		c.methods = n.Methods
 		for _, p := range n.Paths {
 			g, _ := CompileGlob(p) // validated above
+			if loose {
+				g = looseGlob(g)
+			}
 			c.paths = append(c.paths, g)
 		}
 		out = append(out, c)
@@ -154,14 +159,23 @@ func (r *Rules) match(req Request, unauthenticated bool) Decision {
 		return deny(ReasonPathNotCanon)
 	}
 	segs := strings.Split(req.Path[1:], "/")
-	for i := range r.unauthorized {
-		if r.unauthorized[i].matches(scheme, hp, method, segs) {
-			return deny(ReasonUnauthorized)
+	if len(r.unauthorized) > 0 {
+		// Deny rules hold against the loosest common origin: matched on what such an origin routes by.
+		loose := looseSegments(segs)
+		for i := range r.unauthorized {
+			if r.unauthorized[i].matches(scheme, hp, method, loose) {
+				return deny(ReasonUnauthorized)
+			}
 		}
 	}
 	for i := range r.authorized {
 		c := &r.authorized[i]
 		if unauthenticated && !c.ep.AllowUnauthenticated {
+			continue
+		}
+		if reflectsRequest(method) && !slices.Contains(c.methods, method) {
+			// "*" does not cover TRACE and TRACK: they echo the request, injected credential included, back
+			// to the client. Only an endpoint that names TRACE passes it (TRACK cannot be named).
 			continue
 		}
 		if c.matches(scheme, hp, method, segs) {
@@ -227,6 +241,9 @@ func (r *Rules) Hosts() []HostPort {
 func compareHostPort(a, b HostPort) int {
 	return cmp.Or(strings.Compare(a.Host, b.Host), cmp.Compare(a.Port, b.Port))
 }
+
+// reflectsRequest reports the methods whose answer is the request itself.
+func reflectsRequest(method string) bool { return method == "TRACE" || method == "TRACK" }
 
 // validToken reports whether s is a non-empty RFC 9110 token, the syntax of a
 // method name.
