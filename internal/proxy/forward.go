@@ -26,6 +26,8 @@ type requestState struct {
 	outURL *url.URL
 	// websocket is set for a complete WebSocket opening handshake, the only upgrade that is forwarded.
 	websocket bool
+	// scrub masks the injected credential in the response; nil when nothing is injected.
+	scrub *scrubber
 
 	grant    *Grant
 	decision string
@@ -139,6 +141,10 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 	}
 	if secret != "" && !g.Unauthenticated {
 		track.authenticated() // a grant for a presented secret: the secret was valid
+	}
+	if !g.Unauthenticated {
+		rs.scrub = scrubberFor(g.Target.Credential)
+		w.scrub = rs.scrub
 	}
 	if g.Target.AuditEnabled {
 		if err := s.recorderReady(); err != nil {
@@ -357,6 +363,14 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 		return name == "authorization" || name == "proxy-authorization" || name == "expect" ||
 			name == "forwarded" || name == "x-real-ip" || strings.HasPrefix(name, "x-forwarded-")
 	})
+	if rs.scrub != nil {
+		// What the scrubber must read comes back uncompressed, whole and unextended: a compressed body hides the
+		// secret, and a client choosing byte ranges of a reflected header could fetch it in pieces no scan finds.
+		h.Set("Accept-Encoding", "identity")
+		h.Del("Range")
+		h.Del("If-Range")
+		h.Del("Sec-Websocket-Extensions")
+	}
 	injectCredential(h, rs.grant.Target.Credential)
 }
 
@@ -407,6 +421,11 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if err := checkSwitch(resp.Request, resp, rs.websocket); err != nil {
+			return err
+		}
+	}
+	if rs.scrub != nil {
+		if err := scrubResponse(resp, rs.scrub); err != nil {
 			return err
 		}
 	}

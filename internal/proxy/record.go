@@ -67,9 +67,15 @@ type statusWriter struct {
 	written     int64
 	upIn        atomic.Int64 // client to target after an upgrade
 	upOut       atomic.Int64 // target to client after an upgrade
+	// scrub, when set, masks the injected credential in every header sent, interim (103) ones included, which
+	// ReverseProxy copies straight from the target.
+	scrub *scrubber
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if w.scrub != nil {
+		w.scrub.header(w.Header())
+	}
 	if !w.wroteHeader && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status, w.wroteHeader = code, true
 	}

@@ -1,0 +1,151 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"html"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// The target's secret is injected into every forwarded request, so an origin that reflects request headers (a
+// debug endpoint, TRACE, an error page quoting the request) would hand it to the user. The scrubber masks every
+// form of it Gatehouse can recognize in response headers, trailers and bodies (streamed, in bounded memory) and in
+// what an upgraded WebSocket connection sends to the client. Each occurrence is replaced by as many '*' bytes, so
+// Content-Length and WebSocket frame lengths stay right.
+
+// minScrubLen is the shortest form that is scrubbed: masking every occurrence of a two-letter password would wreck
+// bodies and protect nothing. The same bound applies to trail redaction.
+const minScrubLen = 4
+
+// scrubber masks the forms of one injected credential.
+type scrubber struct {
+	forms  [][]byte // distinct, at least minScrubLen long
+	maxLen int
+}
+
+// scrubbers caches a scrubber per injected credential: the forms are derived once, not per request.
+var scrubbers sync.Map // scrubKey -> *scrubber
+
+type scrubKey struct {
+	typ                              CredentialType
+	token, user, pass, hname, hvalue string
+}
+
+// scrubberFor returns the scrubber of the credential injected for c, or nil when nothing is injected into the
+// request (no credential, or a TLS client certificate, whose key never travels).
+func scrubberFor(c TargetCredential) *scrubber {
+	var secrets []string
+	switch c.Type {
+	case CredentialToken:
+		secrets = []string{c.Token}
+	case CredentialBasicAuth:
+		userPass := c.Username + ":" + c.Password
+		secrets = []string{c.Password, userPass, base64.StdEncoding.EncodeToString([]byte(userPass)),
+			base64.RawStdEncoding.EncodeToString([]byte(userPass)), base64.URLEncoding.EncodeToString([]byte(userPass)),
+			base64.RawURLEncoding.EncodeToString([]byte(userPass))}
+	case CredentialHeader:
+		secrets = []string{c.HeaderValue}
+	default:
+		return nil
+	}
+	key := scrubKey{typ: c.Type, token: c.Token, user: c.Username, pass: c.Password, hname: c.HeaderName, hvalue: c.HeaderValue}
+	if s, ok := scrubbers.Load(key); ok {
+		return s.(*scrubber)
+	}
+	s := newScrubber(secrets)
+	if s == nil {
+		return nil
+	}
+	v, _ := scrubbers.LoadOrStore(key, s)
+	return v.(*scrubber)
+}
+
+// newScrubber derives the forms in which an origin may echo each secret: as sent, URL-encoded (query and path
+// style, as a reflecting page puts it in a link), JSON-escaped (Go's, and with "\/" as PHP and others write it) and
+// HTML-escaped. Nil if no form is long enough to scrub.
+func newScrubber(secrets []string) *scrubber {
+	s := &scrubber{}
+	add := func(f string) {
+		if len(f) >= minScrubLen && !slices.ContainsFunc(s.forms, func(b []byte) bool { return string(b) == f }) {
+			s.forms = append(s.forms, []byte(f))
+			s.maxLen = max(s.maxLen, len(f))
+		}
+	}
+	for _, sec := range secrets {
+		add(sec)
+		add(url.QueryEscape(sec))
+		add(url.PathEscape(sec))
+		if j, err := json.Marshal(sec); err == nil {
+			add(string(j[1 : len(j)-1]))
+			add(strings.ReplaceAll(string(j[1:len(j)-1]), "/", `\/`))
+		}
+		add(html.EscapeString(sec))
+	}
+	if len(s.forms) == 0 {
+		return nil
+	}
+	// Longest first, so "user:pass" is masked whole before "pass" would leave "user:" standing.
+	slices.SortStableFunc(s.forms, func(a, b []byte) int { return len(b) - len(a) })
+	return s
+}
+
+// mask overwrites every occurrence of every form in b.
+func (s *scrubber) mask(b []byte) {
+	for _, f := range s.forms {
+		for off := 0; off+len(f) <= len(b); {
+			i := bytes.Index(b[off:], f)
+			if i < 0 {
+				break
+			}
+			i += off
+			for j := i; j < i+len(f); j++ {
+				b[j] = '*'
+			}
+			off = i + len(f)
+		}
+	}
+}
+
+// maskString returns v with every form masked, and v itself (no allocation) when it holds none.
+func (s *scrubber) maskString(v string) string {
+	for _, f := range s.forms {
+		if strings.Contains(v, string(f)) {
+			b := []byte(v)
+			s.mask(b)
+			return string(b)
+		}
+	}
+	return v
+}
+
+// header masks the forms in every name and value of h, in place.
+func (s *scrubber) header(h http.Header) {
+	for k, vs := range h {
+		for i, v := range vs {
+			vs[i] = s.maskString(v)
+		}
+		if m := s.maskString(k); m != k {
+			delete(h, k)
+			h[m] = append(h[m], vs...)
+		}
+	}
+}
+
+// hold returns how many bytes at the end of b must wait for more input: the longest suffix of b shorter than the
+// longest form that is a prefix of some form. Usually 0, so a streamed response is not delayed.
+func (s *scrubber) hold(b []byte) int {
+	for i := max(0, len(b)-(s.maxLen-1)); i < len(b); i++ {
+		tail := b[i:]
+		for _, f := range s.forms {
+			if len(tail) < len(f) && tail[0] == f[0] && bytes.HasPrefix(f, tail) {
+				return len(b) - i
+			}
+		}
+	}
+	return 0
+}
