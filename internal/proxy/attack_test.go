@@ -113,3 +113,35 @@ func TestChunkedForwardedWithLength(t *testing.T) {
 		t.Errorf("origin got body %q TE %v CL %d, want abcde framed by Content-Length 5", st.origin.bodies[0], gotTE, gotCL)
 	}
 }
+
+// TestStrippedRequestHeaders pins issue 9's header weaknesses: method-override headers would let a GET- or
+// POST-only endpoint run a DELETE at origins that honour them, and a header spelled with "_" instead of "-"
+// reaches CGI, WSGI and PHP origins as the header it imitates (X_Api_Key as X-Api-Key, Proxy_Authorization as
+// Proxy-Authorization). None of them may reach the target; ordinary headers still do.
+func TestStrippedRequestHeaders(t *testing.T) {
+	st := newSetup(t, false, nil, func(_ *Server, tg *Target) {
+		tg.Credential = TargetCredential{Type: CredentialHeader, HeaderName: "X-Api-Key", HeaderValue: targetToken}
+	})
+	conn, br := plainTunnel(t, st.addr, st.origin.hostPort())
+	resp := rawExchange(t, conn, br, "POST /api/items HTTP/1.1\r\nHost: "+st.origin.hostPort()+"\r\nAuthorization: Bearer "+userSecret+"\r\n"+
+		"X-HTTP-Method-Override: DELETE\r\nX-HTTP-Method: DELETE\r\nX-Method-Override: DELETE\r\nx-http-method-override: PUT\r\n"+
+		"X_Api_Key: client-chosen\r\nX_Forwarded_For: 6.6.6.6\r\nProxy_Authorization: Basic Zm9vOmJhcg==\r\nX-Custom_Header: 1\r\n"+
+		"X-Request-Tag: kept\r\nContent-Length: 2\r\n\r\nhi")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	h := st.origin.lastHeader()
+	for name := range h {
+		lower := strings.ToLower(name)
+		if strings.Contains(lower, "_") || strings.Contains(lower, "method") {
+			t.Errorf("origin received %s: %q", name, h[name])
+		}
+	}
+	if got := h.Values("X-Api-Key"); len(got) != 1 || got[0] != targetToken {
+		t.Errorf("origin got X-Api-Key %q, want only the injected one", got)
+	}
+	if h.Get("X-Request-Tag") != "kept" {
+		t.Errorf("an ordinary header was dropped: %v", h)
+	}
+}

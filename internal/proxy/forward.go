@@ -361,7 +361,11 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	h := pr.Out.Header
 	deleteHeaders(h, func(name string) bool {
 		return name == "authorization" || name == "proxy-authorization" || name == "expect" ||
-			name == "forwarded" || name == "x-real-ip" || strings.HasPrefix(name, "x-forwarded-")
+			name == "forwarded" || name == "x-real-ip" || strings.HasPrefix(name, "x-forwarded-") ||
+			isMethodOverride(name) ||
+			// CGI, WSGI, PHP and Rack turn "-" into "_" (HTTP_X_API_KEY), so X_Api_Key would reach them as the
+			// very header stripped or injected here; nginx drops underscored names by default for that reason.
+			strings.IndexByte(name, '_') >= 0
 	})
 	if rs.scrub != nil {
 		// What the scrubber must read comes back uncompressed, whole and unextended: a compressed body hides the
@@ -372,6 +376,17 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 		h.Del("Sec-Websocket-Extensions")
 	}
 	injectCredential(h, rs.grant.Target.Credential)
+}
+
+// isMethodOverride reports the headers with which frameworks (Rails, Express method-override, Symfony, Laravel,
+// ASP.NET) let a request act as another method: a GET or POST authorized as such would run as a DELETE. They are
+// stripped rather than authorized as the method they name, so what the policy checked is what the target runs.
+func isMethodOverride(lowerName string) bool {
+	switch lowerName {
+	case "x-http-method-override", "x-http-method", "x-method-override":
+		return true
+	}
+	return false
 }
 
 // injectCredential sets the target's credential; a certificate is presented
