@@ -191,7 +191,18 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 		return nil, proxy.ErrUnauthenticated
 	}
 	now := g.now()
-	deny := func(reason string) (*proxy.Grant, error) { return nil, &proxy.DeniedError{Reason: reason} }
+	// The credential is known from here: a denial names it (and its user and target) for the log and the audit
+	// event, though the client is told nothing of it.
+	deny := func(reason string) (*proxy.Grant, error) {
+		who := proxy.SessionInfo{CredentialID: c.id, CredentialName: c.name, UserID: c.userID}
+		if u := s.users[c.userID]; u != nil {
+			who.UserName = u.name
+		}
+		if t := s.targets[c.targetID]; t != nil {
+			who.TargetName = t.name
+		}
+		return nil, &proxy.DeniedError{Reason: reason, Grant: &proxy.Grant{Session: who}}
+	}
 	switch {
 	case !c.enabled:
 		return deny("credential is disabled")
@@ -213,26 +224,31 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 	if !s.holdsRole(u, t) {
 		return deny("user holds no role of the target")
 	}
-	if conn != nil && r.Method != "CONNECT" && !conn.Channel(channelKind(r), u.name, u.roleNames) {
-		return deny("the channel policy of connection policy " + conn.PolicyName + " does not allow this user " + channelKind(r))
-	}
 	grant := &proxy.Grant{Target: t.forward, Secret: r.Secret, Session: proxy.SessionInfo{
 		UserID: u.id, UserName: u.name, CredentialID: c.id, CredentialName: c.name, TargetName: t.name,
 	}}
 	applyConnection(grant, conn)
 	grant.Conn = pc
+	// From here the credential is good and the request itself may be refused: the denial names who was refused
+	// so that it is recorded in that session's trail.
+	denyRequest := func(reason string) (*proxy.Grant, error) {
+		return nil, &proxy.DeniedError{Reason: reason, Grant: grant}
+	}
+	if conn != nil && r.Method != "CONNECT" && !conn.Channel(channelKind(r), u.name, u.roleNames) {
+		return denyRequest("the channel policy of connection policy " + conn.PolicyName + " does not allow this user " + channelKind(r))
+	}
 	if r.Method == "CONNECT" {
 		// Refuse a tunnel to a host the credential's target never serves, before any TLS is set up.
 		hp, err := policy.ParseAuthority(r.Host)
 		if err != nil || !servesHost(s, t.id, hp) {
-			return deny("the credential's target has no endpoint on " + r.Host)
+			return nil, &proxy.DeniedError{Reason: "the credential's target has no endpoint on " + r.Host, Grant: &proxy.Grant{Session: grant.Session}}
 		}
 		g.markUsed(c, now)
 		return grant, nil
 	}
 	d := t.rules.Match(policy.Request{Scheme: r.Scheme, Host: r.Host, Method: r.Method, Path: r.Path})
 	if !d.Allowed {
-		return deny(d.Reason)
+		return denyRequest(d.Reason)
 	}
 	grant.NATTargetHost = d.Endpoint.NATTargetHost
 	g.markUsed(c, now)

@@ -199,8 +199,29 @@ type CertSource interface {
 	GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 }
 
+// DeniedRequest is a request (or CONNECT) the policy refused, as told to Server.Denied.
+type DeniedRequest struct {
+	RequestID string
+	Time      time.Time
+	Client    netip.AddrPort
+	Method    string
+	// Host is the authority asked for and Path the normalized path ("" for a CONNECT).
+	Host, Path string
+	// Reason is the precise cause, which the client is not told.
+	Reason string
+	// Session names who was refused, as far as the credential was recognized.
+	Session SessionInfo
+	// TargetID is the credential's target, "" when unknown.
+	TargetID string
+}
+
 // Exchange is one recorded request and response.
 type Exchange struct {
+	// ID is the request id, as in the access log and the answer's X-Gatehouse-Request-Id.
+	ID string
+	// Decision is "allowed", or "denied: " and the precise reason for a request the policy refused (which
+	// never reached the target).
+	Decision string
 	Start    time.Time
 	Duration time.Duration
 	Client   netip.AddrPort

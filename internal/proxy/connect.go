@@ -39,7 +39,7 @@ type tunnel struct {
 // it closes.
 func (s *Server) handleConnect(ctx context.Context, c *h1Conn, req *http.Request, hi headInfo) {
 	start := time.Now()
-	rs := &requestState{start: start, client: c.client, method: http.MethodConnect, host: req.RequestURI}
+	rs := &requestState{id: s.ids.next(), start: start, client: c.client, method: http.MethodConnect, host: req.RequestURI}
 	authority, err := canonicalAuthority(req.RequestURI, "")
 	if err == nil && hi.host != "" {
 		// The Host of a CONNECT, when sent, names the same authority.
@@ -72,6 +72,17 @@ func (s *Server) handleConnect(ctx context.Context, c *h1Conn, req *http.Request
 			s.limitHit(limitNoTarget)
 		}
 		e := authFailure(err, levelProxy)
+		var denied *DeniedError
+		if errors.As(err, &denied) && denied.Grant != nil {
+			// Answered and accounted here rather than by refuse, so the log and audit event say who was refused.
+			rs.grant, rs.status, rs.decision, rs.reason, rs.err = denied.Grant, e.code, e.decision, e.logReason(), e.err
+			w := &h1Writer{c: c, req: &http.Request{Method: http.MethodGet, ProtoMajor: 1, ProtoMinor: 1, Close: true, Header: http.Header{}},
+				header: http.Header{}, closeAfter: true}
+			writeError(w, e, rs.id)
+			w.finish()
+			s.logAccess(ctx, rs, 0, 0)
+			return
+		}
 		c.refuse(ctx, e)
 		return
 	}

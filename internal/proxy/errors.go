@@ -21,14 +21,19 @@ var ErrRateLimited = errors.New("proxy: rate limited")
 var ErrRecordingUnavailable = errors.New("proxy: recording unavailable")
 
 // ErrNoTarget is returned by an Authorizer for a CONNECT to an authority that no enabled target serves; the
-// client gets 403 before any certificate is minted for the tunnel.
+// client gets the neutral 403 before any certificate is minted for the tunnel.
 var ErrNoTarget = errors.New("proxy: no API target serves this host and port")
 
-// DeniedError is returned by an Authorizer or Sessions to refuse a request;
-// the client gets 403 with Reason as the message, so Reason must be safe to
-// show to the client.
+// DeniedError is returned by an Authorizer or Sessions to refuse a request. The client gets one neutral 403 for
+// every policy denial, with the request id; Reason, the precise cause, goes to the access log, the trail and the
+// audit event only, so a denial does not map the deny list for the client.
 type DeniedError struct {
 	Reason string
+	// Grant, when set, says who was refused, for the log and the audit event. With a Target, the authorizer knew
+	// the credential to be good and the request itself was refused (an endpoint rule, a channel policy): the
+	// denial is then also recorded in the trail of the credential's API session when the target is audited.
+	// Without one (a disabled or expired credential, say) only Session is meaningful.
+	Grant *Grant
 }
 
 func (e *DeniedError) Error() string { return "proxy: denied: " + e.Reason }
@@ -52,6 +57,17 @@ type httpError struct {
 	msg      string
 	decision string
 	err      error
+	// reason is the precise cause for the log, the trail and the audit event when msg is kept neutral; "" means
+	// msg says it all.
+	reason string
+}
+
+// logReason is what the log, trail and audit event say about the failure.
+func (e *httpError) logReason() string {
+	if e.reason != "" {
+		return e.reason
+	}
+	return e.msg
 }
 
 func (e *httpError) Error() string {
@@ -88,10 +104,12 @@ func authFailure(err error, level authLevel) *httpError {
 		}
 		return &httpError{code: code, errCode: "UNAUTHENTICATED", msg: "valid proxy credential required", decision: decisionUnauthenticated, err: err}
 	case errors.Is(err, ErrNoTarget):
-		return &httpError{code: http.StatusForbidden, errCode: "NO_TARGET", msg: "no API target serves this host and port",
-			decision: decisionDeny, err: err}
+		// Neutral like every policy denial: telling which hosts no target serves would map the configured ones.
+		return &httpError{code: http.StatusForbidden, errCode: "FORBIDDEN", msg: neutralDenial, decision: decisionDeny,
+			err: err, reason: "no API target serves this host and port"}
 	case errors.As(err, &denied):
-		return &httpError{code: http.StatusForbidden, errCode: "FORBIDDEN", msg: denied.Reason, decision: decisionDeny, err: err}
+		return &httpError{code: http.StatusForbidden, errCode: "FORBIDDEN", msg: neutralDenial, decision: decisionDeny,
+			err: err, reason: denied.Reason}
 	case errors.Is(err, ErrRecordingUnavailable):
 		return recordingUnavailable(err)
 	case errors.Is(err, ErrRateLimited):
@@ -101,6 +119,9 @@ func authFailure(err error, level authLevel) *httpError {
 	}
 }
 
+// neutralDenial is the one message of every policy denial.
+const neutralDenial = "request refused by policy; give the request id to your administrator for the reason"
+
 // recordingUnavailable refuses an audited request that could not be recorded (fail closed).
 func recordingUnavailable(err error) *httpError {
 	return &httpError{code: http.StatusServiceUnavailable, errCode: "RECORDING_UNAVAILABLE",
@@ -108,8 +129,8 @@ func recordingUnavailable(err error) *httpError {
 }
 
 // writeError sends e as the JSON body used for every error the proxy itself
-// answers, in the service API's shape.
-func writeError(w http.ResponseWriter, e *httpError) {
+// answers, in the service API's shape, with the request id.
+func writeError(w http.ResponseWriter, e *httpError, requestID string) {
 	h := w.Header()
 	for k := range h {
 		delete(h, k)
@@ -123,12 +144,17 @@ func writeError(w http.ResponseWriter, e *httpError) {
 	body, _ := json.Marshal(struct {
 		ErrorCode    string `json:"error_code"`
 		ErrorMessage string `json:"error_message"`
-	}{e.errCode, e.msg})
+		RequestID    string `json:"request_id,omitempty"`
+	}{e.errCode, e.msg, requestID})
 	body = append(body, '\n')
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if requestID != "" {
+		h.Set("X-Request-Id", requestID)
+		h.Set(RequestIDHeader, requestID)
+	}
 	if e.code == statusClientClosed {
 		return // nobody is listening; the status is for the log only
 	}

@@ -17,6 +17,7 @@ import (
 // requestState follows one request from parsing to the access log. The
 // ReverseProxy hooks find it in the request context.
 type requestState struct {
+	id     string // request id, in every answer, log line and trail record
 	start  time.Time
 	client netip.AddrPort
 	method string
@@ -28,6 +29,8 @@ type requestState struct {
 	websocket bool
 	// scrub masks the injected credential in the response; nil when nothing is injected.
 	scrub *scrubber
+	// recordDenied is set for a policy denial that goes into its session's trail.
+	recordDenied bool
 
 	grant    *Grant
 	decision string
@@ -61,8 +64,8 @@ func stateFrom(ctx context.Context) *requestState {
 // absolute-form request on the proxy port. rawHost is the Host header as
 // received.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, tun *tunnel, client netip.AddrPort, rawHost string, track *trackedConn) {
-	rs := &requestState{start: time.Now(), client: client, method: r.Method, host: rawHost}
-	sw := &statusWriter{ResponseWriter: w}
+	rs := &requestState{id: s.ids.next(), start: time.Now(), client: client, method: r.Method, host: rawHost}
+	sw := &statusWriter{ResponseWriter: w, requestID: rs.id}
 	// Deferred so the request is accounted even when ReverseProxy aborts
 	// the handler with http.ErrAbortHandler.
 	defer func() {
@@ -76,9 +79,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, tun *tunnel, 
 		if !errors.As(err, &he) {
 			he = authFailure(err, levelTunnel)
 		}
-		rs.decision, rs.reason, rs.err = he.decision, he.msg, he.err
+		rs.decision, rs.reason, rs.err = he.decision, he.logReason(), he.err
 		if !sw.wroteHeader {
-			writeError(sw, he)
+			writeError(sw, he, rs.id)
 		}
 		if he.code == statusClientClosed {
 			rs.status = statusClientClosed
@@ -123,6 +126,9 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 		Scheme: scheme, Host: rs.host, Method: r.Method, Path: rs.path, Tunnel: tun != nil, ProxyTLS: proxyTLSFrom(r.Context()),
 		WebSocket: rs.websocket})
 	if err != nil {
+		if denied := (*DeniedError)(nil); errors.As(err, &denied) && denied.Grant != nil {
+			s.beginDenied(r, rs, denied.Grant)
+		}
 		return authFailure(err, level)
 	}
 	if g == nil || g.Target == nil {
@@ -189,6 +195,22 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 func clientClosed(err error) *httpError {
 	return &httpError{code: statusClientClosed, errCode: "CLIENT_CLOSED", msg: "client closed the request",
 		decision: decisionClientClosed, err: err}
+}
+
+// beginDenied accounts a request the policy refused to the API session of its credential, so that the refusal,
+// with its precise reason, is in the trail of an audited target next to the exchanges that were allowed. Nothing
+// is forwarded; when no session can be had (cool-down, recording down) the refusal is only logged.
+func (s *Server) beginDenied(r *http.Request, rs *requestState, g *Grant) {
+	rs.grant = g
+	if g.Target == nil || !g.Target.AuditEnabled || s.Sessions == nil || s.recorderReady() != nil {
+		return
+	}
+	sctx, active, err := s.Sessions.Begin(r.Context(), g, rs.client)
+	if err != nil {
+		return
+	}
+	rs.sessionCtx, rs.active, rs.recordDenied = sctx, active, true
+	rs.reqHeader = r.Header.Clone()
 }
 
 // bufferChunked reads a chunked body completely before anything is

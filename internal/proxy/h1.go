@@ -170,9 +170,10 @@ func crossCheck(req *http.Request, hi headInfo) error {
 func (c *h1Conn) refuse(ctx context.Context, e *httpError) {
 	req := &http.Request{Method: http.MethodGet, ProtoMajor: 1, ProtoMinor: 1, Close: true, Header: http.Header{}}
 	w := &h1Writer{c: c, req: req, header: http.Header{}, closeAfter: true}
-	writeError(w, e)
+	id := c.srv.ids.next()
+	writeError(w, e, id)
 	w.finish()
-	c.srv.logRefused(ctx, c.client, e)
+	c.srv.logRefused(ctx, c.client, e, id)
 }
 
 // serveRequest runs one request and reports whether the connection can be

@@ -32,7 +32,7 @@ func (s *Server) finishRequest(ctx context.Context, rs *requestState, sw *status
 	bytesOut := sw.written + sw.upOut.Load()
 	// Record before ending the request: a session closed meanwhile seals its trail only once its last request has
 	// ended, so an exchange aborted by a termination is still in the trail.
-	if rs.decision == decisionAllow && rs.grant != nil && rs.grant.Target != nil && rs.grant.Target.AuditEnabled {
+	if (rs.decision == decisionAllow || rs.recordDenied) && rs.grant != nil && rs.grant.Target != nil && rs.grant.Target.AuditEnabled {
 		rctx := ctx
 		if rs.sessionCtx != nil {
 			rctx = rs.sessionCtx
@@ -52,6 +52,7 @@ func (s *Server) logAccess(ctx context.Context, rs *requestState, bytesIn, bytes
 	target := ""
 	attrs := make([]slog.Attr, 0, 18)
 	attrs = append(attrs,
+		slog.String("request_id", rs.id),
 		slog.String("client", rs.client.String()),
 		slog.String("method", rs.method),
 		slog.String("scheme", rs.scheme),
@@ -87,6 +88,17 @@ func (s *Server) logAccess(ctx context.Context, rs *requestState, bytesIn, bytes
 		level = levelWarn
 	}
 	s.logger().LogAttrs(ctx, level, "proxy request", attrs...)
+	if rs.decision == decisionDeny && s.Denied != nil {
+		d := DeniedRequest{RequestID: rs.id, Time: rs.start, Client: rs.client, Method: rs.method, Host: rs.host,
+			Path: rs.path, Reason: rs.reason}
+		if g := rs.grant; g != nil {
+			d.Session = g.Session
+			if g.Target != nil {
+				d.TargetID = g.Target.ID
+			}
+		}
+		s.Denied(d)
+	}
 	if m := s.Metrics; m != nil {
 		m.observe(target, rs.decision, strconv.Itoa(rs.status), d, bytesIn, bytesOut)
 	}
@@ -94,7 +106,7 @@ func (s *Server) logAccess(ctx context.Context, rs *requestState, bytesIn, bytes
 
 // logRefused accounts a request refused before it could be fully parsed or
 // authorized at the proxy level.
-func (s *Server) logRefused(ctx context.Context, client netip.AddrPort, e *httpError) {
-	rs := &requestState{start: s.now(), client: client, status: e.code, decision: e.decision, reason: e.msg, err: e.err}
+func (s *Server) logRefused(ctx context.Context, client netip.AddrPort, e *httpError, id string) {
+	rs := &requestState{id: id, start: s.now(), client: client, status: e.code, decision: e.decision, reason: e.logReason(), err: e.err}
 	s.logAccess(ctx, rs, 0, 0)
 }

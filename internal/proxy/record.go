@@ -70,11 +70,16 @@ type statusWriter struct {
 	// scrub, when set, masks the injected credential in every header sent, interim (103) ones included, which
 	// ReverseProxy copies straight from the target.
 	scrub *scrubber
+	// requestID is set on every answer, interim ones excepted.
+	requestID string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.scrub != nil {
 		w.scrub.header(w.Header())
+	}
+	if w.requestID != "" && code >= 200 {
+		w.Header().Set(RequestIDHeader, w.requestID)
 	}
 	if !w.wroteHeader && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status, w.wroteHeader = code, true
@@ -171,7 +176,11 @@ func (s *Server) record(ctx context.Context, rs *requestState, sw *statusWriter)
 		ResponseBodyTruncated: respTrunc,
 		ResponseBytes:         max(respN, sw.written) + sw.upOut.Load(),
 	}
-	if rs.err != nil {
+	ex.ID, ex.Decision = rs.id, "allowed"
+	switch {
+	case rs.decision == decisionDeny:
+		ex.Decision = "denied: " + rs.reason
+	case rs.err != nil:
 		ex.Error = rs.reason
 	}
 	if s.Recorder == nil {

@@ -105,6 +105,8 @@ var errCompressedResponse = &refusedResponseError{"target answered in a content 
 // out with Accept-Encoding: identity; a target that compresses anyway is decoded when the standard library can
 // (gzip, deflate) and refused otherwise, since a compressed secret cannot be found.
 func scrubResponse(resp *http.Response, s *scrubber) error {
+	// ReverseProxy writes a 101's header itself, past the statusWriter that scrubs every other header.
+	s.header(resp.Header)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
 			resp.Body = &scrubConn{scrubReader: newScrubReader(rwc, s, nil), w: rwc}

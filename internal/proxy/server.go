@@ -42,6 +42,10 @@ type Server struct {
 	Logger *slog.Logger
 	// Metrics, if not nil, is updated for every request.
 	Metrics *Metrics
+	// Denied, if set, is told of every request or tunnel the policy refused, with the precise reason, once it
+	// has been answered; the server turns it into an audit event. It runs on the request's goroutine and must
+	// not block.
+	Denied func(DeniedRequest)
 	// NormalizePath turns the escaped request path into the path that is
 	// authorized and forwarded, or refuses it. Nil means policy.NormalizePath,
 	// the normalizer the endpoint rules are written against.
@@ -100,6 +104,7 @@ type Server struct {
 	h2base       *http.Server
 	closing      atomic.Bool
 	recordFailed atomic.Bool
+	ids          *requestIDs
 	now          func() time.Time
 
 	mu        sync.Mutex
@@ -113,6 +118,7 @@ func (s *Server) init() {
 		if s.now == nil {
 			s.now = time.Now
 		}
+		s.ids = newRequestIDs()
 		s.transports = &transportCache{srv: s}
 		s.rp = &httputil.ReverseProxy{
 			Rewrite:        s.rewrite,

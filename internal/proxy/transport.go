@@ -167,7 +167,9 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		clientCtx = rs.clientCtx
 	}
 	e, kind := classifyUpstreamError(clientCtx, r.Context(), err)
+	id := ""
 	if rs != nil {
+		id = rs.id
 		rs.upstream, rs.reason, rs.err = kind, e.msg, err
 		if e.code == statusClientClosed {
 			rs.status = statusClientClosed
@@ -176,7 +178,7 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 	if m := s.Metrics; m != nil {
 		m.UpstreamErrors.WithLabelValues(kind).Inc()
 	}
-	writeError(w, e)
+	writeError(w, e, id)
 }
 
 // classifyUpstreamError maps a round-trip failure to the client's status:

@@ -33,6 +33,7 @@ type dataPlane struct {
 	registry *prometheus.Registry
 	metrics  *http.Server
 	metLn    net.Listener
+	denials  *denialAuditor
 }
 
 // newDataPlane builds the proxy over the store and binds its listener.
@@ -84,6 +85,8 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 	dp.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Namespace: "gatehouse", Subsystem: "ca", Name: "leaves_minted_total", Help: "Leaf certificates minted for intercepted hosts (cache hits excluded).",
 	}, func() float64 { return float64(s.ca.Minted()) }))
+	dp.denials = newDenialAuditor(s.store, log)
+	dp.proxy.Denied = dp.denials.enqueue
 	dp.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "gatehouse", Subsystem: "proxy", Name: "active_sessions", Help: "Open API sessions.",
 	}, func() float64 { return float64(len(dp.sessions.Active())) }))
@@ -137,6 +140,7 @@ func (dp *dataPlane) serve(ctx context.Context, errc chan<- error) {
 		go func() { errc <- dp.metrics.Serve(&limits.Listener{Listener: dp.metLn}) }()
 	}
 	go dp.sessions.Run(ctx, time.Second)
+	go dp.denials.run(ctx)
 	go dp.gate.Run(ctx, func() time.Duration {
 		return time.Duration(max(dp.settings.Load().ReauthorizationInterval, 1)) * time.Second
 	})

@@ -170,7 +170,10 @@ func (m *Manager) Record(ctx context.Context, g *proxy.Grant, ex *proxy.Exchange
 		Proto: ex.Proto, Status: ex.Status, RequestHeaders: ex.RequestHeader, ResponseHeaders: ex.ResponseHeader,
 		RequestBody: ex.RequestBody, ResponseBody: ex.ResponseBody, RequestBodyTruncated: ex.RequestBodyTruncated,
 		ResponseBodyTruncated: ex.ResponseBodyTruncated, RequestBytes: ex.RequestBytes, ResponseBytes: ex.ResponseBytes,
-		Error: ex.Error, Decision: "allowed",
+		Error: ex.Error, Decision: ex.Decision, ID: ex.ID,
+	}
+	if rec.Decision == "" {
+		rec.Decision = "allowed"
 	}
 	if err := s.writer.Append(context.WithoutCancel(ctx), rec); err != nil {
 		if errors.Is(err, recording.ErrClosed) {
