@@ -24,7 +24,8 @@ const minScrubLen = 4
 
 // scrubber masks the forms of one injected credential.
 type scrubber struct {
-	forms  [][]byte // distinct, at least minScrubLen long
+	forms  [][]byte // distinct, at least minScrubLen long, longest first
+	anchor []int    // per form, the index of its rarest byte (see byteRank), which the scan looks for
 	maxLen int
 }
 
@@ -91,18 +92,48 @@ func newScrubber(secrets []string) *scrubber {
 	}
 	// Longest first, so "user:pass" is masked whole before "pass" would leave "user:" standing.
 	slices.SortStableFunc(s.forms, func(a, b []byte) int { return len(b) - len(a) })
+	for _, f := range s.forms {
+		a := 0
+		for i := range f {
+			if byteRank(f[i]) < byteRank(f[a]) {
+				a = i
+			}
+		}
+		s.anchor = append(s.anchor, a)
+	}
 	return s
 }
 
+// commonBytes lists the bytes of typical API and web responses, most frequent first. The scan looks for each
+// form's rarest byte with IndexByte, which is many times faster than bytes.Index on a first byte that occurs
+// everywhere, and checks the whole form only where that byte is found (the "rare byte" heuristic of memchr-based
+// searchers).
+const commonBytes = " etaoinsrhldcu\"mfpgwyb,.:/v0123456789k-_=xjqz<>{}[]\nABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+var byteRanks = func() (r [256]int) {
+	for i := 0; i < len(commonBytes); i++ {
+		r[commonBytes[i]] = len(commonBytes) - i
+	}
+	return r
+}()
+
+func byteRank(c byte) int { return byteRanks[c] }
+
 // mask overwrites every occurrence of every form in b.
 func (s *scrubber) mask(b []byte) {
-	for _, f := range s.forms {
+	for k, f := range s.forms {
+		a, c := s.anchor[k], f[s.anchor[k]]
+		// off is where the next occurrence may start; its anchor byte is at off+a or later.
 		for off := 0; off+len(f) <= len(b); {
-			i := bytes.Index(b[off:], f)
-			if i < 0 {
+			j := bytes.IndexByte(b[off+a:len(b)-len(f)+1+a], c)
+			if j < 0 {
 				break
 			}
-			i += off
+			i := off + j // the candidate occurrence starts here
+			if !bytes.Equal(b[i:i+len(f)], f) {
+				off = i + 1
+				continue
+			}
 			for j := i; j < i+len(f); j++ {
 				b[j] = '*'
 			}
