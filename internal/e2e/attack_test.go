@@ -177,6 +177,21 @@ func TestAttackCorpus(t *testing.T) {
 		{name: "two Authorization headers", tunnel: "{A}", req: "GET /api/items/1 HTTP/1.1\r\nHost: {A}\r\n" + auth + "Authorization: Bearer other\r\n\r\n", status: 401},
 		{name: "Authorization and Proxy-Authorization", req: "GET http://{P}/api/items/1 HTTP/1.1\r\nHost: {P}\r\n" + auth + "Proxy-Authorization: Bearer wrong-secret\r\n\r\n", status: 200, reach: "P", path: "/api/items/1"},
 
+		// Protocol switches: only a complete WebSocket handshake may ask for one (issue 9); h2c or an invented
+		// token would open a pipe on which nothing is authorized.
+		{name: "h2c upgrade", tunnel: "{A}", req: "GET /api/items/1 HTTP/1.1\r\nHost: {A}\r\n" + auth + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", status: 400},
+		{name: "invented upgrade token", tunnel: "{A}", req: "GET /api/items/1 HTTP/1.1\r\nHost: {A}\r\n" + auth + "Connection: Upgrade\r\nUpgrade: raw-pipe\r\n\r\n", status: 400},
+		{name: "WebSocket without a key", tunnel: "{A}", req: "GET /api/items/1 HTTP/1.1\r\nHost: {A}\r\n" + auth + "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n", status: 400},
+		{name: "WebSocket that the origin does not accept", tunnel: "{A}", req: "GET /api/items/1 HTTP/1.1\r\nHost: {A}\r\n" + auth + "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", status: 200, reach: "A", path: "/api/items/1"},
+
+		// Method overrides and underscored twins of stripped headers are dropped (issue 9).
+		{name: "method override headers", tunnel: "{A}", req: "POST /api/items/8 HTTP/1.1\r\nHost: {A}\r\n" + auth + "X-HTTP-Method-Override: DELETE\r\nX-HTTP-Method: DELETE\r\nX-Method-Override: DELETE\r\nContent-Length: 0\r\n\r\n", status: 200, reach: "A", path: "/api/items/8"},
+		{name: "underscored header twins", tunnel: "{A}", req: "GET /api/items/9 HTTP/1.1\r\nHost: {A}\r\n" + auth + "X_Forwarded_For: 6.6.6.6\r\nProxy_Authorization: Bearer {S}\r\nX_Api_Key: x\r\n\r\n", status: 200, reach: "A", path: "/api/items/9"},
+
+		// The origin reflects the request headers, the injected token among them: the client reads it masked.
+		{name: "origin reflects the injected token", tunnel: "{A}", req: get("/api/headers"), status: 200, reach: "A", path: "/api/headers"},
+		{name: "TRACE is not covered by the allowed methods", tunnel: "{A}", req: "TRACE /api/items/1 HTTP/1.1\r\nHost: {A}\r\n" + auth + "\r\n", status: 403},
+
 		// Credential confusion: alpha's credential never opens beta.
 		{name: "bearer of target A for target B", tunnel: "{B}", req: "GET /api/items/1 HTTP/1.1\r\nHost: {B}\r\n" + auth + "\r\n", status: 403},
 		{name: "CONNECT Basic of target A for target B", tunnel: "{B}", connectAuth: basicFor(c), req: "GET /api/items/1 HTTP/1.1\r\nHost: {B}\r\n\r\n", status: 403},
@@ -218,6 +233,15 @@ func TestAttackCorpus(t *testing.T) {
 				t.Errorf("407 without Proxy-Authenticate")
 			}
 			noSecret(t, "the answer", body, c.Secret, alphaToken, betaToken)
+			if resp != nil {
+				var h strings.Builder
+				resp.Header.Write(&h)
+				noSecret(t, "the answer's header", h.String(), c.Secret, alphaToken, betaToken)
+			}
+			if a.status == 403 && (!strings.Contains(body, "request refused by policy") || !strings.Contains(body, `"request_id":"`) ||
+				strings.Contains(body, "endpoint") || resp.Header.Get("X-Request-Id") == "") {
+				t.Errorf("denial is not the neutral refusal with a request id: %s", body)
+			}
 			for name, o := range origins {
 				got := o.Requests()
 				if name != a.reach {
@@ -233,6 +257,11 @@ func TestAttackCorpus(t *testing.T) {
 					t.Errorf("origin %s saw path %q, want exactly %q", name, got[0].Path, a.path)
 				}
 				checkInjected(t, got[0], alphaToken, c.Secret)
+				for name := range got[0].Header {
+					if l := strings.ToLower(name); strings.Contains(l, "_") || strings.Contains(l, "method") || l == "http2-settings" {
+						t.Errorf("origin got header %s: %q", name, got[0].Header[name])
+					}
+				}
 				for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip"} {
 					if v := got[0].Header.Get(h); strings.Contains(v, "6.6.6.6") {
 						t.Errorf("origin got the client's %s: %q", h, v)
