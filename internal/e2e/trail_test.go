@@ -57,8 +57,14 @@ func TestTerminate(t *testing.T) {
 			tt.terminate(id)
 			f.https.Reset()
 			st, body := f.do(hc, "GET", f.https.URL+"/api/items", c.Secret, "")
-			if st != http.StatusForbidden || !strings.Contains(body, "cool-down") {
-				t.Errorf("request right after termination: %d %s, want 403 in cool-down", st, body)
+			// The client gets the neutral refusal; the reason is in the log line of its request id.
+			var refusal struct {
+				RequestID string `json:"request_id"`
+			}
+			if st != http.StatusForbidden || json.Unmarshal([]byte(body), &refusal) != nil || refusal.RequestID == "" {
+				t.Errorf("request right after termination: %d %s, want the neutral 403", st, body)
+			} else if !logHas(f.gh.Logs.String(), refusal.RequestID, "cool-down") {
+				t.Errorf("no access log line of request %s says cool-down", refusal.RequestID)
 			}
 			if got := f.https.Requests(); len(got) != 0 {
 				t.Errorf("a request in cool-down reached the origin: %+v", got)
@@ -416,6 +422,16 @@ func requestsTotal(t *testing.T, f *fixture) (map[string]float64, string) {
 
 // TestMetricsAndLogs checks that proxy requests are counted by target, decision and status, and that neither the
 // scrape nor the JSON logs ever hold a secret.
+// logHas reports whether one log line holds the request id and the text.
+func logHas(logs, requestID, text string) bool {
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, `"request_id":"`+requestID+`"`) && strings.Contains(line, text) {
+			return true
+		}
+	}
+	return false
+}
+
 func TestMetricsAndLogs(t *testing.T) {
 	f := newFixture(t, testserver.Options{Configure: func(c *config.Config) { c.MetricsListen = "127.0.0.1:0" }})
 	if f.gh.Server.MetricsAddr() == "" {
@@ -446,9 +462,10 @@ func TestMetricsAndLogs(t *testing.T) {
 			delta[k] = d
 		}
 	}
-	// Refusals carry no target label: the gate refuses before a target is attached to the request. The CONNECT
-	// that opened the tunnel counts as one allowed request without a target.
-	want := map[string]float64{"alpha allow 200": 2, "none deny 403": 1, "none unauthenticated 401": 1, "none allow 200": 1}
+	// A policy denial of a good credential carries its target's label (the gate names who was refused); an
+	// unauthenticated request has none. The CONNECT that opened the tunnel counts as one allowed request without a
+	// target.
+	want := map[string]float64{"alpha allow 200": 2, "alpha deny 403": 1, "none unauthenticated 401": 1, "none allow 200": 1}
 	if len(delta) != len(want) {
 		t.Errorf("counters changed: %v, want only %v", delta, want)
 	}
