@@ -79,8 +79,10 @@ func newScrubber(secrets []string) *scrubber {
 	}
 	for _, sec := range secrets {
 		add(sec)
-		add(url.QueryEscape(sec))
-		add(url.PathEscape(sec))
+		for _, esc := range []string{url.QueryEscape(sec), url.PathEscape(sec)} {
+			add(esc)
+			add(lowerHexEscapes(esc)) // %2f as some encoders write it
+		}
 		if j, err := json.Marshal(sec); err == nil {
 			add(string(j[1 : len(j)-1]))
 			add(strings.ReplaceAll(string(j[1:len(j)-1]), "/", `\/`))
@@ -118,6 +120,25 @@ var byteRanks = func() (r [256]int) {
 }()
 
 func byteRank(c byte) int { return byteRanks[c] }
+
+// lowerHexEscapes writes the hex digits of every %XX escape in lower case.
+func lowerHexEscapes(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			b[i+1], b[i+2] = lowerHex(b[i+1]), lowerHex(b[i+2])
+			i += 2
+		}
+	}
+	return string(b)
+}
+
+func lowerHex(c byte) byte {
+	if 'A' <= c && c <= 'F' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
 
 // mask overwrites every occurrence of every form in b.
 func (s *scrubber) mask(b []byte) {

@@ -81,6 +81,7 @@ func TestScrubberForms(t *testing.T) {
 	for _, form := range []string{
 		c.Password, userPass, base64.StdEncoding.EncodeToString([]byte(userPass)),
 		url.QueryEscape(c.Password), url.PathEscape(c.Password), `p@ss\/w0rd\u0026\u003cx\u003e`, "p@ss/w0rd&amp;&lt;x&gt;",
+		strings.ToLower(url.QueryEscape(c.Password)),
 	} {
 		in := "<<" + form + ">>"
 		if got := s.maskString(in); got != "<<"+strings.Repeat("*", len(form))+">>" {
