@@ -101,8 +101,12 @@ func percentDecodeValid(s string) string {
 	return string(b)
 }
 
-// looseSegments returns the loose keys of a normalized path's segments, reusing segs when no segment folds.
+// looseSegments returns the loose keys of a normalized path's segments, reusing segs when no segment folds. A
+// trailing slash is dropped: Express routes (strict: false by default) and most frameworks treat "/x/" as "/x".
 func looseSegments(segs []string) []string {
+	if n := len(segs); n > 1 && segs[n-1] == "" {
+		segs = segs[:n-1] // "/" itself stays [""]
+	}
 	var out []string
 	for i, s := range segs {
 		l := looseSegment(s)
@@ -120,14 +124,18 @@ func looseSegments(segs []string) []string {
 	return out
 }
 
-// looseGlob turns a compiled deny pattern into one over loose keys.
+// looseGlob turns a compiled deny pattern into one over loose keys, without a trailing slash (see looseSegments).
 func looseGlob(g Glob) Glob {
-	out := Glob{pattern: g.pattern, segs: make([]globSeg, len(g.segs))}
-	for i, s := range g.segs {
+	segs := g.segs
+	if n := len(segs); n > 1 && segs[n-1].kind == segLiteral && segs[n-1].lit == "" {
+		segs = segs[:n-1] // "/" itself stays
+	}
+	out := Glob{pattern: g.pattern, segs: make([]globSeg, 0, len(segs))}
+	for _, s := range segs {
 		if s.kind == segLiteral {
 			s.lit = looseSegment(s.lit)
 		}
-		out.segs[i] = s
+		out.segs = append(out.segs, s)
 	}
 	return out
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // denyOracleRules allow everything on one host and deny three patterns, which FuzzDenyHoldsLoose attacks.
-var denyOraclePatterns = []string{"/api/admin/**", "/api/*/secret", "/files/report.txt", "/Config/**"}
+var denyOraclePatterns = []string{"/api/admin/**", "/api/*/secret", "/files/report.txt", "/Config/**", "/reports/", "/"}
 
 func denyOracleRules(t testing.TB) *Rules {
 	r, err := CompileRules(
@@ -25,7 +25,7 @@ func denyOracleRules(t testing.TB) *Rules {
 // FuzzDenyHoldsLoose checks the deny list against an oracle that reads a path the way the loosest common origins
 // do: IIS and Windows (decode, backslash and lookalike slashes are separators, ";" parameters dropped by Tomcat,
 // "//" collapsed, case-insensitive, trailing dots and spaces and "::$DATA" dropped, then dot segments resolved)
-// and Express (case-insensitive). Whenever that reading falls under a deny pattern, the proxy's decision on the
+// and Express (case-insensitive, a trailing slash optional). Whenever that reading falls under a deny pattern, the proxy's decision on the
 // same raw path must be a denial, whether by the deny rule or by NormalizePath refusing the path.
 func FuzzDenyHoldsLoose(f *testing.F) {
 	for _, s := range []string{
@@ -35,6 +35,7 @@ func FuzzDenyHoldsLoose(f *testing.F) {
 		"/api/admin..%20/x", "/api/adm%C4%B1n/x", "/con%EF%AC%81g/x", "/CONFIG", "/api/x/%E2%80%A4%E2%80%A4/admin",
 		"/api/admin;x/y", "/api\\admin", "/api//admin", "/api/%2e%2e/api/admin", "/%E2%84%AA", "/api/%E2%84%AAdmin",
 		"/files/report%2Etxt", "/files/report%E3%80%82txt", "/api/x/.%20/admin", "/api/users", "/",
+		"/reports", "/REPORTS/", "/reports./", "/api/x/secret/", "/files/report.txt/", "/%20", "/.",
 	} {
 		f.Add(s)
 	}
@@ -55,7 +56,7 @@ func FuzzDenyHoldsLoose(f *testing.F) {
 				continue
 			}
 			for _, p := range denyOraclePatterns {
-				if oracleMatch(strings.Split(variant(p)[1:], "/"), segs) && !denied {
+				if oracleMatch(trimTrailingSlash(strings.Split(variant(p)[1:], "/")), segs) && !denied {
 					t.Fatalf("%q reads as %q at a loose origin, under deny pattern %q, but the proxy allows it (normalized %q)",
 						raw, "/"+strings.Join(segs, "/"), p, canon)
 				}
@@ -105,10 +106,18 @@ func oracleLoose(raw string, caseMap func(string) string) []string {
 			out = append(out, trimmed)
 		}
 	}
-	if strings.HasSuffix(s, "/") {
-		out = append(out, "")
+	// A trailing slash is not a segment to these origins (Express with strict: false); the root stays "/".
+	if len(out) == 0 {
+		out = []string{""}
 	}
 	return out
+}
+
+func trimTrailingSlash(segs []string) []string {
+	if n := len(segs); n > 1 && segs[n-1] == "" {
+		return segs[:n-1]
+	}
+	return segs
 }
 
 // oracleMatch is the glob definition over plain strings: "*" one non-empty segment, "**" any number.
@@ -147,6 +156,36 @@ func TestLooseSegment(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = looseSegments([]string{"api", "v1", "users"}) }); n != 0 {
 		t.Errorf("looseSegments of plain segments allocates %v times", n)
+	}
+}
+
+// TestDenyTrailingSlash: Express (strict: false) routes "/x/" as "/x" and back, so a deny rule covers both
+// spellings; allow rules keep the trailing slash exact.
+func TestDenyTrailingSlash(t *testing.T) {
+	rules, err := CompileRules([]Endpoint{ep("api.example.com", anyOf, anyOf, []string{"/**"}), ep("b.example.com", anyOf, anyOf, []string{"/x"})},
+		[]Endpoint{ep("api.example.com", anyOf, anyOf, []string{"/api/admin", "/api/keys/", "/"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host, path string
+		allowed    bool
+	}{
+		{"api.example.com", "/api/admin", false},
+		{"api.example.com", "/api/admin/", false},
+		{"api.example.com", "/api/Admin./", false},
+		{"api.example.com", "/api/keys", false},
+		{"api.example.com", "/api/keys/", false},
+		{"api.example.com", "/", false},
+		{"api.example.com", "/api/", true},
+		{"api.example.com", "/api/admin/x", true},
+		{"b.example.com", "/x", true},
+		{"b.example.com", "/x/", false},
+	} {
+		d := rules.Match(Request{Scheme: "https", Host: tc.host, Method: "GET", Path: tc.path})
+		if d.Allowed != tc.allowed {
+			t.Errorf("%s%s: allowed %v (%s), want %v", tc.host, tc.path, d.Allowed, d.Reason, tc.allowed)
+		}
 	}
 }
 
