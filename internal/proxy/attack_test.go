@@ -145,3 +145,28 @@ func TestStrippedRequestHeaders(t *testing.T) {
 		t.Errorf("an ordinary header was dropped: %v", h)
 	}
 }
+
+// TestMethodOverrideInQuery: _method (and the override header names) in the query would make an origin with a
+// query getter run another method than the one authorized; such requests are refused before they reach it.
+func TestMethodOverrideInQuery(t *testing.T) {
+	st := newSetup(t, false, nil, nil)
+	host := st.origin.hostPort()
+	conn, br := plainTunnel(t, st.addr, host)
+	for _, q := range []string{"_method=DELETE", "a=1&_method=PUT", "_METHOD=delete", "%5Fmethod=DELETE", "%5f%6d%65%74%68%6f%64=DELETE",
+		"x;_method=DELETE", "X-HTTP-Method-Override=DELETE", "x-method-override=PATCH", "+_method+=DELETE"} {
+		resp := rawExchange(t, conn, br, "POST /api/items?"+q+" HTTP/1.1\r\nHost: "+host+"\r\nAuthorization: Bearer "+userSecret+"\r\nContent-Length: 0\r\n\r\n")
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("?%s: status %d, want 400", q, resp.StatusCode)
+		}
+	}
+	if n := st.origin.hits.Load(); n != 0 {
+		t.Errorf("origin got %d requests", n)
+	}
+	resp := rawExchange(t, conn, br, "GET /api/items?method=x&my_method=y HTTP/1.1\r\nHost: "+host+"\r\nAuthorization: Bearer "+userSecret+"\r\n\r\n")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("an ordinary query was refused: %d", resp.StatusCode)
+	}
+}

@@ -118,6 +118,9 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 	if rs.websocket, err = checkUpgrade(r); err != nil {
 		return err
 	}
+	if queryOverridesMethod(r.URL.RawQuery) {
+		return badRequest("method override in the query refused", nil)
+	}
 	secret, credID, err := requestCredentials(r, tun)
 	if err != nil {
 		return authFailure(fmt.Errorf("credentials: %w: %w", ErrUnauthenticated, err), level)
@@ -407,6 +410,27 @@ func isMethodOverride(lowerName string) bool {
 	switch lowerName {
 	case "x-http-method-override", "x-http-method", "x-method-override":
 		return true
+	}
+	return false
+}
+
+// queryOverridesMethod reports a query parameter that frameworks read as the request's real method (_method for
+// Express method-override with a query getter, Laravel, Symfony; the override header names for others), in any
+// case or percent-encoding. Such a request is refused: the query is not part of what the policy matches, so an
+// override there would run a method no endpoint authorized.
+func queryOverridesMethod(rawQuery string) bool {
+	if rawQuery == "" {
+		return false
+	}
+	for _, kv := range strings.FieldsFunc(rawQuery, func(r rune) bool { return r == '&' || r == ';' }) {
+		k, _, _ := strings.Cut(kv, "=")
+		if u, err := url.QueryUnescape(k); err == nil {
+			k = u
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		if k == "_method" || isMethodOverride(k) {
+			return true
+		}
 	}
 	return false
 }
