@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,68 @@ func TestMethodOverrideInQuery(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("an ordinary query was refused: %d", resp.StatusCode)
+	}
+}
+
+// TestMethodOverrideInBody: Rails, Laravel and Symfony take the method from a _method field of a POST body, so a
+// POST-only endpoint would run a DELETE. Such a body is cut off before the field's value leaves the proxy; names
+// that only end in _method, other methods and binary uploads pass.
+func TestMethodOverrideInBody(t *testing.T) {
+	st := newSetup(t, false, nil, nil)
+	host := st.origin.hostPort()
+	mp := "--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XyZ--\r\n"
+	for _, tc := range []struct {
+		name, method, ctype, body string
+		chunked                   bool
+		want                      int
+	}{
+		{"form", "POST", "application/x-www-form-urlencoded", "_method=DELETE", false, 400},
+		{"form later field", "POST", "application/x-www-form-urlencoded", "a=1&_method=DELETE", false, 400},
+		{"form encoded name", "POST", "application/x-www-form-urlencoded", "%5Fmethod=DELETE", false, 400},
+		{"form partly encoded name", "POST", "application/x-www-form-urlencoded", "_%6Dethod=DELETE", false, 400},
+		{"form upper case", "POST", "application/x-www-form-urlencoded; charset=utf-8", "_METHOD=DELETE", false, 400},
+		{"form after 100 KiB", "POST", "application/x-www-form-urlencoded", strings.Repeat("a=b&", 25600) + "_method=DELETE", false, 400},
+		{"form chunked", "POST", "application/x-www-form-urlencoded", "_method=DELETE", true, 400},
+		{"no content type", "POST", "", "_method=DELETE", false, 400},
+		{"json", "POST", "application/json", `{"name":"x","_method":"DELETE"}`, false, 400},
+		{"json escaped", "POST", "application/vnd.api+json", `{"\u005fmethod":"DELETE"}`, false, 400},
+		{"multipart", "POST", "multipart/form-data; boundary=XyZ", mp, false, 400},
+		{"name ending in _method", "POST", "application/json", `{"payment_method":"DELETE"}`, false, 200},
+		{"form field ending in _method", "POST", "application/x-www-form-urlencoded", "my_method=DELETE", false, 200},
+		{"binary upload", "POST", "application/octet-stream", "_method=DELETE", false, 200},
+		{"PUT is not overridden", "PUT", "application/x-www-form-urlencoded", "_method=DELETE", false, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(st.origin.bodies)
+			conn, br := plainTunnel(t, st.addr, host)
+			head := tc.method + " /api/items HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer " + userSecret + "\r\n"
+			if tc.ctype != "" {
+				head += "Content-Type: " + tc.ctype + "\r\n"
+			}
+			body := tc.body
+			if tc.chunked {
+				head += "Transfer-Encoding: chunked\r\n"
+				body = strconv.FormatInt(int64(len(body)), 16) + "\r\n" + body + "\r\n0\r\n\r\n"
+			} else {
+				head += "Content-Length: " + itoa(len(body)) + "\r\n"
+			}
+			resp := rawExchange(t, conn, br, head+"\r\n"+body)
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+			time.Sleep(20 * time.Millisecond) // let a cut-off request finish at the origin
+			st.origin.mu.Lock()
+			defer st.origin.mu.Unlock()
+			for _, b := range st.origin.bodies[before:] {
+				if tc.want == 400 && strings.Contains(string(b), "DELETE") {
+					t.Errorf("origin received the override's value: %q", b)
+				}
+				if tc.want == 200 && string(b) != tc.body {
+					t.Errorf("origin received %q, want %q", b, tc.body)
+				}
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,8 @@ type requestState struct {
 	scrub *scrubber
 	// recordDenied is set for a policy denial that goes into its session's trail.
 	recordDenied bool
+	// overrideHit is set when the body was cut off for naming a _method field.
+	overrideHit atomic.Bool
 
 	grant    *Grant
 	decision string
@@ -181,6 +184,9 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 	}
 	if g.Target.AuditEnabled {
 		rs.reqHeader = r.Header.Clone()
+	}
+	if r.Body != nil && r.Body != http.NoBody && scansForOverride(r) {
+		r.Body = newOverrideScanner(r.Body, &rs.overrideHit)
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		rs.reqTap = newTap(r.Body, s.captureLimit(rs))

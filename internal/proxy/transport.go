@@ -167,6 +167,10 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		clientCtx = rs.clientCtx
 	}
 	e, kind := classifyUpstreamError(clientCtx, r.Context(), err)
+	if rs != nil && rs.overrideHit.Load() {
+		e, kind = badRequest("method override in the request body refused", err), "refused_request"
+		rs.decision = e.decision
+	}
 	id := ""
 	if rs != nil {
 		id = rs.id
