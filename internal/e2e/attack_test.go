@@ -186,6 +186,7 @@ func TestAttackCorpus(t *testing.T) {
 
 		// Method overrides and underscored twins of stripped headers are dropped (issue 9).
 		{name: "method override headers", tunnel: "{A}", req: "POST /api/items/8 HTTP/1.1\r\nHost: {A}\r\n" + auth + "X-HTTP-Method-Override: DELETE\r\nX-HTTP-Method: DELETE\r\nX-Method-Override: DELETE\r\nContent-Length: 0\r\n\r\n", status: 200, reach: "A", path: "/api/items/8"},
+		{name: "method override in the query", tunnel: "{A}", req: "POST /api/echo?_method=DELETE HTTP/1.1\r\nHost: {A}\r\n" + auth + "Content-Length: 0\r\n\r\n", status: 400},
 		{name: "underscored header twins", tunnel: "{A}", req: "GET /api/items/9 HTTP/1.1\r\nHost: {A}\r\n" + auth + "X_Forwarded_For: 6.6.6.6\r\nProxy_Authorization: Bearer {S}\r\nX_Api_Key: x\r\n\r\n", status: 200, reach: "A", path: "/api/items/9"},
 
 		// The origin reflects the request headers, the injected token among them: the client reads it masked.
