@@ -44,8 +44,9 @@ func TestWebProxyTLS(t *testing.T) {
 	t.Run("plain connection to the proxy is refused", func(t *testing.T) {
 		f.http.Reset()
 		body, st := curl(t, append([]string{"--proxy", plainProxy}, append(auth, f.http.URL+"/api/items")...)...)
-		if st != http.StatusForbidden || !strings.Contains(body, "requires TLS to the proxy") {
-			t.Fatalf("got %d %s, want 403 naming web_proxy", st, body)
+		// The client gets the neutral refusal; its request id finds the reason in the log.
+		if st != http.StatusForbidden || !deniedFor(f, body, "requires TLS to the proxy") {
+			t.Fatalf("got %d %s, want 403 whose log line names web_proxy", st, body)
 		}
 		wantOrigin(t, f.http, 0, "plain connection to a TLS web proxy")
 		if _, st := curl(t, append([]string{"--proxy", plainProxy, "--cacert", f.proxyCAFile}, append(auth, f.https.URL+"/api/items")...)...); st != http.StatusForbidden {
@@ -118,8 +119,8 @@ func TestWebProxyTLS(t *testing.T) {
 		})
 		f.http.Reset()
 		body, st := curl(t, append([]string{"--proxy", plainProxy}, append(auth, f.http.URL+"/api/items")...)...)
-		if st != http.StatusForbidden || !strings.Contains(body, "web_proxy is disabled") {
-			t.Fatalf("got %d %s, want 403", st, body)
+		if st != http.StatusForbidden || !deniedFor(f, body, "web_proxy is disabled") {
+			t.Fatalf("got %d %s, want 403 whose log line says web_proxy is disabled", st, body)
 		}
 		wantOrigin(t, f.http, 0, "web proxy disabled")
 		// TLS to the proxy is refused at the handshake when no policy of the client uses it.

@@ -422,6 +422,16 @@ func requestsTotal(t *testing.T, f *fixture) (map[string]float64, string) {
 
 // TestMetricsAndLogs checks that proxy requests are counted by target, decision and status, and that neither the
 // scrape nor the JSON logs ever hold a secret.
+// deniedFor reports whether body is the proxy's neutral refusal and the access log line of its request id gives
+// reason.
+func deniedFor(f *fixture, body, reason string) bool {
+	var refusal struct {
+		RequestID string `json:"request_id"`
+	}
+	return json.Unmarshal([]byte(body), &refusal) == nil && refusal.RequestID != "" &&
+		logHas(f.gh.Logs.String(), refusal.RequestID, reason)
+}
+
 // logHas reports whether one log line holds the request id and the text.
 func logHas(logs, requestID, text string) bool {
 	for _, line := range strings.Split(logs, "\n") {
