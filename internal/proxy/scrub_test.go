@@ -204,51 +204,53 @@ func TestSecretNeverReachesClient(t *testing.T) {
 				io.WriteString(w, v+" "+url.QueryEscape(v)+" "+strings.ReplaceAll(v, "/", `\/`))
 			}, 200, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			st := newSetup(t, true, func(w http.ResponseWriter, r *http.Request) {
-				seenAE, seenRange = r.Header.Values("Accept-Encoding"), r.Header.Values("Range")
-				tc.h(w, r)
-			}, func(_ *Server, tg *Target) { tg.Credential = tc.cred })
-			client := proxyClient(t, st.addr, st.ca, false)
-			client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-			client.Transport.(*http.Transport).DisableCompression = true
-			req, _ := http.NewRequest(http.MethodGet, st.origin.URL+"/reflect", nil)
-			req.Header.Set("Accept-Encoding", "gzip, br")
-			req.Header.Set("Range", "bytes=3-9")
-			var hints []string
-			req = req.WithContext(withEarlyHints(req, &hints))
-			resp, err := client.Do(bearer(req))
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil {
-				t.Fatalf("read body: %v", err)
-			}
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
-			}
-			var all bytes.Buffer
-			resp.Header.Write(&all)
-			resp.Trailer.Write(&all)
-			all.Write(body)
-			all.WriteString(strings.Join(hints, "\n"))
-			for _, sec := range tc.secrets {
-				if strings.Contains(all.String(), sec) {
-					t.Errorf("the client read %q:\n%s", sec, all.String())
+		for _, h2 := range []bool{false, true} {
+			t.Run(tc.name+map[bool]string{false: " http1", true: " http2"}[h2], func(t *testing.T) {
+				st := newSetup(t, true, func(w http.ResponseWriter, r *http.Request) {
+					seenAE, seenRange = r.Header.Values("Accept-Encoding"), r.Header.Values("Range")
+					tc.h(w, r)
+				}, func(_ *Server, tg *Target) { tg.Credential = tc.cred })
+				client := proxyClient(t, st.addr, st.ca, h2)
+				client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+				client.Transport.(*http.Transport).DisableCompression = true
+				req, _ := http.NewRequest(http.MethodGet, st.origin.URL+"/reflect", nil)
+				req.Header.Set("Accept-Encoding", "gzip, br")
+				req.Header.Set("Range", "bytes=3-9")
+				var hints []string
+				req = req.WithContext(withEarlyHints(req, &hints))
+				resp, err := client.Do(bearer(req))
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if tc.status == 200 && !strings.Contains(all.String(), "****") {
-				t.Errorf("nothing masked, so the origin reflected nothing and the test proves nothing:\n%s", all.String())
-			}
-			if tc.clen && resp.ContentLength != int64(len(body)) {
-				t.Errorf("Content-Length %d, body %d bytes", resp.ContentLength, len(body))
-			}
-			if len(seenAE) != 1 || seenAE[0] != "identity" || len(seenRange) != 0 {
-				t.Errorf("origin got Accept-Encoding %q and Range %q, want identity and none", seenAE, seenRange)
-			}
-		})
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					t.Fatalf("read body: %v", err)
+				}
+				if resp.StatusCode != tc.status {
+					t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+				}
+				var all bytes.Buffer
+				resp.Header.Write(&all)
+				resp.Trailer.Write(&all)
+				all.Write(body)
+				all.WriteString(strings.Join(hints, "\n"))
+				for _, sec := range tc.secrets {
+					if strings.Contains(all.String(), sec) {
+						t.Errorf("the client read %q:\n%s", sec, all.String())
+					}
+				}
+				if tc.status == 200 && !strings.Contains(all.String(), "****") {
+					t.Errorf("nothing masked, so the origin reflected nothing and the test proves nothing:\n%s", all.String())
+				}
+				if tc.clen && resp.ContentLength != int64(len(body)) {
+					t.Errorf("Content-Length %d, body %d bytes", resp.ContentLength, len(body))
+				}
+				if len(seenAE) != 1 || seenAE[0] != "identity" || len(seenRange) != 0 {
+					t.Errorf("origin got Accept-Encoding %q and Range %q, want identity and none", seenAE, seenRange)
+				}
+			})
+		}
 	}
 }
 
