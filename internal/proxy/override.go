@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 )
@@ -170,4 +171,36 @@ func unhexDigit(c byte) byte {
 	default:
 		return c - 'a' + 10
 	}
+}
+
+// isMethodOverride reports the headers with which frameworks (Rails, Express method-override, Symfony, Laravel,
+// ASP.NET) let a request act as another method: a GET or POST authorized as such would run as a DELETE. They are
+// stripped rather than authorized as the method they name, so what the policy checked is what the target runs.
+func isMethodOverride(lowerName string) bool {
+	switch lowerName {
+	case "x-http-method-override", "x-http-method", "x-method-override":
+		return true
+	}
+	return false
+}
+
+// queryOverridesMethod reports a query parameter that frameworks read as the request's real method (_method for
+// Express method-override with a query getter, Laravel, Symfony; the override header names for others), in any
+// case or percent-encoding. Such a request is refused: the query is not part of what the policy matches, so an
+// override there would run a method no endpoint authorized.
+func queryOverridesMethod(rawQuery string) bool {
+	if rawQuery == "" {
+		return false
+	}
+	for _, kv := range strings.FieldsFunc(rawQuery, func(r rune) bool { return r == '&' || r == ';' }) {
+		k, _, _ := strings.Cut(kv, "=")
+		if u, err := url.QueryUnescape(k); err == nil {
+			k = u
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		if k == "_method" || isMethodOverride(k) {
+			return true
+		}
+	}
+	return false
 }
