@@ -130,6 +130,8 @@ func TestRulesAttackCorpus(t *testing.T) {
 		{"/api/admin%C2%A0/x", false},
 		{"/api/admin::$DATA/x", false},
 		{"/api/ADMIN::$data", false},
+		{"/api/admin::$INDEX_ALLOCATION/x", false},
+		{"/api/admin:$I30:$INDEX_ALLOCATION/x", false},
 		{"/api/%EF%BD%81%EF%BD%84%EF%BD%8D%EF%BD%89%EF%BD%8E/x", false},
 		{"/api/%EF%BC%A1DMIN", false},
 		{"/api/adm%C4%B1n/x", false},

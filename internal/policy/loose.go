@@ -20,7 +20,7 @@ import (
 // an origin might turn into a real separator) NormalizePath refuses outright.
 
 // looseSegment returns the key a lenient origin routes the canonical segment seg by: percent-decoded, NFKC
-// normalized, case folded, without trailing dots and spaces or a "::$DATA" suffix. It returns seg itself, without
+// normalized, case folded, without trailing dots and spaces or an NTFS stream suffix ("::$DATA"). It returns seg itself, without
 // allocating, when seg is plain lower-case ASCII with no escape and no trailing dot.
 func looseSegment(seg string) string {
 	if isLooseASCII(seg) {
@@ -38,7 +38,14 @@ func looseSegment(seg string) string {
 	s = b.String()
 	for {
 		t := strings.TrimRight(s, ". ")
-		t = strings.TrimSuffix(t, "::$data")
+		// NTFS stream names: "admin::$DATA" is the file admin, "admin::$INDEX_ALLOCATION" and
+		// "admin:$I30:$INDEX_ALLOCATION" the directory admin.
+		if i := strings.Index(t, "::$"); i >= 0 {
+			t = t[:i]
+		}
+		if i := strings.Index(t, ":$i30:$"); i >= 0 {
+			t = t[:i]
+		}
 		if t == s {
 			return s
 		}
