@@ -393,7 +393,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	deleteHeaders(h, func(name string) bool {
 		return name == "authorization" || name == "proxy-authorization" || name == "expect" ||
 			name == "forwarded" || name == "x-real-ip" || strings.HasPrefix(name, "x-forwarded-") ||
-			isMethodOverride(name) ||
+			isMethodOverride(name) || isPathOverride(name) ||
 			// CGI, WSGI, PHP and Rack turn "-" into "_" (HTTP_X_API_KEY), so X_Api_Key would reach them as the
 			// very header stripped or injected here; nginx drops underscored names by default for that reason.
 			strings.IndexByte(name, '_') >= 0

@@ -204,3 +204,14 @@ func queryOverridesMethod(rawQuery string) bool {
 	}
 	return false
 }
+
+// isPathOverride reports the headers with which IIS URL Rewrite, ASP.NET and Symfony (X-Original-URL,
+// X-Rewrite-URL) let a request be routed to another path than its own: the policy matched the request line, so
+// the target must route by it.
+func isPathOverride(lowerName string) bool {
+	switch lowerName {
+	case "x-original-url", "x-rewrite-url", "x-override-url", "x-original-uri", "x-original-method":
+		return true
+	}
+	return false
+}
