@@ -11,9 +11,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// denialAuditor turns the proxy's policy denials into audit events off the request path: a bounded queue that a
-// single writer drains, and when the database cannot keep up the excess is dropped and counted in the log, so a
-// flood of refused requests never stalls the proxy or grows memory. The access log has every denial regardless.
+// denialAuditor turns the proxy's policy denials of a known credential into audit events, off the request path: a
+// bounded queue that a single writer drains at most auditRate events a second; what does not fit is dropped and
+// counted in the log, so a flood of refused requests never stalls the proxy, grows memory or fills the database.
+// Denials that name no credential (a connection policy refusing an address, say) are left to the access log, which
+// has every denial regardless: an anonymous peer must not be able to write the audit table.
 type denialAuditor struct {
 	store   *store.Store
 	log     *slog.Logger
@@ -21,12 +23,18 @@ type denialAuditor struct {
 	dropped atomic.Int64
 }
 
+// auditRate bounds the denial events written per second.
+const auditRate = 100
+
 func newDenialAuditor(st *store.Store, log *slog.Logger) *denialAuditor {
 	return &denialAuditor{store: st, log: log, ch: make(chan proxy.DeniedRequest, 1024)}
 }
 
 // enqueue is proxy.Server.Denied.
 func (a *denialAuditor) enqueue(d proxy.DeniedRequest) {
+	if d.Session.CredentialID == "" {
+		return
+	}
 	select {
 	case a.ch <- d:
 	default:
@@ -35,6 +43,7 @@ func (a *denialAuditor) enqueue(d proxy.DeniedRequest) {
 }
 
 func (a *denialAuditor) run(ctx context.Context) {
+	pace := &window{limit: auditRate}
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
@@ -46,6 +55,10 @@ func (a *denialAuditor) run(ctx context.Context) {
 				a.log.Warn("proxy denials not audited: the audit writer fell behind (each is in the access log)", "dropped", n)
 			}
 		case d := <-a.ch:
+			if !pace.allow(time.Now()) {
+				a.dropped.Add(1)
+				continue
+			}
 			actor := d.Session.UserName
 			if actor == "" {
 				actor = "anonymous"
@@ -60,4 +73,19 @@ func (a *denialAuditor) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// window admits at most limit events per one-second window.
+type window struct {
+	limit int
+	start time.Time
+	n     int
+}
+
+func (w *window) allow(now time.Time) bool {
+	if now.Sub(w.start) >= time.Second {
+		w.start, w.n = now, 0
+	}
+	w.n++
+	return w.n <= w.limit
 }
