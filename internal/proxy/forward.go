@@ -155,7 +155,7 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 		track.authenticated() // a grant for a presented secret: the secret was valid
 	}
 	if !g.Unauthenticated {
-		rs.scrub = scrubberFor(g.Target.Credential)
+		rs.scrub = s.scrubbers.scrubberFor(g.Target.Credential)
 		w.scrub = rs.scrub
 	}
 	if g.Target.AuditEnabled {

@@ -29,8 +29,9 @@ type scrubber struct {
 	maxLen int
 }
 
-// scrubbers caches a scrubber per injected credential: the forms are derived once, not per request.
-var scrubbers sync.Map // scrubKey -> *scrubber
+// scrubberCache keeps a scrubber per injected credential: the forms are derived once, not per request. A rotated
+// credential adds an entry; the few stale ones cost less than deriving forms per request.
+type scrubberCache struct{ m sync.Map } // scrubKey -> *scrubber
 
 type scrubKey struct {
 	typ                              CredentialType
@@ -39,7 +40,7 @@ type scrubKey struct {
 
 // scrubberFor returns the scrubber of the credential injected for c, or nil when nothing is injected into the
 // request (no credential, or a TLS client certificate, whose key never travels).
-func scrubberFor(c TargetCredential) *scrubber {
+func (sc *scrubberCache) scrubberFor(c TargetCredential) *scrubber {
 	var secrets []string
 	switch c.Type {
 	case CredentialToken:
@@ -55,14 +56,14 @@ func scrubberFor(c TargetCredential) *scrubber {
 		return nil
 	}
 	key := scrubKey{typ: c.Type, token: c.Token, user: c.Username, pass: c.Password, hname: c.HeaderName, hvalue: c.HeaderValue}
-	if s, ok := scrubbers.Load(key); ok {
+	if s, ok := sc.m.Load(key); ok {
 		return s.(*scrubber)
 	}
 	s := newScrubber(secrets)
 	if s == nil {
 		return nil
 	}
-	v, _ := scrubbers.LoadOrStore(key, s)
+	v, _ := sc.m.LoadOrStore(key, s)
 	return v.(*scrubber)
 }
 

@@ -75,8 +75,9 @@ func FuzzScrubReader(f *testing.F) {
 }
 
 func TestScrubberForms(t *testing.T) {
+	var sc scrubberCache
 	c := TargetCredential{Type: CredentialBasicAuth, Username: "svc", Password: "p@ss/w0rd&<x>"}
-	s := scrubberFor(c)
+	s := sc.scrubberFor(c)
 	userPass := "svc:p@ss/w0rd&<x>"
 	for _, form := range []string{
 		c.Password, userPass, base64.StdEncoding.EncodeToString([]byte(userPass)),
@@ -88,10 +89,10 @@ func TestScrubberForms(t *testing.T) {
 			t.Errorf("form %q: masked to %q", form, got)
 		}
 	}
-	if scrubberFor(TargetCredential{Type: CredentialCertificate, PrivateKeyPEM: "k"}) != nil || scrubberFor(TargetCredential{}) != nil {
+	if sc.scrubberFor(TargetCredential{Type: CredentialCertificate, PrivateKeyPEM: "k"}) != nil || sc.scrubberFor(TargetCredential{}) != nil {
 		t.Error("a credential that is not injected into requests got a scrubber")
 	}
-	if n := testing.AllocsPerRun(100, func() { _ = scrubberFor(TargetCredential{Type: CredentialToken, Token: targetToken}) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { _ = sc.scrubberFor(TargetCredential{Type: CredentialToken, Token: targetToken}) }); n != 0 {
 		t.Errorf("scrubberFor allocates %v times per request", n)
 	}
 }
@@ -318,7 +319,8 @@ func BenchmarkScrubReader(b *testing.B) {
 }
 
 func benchScrub(b *testing.B, body []byte) {
-	s := scrubberFor(TargetCredential{Type: CredentialToken, Token: "bench-upstream-token-0f1e2d3c4b5a"})
+	var sc scrubberCache
+	s := sc.scrubberFor(TargetCredential{Type: CredentialToken, Token: "bench-upstream-token-0f1e2d3c4b5a"})
 	buf := make([]byte, 32<<10)
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {

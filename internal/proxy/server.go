@@ -105,6 +105,7 @@ type Server struct {
 	closing      atomic.Bool
 	recordFailed atomic.Bool
 	ids          *requestIDs
+	scrubbers    scrubberCache
 	now          func() time.Time
 
 	mu        sync.Mutex
