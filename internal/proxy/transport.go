@@ -168,8 +168,8 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 	}
 	e, kind := classifyUpstreamError(clientCtx, r.Context(), err)
 	if rs != nil && rs.overrideHit.Load() {
+		// The decision stays allow: part of the body reached the target, so the exchange belongs in the trail.
 		e, kind = badRequest("method override in the request body refused", err), "refused_request"
-		rs.decision = e.decision
 	}
 	id := ""
 	if rs != nil {
