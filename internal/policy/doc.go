@@ -8,5 +8,8 @@
 // Everything here denies by default. Input that cannot be interpreted in
 // exactly one way (an encoded slash, a dot segment above the root, an empty
 // segment, an unparsable host) is refused rather than guessed, because the
-// proxy and the target server must agree on what was authorized.
+// proxy and the target server must agree on what was authorized. Where targets
+// are known to disagree with each other (case, trailing dots and spaces,
+// compatibility forms), unauthorized endpoints match what the loosest of them
+// routes by, and authorized endpoints the exact path.
 package policy

@@ -12,7 +12,8 @@ import (
 //     ("/api/**" matches "/api", "/api/" and "/api/a/b") or in the middle
 //     ("/api/**/status" matches "/api/status" and "/api/a/b/status");
 //   - any other segment matches only the identical canonical segment, so the
-//     pattern "/a%7Eb" equals "/a~b". Matching is case-sensitive.
+//     pattern "/a%7Eb" equals "/a~b". Matching is case-sensitive (Rules match
+//     unauthorized endpoints on loose keys instead; see looseSegment).
 //
 // A trailing slash is a segment of its own: "/api/x" does not match "/api/x/"
 // and "/api/x/" does not match "/api/x"; write "/api/x/**" to allow both. The
