@@ -278,9 +278,9 @@ func TestWebSocketScrubbed(t *testing.T) {
 			return
 		}
 		defer conn.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-			websocketAccept(r.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n")
 		a := r.Header.Get("Authorization")
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+			websocketAccept(r.Header.Get("Sec-WebSocket-Key")) + "\r\nX-Echo: " + a + "\r\n\r\n")
 		brw.WriteString(a[:9])
 		brw.Flush()
 		time.Sleep(5 * time.Millisecond)
@@ -293,6 +293,9 @@ func TestWebSocketScrubbed(t *testing.T) {
 		"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := resp.Header.Get("X-Echo"); got != "Bearer "+strings.Repeat("*", len(targetToken)) {
+		t.Errorf("the 101's header reads %q", got)
 	}
 	got, _ := bufio.NewReader(br).ReadString('d')
 	if want := "Bearer " + strings.Repeat("*", len(targetToken)) + "|end"; got != want {

@@ -135,3 +135,39 @@ func TestUpgradeRefused(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCheckUpgrade: a request passes as a WebSocket upgrade only with the complete handshake, passes as a plain
+// request only when it names no upgrade at all, and is refused otherwise.
+func FuzzCheckUpgrade(f *testing.F) {
+	f.Add("GET", "websocket", "Upgrade", "13", wsKey, "")
+	f.Add("GET", "h2c", "Upgrade, HTTP2-Settings", "", "", "AAMAAABkAARAAAAAAAIAAAAA")
+	f.Add("GET", "", "keep-alive", "", "", "")
+	f.Add("POST", "WebSocket ", "upgrade", "13", wsKey, "")
+	f.Add("GET", "websocket", "close, upgrade", "13", "c2hvcnQ=", "")
+	f.Fuzz(func(t *testing.T, method, upgrade, connection, version, key, settings string) {
+		r := &http.Request{Method: method, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}}
+		for name, v := range map[string]string{"Upgrade": upgrade, "Connection": connection, "Sec-Websocket-Version": version,
+			"Sec-Websocket-Key": key, "Http2-Settings": settings} {
+			if v != "" {
+				r.Header.Set(name, v)
+			}
+		}
+		ws, err := checkUpgrade(r)
+		switch {
+		case ws && err != nil:
+			t.Fatal("both WebSocket and refused")
+		case ws:
+			if method != "GET" || !strings.EqualFold(strings.TrimSpace(upgrade), "websocket") || !headerHasToken(r.Header, "Connection", "upgrade") ||
+				strings.TrimSpace(version) != "13" || settings != "" {
+				t.Fatalf("passed as WebSocket: %q %q %q %q %q", method, upgrade, connection, version, settings)
+			}
+			if _, ok := websocketKey(r.Header); !ok {
+				t.Fatalf("passed with key %q", key)
+			}
+		case err == nil:
+			if upgrade != "" || settings != "" || headerHasToken(r.Header, "Connection", "upgrade") {
+				t.Fatalf("passed as a plain request although it asks to switch: %q %q %q", upgrade, connection, settings)
+			}
+		}
+	})
+}
