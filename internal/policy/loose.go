@@ -181,8 +181,15 @@ func checkRunes(decoded string) error {
 		switch {
 		case unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError:
 			return &PathError{Reason: reasonControl}
-		case lookalikes[r] || strings.ContainsAny(norm.NFKC.String(string(r)), separatorish):
+		case lookalikes[r]:
 			return &PathError{Reason: reasonLookalike}
+		}
+		// Compatibility forms of a separator or of a listed lookalike (halfwidth ideographic full stop is the
+		// ideographic full stop) are lookalikes too.
+		for _, n := range norm.NFKC.String(string(r)) {
+			if n < utf8.RuneSelf && strings.ContainsRune(separatorish, n) || lookalikes[n] {
+				return &PathError{Reason: reasonLookalike}
+			}
 		}
 	}
 	return nil
