@@ -20,8 +20,8 @@ import (
 // an origin might turn into a real separator) NormalizePath refuses outright.
 
 // looseSegment returns the key a lenient origin routes the canonical segment seg by: percent-decoded, NFKC
-// normalized, case folded, without trailing dots and spaces or an NTFS stream suffix ("::$DATA"). It returns seg itself, without
-// allocating, when seg is plain lower-case ASCII with no escape and no trailing dot.
+// normalized, case folded, without trailing dots and spaces or an NTFS stream suffix ("::$DATA"). It returns seg
+// itself, without allocating, when seg is plain lower-case ASCII with no escape and no trailing dot.
 func looseSegment(seg string) string {
 	if isLooseASCII(seg) {
 		return seg
