@@ -203,13 +203,40 @@ func checkSegmentHazards(seg string) error {
 	if !hasEscape && !strings.HasSuffix(seg, ".") || seg == "." || seg == ".." {
 		return nil
 	}
-	if hasEscape {
+	if hasEscape && hasHighEscape(seg) {
 		if err := checkRunes(percentDecodeValid(seg)); err != nil {
 			return err
 		}
+	}
+	if hasKeptLetter(seg) {
+		return nil // the common case, without computing the key
 	}
 	if looseSegment(seg) == "" {
 		return &PathError{Reason: reasonDotsAndSpaces}
 	}
 	return nil
+}
+
+// hasHighEscape reports an escape of a byte above ASCII in a canonical segment, the only bytes checkRunes checks.
+func hasHighEscape(seg string) bool {
+	for i := 0; i+2 < len(seg); i++ {
+		if seg[i] == '%' && seg[i+1] >= '8' {
+			return true
+		}
+	}
+	return false
+}
+
+// hasKeptLetter reports a raw (unescaped) ASCII letter or digit in a canonical segment before any ':', which no
+// trimming of looseSegment removes.
+func hasKeptLetter(seg string) bool {
+	for i := 0; i < len(seg) && seg[i] != ':'; i++ {
+		switch c := seg[i]; {
+		case c == '%':
+			i += 2
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9':
+			return true
+		}
+	}
+	return false
 }
