@@ -59,7 +59,8 @@ type CA struct {
 	// OnMintLimited, if set, is called each time MintLimit refuses a mint.
 	OnMintLimited func()
 
-	dir    string
+	dir    string // the node's own files: the management server certificate
+	files  Files  // the root and the intermediate
 	sealer Sealer
 	log    *slog.Logger
 
@@ -85,10 +86,16 @@ func (c *CA) Minted() int64 { return c.minted.Load() }
 // 30 days is re-issued from the root, which is the only time the root key is
 // unsealed; it is dropped again before Open returns.
 func Open(dir string, sealer Sealer, log *slog.Logger) (*CA, error) {
+	return OpenFiles(Dir(dir), dir, sealer, log)
+}
+
+// OpenFiles is Open with the root and the intermediate kept in files (the cluster's database, say) while the
+// management server certificate, which names this node, stays in the local directory dir.
+func OpenFiles(files Files, dir string, sealer Sealer, log *slog.Logger) (*CA, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &CA{dir: dir, sealer: sealer, log: log}
+	c := &CA{dir: dir, files: files, sealer: sealer, log: log}
 	if err := c.load(time.Now()); err != nil {
 		return nil, fmt.Errorf("open ca %s: %w", dir, err)
 	}

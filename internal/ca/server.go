@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"time"
 )
@@ -72,10 +71,10 @@ func (c *CA) ServerCertificate(hosts []string) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
-	if err := c.writeKey(serverKeyFile, aadServerKey, key); err != nil {
+	if err := c.writeKey(Dir(c.dir), serverKeyFile, aadServerKey, key); err != nil {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
-	if err := writeFile(filepath.Join(c.dir, serverCertFile), pemCert(crt.Certificate...), 0o644); err != nil {
+	if err := Dir(c.dir).WriteFile(serverCertFile, pemCert(crt.Certificate...), 0o644); err != nil {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
 	c.log.Info("ca: issued server certificate", "dns_names", crt.Leaf.DNSNames, "ip_addresses", crt.Leaf.IPAddresses, "not_after", crt.Leaf.NotAfter)
@@ -130,11 +129,11 @@ func (c *CA) serverCertUsable(leaf *x509.Certificate, want []certName, now time.
 }
 
 func (c *CA) readServerCert() (*tls.Certificate, error) {
-	certs, err := readCerts(filepath.Join(c.dir, serverCertFile))
+	certs, err := readCerts(Dir(c.dir), serverCertFile)
 	if err != nil {
 		return nil, err
 	}
-	key, err := c.readKey(serverKeyFile, aadServerKey, certs[0])
+	key, err := c.readKey(Dir(c.dir), serverKeyFile, aadServerKey, certs[0])
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,7 @@ const (
 
 var errNotIssuedByRoot = errors.New("intermediate not issued by root")
 
-// load reads the CA from c.dir, creating what is missing.
+// load reads the CA from c.files, creating what is missing.
 func (c *CA) load(now time.Time) error {
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return err
@@ -77,7 +77,7 @@ func (c *CA) load(now time.Time) error {
 	}
 	switch {
 	case err == nil && now.Before(inter.NotAfter.Add(-renewInterBefore)):
-		key, err := c.readKey(interKeyFile, aadInterKey, inter)
+		key, err := c.readKey(c.files, interKeyFile, aadInterKey, inter)
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func (c *CA) load(now time.Time) error {
 	default:
 		return err
 	}
-	rootKey, err := c.readKey(rootKeyFile, aadRootKey, root)
+	rootKey, err := c.readKey(c.files, rootKeyFile, aadRootKey, root)
 	if err != nil {
 		return err
 	}
@@ -123,10 +123,10 @@ func (c *CA) create(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("create root certificate: %w", err)
 	}
-	if err := c.writeKey(rootKeyFile, aadRootKey, rootKey); err != nil {
+	if err := c.writeKey(c.files, rootKeyFile, aadRootKey, rootKey); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(c.dir, rootCertFile), pemCert(der), 0o644); err != nil {
+	if err := c.files.WriteFile(rootCertFile, pemCert(der), 0o644); err != nil {
 		return err
 	}
 	c.root = root
@@ -158,10 +158,10 @@ func (c *CA) issueIntermediate(rootKey crypto.Signer, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("create intermediate certificate: %w", err)
 	}
-	if err := c.writeKey(interKeyFile, aadInterKey, key); err != nil {
+	if err := c.writeKey(c.files, interKeyFile, aadInterKey, key); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(c.dir, interCertFile), pemCert(der), 0o644); err != nil {
+	if err := c.files.WriteFile(interCertFile, pemCert(der), 0o644); err != nil {
 		return err
 	}
 	c.inter, c.interKey = inter, key
@@ -169,17 +169,17 @@ func (c *CA) issueIntermediate(rootKey crypto.Signer, now time.Time) error {
 	return nil
 }
 
-// readCert reads the first certificate of a PEM file in the CA directory.
+// readCert reads the first certificate of a PEM file of the CA.
 func (c *CA) readCert(name string) (*x509.Certificate, error) {
-	certs, err := readCerts(filepath.Join(c.dir, name))
+	certs, err := readCerts(c.files, name)
 	if err != nil {
 		return nil, err
 	}
 	return certs[0], nil
 }
 
-func readCerts(path string) ([]*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
+func readCerts(files Files, path string) ([]*x509.Certificate, error) {
+	b, err := files.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read certificate: %w", err)
 	}
@@ -207,8 +207,8 @@ func readCerts(path string) ([]*x509.Certificate, error) {
 
 // readKey unseals a private key and checks that it belongs to crt, so a
 // mismatched pair fails at startup rather than at the first handshake.
-func (c *CA) readKey(name, aad string, crt *x509.Certificate) (crypto.Signer, error) {
-	sealed, err := os.ReadFile(filepath.Join(c.dir, name))
+func (c *CA) readKey(files Files, name, aad string, crt *x509.Certificate) (crypto.Signer, error) {
+	sealed, err := files.ReadFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("read key: %w", err)
 	}
@@ -231,7 +231,7 @@ func (c *CA) readKey(name, aad string, crt *x509.Certificate) (crypto.Signer, er
 	return signer, nil
 }
 
-func (c *CA) writeKey(name, aad string, key crypto.Signer) error {
+func (c *CA) writeKey(files Files, name, aad string, key crypto.Signer) error {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return fmt.Errorf("marshal key %s: %w", name, err)
@@ -240,7 +240,29 @@ func (c *CA) writeKey(name, aad string, key crypto.Signer) error {
 	if err != nil {
 		return fmt.Errorf("seal key %s: %w", name, err)
 	}
-	return writeFile(filepath.Join(c.dir, name), sealed, 0o600)
+	return files.WriteFile(name, sealed, 0o600)
+}
+
+// Files is where a CA keeps its certificates (PEM) and sealed keys, by file name. ReadFile reports a missing file
+// with an error wrapping fs.ErrNotExist. A directory is the default; a cluster keeps its CA in the database so that
+// every node serves the same one.
+type Files interface {
+	ReadFile(name string) ([]byte, error)
+	WriteFile(name string, data []byte, perm fs.FileMode) error
+}
+
+// Dir is Files in a directory of the local disk, each file replaced atomically.
+type Dir string
+
+// ReadFile implements Files.
+func (d Dir) ReadFile(name string) ([]byte, error) { return os.ReadFile(filepath.Join(string(d), name)) }
+
+// WriteFile implements Files.
+func (d Dir) WriteFile(name string, data []byte, perm fs.FileMode) error {
+	if err := os.MkdirAll(string(d), 0o700); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(string(d), name), data, perm)
 }
 
 // writeFile replaces path atomically, so a crash leaves the old or the new

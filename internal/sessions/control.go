@@ -14,54 +14,189 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// Terminate ends an open session with TERMINATED, aborts its in-flight requests and refuses its credential from
-// that client address for the cool-down period.
+// Terminate ends an open session with TERMINATED, aborts its in-flight requests and refuses its credential, from
+// every client address and on every node, for the cool-down period. A session served by another node is terminated
+// by that node: the request is stored and announced, and Terminate returns once it is stored.
 func (m *Manager) Terminate(ctx context.Context, id, reason string) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	s := m.byID[id]
 	if s == nil {
-		return ErrNotActive
+		m.mu.Unlock()
+		return m.terminateRemote(ctx, id, reason)
 	}
-	m.endWithCooldown(s, store.SessionTerminated, reason)
+	until, subs := m.endWithCooldown(s, store.SessionTerminated, reason, false)
+	m.mu.Unlock()
+	m.storeCooldown(ctx, until, subs)
 	return nil
 }
 
-// TerminateUser terminates every open session of a user and returns how many there were.
+// terminateRemote asks the node serving session id to terminate it, and cools its credential down from here at
+// once, so that the cool-down holds on every node even before the owner acts.
+func (m *Manager) terminateRemote(ctx context.Context, id, reason string) error {
+	row, err := m.store.Session(ctx, id)
+	if errors.Is(err, store.ErrNotExist) || (err == nil && (row.Status != store.SessionConnected || row.NodeID == m.NodeID)) {
+		return ErrNotActive
+	} else if err != nil {
+		return err
+	}
+	if _, err := m.store.RequestTermination(ctx, id, reason); errors.Is(err, store.ErrNotExist) {
+		return ErrNotActive
+	} else if err != nil {
+		return err
+	}
+	if cd := m.Settings().SessionCooldown; cd > 0 && row.CredentialID != "" {
+		m.storeCooldown(ctx, m.now().Add(time.Duration(cd)*time.Second), []string{store.CooldownCredential(row.CredentialID)})
+	}
+	m.notify(ctx, "terminate")
+	return nil
+}
+
+// TerminateUser terminates every open session of a user, on this node and (through the database and the change
+// feed) on every other, and cools the user down everywhere. It returns how many sessions there were.
 func (m *Manager) TerminateUser(ctx context.Context, userID, reason string) int {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	n := 0
+	var until time.Time
+	var subs []string
 	for _, s := range m.byID {
 		if s.row.UserID == userID {
-			m.endWithCooldown(s, store.SessionTerminated, reason)
+			u, sub := m.endWithCooldown(s, store.SessionTerminated, reason, true)
+			until, subs = u, append(subs, sub...)
 			n++
 		}
 	}
-	return n
+	m.mu.Unlock()
+	remote, err := m.store.RequestUserTermination(ctx, userID, reason, m.NodeID)
+	if err != nil {
+		m.log.Error("asking other nodes to terminate a user's sessions failed", "user", userID, "err", err)
+	}
+	if cd := m.Settings().SessionCooldown; cd > 0 {
+		until = m.now().Add(time.Duration(cd) * time.Second)
+		subs = append(subs, store.CooldownUser(userID))
+		m.mu.Lock()
+		m.cooldown[store.CooldownUser(userID)] = until
+		m.mu.Unlock()
+	}
+	m.storeCooldown(ctx, until, subs)
+	if remote > 0 {
+		m.notify(ctx, "terminate")
+	}
+	return n + remote
 }
 
-func (m *Manager) endWithCooldown(s *Session, status, reason string) {
+// endWithCooldown closes s and cools its credential (and, for a terminate/user, its user) down here; the caller
+// stores the returned cool-down once m.mu is released. Called with m.mu held.
+func (m *Manager) endWithCooldown(s *Session, status, reason string, user bool) (time.Time, []string) {
 	now := m.now()
+	var until time.Time
+	var subs []string
 	if cd := m.Settings().SessionCooldown; cd > 0 {
-		m.cooldown[s.row.Key] = now.Add(time.Duration(cd) * time.Second)
+		until = now.Add(time.Duration(cd) * time.Second)
+		if s.row.CredentialID != "" {
+			subs = append(subs, store.CooldownCredential(s.row.CredentialID))
+		} else {
+			subs = append(subs, "session:"+s.row.Key)
+		}
+		if user && s.row.UserID != "" {
+			subs = append(subs, store.CooldownUser(s.row.UserID))
+		}
+		for _, sub := range subs {
+			m.cooldown[sub] = until
+		}
 	}
 	m.closeLocked(s, status, reason, now)
+	return until, subs
+}
+
+// storeCooldown writes a cool-down to the database and announces it, so that it holds on every node and across
+// restarts. A failure is logged: the cool-down still holds on this node.
+func (m *Manager) storeCooldown(ctx context.Context, until time.Time, subs []string) {
+	if len(subs) == 0 {
+		return
+	}
+	if err := m.store.SetCooldown(context.WithoutCancel(ctx), until, subs...); err != nil {
+		m.log.Error("storing a cool-down failed; it holds on this node only", "subjects", subs, "err", err)
+		return
+	}
+	m.notify(ctx, "cooldown")
+}
+
+func (m *Manager) notify(ctx context.Context, topic string) {
+	if m.Notify != nil {
+		m.Notify(context.WithoutCancel(ctx), topic)
+	}
+}
+
+// ReloadCooldowns takes the running cool-downs from the database (set through any node) and closes this node's
+// sessions whose credential or user is cooling down.
+func (m *Manager) ReloadCooldowns(ctx context.Context) error {
+	now := m.now()
+	cds, err := m.store.Cooldowns(ctx, now)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for sub, until := range cds {
+		if until.After(m.cooldown[sub]) {
+			m.cooldown[sub] = until
+		}
+	}
+	for _, s := range m.byID {
+		subs := []string{"session:" + s.row.Key}
+		if s.row.CredentialID != "" {
+			subs = []string{store.CooldownCredential(s.row.CredentialID), store.CooldownUser(s.row.UserID)}
+		}
+		if m.coolingLocked(subs, now) {
+			m.closeLocked(s, store.SessionTerminated, "cool-down of its credential or user", now)
+		}
+	}
+	return nil
+}
+
+// ApplyTerminationRequests terminates the sessions of this node that another node was asked to terminate.
+func (m *Manager) ApplyTerminationRequests(ctx context.Context) error {
+	reqs, err := m.store.TerminationRequests(ctx, m.NodeID)
+	if err != nil || len(reqs) == 0 {
+		return err
+	}
+	var all []string
+	var until time.Time
+	m.mu.Lock()
+	for _, r := range reqs {
+		if s := m.byID[r.SessionID]; s != nil {
+			u, subs := m.endWithCooldown(s, store.SessionTerminated, r.Reason, false)
+			until, all = u, append(all, subs...)
+		}
+	}
+	m.mu.Unlock()
+	if len(all) > 0 {
+		m.log.Info("terminated sessions as asked through another node", "sessions", len(reqs))
+	}
+	m.storeCooldown(ctx, until, all)
+	return nil
 }
 
 // Recheck re-evaluates every open session's credential, from the session's client address, after a policy change;
 // one that is no longer authorized becomes UNAUTHORIZED and enters the cool-down, as when an admin terminates it.
 func (m *Manager) Recheck(check func(credentialID string, client netip.Addr) (reason string, ok bool)) {
+	var all []string
+	var until time.Time
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, s := range m.byID {
 		if s.row.CredentialID == "" {
 			continue
 		}
 		addr, _ := netip.ParseAddr(s.row.ClientAddress)
 		if reason, ok := check(s.row.CredentialID, addr); !ok {
-			m.endWithCooldown(s, store.SessionUnauthorized, reason)
+			u, subs := m.endWithCooldown(s, store.SessionUnauthorized, reason, false)
+			until, all = u, append(all, subs...)
 		}
+	}
+	m.mu.Unlock()
+	if len(all) > 0 {
+		// Recheck runs on the reload path; the store write must not hold it up.
+		go m.storeCooldown(context.Background(), until, all)
 	}
 }
 
@@ -129,7 +264,18 @@ func (m *Manager) Tick(ctx context.Context) {
 			delete(m.cooldown, k)
 		}
 	}
+	m.ticks++
+	resync := m.ticks%5 == 0
 	m.mu.Unlock()
+	// The safety net under the change feed: termination requests every round, cool-downs every fifth.
+	if err := m.ApplyTerminationRequests(ctx); err != nil && ctx.Err() == nil {
+		m.log.Error("reading termination requests failed", "err", err)
+	}
+	if resync {
+		if err := m.ReloadCooldowns(ctx); err != nil && ctx.Err() == nil {
+			m.log.Error("reading cool-downs failed", "err", err)
+		}
+	}
 	if err := m.store.UpdateSessionActivity(ctx, batch); err != nil && ctx.Err() == nil {
 		m.log.Error("flushing session activity failed", "sessions", len(batch), "err", err)
 	}

@@ -33,11 +33,17 @@ type Manager struct {
 	Settings func() model.Settings
 	// Now returns the current time; nil means time.Now. Tests use a fake clock.
 	Now func() time.Time
+	// NodeID names this node in a cluster: its sessions carry it, so that another node can ask for their
+	// termination and a restart recovers only its own. Empty is a node of its own.
+	NodeID string
+	// Notify announces a change to the other nodes ("cooldown", "terminate"); nil announces nothing.
+	Notify func(ctx context.Context, topic string)
 
 	mu       sync.Mutex
 	active   map[string]*Session // by key
 	byID     map[string]*Session
-	cooldown map[string]time.Time // key -> end of cool-down
+	cooldown map[string]time.Time // cool-down subject (store.Cooldown*) -> its end
+	ticks    int
 
 	recErr atomic.Pointer[error]
 	// pending counts closed sessions whose outcome is still being stored.
@@ -97,14 +103,24 @@ func (m *Manager) Start(ctx context.Context) error {
 			m.log.Warn("marked interrupted trails", "sessions", len(ids))
 		}
 	}
-	ids, err := m.store.MarkInterrupted(ctx, m.now())
-	if err != nil {
-		return err
+	// Only this node's sessions: the others belong to nodes that are running. Sessions stored before nodes had
+	// ids (node_id '') belong to no running node either.
+	nodes := []string{m.NodeID}
+	if m.NodeID != "" {
+		nodes = append(nodes, "")
+	}
+	var ids []string
+	for _, node := range nodes {
+		got, err := m.store.MarkNodeInterrupted(ctx, node, m.now())
+		if err != nil {
+			return err
+		}
+		ids = append(ids, got...)
 	}
 	if len(ids) > 0 {
 		m.log.Warn("closed sessions interrupted by the previous stop", "sessions", len(ids))
 	}
-	return nil
+	return m.ReloadCooldowns(ctx)
 }
 
 func sessionKey(g *proxy.Grant, client netip.AddrPort) string {
@@ -125,13 +141,14 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 	now := m.now()
 	set := m.Settings()
 	key := sessionKey(g, client)
+	subjects := cooldownSubjects(g, key)
 	m.mu.Lock()
-	if until, ok := m.cooldown[key]; ok {
-		if now.Before(until) {
-			m.mu.Unlock()
-			return nil, nil, &proxy.DeniedError{Reason: "session in cool-down after termination; retry later"}
+	if m.coolingLocked(subjects, now) {
+		if s := m.active[key]; s != nil {
+			m.closeLocked(s, store.SessionTerminated, "cool-down of its credential or user", now)
 		}
-		delete(m.cooldown, key)
+		m.mu.Unlock()
+		return nil, nil, errCooldown
 	}
 	s := m.active[key]
 	if s != nil {
@@ -151,6 +168,18 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 		}
 	}
 	if s == nil {
+		// A new session asks the database too: a cool-down set through another node a moment ago holds before
+		// the change feed brings it here.
+		if until, err := m.store.CooldownUntil(ctx, now, subjects...); err != nil {
+			m.mu.Unlock()
+			return nil, nil, fmt.Errorf("open session: %w", err)
+		} else if !until.IsZero() {
+			for _, sub := range subjects {
+				m.cooldown[sub] = until
+			}
+			m.mu.Unlock()
+			return nil, nil, errCooldown
+		}
 		var err error
 		if s, err = m.open(ctx, key, g, client, now, set); err != nil {
 			m.mu.Unlock()
@@ -166,6 +195,35 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 	rctx, cancel := context.WithCancelCause(context.WithValue(ctx, sessionCtxKey{}, s))
 	stop := context.AfterFunc(s.ctx, func() { cancel(context.Cause(s.ctx)) })
 	return rctx, &request{m: m, s: s, cancel: cancel, stop: stop}, nil
+}
+
+// errCooldown refuses a request whose credential or user is in the cool-down after a termination.
+var errCooldown = &proxy.DeniedError{Reason: "session in cool-down after termination; retry later"}
+
+// cooldownSubjects is what a termination of this session cools down: its credential whatever the client address,
+// and its user (a terminate/user); an unauthenticated session has neither, so its key stands in.
+func cooldownSubjects(g *proxy.Grant, key string) []string {
+	if g.Unauthenticated || g.Session.CredentialID == "" {
+		return []string{"session:" + key}
+	}
+	subs := []string{store.CooldownCredential(g.Session.CredentialID)}
+	if g.Session.UserID != "" {
+		subs = append(subs, store.CooldownUser(g.Session.UserID))
+	}
+	return subs
+}
+
+// coolingLocked says whether any subject is in a running cool-down, forgetting ended ones. Called with m.mu held.
+func (m *Manager) coolingLocked(subjects []string, now time.Time) bool {
+	for _, sub := range subjects {
+		if until, ok := m.cooldown[sub]; ok {
+			if now.Before(until) {
+				return true
+			}
+			delete(m.cooldown, sub)
+		}
+	}
+	return false
 }
 
 // expiry says why an open session must close before serving another request, or "".
@@ -216,6 +274,7 @@ func (m *Manager) open(ctx context.Context, key string, g *proxy.Grant, client n
 		TargetID: g.Target.ID, TargetName: g.Target.Name, CredentialID: g.Session.CredentialID,
 		CredentialName: g.Session.CredentialName, ClientAddress: client.Addr().Unmap().String(),
 		Status: store.SessionConnected, Connected: now, LastActivity: now, AuditEnabled: g.Target.AuditEnabled,
+		NodeID: m.NodeID,
 	}
 	s := &Session{row: row}
 	var bodyLimit int

@@ -37,16 +37,18 @@ type APISession struct {
 	AuditEnabled      bool      `json:"audit_enabled"`
 	TrailHead         string    `json:"-"`
 	TrailRecords      int64     `json:"-"`
+	// NodeID is the node serving the session; only it holds the session's in-flight requests and open trail.
+	NodeID string `json:"-"`
 }
 
-const sessionColumns = `id, session_key, user_id, user_name, target_id, target_name, credential_id, credential_name, client_address, status, termination_reason, connected, disconnected, last_activity, requests, bytes_in, bytes_out, audit_enabled, trail_head, trail_records`
+const sessionColumns = `id, session_key, user_id, user_name, target_id, target_name, credential_id, credential_name, client_address, status, termination_reason, connected, disconnected, last_activity, requests, bytes_in, bytes_out, audit_enabled, trail_head, trail_records, node_id`
 
 func scanSession(row interface{ Scan(...any) error }) (*APISession, error) {
 	var s APISession
 	var connected, disconnected, last int64
 	if err := row.Scan(&s.ID, &s.Key, &s.UserID, &s.UserName, &s.TargetID, &s.TargetName, &s.CredentialID, &s.CredentialName,
 		&s.ClientAddress, &s.Status, &s.TerminationReason, &connected, &disconnected, &last, &s.Requests, &s.BytesIn,
-		&s.BytesOut, &s.AuditEnabled, &s.TrailHead, &s.TrailRecords); err != nil {
+		&s.BytesOut, &s.AuditEnabled, &s.TrailHead, &s.TrailRecords, &s.NodeID); err != nil {
 		return nil, mapErr(err)
 	}
 	s.Connected, s.Disconnected, s.LastActivity = fromMicros(connected), fromMicros(disconnected), fromMicros(last)
@@ -55,10 +57,10 @@ func scanSession(row interface{ Scan(...any) error }) (*APISession, error) {
 
 // InsertSession stores a newly opened session.
 func (s *Store) InsertSession(ctx context.Context, a *APISession) error {
-	_, err := s.conn().exec(ctx, `INSERT INTO api_sessions (`+sessionColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := s.conn().exec(ctx, `INSERT INTO api_sessions (`+sessionColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		a.ID, a.Key, a.UserID, a.UserName, a.TargetID, a.TargetName, a.CredentialID, a.CredentialName, a.ClientAddress,
 		a.Status, a.TerminationReason, micros(a.Connected), micros(a.Disconnected), micros(a.LastActivity), a.Requests,
-		a.BytesIn, a.BytesOut, a.AuditEnabled, a.TrailHead, a.TrailRecords)
+		a.BytesIn, a.BytesOut, a.AuditEnabled, a.TrailHead, a.TrailRecords, a.NodeID)
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
