@@ -255,7 +255,9 @@ type Files interface {
 type Dir string
 
 // ReadFile implements Files.
-func (d Dir) ReadFile(name string) ([]byte, error) { return os.ReadFile(filepath.Join(string(d), name)) }
+func (d Dir) ReadFile(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(string(d), name))
+}
 
 // WriteFile implements Files.
 func (d Dir) WriteFile(name string, data []byte, perm fs.FileMode) error {
