@@ -38,6 +38,7 @@ type Config struct {
 	BodyReadTimeout         time.Duration `name:"body-read-timeout" env:"GATEHOUSE_BODY_READ_TIMEOUT" default:"30s" help:"Longest wait for each read of a request body before the request is refused with 408."`
 	TLSHandshakeTimeout     time.Duration `name:"tls-handshake-timeout" env:"GATEHOUSE_TLS_HANDSHAKE_TIMEOUT" default:"10s" help:"Longest TLS handshake with a client (intercepted tunnels) or a target."`
 	LeafMintsPerSecond      float64       `name:"leaf-mints-per-second" env:"GATEHOUSE_LEAF_MINTS_PER_SECOND" default:"50" help:"Leaf certificates minted per second for intercepted hosts, with bursts of twice as many; cached leaves do not count (0: no limit)."`
+	NodeTimeout             time.Duration `name:"node-timeout" env:"GATEHOUSE_NODE_TIMEOUT" default:"10s" help:"In a cluster: how long a node's heartbeat may be missing before the other nodes close its sessions."`
 	LogLevel                string        `name:"log-level" env:"GATEHOUSE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 	LogFormat               string        `name:"log-format" env:"GATEHOUSE_LOG_FORMAT" default:"json" enum:"json,text" help:"Log format: json or text."`
 }
@@ -134,6 +135,9 @@ func (c *Config) Validate() error {
 	if c.LeafMintsPerSecond < 0 {
 		bad("leaf-mints-per-second", "must not be negative (0 for no limit)")
 	}
+	if c.NodeTimeout != 0 && (c.NodeTimeout < 2*time.Second || c.NodeTimeout > 10*time.Minute) {
+		bad("node-timeout", "must be between 2s and 10m")
+	}
 	for _, s := range c.ProxyProtocolTrusted {
 		if _, err := parsePrefix(s); err != nil {
 			bad("proxy-protocol-trusted", fmt.Sprintf("%q is not an IP or CIDR", s))
@@ -174,5 +178,6 @@ func (c *Config) Masked() map[string]any {
 		"api-max-conns-per-client": c.APIMaxConnsPerClient, "chunked-buffer-budget": c.ChunkedBufferBudget,
 		"body-read-timeout": c.BodyReadTimeout.String(), "tls-handshake-timeout": c.TLSHandshakeTimeout.String(),
 		"leaf-mints-per-second": c.LeafMintsPerSecond,
+		"node-timeout": c.NodeTimeout.String(),
 	}
 }

@@ -71,8 +71,16 @@ func (d *Directory) changed(ctx context.Context) {
 // asked for with Refresh run in the background until then too.
 func (d *Directory) Run(ctx context.Context) {
 	d.mu.Lock()
+	prev := d.baseCtx
 	d.baseCtx = ctx
 	d.mu.Unlock()
+	// Run may end while the process goes on (in a cluster it runs only while this node leads): later Refresh
+	// calls must not inherit the ended context.
+	defer func() {
+		d.mu.Lock()
+		d.baseCtx = prev
+		d.mu.Unlock()
+	}()
 	d.syncDue(ctx, true)
 	every := d.CheckInterval
 	if every <= 0 {

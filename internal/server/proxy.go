@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/cluster"
 	"github.com/gatehouse-dev/gatehouse/internal/gate"
 	"github.com/gatehouse-dev/gatehouse/internal/limits"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
@@ -53,6 +54,7 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 	}
 	dp.sessions = sessions.New(s.store, dp.trails, log)
 	dp.sessions.Settings = func() model.Settings { return *dp.settings.Load() }
+	dp.sessions.NodeID, dp.sessions.Notify = s.node.ID, s.node.Publish
 	if err := dp.sessions.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -131,6 +133,7 @@ func (s *Server) changed(ctx context.Context) {
 	if err := dp.gate.Reload(ctx); err != nil {
 		s.log.Error("rebuilding the policy snapshot failed; the previous one stays in force", "err", err)
 	}
+	s.node.Publish(ctx, cluster.TopicChange)
 }
 
 // serve starts the proxy and metrics listeners and the housekeeping loops.

@@ -12,11 +12,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
+	"github.com/gatehouse-dev/gatehouse/internal/cluster"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/configapi"
 	"github.com/gatehouse-dev/gatehouse/internal/directory"
@@ -42,6 +42,7 @@ type Server struct {
 	apiLn   net.Listener
 	dp      *dataPlane
 	dir     *directory.Directory
+	node    *cluster.Node
 	closers []func(context.Context) error
 }
 
@@ -91,16 +92,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	if s.store, err = store.Open(ctx, cfg.DatabaseDSN(), s.keys, log); err != nil {
 		return nil, err
 	}
-	s.closers = append(s.closers, func(context.Context) error { return s.store.Close() })
+	st := s.store // not s: New's error returns set it to nil before the cleanup runs
+	s.closers = append(s.closers, func(context.Context) error { return st.Close() })
 	out := opts.Out
 	if out == nil {
 		out = io.Discard
 	}
-	if err := bootstrap(ctx, s.store, cfg.DataDir, opts.AdminPassword, out); err != nil {
+	if err := s.joinCluster(ctx, opts.AdminPassword, out); err != nil {
 		return nil, err
-	}
-	if s.ca, err = ca.Open(filepath.Join(cfg.DataDir, "ca"), s.keys, log); err != nil {
-		return nil, fmt.Errorf("proxy ca: %w", err)
 	}
 	tlsCert, err := s.apiCertificate()
 	if err != nil {
@@ -260,9 +259,10 @@ func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
 	defer stopRun()
 	s.dp.serve(runCtx, errc)
 	dirDone := make(chan struct{})
-	go func() { s.dir.Run(runCtx); close(dirDone) }()
+	// The node's jobs include the directory syncs, which run on the cluster's leader only.
+	go func() { s.runNode(runCtx); close(dirDone) }()
 	go s.reloadConfigPeriodically(runCtx)
-	s.log.Info("gatehouse started", "api", s.APIAddr(), "proxy", s.ProxyAddr(), "database", s.store.Dialect(), "data_dir", s.cfg.DataDir)
+	s.log.Info("gatehouse started", "api", s.APIAddr(), "proxy", s.ProxyAddr(), "database", s.store.Dialect(), "data_dir", s.cfg.DataDir, "node", s.node.ID)
 	if ready != nil {
 		ready(s)
 	}
@@ -310,6 +310,10 @@ func (s *Server) reloadConfigPeriodically(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
+			// Under the change feed, the net that catches what it missed: settings too.
+			if err := s.dp.loadSettings(ctx, s); err != nil && ctx.Err() == nil {
+				s.log.Error("reloading settings failed", "err", err)
+			}
 			if err := s.cfgapi.Reload(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("reloading connection policies failed; keeping the previous ones", "err", err)
 			}

@@ -1,0 +1,154 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/ca"
+	"github.com/gatehouse-dev/gatehouse/internal/cluster"
+	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// joinCluster sets the node up on its database: under the cluster's init lock (nodes may start at once) it checks
+// the master key against the database's check value, creates the first admin on an empty database and opens the
+// CA kept in the database.
+func (s *Server) joinCluster(ctx context.Context, adminPassword string, out io.Writer) error {
+	id, err := cluster.LoadOrCreateID(s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	s.node = &cluster.Node{Store: s.store, ID: id, Timeout: s.cfg.NodeTimeout, Log: s.log.With("component", "cluster")}
+	return s.store.Exclusive(ctx, "init", func(ctx context.Context) error {
+		if err := s.store.CheckMasterKey(ctx); errors.Is(err, store.ErrWrongMasterKey) {
+			return fmt.Errorf("master key: %w: start this node with the cluster's key (--master-key-file or GATEHOUSE_MASTER_KEY)", err)
+		} else if err != nil {
+			return err
+		}
+		if err := bootstrap(ctx, s.store, s.cfg.DataDir, adminPassword, out); err != nil {
+			return err
+		}
+		local := ca.Dir(filepath.Join(s.cfg.DataDir, "ca"))
+		c, err := ca.OpenFiles(&dbFiles{ctx: ctx, st: s.store, local: local}, string(local), s.keys, s.log)
+		if err != nil {
+			return fmt.Errorf("proxy ca: %w", err)
+		}
+		s.ca = c
+		return nil
+	})
+}
+
+// runNode registers the node and runs it (heartbeats, change feed, leadership) until ctx is done.
+func (s *Server) runNode(ctx context.Context) {
+	n := s.node
+	n.APIAddress, n.ProxyAddress = advertised(s.APIAddr()), advertised(s.ProxyAddr())
+	n.OnChange = s.reloadAll
+	n.OnCooldown = func(ctx context.Context) {
+		if err := s.dp.sessions.ReloadCooldowns(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("reading cool-downs failed", "err", err)
+		}
+	}
+	n.OnTerminate = func(ctx context.Context) {
+		if err := s.dp.sessions.ApplyTerminationRequests(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("reading termination requests failed", "err", err)
+		}
+	}
+	n.Jobs = []func(context.Context){s.dir.Run, n.Reaper}
+	if err := n.Register(ctx); err != nil {
+		s.log.Error("registering the node failed; its heartbeats retry", "err", err)
+	}
+	n.Run(ctx)
+}
+
+// reloadAll applies a change made through another node: settings, the policy snapshot and the connection policies.
+func (s *Server) reloadAll(ctx context.Context) {
+	if err := s.dp.loadSettings(ctx, s); err != nil && ctx.Err() == nil {
+		s.log.Error("reloading settings failed", "err", err)
+	}
+	if err := s.dp.gate.Reload(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("rebuilding the policy snapshot failed; the previous one stays in force", "err", err)
+	}
+	if err := s.cfgapi.Reload(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("reloading connection policies failed; keeping the previous ones", "err", err)
+	}
+}
+
+// advertised turns a bound address into one other hosts can use: an unspecified host becomes this host's name.
+func advertised(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return addr
+	}
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		return addr
+	}
+	return net.JoinHostPort(name, port)
+}
+
+// dbFiles keeps the CA's root and intermediate in the database, so every node of a cluster serves one CA. A CA
+// made before nodes shared it lives in the data dir: it is adopted on first read, so clients keep trusting it.
+// Certificates are mirrored to the data dir, where the CLI and operators look for root.crt; keys are not.
+type dbFiles struct {
+	ctx   context.Context
+	st    *store.Store
+	local ca.Dir
+}
+
+func (f *dbFiles) ReadFile(name string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+	defer cancel()
+	b, err := f.st.Blob(ctx, "ca/"+name)
+	if errors.Is(err, store.ErrNotExist) {
+		b, err = f.local.ReadFile(name)
+		if err != nil {
+			return nil, err // fs.ErrNotExist: the CA creates it
+		}
+		if err := f.st.PutBlob(ctx, "ca/"+name, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.mirror(name, b)
+	return b, nil
+}
+
+func (f *dbFiles) WriteFile(name string, data []byte, perm fs.FileMode) error {
+	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+	defer cancel()
+	if err := f.st.PutBlob(ctx, "ca/"+name, data); err != nil {
+		return err
+	}
+	f.mirror(name, data)
+	return nil
+}
+
+func (f *dbFiles) mirror(name string, data []byte) {
+	if !strings.HasSuffix(name, ".crt") {
+		return
+	}
+	if old, err := f.local.ReadFile(name); err == nil && string(old) == string(data) {
+		return
+	}
+	f.local.WriteFile(name, data, 0o644)
+}
+
+// Settings returns the proxy settings this node enforces now.
+func (s *Server) Settings() model.Settings { return *s.dp.settings.Load() }
+
+// NodeID names this node in its cluster.
+func (s *Server) NodeID() string { return s.node.ID }
