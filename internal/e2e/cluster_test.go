@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"net/http"
@@ -86,6 +87,58 @@ func TestClusterTwoNodes(t *testing.T) {
 		within(t, "node B applied the settings", 3*time.Second, func() bool { return b.Server.Settings().SessionCooldown == want })
 	})
 
+	t.Run("trails are readable through any node and outlive the recording node's disk", func(t *testing.T) {
+		c := f.credential(f.alpha, "trail-me", nil)
+		viaA := f.client(false)
+		if st, body := f.do(viaA, "GET", url, c.Secret, ""); st != 200 {
+			t.Fatalf("through node A: %d %s", st, body)
+		}
+		id := f.session(c.ID)
+		badm := b.AdminToken()
+		if n, ok := trailThrough(t, b, badm, id); n != 1 || !ok {
+			t.Errorf("open session's trail through node B: %d exchanges, verified %v", n, ok)
+		}
+		// The live stream of a session open on A, followed through B.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", b.URL+connsAPI+"/connections/"+id+"/trail/stream", nil)
+		req.Header.Set("Authorization", "Bearer "+badm)
+		resp, err := b.Client.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("stream through node B: %v %v", resp, err)
+		}
+		defer resp.Body.Close()
+		rd := bufio.NewReader(resp.Body)
+		if line, err := rd.ReadString('\n'); err != nil || !strings.HasPrefix(line, ": following") {
+			t.Fatalf("stream preamble: %q %v", line, err)
+		}
+		if st, _ := f.do(viaA, "GET", url+"?live=1", c.Secret, ""); st != 200 {
+			t.Fatalf("second request through node A: %d", st)
+		}
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream through node B ended before the exchange: %v", err)
+			}
+			if strings.HasPrefix(line, "data:") && strings.Contains(line, "live=1") {
+				break
+			}
+		}
+		resp.Body.Close()
+
+		// Close the session, then lose node A's disk: the trail is read from the database on both nodes.
+		f.gh.JSON("POST", connsAPI+"/terminate/connection/"+id, f.adm, nil, http.StatusOK, nil)
+		f.waitConnection(c.ID, func(c connection) bool { return c.ID == id && c.Status == "TERMINATED" })
+		if err := os.Remove(filepath.Join(f.gh.Cfg.DataDir, "recordings", id+".trail")); err != nil {
+			t.Fatalf("losing node A's trail: %v", err)
+		}
+		for _, n := range []*testserver.Instance{f.gh, b} {
+			if got, ok := trailThrough(t, n, n.AdminToken(), id); got != 2 || !ok {
+				t.Errorf("closed trail through %s without the recording node's file: %d exchanges, verified %v", n.URL, got, ok)
+			}
+		}
+	})
+
 	t.Run("terminate through B reaches A and cools the credential down on both", func(t *testing.T) {
 		c := f.credential(f.alpha, "terminate-me", nil)
 		viaA := f.client(false)
@@ -107,6 +160,23 @@ func TestClusterTwoNodes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// trailThrough reads a connection's trail and its verification through node n.
+func trailThrough(t *testing.T, n *testserver.Instance, token, id string) (count int, ok bool) {
+	t.Helper()
+	var page struct {
+		Count int `json:"count"`
+	}
+	n.JSON("GET", connsAPI+"/connections/"+id+"/trail", token, nil, http.StatusOK, &page)
+	if st, body := n.Do("GET", connsAPI+"/connections/"+id+"/trail?format=har", token, nil); st != 200 || !strings.Contains(string(body), `"entries"`) {
+		t.Errorf("HAR through %s: %d %.200s", n.URL, st, body)
+	}
+	var v struct {
+		OK bool `json:"ok"`
+	}
+	n.JSON("GET", connsAPI+"/connections/"+id+"/trail/verify", token, nil, http.StatusOK, &v)
+	return page.Count, v.OK
 }
 
 // TestClusterRefusesAnotherMasterKey pins that a node given another master key refuses to start with a clear error

@@ -33,6 +33,10 @@ type Store struct {
 	// response; zero means DefaultBodyLimit and a negative value records no
 	// body. Set it before the first Create.
 	BodyLimit int
+	// Archive, if set, opens the copy of a closed trail kept outside the directory (a cluster keeps one in its
+	// database) when the directory has none: another node recorded it, or this node lost its disk. It returns
+	// an error wrapping ErrNotExist when there is no copy either. Set it before the first read.
+	Archive func(sessionID string) (io.ReadCloser, error)
 
 	root *os.Root // every file operation goes through it, so no name can leave dir
 	key  []byte
@@ -114,8 +118,24 @@ func trailName(id string) (string, error) {
 	return id + trailExt, nil
 }
 
-// openTrail opens the trail of id for reading.
-func (s *Store) openTrail(id string) (*os.File, error) {
+// openTrail opens the trail of id for reading, from the directory or else from the Archive.
+func (s *Store) openTrail(id string) (io.ReadCloser, error) {
+	name, err := trailName(id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.root.Open(name)
+	if errors.Is(err, os.ErrNotExist) {
+		if s.Archive != nil {
+			return s.Archive(id)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
+	}
+	return f, err
+}
+
+// OpenLocal opens the trail file of a session in the directory, for copying a sealed trail elsewhere.
+func (s *Store) OpenLocal(id string) (io.ReadCloser, error) {
 	name, err := trailName(id)
 	if err != nil {
 		return nil, err

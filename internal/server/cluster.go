@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/cluster"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -145,6 +146,16 @@ func (f *dbFiles) mirror(name string, data []byte) {
 		return
 	}
 	f.local.WriteFile(name, data, 0o644)
+}
+
+// archivedTrail opens the database's copy of a closed trail, for a trail recorded by another node or lost with
+// this node's disk.
+func (s *Server) archivedTrail(id string) (io.ReadCloser, error) {
+	r, err := s.store.Trail(context.Background(), id)
+	if errors.Is(err, store.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", recording.ErrNotExist, id)
+	}
+	return r, err
 }
 
 // Settings returns the proxy settings this node enforces now.

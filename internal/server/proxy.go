@@ -48,6 +48,7 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 	if dp.trails, err = recording.Open(filepath.Join(s.cfg.DataDir, "recordings"), s.keys.SigningKey("trail-chain"), log); err != nil {
 		return nil, err
 	}
+	dp.trails.Archive = s.archivedTrail
 	dp.trails.BodyLimit = dp.settings.Load().RecordingBodyLimit
 	if dp.trails.BodyLimit == 0 {
 		dp.trails.BodyLimit = -1 // a limit of 0 in the settings means "record no bodies"

@@ -127,6 +127,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 			return st
 		},
 	}
+	s.api.Peers = newPeers(s)
 	// Both dialects count the same login failures.
 	s.api.Limiter = opts.LoginLimiter
 	if s.api.Limiter == nil {

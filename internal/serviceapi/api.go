@@ -53,6 +53,17 @@ type API struct {
 	OIDCRedirect auth.RedirectPolicy
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Peers, if set, serves the trail of a session that is open on another node of the cluster (only that node
+	// holds it until it closes) by passing the request on to that node; nil answers from this node alone.
+	Peers Peers
+}
+
+// Peers passes a request on to another node of the cluster.
+type Peers interface {
+	// Self names this node.
+	Self() string
+	// Forward serves r from node, with the caller's own credentials.
+	Forward(w http.ResponseWriter, r *http.Request, node string) error
 }
 
 // SessionControl is what the connection manager needs of the proxy's session registry.

@@ -173,14 +173,42 @@ func (a *API) recorded(r *http.Request, id string) error {
 	if !sess.AuditEnabled || a.Trails == nil {
 		return &Error{Status: http.StatusNotFound, Code: "NO_TRAIL", Message: "this connection was not recorded"}
 	}
+	if a.elsewhere(r, sess) {
+		return errForward{node: sess.NodeID}
+	}
 	return nil
+}
+
+// forwardedHeader marks a request passed on by another node, which must be answered here and never passed on
+// again (no loops between nodes that disagree about a session's owner).
+const forwardedHeader = "X-Gatehouse-Forwarded-By"
+
+// elsewhere says whether the trail of sess is open on another node, which alone can serve it until it closes.
+func (a *API) elsewhere(r *http.Request, sess *store.APISession) bool {
+	return a.Peers != nil && sess.Status == store.SessionConnected && sess.NodeID != "" &&
+		sess.NodeID != a.Peers.Self() && r.Header.Get(forwardedHeader) == ""
+}
+
+// errForward is recorded's answer for a trail served by another node.
+type errForward struct{ node string }
+
+func (e errForward) Error() string { return "trail served by node " + e.node }
+
+// forwarded passes the request to the node named by err when err is an errForward; other errors it returns.
+func (a *API) forwarded(w http.ResponseWriter, r *http.Request, err error) error {
+	var f errForward
+	if !errors.As(err, &f) {
+		return err
+	}
+	r.Header.Set(forwardedHeader, a.Peers.Self())
+	return a.Peers.Forward(w, r, f.node)
 }
 
 // connectionTrail is GET .../connections/{id}/trail (JSON, paginated) or ?format=har.
 func (a *API) connectionTrail(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if err := a.recorded(r, id); err != nil {
-		return err
+		return a.forwarded(w, r, err)
 	}
 	opts, err := listOptions(r)
 	if err != nil {
@@ -220,7 +248,7 @@ func (a *API) connectionTrail(w http.ResponseWriter, r *http.Request) error {
 func (a *API) connectionTrailStream(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if err := a.recorded(r, id); err != nil {
-		return err
+		return a.forwarded(w, r, err)
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -278,7 +306,7 @@ type trailVerification struct {
 func (a *API) verifyTrail(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if err := a.recorded(r, id); err != nil {
-		return err
+		return a.forwarded(w, r, err)
 	}
 	sess, err := a.Store.Session(r.Context(), id)
 	if err != nil {

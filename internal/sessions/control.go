@@ -368,3 +368,20 @@ func (m *Manager) probeRecording() {
 		m.log.Info("recording recovered; audited targets are open again")
 	}
 }
+
+// archive copies a sealed trail into the cluster's database, so that every node can read it and it outlives this
+// node's disk. On SQLite, whose database shares the disk with the trails, there is nothing to gain. A failure is
+// logged: the trail stays readable on this node.
+func (m *Manager) archive(ctx context.Context, id string) {
+	if m.rec == nil || !m.store.Clustered() {
+		return
+	}
+	f, err := m.rec.OpenLocal(id)
+	if err == nil {
+		err = m.store.PutTrail(ctx, id, f)
+		f.Close()
+	}
+	if err != nil {
+		m.log.Error("copying a sealed trail to the database failed; only this node can read it", "session", id, "err", err)
+	}
+}

@@ -102,6 +102,9 @@ func (m *Manager) Start(ctx context.Context) error {
 		if len(ids) > 0 {
 			m.log.Warn("marked interrupted trails", "sessions", len(ids))
 		}
+		for _, id := range ids {
+			m.archive(ctx, id)
+		}
 	}
 	// Only this node's sessions: the others belong to nodes that are running. Sessions stored before nodes had
 	// ids (node_id '') belong to no running node either.
@@ -382,6 +385,10 @@ func (m *Manager) finish(s *Session) {
 		defer m.pending.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		if s.writer != nil {
+			// Before the outcome: once a session shows as closed, its trail is readable through every node.
+			m.archive(ctx, row.ID)
+		}
 		if err := m.store.CloseSession(ctx, &row); err != nil {
 			m.log.Error("storing closed session failed", "session", row.ID, "err", err)
 		}
