@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -58,7 +59,11 @@ type Node struct {
 	started time.Time
 	kick    map[string]chan struct{}
 	once    sync.Once
+	leading atomic.Bool
 }
+
+// Leading says whether this node runs the cluster's jobs now.
+func (n *Node) Leading() bool { return n.leading.Load() }
 
 func (n *Node) now() time.Time {
 	if n.Now != nil {
@@ -125,6 +130,8 @@ func (n *Node) Run(ctx context.Context) {
 	if len(n.Jobs) > 0 {
 		run(func() {
 			n.Store.Lead(ctx, "jobs", n.timeout()/4, func(lctx context.Context) {
+				n.leading.Store(true)
+				defer n.leading.Store(false)
 				var jobs sync.WaitGroup
 				for _, job := range n.Jobs {
 					jobs.Add(1)

@@ -349,6 +349,9 @@ func (g *Gate) limiterActive() bool {
 }
 
 // Stats reports snapshot sizes for the status endpoint.
+// Built is when the policy snapshot in force was built; every reload builds a new one.
+func (g *Gate) Built() time.Time { return g.snap.Load().built }
+
 func (g *Gate) Stats() map[string]any {
 	s := g.snap.Load()
 	return map[string]any{"targets": len(s.targets), "credentials": len(s.credentials), "users": len(s.users),

@@ -161,5 +161,8 @@ func (s *Server) archivedTrail(id string) (io.ReadCloser, error) {
 // Settings returns the proxy settings this node enforces now.
 func (s *Server) Settings() model.Settings { return *s.dp.settings.Load() }
 
+// Leading says whether this node runs the cluster's background jobs now.
+func (s *Server) Leading() bool { return s.node.Leading() }
+
 // NodeID names this node in its cluster.
 func (s *Server) NodeID() string { return s.node.ID }

@@ -159,6 +159,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	if s.apiLn, err = net.Listen("tcp", cfg.APIListen); err != nil {
 		return nil, fmt.Errorf("api listener: %w", err)
 	}
+	s.apiLn = s.behindBalancer(s.apiLn)
 	return s, nil
 }
 
@@ -195,6 +196,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /readyz", s.readyz)
 	s.api.Routes(mux)
 	s.cfgapi.Routes(mux)
 }

@@ -147,6 +147,9 @@ func (i *Instance) Stop() {
 	i.Client.CloseIdleConnections()
 }
 
+// Cancelled says whether Stop has run.
+func (i *Instance) Cancelled() bool { return i.cancel == nil }
+
 // Restart stops the server and starts it again on the same data dir and database (on new ports).
 func (i *Instance) Restart() {
 	i.t.Helper()
