@@ -50,6 +50,10 @@ type Node struct {
 	// OnChange reloads everything a management write may have changed (the policy snapshot, settings, connection
 	// policies). OnCooldown and OnTerminate pick up cool-downs and termination requests.
 	OnChange, OnCooldown, OnTerminate func(ctx context.Context)
+	// OnDeclaredDead runs when a heartbeat finds that the others took this node for dead (it missed heartbeats
+	// for longer than Timeout) and closed its sessions in the database: the node closes them too, so that what it
+	// serves matches what the cluster shows and can terminate.
+	OnDeclaredDead func(ctx context.Context)
 	// Jobs run on one node of the cluster at a time, each until its context ends (the node lost the lead or is
 	// stopping).
 	Jobs []func(ctx context.Context)
@@ -97,7 +101,8 @@ func (n *Node) Publish(ctx context.Context, topic string) {
 // Register records the node and its first heartbeat.
 func (n *Node) Register(ctx context.Context) error {
 	n.started = n.now()
-	return n.Store.Heartbeat(ctx, n.self())
+	_, err := n.Store.Heartbeat(ctx, n.self())
+	return err
 }
 
 func (n *Node) self() store.Node {
@@ -190,10 +195,16 @@ func (n *Node) heartbeats(ctx context.Context) {
 			return
 		case <-t.C:
 			hctx, cancel := context.WithTimeout(ctx, n.timeout()/2)
-			err := n.Store.Heartbeat(hctx, n.self())
+			registered, err := n.Store.Heartbeat(hctx, n.self())
 			cancel()
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err != nil && ctx.Err() == nil:
 				n.log().Warn("heartbeat failed", "err", err)
+			case err == nil && !registered:
+				n.log().Error("the cluster took this node for dead and closed its sessions; closing them here too")
+				if n.OnDeclaredDead != nil {
+					n.OnDeclaredDead(ctx)
+				}
 			}
 		}
 	}
@@ -209,7 +220,7 @@ func (n *Node) Reaper(ctx context.Context) {
 			return
 		case <-t.C:
 			now := n.now()
-			ids, err := n.Store.ReapNodes(ctx, now.Add(-n.timeout()), now)
+			ids, err := n.Store.ReapNodes(ctx, n.ID, now.Add(-n.timeout()), now)
 			if err != nil && ctx.Err() == nil {
 				n.log().Warn("reaping dead nodes failed", "err", err)
 			}

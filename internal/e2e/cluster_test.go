@@ -359,7 +359,7 @@ func TestClusterLeadershipMoves(t *testing.T) {
 	st := a.Server.Store()
 	ctx := context.Background()
 	old := time.Now().Add(-time.Minute)
-	if err := st.Heartbeat(ctx, store.Node{ID: "dead-node", Started: old, Heartbeat: old}); err != nil {
+	if _, err := st.Heartbeat(ctx, store.Node{ID: "dead-node", Started: old, Heartbeat: old}); err != nil {
 		t.Fatal(err)
 	}
 	sess := &store.APISession{ID: "0dead000-0000-4000-8000-000000000001", Key: "k", ClientAddress: "127.0.0.9",

@@ -179,7 +179,10 @@ func TestCrashWhileRecording(t *testing.T) {
 	gh.Call("POST", connsAPI+"/terminate/connection/"+sessA, nil, http.StatusOK, nil)
 	fxWait(t, "session A stored as TERMINATED", func() bool { return gh.connection(sessA).Status == "TERMINATED" })
 
-	// Session B, from 127.0.0.2: two clients loop until the server dies under them.
+	// Session B, from 127.0.0.2, with a second credential: the termination of A cools A's credential down from
+	// every address. Two clients loop until the server dies under them.
+	credB := gh.Create(credPath, map[string]any{"name": "desktop", "target": map[string]string{"id": target}})
+	secret = string(gh.Call("GET", credPath+"/"+credB+"/secret", nil, http.StatusOK, nil))
 	const workers = 2
 	clientB := fxProxyClient(gh.ProxyAddr, "127.0.0.2", pool)
 	var okB, triedB atomic.Int64

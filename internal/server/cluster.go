@@ -62,6 +62,9 @@ func (s *Server) runNode(ctx context.Context) {
 			s.log.Error("reading termination requests failed", "err", err)
 		}
 	}
+	n.OnDeclaredDead = func(ctx context.Context) {
+		s.dp.sessions.CloseAll(ctx, "interrupted: the node serving the session stopped answering")
+	}
 	n.Jobs = []func(context.Context){s.dir.Run, n.Reaper}
 	if err := n.Register(ctx); err != nil {
 		s.log.Error("registering the node failed; its heartbeats retry", "err", err)

@@ -214,14 +214,23 @@ type Node struct {
 	Heartbeat    time.Time `json:"heartbeat"`
 }
 
-// Heartbeat registers a node or refreshes its heartbeat.
-func (s *Store) Heartbeat(ctx context.Context, n Node) error {
+// Heartbeat registers a node or refreshes its heartbeat. It reports whether the node was registered already: a
+// node that finds itself gone was declared dead by the others, who closed its sessions.
+func (s *Store) Heartbeat(ctx context.Context, n Node) (registered bool, err error) {
+	res, err := s.conn().exec(ctx, `UPDATE nodes SET api_address = ?, proxy_address = ?, started = ?, heartbeat = ? WHERE id = ?`,
+		n.APIAddress, n.ProxyAddress, micros(n.Started), micros(n.Heartbeat), n.ID)
+	if err != nil {
+		return false, fmt.Errorf("heartbeat: %w", err)
+	}
+	if k, err := res.RowsAffected(); err == nil && k > 0 {
+		return true, nil
+	}
 	if _, err := s.conn().exec(ctx, `INSERT INTO nodes (id, api_address, proxy_address, started, heartbeat) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET api_address = excluded.api_address, proxy_address = excluded.proxy_address, started = excluded.started, heartbeat = excluded.heartbeat`,
 		n.ID, n.APIAddress, n.ProxyAddress, micros(n.Started), micros(n.Heartbeat)); err != nil {
-		return fmt.Errorf("heartbeat: %w", err)
+		return false, fmt.Errorf("heartbeat: %w", err)
 	}
-	return nil
+	return false, nil
 }
 
 // Nodes lists the registered nodes by id.
@@ -252,13 +261,13 @@ func (s *Store) RemoveNode(ctx context.Context, id string) error {
 	return nil
 }
 
-// ReapNodes closes, as DISCONNECTED, the open sessions of every node whose last heartbeat is before staleBefore,
-// and forgets those nodes. It returns the ids of the sessions it closed.
-func (s *Store) ReapNodes(ctx context.Context, staleBefore, at time.Time) ([]string, error) {
+// ReapNodes closes, as DISCONNECTED, the open sessions of every node but self whose last heartbeat is before
+// staleBefore, and forgets those nodes. It returns the ids of the sessions it closed.
+func (s *Store) ReapNodes(ctx context.Context, self string, staleBefore, at time.Time) ([]string, error) {
 	var ids []string
 	err := s.inTx(ctx, func(q conn) error {
-		rows, err := q.query(ctx, `SELECT id FROM api_sessions WHERE status = ? AND node_id IN (SELECT id FROM nodes WHERE heartbeat < ?)`,
-			SessionConnected, micros(staleBefore))
+		rows, err := q.query(ctx, `SELECT id FROM api_sessions WHERE status = ? AND node_id IN (SELECT id FROM nodes WHERE heartbeat < ? AND id <> ?)`,
+			SessionConnected, micros(staleBefore), self)
 		if err != nil {
 			return err
 		}
@@ -271,11 +280,11 @@ func (s *Store) ReapNodes(ctx context.Context, staleBefore, at time.Time) ([]str
 			ids = append(ids, id)
 		}
 		rows.Close()
-		if _, err := q.exec(ctx, `UPDATE api_sessions SET status = ?, termination_reason = ?, disconnected = ? WHERE status = ? AND node_id IN (SELECT id FROM nodes WHERE heartbeat < ?)`,
-			SessionDisconnected, "interrupted: the node serving the session stopped answering", micros(at), SessionConnected, micros(staleBefore)); err != nil {
+		if _, err := q.exec(ctx, `UPDATE api_sessions SET status = ?, termination_reason = ?, disconnected = ? WHERE status = ? AND node_id IN (SELECT id FROM nodes WHERE heartbeat < ? AND id <> ?)`,
+			SessionDisconnected, "interrupted: the node serving the session stopped answering", micros(at), SessionConnected, micros(staleBefore), self); err != nil {
 			return err
 		}
-		_, err = q.exec(ctx, `DELETE FROM nodes WHERE heartbeat < ?`, micros(staleBefore))
+		_, err = q.exec(ctx, `DELETE FROM nodes WHERE heartbeat < ? AND id <> ?`, micros(staleBefore), self)
 		return err
 	})
 	if err != nil {
