@@ -40,9 +40,11 @@ func startBalancer(t *testing.T, nodes []*clusterNode) (proxyFront, apiFront str
 	}
 	fronts := testbinary.FreeAddrs(t, 2)
 	var proxies, apis strings.Builder
+	// Health checks ask /readyz on the node's API, as the README's configuration does.
 	for i, n := range nodes {
-		fmt.Fprintf(&proxies, "    server n%d %s send-proxy-v2 check inter 300ms fall 1 rise 2\n", i, n.ProxyAddr)
-		fmt.Fprintf(&apis, "    server n%d %s send-proxy-v2 check inter 300ms fall 1 rise 2\n", i, n.APIAddr)
+		_, apiPort, _ := net.SplitHostPort(n.APIAddr)
+		fmt.Fprintf(&proxies, "    server n%d %s send-proxy-v2 check port %s check-ssl verify none inter 300ms fall 1 rise 2\n", i, n.ProxyAddr, apiPort)
+		fmt.Fprintf(&apis, "    server n%d %s send-proxy-v2 check check-ssl verify none inter 300ms fall 1 rise 2\n", i, n.APIAddr)
 	}
 	cfg := fmt.Sprintf(`global
     maxconn 2000
@@ -58,11 +60,13 @@ frontend proxy
     default_backend proxies
 backend proxies
     balance source
+    option httpchk GET /readyz
 %sfrontend api
     bind %s
     default_backend apis
 backend apis
     balance source
+    option httpchk GET /readyz
 %s`, fronts[0], proxies.String(), fronts[1], apis.String())
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
