@@ -86,6 +86,21 @@ func TestClusterTwoNodes(t *testing.T) {
 		})
 	})
 
+	t.Run("a role taken on A is refused on B", func(t *testing.T) {
+		f := f.in(t)
+		c := f.credential(f.alpha, "role-me", nil)
+		within(t, "node B accepted the new credential", 3*time.Second, func() bool {
+			st, _ := f.do(viaB, "GET", url, c.Secret, "")
+			return st == 200
+		})
+		f.setRoles()
+		defer f.setRoles(f.roleID)
+		within(t, "node B refused the user who lost the role", 3*time.Second, func() bool {
+			st, _ := f.do(viaB, "GET", url, c.Secret, "")
+			return st == http.StatusForbidden || st == http.StatusUnauthorized || st == http.StatusProxyAuthRequired
+		})
+	})
+
 	t.Run("settings on A apply on B", func(t *testing.T) {
 		want := b.Server.Settings().SessionCooldown + 17
 		f.gh.JSON("PUT", proxyAPI+"/settings", f.adm, map[string]any{"session_cooldown": want}, http.StatusOK, nil)

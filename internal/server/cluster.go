@@ -37,8 +37,11 @@ func (s *Server) joinCluster(ctx context.Context, adminPassword string, out io.W
 		if err := bootstrap(ctx, s.store, s.cfg.DataDir, adminPassword, out); err != nil {
 			return err
 		}
-		local := ca.Dir(filepath.Join(s.cfg.DataDir, "ca"))
-		c, err := ca.OpenFiles(&dbFiles{ctx: ctx, st: s.store, local: local}, string(local), s.keys, s.log)
+		files := &dbFiles{ctx: ctx, st: s.store, local: ca.Dir(filepath.Join(s.cfg.DataDir, "ca"))}
+		if err := files.adopt(); err != nil {
+			return fmt.Errorf("proxy ca: %w", err)
+		}
+		c, err := ca.OpenFiles(files, string(files.local), s.keys, s.log)
 		if err != nil {
 			return fmt.Errorf("proxy ca: %w", err)
 		}
@@ -102,7 +105,7 @@ func advertised(addr string) string {
 }
 
 // dbFiles keeps the CA's root and intermediate in the database, so every node of a cluster serves one CA. A CA
-// made before nodes shared it lives in the data dir: it is adopted on first read, so clients keep trusting it.
+// made before nodes shared it lives in the data dir: adopt moves it in, so clients keep trusting it.
 // Certificates are mirrored to the data dir, where the CLI and operators look for root.crt; keys are not.
 type dbFiles struct {
 	ctx   context.Context
@@ -110,21 +113,38 @@ type dbFiles struct {
 	local ca.Dir
 }
 
+// caFiles are the files of a CA that the cluster shares; the API server certificate names one node and stays local.
+var caFiles = []string{"root.crt", "root.key.sealed", "intermediate.crt", "intermediate.key.sealed"}
+
+// adopt copies a CA the data dir holds into a database that holds none, all files at once: the root key is read
+// only when the intermediate is renewed, years later, by whichever node does it then.
+func (f *dbFiles) adopt() error {
+	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := f.st.Blob(ctx, "ca/root.crt"); !errors.Is(err, store.ErrNotExist) {
+		return err // the database has a CA (or cannot say): it wins over any local copy
+	}
+	for _, name := range caFiles {
+		b, err := f.local.ReadFile(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // the CA creates what is missing
+		} else if err != nil {
+			return err
+		}
+		if err := f.st.PutBlob(ctx, "ca/"+name, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (f *dbFiles) ReadFile(name string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
 	defer cancel()
 	b, err := f.st.Blob(ctx, "ca/"+name)
 	if errors.Is(err, store.ErrNotExist) {
-		b, err = f.local.ReadFile(name)
-		if err != nil {
-			return nil, err // fs.ErrNotExist: the CA creates it
-		}
-		if err := f.st.PutBlob(ctx, "ca/"+name, b); err != nil {
-			return nil, err
-		}
-		return b, nil
-	}
-	if err != nil {
+		return nil, fmt.Errorf("ca file %s: %w", name, fs.ErrNotExist)
+	} else if err != nil {
 		return nil, err
 	}
 	f.mirror(name, b)
