@@ -101,6 +101,29 @@ func TestClusterTwoNodes(t *testing.T) {
 		})
 	})
 
+	t.Run("a configuration commit on A applies on B", func(t *testing.T) {
+		f := f.in(t)
+		c := f.credential(f.alpha, "commit-me", nil)
+		plain := "http://" + f.http.HostPort + "/api/hello"
+		within(t, "node B accepted the new credential", 3*time.Second, func() bool {
+			st, _ := f.do(viaB, "GET", plain, c.Secret, "")
+			return st == 200
+		})
+		a := newCfgAdmin(t, f.gh)
+		a.setDefaultActive(false) // no connection policy admits anything
+		a.commit()
+		within(t, "node B applied the commit", 3*time.Second, func() bool {
+			st, _ := f.do(viaB, "GET", plain, c.Secret, "")
+			return st == http.StatusForbidden
+		})
+		a.setDefaultActive(true)
+		a.commit()
+		within(t, "node B applied the second commit", 3*time.Second, func() bool {
+			st, _ := f.do(viaB, "GET", plain, c.Secret, "")
+			return st == 200
+		})
+	})
+
 	t.Run("settings on A apply on B", func(t *testing.T) {
 		want := b.Server.Settings().SessionCooldown + 17
 		f.gh.JSON("PUT", proxyAPI+"/settings", f.adm, map[string]any{"session_cooldown": want}, http.StatusOK, nil)
