@@ -54,6 +54,8 @@ type Node struct {
 	// for longer than Timeout) and closed its sessions in the database: the node closes them too, so that what it
 	// serves matches what the cluster shows and can terminate.
 	OnDeclaredDead func(ctx context.Context)
+	// Loops run on every node until the node stops.
+	Loops []func(ctx context.Context)
 	// Jobs run on one node of the cluster at a time, each until its context ends (the node lost the lead or is
 	// stopping).
 	Jobs []func(ctx context.Context)
@@ -121,6 +123,9 @@ func (n *Node) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	run := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
 	run(func() { n.heartbeats(ctx) })
+	for _, loop := range n.Loops {
+		run(func() { loop(ctx) })
+	}
 	for topic, hook := range map[string]func(context.Context){TopicChange: n.OnChange, TopicCooldown: n.OnCooldown, TopicTerminate: n.OnTerminate} {
 		run(func() { n.apply(ctx, topic, hook) })
 	}

@@ -42,6 +42,14 @@ func (f *fixture) clientVia(t *testing.T, n *testserver.Instance) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
 }
 
+// clientFrom is a Go client through node n's proxy from the loopback address ip.
+func (f *fixture) clientFrom(t *testing.T, n *testserver.Instance, ip string) *http.Client {
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: n.Server.ProxyAddr()}),
+		DialContext: dialerFrom(ip).DialContext, TLSClientConfig: &tls.Config{RootCAs: f.proxyPool}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+}
+
 // within polls cond until it holds or the deadline passes, and returns how long it took. The deadline bounds the
 // test; the time is logged, never asserted.
 func within(t *testing.T, what string, deadline time.Duration, cond func() bool) time.Duration {
@@ -121,6 +129,29 @@ func TestClusterTwoNodes(t *testing.T) {
 		within(t, "node B applied the second commit", 3*time.Second, func() bool {
 			st, _ := f.do(viaB, "GET", plain, c.Secret, "")
 			return st == 200
+		})
+	})
+
+	t.Run("bad secrets count for the cluster, not per node", func(t *testing.T) {
+		f := f.in(t)
+		c := f.credential(f.alpha, "guessed", nil)
+		plain := "http://" + f.http.HostPort + "/api/hello"
+		fromA, fromB := f.clientFrom(t, f.gh, "127.0.0.77"), f.clientFrom(t, b, "127.0.0.77")
+		within(t, "node B accepted the new credential", 3*time.Second, func() bool {
+			st, _ := f.do(fromB, "GET", plain, c.Secret, "")
+			return st == 200
+		})
+		// 12 bad secrets through each node: under the per-node burst of 20, over it for the cluster.
+		for i := range 12 {
+			for _, cl := range []*http.Client{fromA, fromB} {
+				if st, _ := f.do(cl, "GET", plain, fmt.Sprintf("ghp_wrong_%d_%d", i, time.Now().UnixNano()), ""); st == 200 {
+					t.Fatal("a bad secret was accepted")
+				}
+			}
+		}
+		within(t, "the guessing source is throttled on the cluster's count", 5*time.Second, func() bool {
+			st, _ := f.do(fromA, "GET", plain, c.Secret, "")
+			return st == http.StatusTooManyRequests
 		})
 	})
 

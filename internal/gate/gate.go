@@ -34,6 +34,9 @@ type Gate struct {
 	// OnReload, if set, is called with a checker after every rebuild, so open API sessions can be re-checked
 	// against the new rules (a lost role, a disabled credential).
 	OnReload func(check func(credentialID string, client netip.Addr) (reason string, ok bool))
+	// Shared, if set, counts bad secrets for the cluster as a whole, so that Limiter's burst holds across all
+	// nodes, not per node; nil counts on this node only.
+	Shared SharedCounts
 
 	conns    connCacheHolder
 	snap     atomic.Pointer[snapshot]
@@ -48,6 +51,16 @@ type Gate struct {
 }
 
 var _ proxy.Authorizer = (*Gate)(nil)
+
+// SharedCounts counts events over the last minute on every node of a cluster.
+type SharedCounts interface {
+	Add(scope, key string)
+	Active() bool
+	Total(scope, key string) int
+}
+
+// scopeBadSecret is the scope of SharedCounts under which bad proxy secrets are counted by source.
+const scopeBadSecret = "proxy-bad-secret"
 
 // New builds the first snapshot.
 func New(ctx context.Context, st *store.Store, log *slog.Logger) (*Gate, error) {
@@ -181,6 +194,9 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 		if ok, _ := g.Limiter.Allow(limiterKey(r)); !ok {
 			return nil, proxy.ErrRateLimited
 		}
+	}
+	if g.Shared != nil && g.Shared.Active() && g.Shared.Total(scopeBadSecret, limiterKey(r)) >= max(g.Limiter.Burst, 5) {
+		return nil, proxy.ErrRateLimited
 	}
 	index := g.store.SecretIndex(store.IndexProxySecret, r.Secret)
 	c := s.credentials[index]
@@ -336,6 +352,9 @@ func (g *Gate) fail(r *proxy.AuthRequest) {
 	// Mark before recording, so a concurrent request that sees the failure in the limiter also sees the mark.
 	g.lastFail.Store(int64(max(time.Since(g.start), 1)))
 	g.Limiter.Fail(limiterKey(r))
+	if g.Shared != nil {
+		g.Shared.Add(scopeBadSecret, limiterKey(r))
+	}
 }
 
 // limiterActive reports whether the limiter could refuse anyone: only after a failure this gate recorded within
@@ -348,10 +367,10 @@ func (g *Gate) limiterActive() bool {
 	return last != 0 && time.Since(g.start)-time.Duration(last) < g.failureMemory()
 }
 
-// Stats reports snapshot sizes for the status endpoint.
 // Built is when the policy snapshot in force was built; every reload builds a new one.
 func (g *Gate) Built() time.Time { return g.snap.Load().built }
 
+// Stats reports snapshot sizes for the status endpoint.
 func (g *Gate) Stats() map[string]any {
 	s := g.snap.Load()
 	return map[string]any{"targets": len(s.targets), "credentials": len(s.credentials), "users": len(s.users),

@@ -28,6 +28,11 @@ func (s *Server) joinCluster(ctx context.Context, adminPassword string, out io.W
 		return err
 	}
 	s.node = &cluster.Node{Store: s.store, ID: id, Timeout: s.cfg.NodeTimeout, Log: s.log.With("component", "cluster")}
+	if s.store.Clustered() {
+		// Bad proxy secrets count for the cluster as a whole: three nodes do not give a guesser three times the
+		// attempts.
+		s.counters = &cluster.Counters{Store: s.store, Node: id, Log: s.node.Log}
+	}
 	return s.store.Exclusive(ctx, "init", func(ctx context.Context) error {
 		if err := s.store.CheckMasterKey(ctx); errors.Is(err, store.ErrWrongMasterKey) {
 			return fmt.Errorf("master key: %w: start this node with the cluster's key (--master-key-file or GATEHOUSE_MASTER_KEY)", err)
@@ -69,6 +74,10 @@ func (s *Server) runNode(ctx context.Context) {
 		s.dp.sessions.CloseAll(ctx, "interrupted: the node serving the session stopped answering")
 	}
 	n.Jobs = []func(context.Context){s.dir.Run, n.Reaper}
+	if s.counters != nil {
+		n.Loops = append(n.Loops, s.counters.Run)
+		n.Jobs = append(n.Jobs, s.counters.Forget)
+	}
 	if err := n.Register(ctx); err != nil {
 		s.log.Error("registering the node failed; its heartbeats retry", "err", err)
 	}

@@ -63,6 +63,9 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	dp.gate.OnReload = dp.sessions.Recheck
+	if s.counters != nil {
+		dp.gate.Shared = s.counters
+	}
 	dp.proxy = &proxy.Server{
 		Authorizer:           dp.gate,
 		Sessions:             dp.sessions,

@@ -31,19 +31,21 @@ import (
 
 // Server is a running Gatehouse.
 type Server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	keys    *secrets.Keyring
-	store   *store.Store
-	ca      *ca.CA
-	api     *serviceapi.API
-	cfgapi  *configapi.Service
-	apiSrv  *http.Server
-	apiLn   net.Listener
-	dp      *dataPlane
-	dir     *directory.Directory
-	node    *cluster.Node
-	closers []func(context.Context) error
+	cfg    *config.Config
+	log    *slog.Logger
+	keys   *secrets.Keyring
+	store  *store.Store
+	ca     *ca.CA
+	api    *serviceapi.API
+	cfgapi *configapi.Service
+	apiSrv *http.Server
+	apiLn  net.Listener
+	dp     *dataPlane
+	dir    *directory.Directory
+	node   *cluster.Node
+	// counters share limiter counts between the nodes of a cluster; nil on SQLite.
+	counters *cluster.Counters
+	closers  []func(context.Context) error
 }
 
 // Options are what Run needs besides the configuration.

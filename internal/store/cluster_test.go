@@ -213,3 +213,30 @@ func TestExclusiveAndLead(t *testing.T) {
 		t.Fatal("the second store did not take the lead after the first stopped")
 	}
 }
+
+func TestLimiterCounts(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		add := func(node string, c ...store.Count) {
+			if err := e.S.AddCounts(ctx, node, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		add("a", store.Count{Scope: "s", Key: "ip:1", Bucket: 10, N: 3}, store.Count{Scope: "s", Key: "ip:2", Bucket: 10, N: 1})
+		add("a", store.Count{Scope: "s", Key: "ip:1", Bucket: 10, N: 2}) // adds up
+		add("b", store.Count{Scope: "s", Key: "ip:1", Bucket: 11, N: 4}, store.Count{Scope: "s", Key: "ip:1", Bucket: 5, N: 100})
+		got, err := e.S.OtherCounts(ctx, "c", 10, 100)
+		if err != nil || len(got) != 2 || got[0].Key != "ip:1" || got[0].N != 9 || got[1].N != 1 {
+			t.Errorf("counts seen by node c = %+v, %v; want ip:1=9 (old bucket left out), ip:2=1", got, err)
+		}
+		if got, _ := e.S.OtherCounts(ctx, "a", 10, 100); len(got) != 1 || got[0].N != 4 {
+			t.Errorf("counts seen by node a = %+v; want only b's 4", got)
+		}
+		if err := e.S.DeleteCountsBefore(ctx, 11); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := e.S.OtherCounts(ctx, "c", 0, 100); len(got) != 1 || got[0].N != 4 {
+			t.Errorf("after forgetting old buckets: %+v", got)
+		}
+	})
+}
