@@ -52,6 +52,10 @@ type Service struct {
 	// TransactionIdleTimeout rolls back a transaction after this long without changes; zero means 10 minutes.
 	TransactionIdleTimeout time.Duration
 
+	// SharedRates, if set, counts the connections of rate-limited policies for the whole cluster, so that a limit
+	// holds across nodes rather than per node; nil counts on this node. Set it before the first use.
+	SharedRates connpolicy.SharedCounts
+
 	// beforeWrite is passed to the store's commit; tests inject a failure mid-commit through it.
 	beforeWrite func(i int) error
 
@@ -94,6 +98,7 @@ func (s *Service) init() {
 			s.Limiter = &auth.MemoryLoginLimiter{}
 		}
 		s.rates = connpolicy.NewRateCounter(s.now)
+		s.rates.Shared = s.SharedRates
 	})
 }
 

@@ -155,6 +155,42 @@ func TestClusterTwoNodes(t *testing.T) {
 		})
 	})
 
+	t.Run("a connection policy's rate limit holds for the cluster", func(t *testing.T) {
+		f := f.in(t)
+		c := f.credential(f.alpha, "rated", nil)
+		plain := "http://" + f.http.HostPort + "/api/hello"
+		fromA, fromB := f.clientFrom(t, f.gh, "127.0.0.79"), f.clientFrom(t, b, "127.0.0.79")
+		a := newCfgAdmin(t, f.gh)
+		key := a.create(cfgConnections, map[string]any{"name": "rated",
+			"network":    map[string]any{"clients": []string{"127.0.0.79/32"}, "targets": []string{"127.0.0.0/8"}},
+			"rate_limit": map[string]any{"enabled": true, "value": 6}})
+		a.commit()
+		defer func() {
+			a.edit(cfgConnections+"/"+key, func(b map[string]any) { b["active"] = false })
+			a.commit()
+		}()
+		// Each absolute-form request is a connection. Node A admits the limit's 6; node B, which alone would admit
+		// 6 more, refuses once it sees A's count (counts travel within about two seconds).
+		for i := range 6 {
+			if st, body := f.do(fromA, "GET", plain, c.Secret, ""); st != 200 {
+				t.Fatalf("connection %d through node A: %d %s", i+1, st, body)
+			}
+		}
+		admittedB := 0
+		within(t, "node B refused on the cluster's count", 10*time.Second, func() bool {
+			st, _ := f.do(fromB, "GET", plain, c.Secret, "")
+			if st == 200 {
+				admittedB++
+				time.Sleep(600 * time.Millisecond)
+			}
+			return st == http.StatusTooManyRequests
+		})
+		if admittedB >= 6 {
+			t.Errorf("node B admitted %d more connections: the limit held per node, not for the cluster", admittedB)
+		}
+		t.Logf("node B admitted %d connections before it saw node A's count", admittedB)
+	})
+
 	t.Run("settings on A apply on B", func(t *testing.T) {
 		want := b.Server.Settings().SessionCooldown + 17
 		f.gh.JSON("PUT", proxyAPI+"/settings", f.adm, map[string]any{"session_cooldown": want}, http.StatusOK, nil)

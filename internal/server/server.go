@@ -139,6 +139,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		Store: s.store, Principals: s.api, Limiter: s.api.Limiter, Log: log, Terminate: s.dp.sessions.Terminate,
 		OnCommit: func() { s.changed(context.Background()) },
 	}
+	if s.counters != nil {
+		s.cfgapi.SharedRates = s.counters
+	}
 	if err := s.cfgapi.Reload(ctx); err != nil {
 		return nil, err
 	}
