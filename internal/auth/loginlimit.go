@@ -59,6 +59,9 @@ type MemoryLoginLimiter struct {
 	Window time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Shared, if set, counts the failures for every node of a cluster, so that each limit holds for the cluster
+	// as a whole; nil counts on this process only. Set it before the first use.
+	Shared SharedCounts
 
 	once                 sync.Once
 	source, pair, byName *FailureLimiter
@@ -74,10 +77,10 @@ func (l *MemoryLoginLimiter) init() {
 			}
 			return v
 		}
-		l.source = &FailureLimiter{Burst: or(l.SourceBurst, 20), Window: l.Window, Now: l.Now}
-		l.pair = &FailureLimiter{Burst: or(l.PairBurst, 5), Window: l.Window, Now: l.Now}
+		l.source = &FailureLimiter{Burst: or(l.SourceBurst, 20), Window: l.Window, Now: l.Now, Shared: l.Shared, Scope: "login-source"}
+		l.pair = &FailureLimiter{Burst: or(l.PairBurst, 5), Window: l.Window, Now: l.Now, Shared: l.Shared, Scope: "login-pair"}
 		// The name is never refused; it only needs counting up to where the delay stops growing.
-		l.byName = &FailureLimiter{Burst: or(l.NameSlowAfter, 5) + 32, Window: l.Window, Now: l.Now}
+		l.byName = &FailureLimiter{Burst: or(l.NameSlowAfter, 5) + 32, Window: l.Window, Now: l.Now, Shared: l.Shared, Scope: "login-name"}
 	})
 }
 

@@ -15,6 +15,11 @@ type FailureLimiter struct {
 	Window time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Shared, if set, counts failures for every node of a cluster (over the last minute), so that Burst holds for
+	// the cluster as a whole; nil counts on this process only. Scope names this limiter's counts there; empty
+	// means "login-failure".
+	Shared SharedCounts
+	Scope  string
 
 	mu    sync.Mutex
 	fails map[string][]time.Time
@@ -35,6 +40,19 @@ func (l *FailureLimiter) params() (int, time.Duration, time.Time) {
 	return burst, window, now
 }
 
+// SharedCounts counts events over the last minute on every node of a cluster.
+type SharedCounts interface {
+	Add(scope, key string)
+	Total(scope, key string) int
+}
+
+func (l *FailureLimiter) scope() string {
+	if l.Scope == "" {
+		return "login-failure"
+	}
+	return l.Scope
+}
+
 // Allow reports whether an attempt for every key may proceed, and if not, how long to wait.
 func (l *FailureLimiter) Allow(keys ...string) (bool, time.Duration) {
 	burst, window, now := l.params()
@@ -47,6 +65,9 @@ func (l *FailureLimiter) Allow(keys ...string) (bool, time.Duration) {
 			if w := recent[0].Add(window).Sub(now); w > wait {
 				wait = w
 			}
+		} else if l.Shared != nil && l.Shared.Total(l.scope(), k) >= burst {
+			// The failures were on other nodes too; their times are not known here, so wait the whole window.
+			wait = max(wait, window)
 		}
 	}
 	if wait > 0 {
@@ -69,6 +90,9 @@ func (l *FailureLimiter) Fail(keys ...string) {
 			list = list[len(list)-burst:]
 		}
 		l.fails[k] = list
+		if l.Shared != nil {
+			l.Shared.Add(l.scope(), k)
+		}
 	}
 	// Bound memory under a spray of keys: drop keys whose failures have all aged out.
 	if len(l.fails) > 10000 {
@@ -95,10 +119,14 @@ func (l *FailureLimiter) prune(k string, now time.Time, window time.Duration) []
 	return list
 }
 
-// Recent returns how many failures key has within the window.
+// Recent returns how many failures key has within the window (in the cluster, when Shared is set).
 func (l *FailureLimiter) Recent(key string) int {
 	_, window, now := l.params()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.prune(key, now, window))
+	n := len(l.prune(key, now, window))
+	if l.Shared != nil {
+		n = max(n, l.Shared.Total(l.scope(), key))
+	}
+	return n
 }

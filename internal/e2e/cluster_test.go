@@ -79,17 +79,17 @@ func TestClusterTwoNodes(t *testing.T) {
 		t.Error("the CA's key was written to the joining node's disk; it belongs in the database")
 	}
 	viaB := f.clientVia(t, b)
-	url := "https://" + f.https.HostPort + "/api/hello"
+	hello := "https://" + f.https.HostPort + "/api/hello"
 
 	t.Run("revoke on A is refused on B", func(t *testing.T) {
 		c := f.credential(f.alpha, "revoke-me", nil)
 		within(t, "node B accepted a credential created on A", 3*time.Second, func() bool {
-			st, _ := f.do(viaB, "GET", url, c.Secret, "")
+			st, _ := f.do(viaB, "GET", hello, c.Secret, "")
 			return st == 200
 		})
 		f.gh.JSON("DELETE", c.path(f.userID), f.adm, nil, http.StatusOK, nil)
 		within(t, "node B refused the revoked credential", 3*time.Second, func() bool {
-			st, _ := f.do(viaB, "GET", url, c.Secret, "")
+			st, _ := f.do(viaB, "GET", hello, c.Secret, "")
 			return st == http.StatusForbidden || st == http.StatusProxyAuthRequired || st == http.StatusUnauthorized
 		})
 	})
@@ -98,13 +98,13 @@ func TestClusterTwoNodes(t *testing.T) {
 		f := f.in(t)
 		c := f.credential(f.alpha, "role-me", nil)
 		within(t, "node B accepted the new credential", 3*time.Second, func() bool {
-			st, _ := f.do(viaB, "GET", url, c.Secret, "")
+			st, _ := f.do(viaB, "GET", hello, c.Secret, "")
 			return st == 200
 		})
 		f.setRoles()
 		defer f.setRoles(f.roleID)
 		within(t, "node B refused the user who lost the role", 3*time.Second, func() bool {
-			st, _ := f.do(viaB, "GET", url, c.Secret, "")
+			st, _ := f.do(viaB, "GET", hello, c.Secret, "")
 			return st == http.StatusForbidden || st == http.StatusUnauthorized || st == http.StatusProxyAuthRequired
 		})
 	})
@@ -191,6 +191,34 @@ func TestClusterTwoNodes(t *testing.T) {
 		t.Logf("node B admitted %d connections before it saw node A's count", admittedB)
 	})
 
+	t.Run("failed logins count for the cluster, not per node", func(t *testing.T) {
+		f := f.in(t)
+		f.gh.Create(usersAPI+"/users", f.adm, map[string]any{"username": "guessed", "password": userPassword, "enabled": true})
+		login := func(n *testserver.Instance, password string) int {
+			tr := n.Client.Transport.(*http.Transport).Clone()
+			tr.DialContext = dialerFrom("127.0.0.80").DialContext
+			defer tr.CloseIdleConnections()
+			form := url.Values{"grant_type": {"password"}, "client_id": {"gatehouse-cli"}, "username": {"guessed"}, "password": {password}}
+			resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).PostForm(n.URL+"/auth/api/v1/oauth/token", form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		// Three bad passwords through each node: under the burst of 5 on either, over it for the cluster.
+		for range 3 {
+			for _, n := range []*testserver.Instance{f.gh, b} {
+				if st := login(n, "wrong-password-1"); st == 200 {
+					t.Fatal("a wrong password logged in")
+				}
+			}
+		}
+		within(t, "the right password is refused while the cluster's count is over the burst", 5*time.Second, func() bool {
+			return login(f.gh, userPassword) != 200
+		})
+	})
+
 	t.Run("settings on A apply on B", func(t *testing.T) {
 		want := b.Server.Settings().SessionCooldown + 17
 		f.gh.JSON("PUT", proxyAPI+"/settings", f.adm, map[string]any{"session_cooldown": want}, http.StatusOK, nil)
@@ -200,7 +228,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	t.Run("trails are readable through any node and outlive the recording node's disk", func(t *testing.T) {
 		c := f.credential(f.alpha, "trail-me", nil)
 		viaA := f.client(false)
-		if st, body := f.do(viaA, "GET", url, c.Secret, ""); st != 200 {
+		if st, body := f.do(viaA, "GET", hello, c.Secret, ""); st != 200 {
 			t.Fatalf("through node A: %d %s", st, body)
 		}
 		id := f.session(c.ID)
@@ -222,7 +250,7 @@ func TestClusterTwoNodes(t *testing.T) {
 		if line, err := rd.ReadString('\n'); err != nil || !strings.HasPrefix(line, ": following") {
 			t.Fatalf("stream preamble: %q %v", line, err)
 		}
-		if st, _ := f.do(viaA, "GET", url+"?live=1", c.Secret, ""); st != 200 {
+		if st, _ := f.do(viaA, "GET", hello+"?live=1", c.Secret, ""); st != 200 {
 			t.Fatalf("second request through node A: %d", st)
 		}
 		for {
@@ -252,7 +280,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	t.Run("terminate through B reaches A and cools the credential down on both", func(t *testing.T) {
 		c := f.credential(f.alpha, "terminate-me", nil)
 		viaA := f.client(false)
-		if st, body := f.do(viaA, "GET", url, c.Secret, ""); st != 200 {
+		if st, body := f.do(viaA, "GET", hello, c.Secret, ""); st != 200 {
 			t.Fatalf("through node A: %d %s", st, body)
 		}
 		id := f.session(c.ID)
@@ -265,7 +293,7 @@ func TestClusterTwoNodes(t *testing.T) {
 		})
 		f.waitConnection(c.ID, func(c connection) bool { return c.ID == id && c.Status == "TERMINATED" })
 		for name, cl := range map[string]*http.Client{"A": viaA, "B": viaB} {
-			if st, _ := f.do(cl, "GET", url, c.Secret, ""); st != http.StatusForbidden {
+			if st, _ := f.do(cl, "GET", hello, c.Secret, ""); st != http.StatusForbidden {
 				t.Errorf("node %s during the cool-down: %d, want 403", name, st)
 			}
 		}

@@ -133,7 +133,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	// Both dialects count the same login failures.
 	s.api.Limiter = opts.LoginLimiter
 	if s.api.Limiter == nil {
-		s.api.Limiter = &auth.MemoryLoginLimiter{}
+		ml := &auth.MemoryLoginLimiter{}
+		if s.counters != nil {
+			ml.Shared = s.counters // and for the whole cluster
+		}
+		s.api.Limiter = ml
 	}
 	s.cfgapi = &configapi.Service{
 		Store: s.store, Principals: s.api, Limiter: s.api.Limiter, Log: log, Terminate: s.dp.sessions.Terminate,
