@@ -277,6 +277,41 @@ func TestClusterTwoNodes(t *testing.T) {
 		}
 	})
 
+	t.Run("terminate/user through B ends the user's sessions on A and cools the user down everywhere", func(t *testing.T) {
+		f := f.in(t)
+		bob := f.gh.Create(usersAPI+"/users", f.adm, map[string]any{"username": "bob", "password": userPassword, "enabled": true})
+		f.gh.JSON("PUT", rolesAPI+"/users/"+bob+"/roles", f.adm, []map[string]string{{"id": f.roleID}}, http.StatusOK, nil)
+		creds := make([]cred, 2)
+		for i := range creds {
+			creds[i] = cred{ID: f.gh.Create(proxyAPI+"/users/"+bob+"/client-credentials", f.adm, map[string]any{
+				"name": fmt.Sprint("bob-", i), "target": map[string]string{"id": f.alpha}})}
+			_, secret := f.gh.Do("GET", creds[i].path(bob)+"/secret", f.adm, nil)
+			creds[i].Secret = string(secret)
+		}
+		viaA := f.client(false)
+		if st, body := f.do(viaA, "GET", hello, creds[0].Secret, ""); st != 200 {
+			t.Fatalf("bob through node A: %d %s", st, body)
+		}
+		id := f.session(creds[0].ID)
+		within(t, "node B knows bob's second credential", 3*time.Second, func() bool { return b.Server.Gate().Stats()["credentials"] == f.gh.Server.Gate().Stats()["credentials"] })
+		var out struct {
+			Terminated int `json:"terminated"`
+		}
+		b.JSON("POST", connsAPI+"/terminate/user/"+bob, b.AdminToken(), nil, http.StatusOK, &out)
+		if out.Terminated != 1 {
+			t.Errorf("terminate/user through node B ended %d sessions, want bob's 1 on node A", out.Terminated)
+		}
+		within(t, "node A ended bob's session", 3*time.Second, func() bool {
+			_, ok := f.gh.Server.Sessions().Live(id)
+			return !ok
+		})
+		for name, cl := range map[string]*http.Client{"A": viaA, "B": viaB} {
+			if st, _ := f.do(cl, "GET", hello, creds[1].Secret, ""); st != http.StatusForbidden {
+				t.Errorf("bob's other credential through node %s during the cool-down: %d, want 403", name, st)
+			}
+		}
+	})
+
 	t.Run("terminate through B reaches A and cools the credential down on both", func(t *testing.T) {
 		c := f.credential(f.alpha, "terminate-me", nil)
 		viaA := f.client(false)
