@@ -293,7 +293,9 @@ func TestClusterTwoNodes(t *testing.T) {
 			t.Fatalf("bob through node A: %d %s", st, body)
 		}
 		id := f.session(creds[0].ID)
-		within(t, "node B knows bob's second credential", 3*time.Second, func() bool { return b.Server.Gate().Stats()["credentials"] == f.gh.Server.Gate().Stats()["credentials"] })
+		within(t, "node B knows bob's second credential", 3*time.Second, func() bool {
+			return b.Server.Gate().Stats()["credentials"] == f.gh.Server.Gate().Stats()["credentials"]
+		})
 		var out struct {
 			Terminated int `json:"terminated"`
 		}
