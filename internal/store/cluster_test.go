@@ -150,6 +150,12 @@ func TestTrailCopy(t *testing.T) {
 		if err != nil || !bytes.Equal(got, data) {
 			t.Errorf("trail read back: %d bytes, %v; want %d identical bytes", len(got), err, len(data))
 		}
+		if err := e.S.DeleteTrail(ctx, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.S.Trail(ctx, "s1"); !errors.Is(err, store.ErrNotExist) {
+			t.Errorf("after DeleteTrail: %v", err)
+		}
 	})
 }
 

@@ -77,3 +77,12 @@ func (r *trailReader) Read(p []byte) (int, error) {
 }
 
 func (r *trailReader) Close() error { return nil }
+
+// DeleteTrail removes the stored copy of a trail; retention must call it beside removing the trail file, or the
+// copy keeps the trail readable.
+func (s *Store) DeleteTrail(ctx context.Context, sessionID string) error {
+	if _, err := s.conn().exec(ctx, `DELETE FROM trail_chunks WHERE session_id = ?`, sessionID); err != nil {
+		return fmt.Errorf("delete trail %s: %w", sessionID, err)
+	}
+	return nil
+}
