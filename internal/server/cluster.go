@@ -31,7 +31,7 @@ func (s *Server) joinCluster(ctx context.Context, adminPassword string, out io.W
 	if s.store.Clustered() {
 		// Bad proxy secrets count for the cluster as a whole: three nodes do not give a guesser three times the
 		// attempts.
-		s.counters = &cluster.Counters{Store: s.store, Node: id, Log: s.node.Log}
+		s.shared = &cluster.Counters{Store: s.store, Node: id, Log: s.node.Log}
 	}
 	return s.store.Exclusive(ctx, "init", func(ctx context.Context) error {
 		if err := s.store.CheckMasterKey(ctx); errors.Is(err, store.ErrWrongMasterKey) {
@@ -74,9 +74,9 @@ func (s *Server) runNode(ctx context.Context) {
 		s.dp.sessions.CloseAll(ctx, "interrupted: the node serving the session stopped answering")
 	}
 	n.Jobs = []func(context.Context){s.dir.Run, n.Reaper}
-	if s.counters != nil {
-		n.Loops = append(n.Loops, s.counters.Run)
-		n.Jobs = append(n.Jobs, s.counters.Forget)
+	if s.shared != nil {
+		n.Loops = append(n.Loops, s.shared.Run)
+		n.Jobs = append(n.Jobs, s.shared.Forget)
 	}
 	if err := n.Register(ctx); err != nil {
 		s.log.Error("registering the node failed; its heartbeats retry", "err", err)

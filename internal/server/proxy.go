@@ -63,8 +63,8 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	dp.gate.OnReload = dp.sessions.Recheck
-	if s.counters != nil {
-		dp.gate.Shared = s.counters
+	if s.shared != nil {
+		dp.gate.Shared = s.shared
 	}
 	dp.proxy = &proxy.Server{
 		Authorizer:           dp.gate,

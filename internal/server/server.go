@@ -31,21 +31,20 @@ import (
 
 // Server is a running Gatehouse.
 type Server struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	keys   *secrets.Keyring
-	store  *store.Store
-	ca     *ca.CA
-	api    *serviceapi.API
-	cfgapi *configapi.Service
-	apiSrv *http.Server
-	apiLn  net.Listener
-	dp     *dataPlane
-	dir    *directory.Directory
-	node   *cluster.Node
-	// counters share limiter counts between the nodes of a cluster; nil on SQLite.
-	counters *cluster.Counters
-	closers  []func(context.Context) error
+	cfg     *config.Config
+	log     *slog.Logger
+	keys    *secrets.Keyring
+	store   *store.Store
+	ca      *ca.CA
+	api     *serviceapi.API
+	cfgapi  *configapi.Service
+	apiSrv  *http.Server
+	apiLn   net.Listener
+	dp      *dataPlane
+	dir     *directory.Directory
+	node    *cluster.Node
+	shared  *cluster.Counters // limiter counts shared by a cluster's nodes; nil on SQLite
+	closers []func(context.Context) error
 }
 
 // Options are what Run needs besides the configuration.
@@ -134,8 +133,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	s.api.Limiter = opts.LoginLimiter
 	if s.api.Limiter == nil {
 		ml := &auth.MemoryLoginLimiter{}
-		if s.counters != nil {
-			ml.Shared = s.counters // and for the whole cluster
+		if s.shared != nil {
+			ml.Shared = s.shared // and for the whole cluster
 		}
 		s.api.Limiter = ml
 	}
@@ -143,8 +142,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		Store: s.store, Principals: s.api, Limiter: s.api.Limiter, Log: log, Terminate: s.dp.sessions.Terminate,
 		OnCommit: func() { s.changed(context.Background()) },
 	}
-	if s.counters != nil {
-		s.cfgapi.SharedRates = s.counters
+	if s.shared != nil {
+		s.cfgapi.SharedRates = s.shared
 	}
 	if err := s.cfgapi.Reload(ctx); err != nil {
 		return nil, err
