@@ -76,6 +76,7 @@ func TestCooldownBindsCredentialAndUserWhateverTheAddress(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := &clock{t: time.Now()}
 			a := node(t, st, "node-a", c)
+			early := node(t, st, "node-early", c) // started before the termination: it learns of it from the database
 			id, err := begin(t, a, grant(false), "127.0.0.1:5000")
 			if err != nil {
 				t.Fatal(err)
@@ -85,6 +86,14 @@ func TestCooldownBindsCredentialAndUserWhateverTheAddress(t *testing.T) {
 			}
 			_, err = begin(t, a, grant(false), "127.0.0.3:5000")
 			wantCooldown(t, err, "same credential from 127.0.0.3 on the same node")
+			_, err = begin(t, early, grant(false), "127.0.0.3:5000")
+			wantCooldown(t, err, "same credential on a node that started before the termination")
+			// What that node learnt binds the credential, not the user's other credentials.
+			sibling := grant(false)
+			sibling.Session.CredentialID = "c7"
+			if _, err := begin(t, early, sibling, "127.0.0.3:5000"); err != nil {
+				t.Errorf("the user's other credential after a terminate/connection: %v", err)
+			}
 
 			// Another node, which never saw the termination, and this node restarted: both read the database.
 			b := node(t, st, "node-b", c)
@@ -100,8 +109,8 @@ func TestCooldownBindsCredentialAndUserWhateverTheAddress(t *testing.T) {
 			if _, err := begin(t, b, other, "127.0.0.5:5000"); err != nil {
 				t.Fatalf("another credential of the user after terminate/connection: %v", err)
 			}
-			if n := a.TerminateUser(context.Background(), "u1", "by admin"); n != 1 {
-				t.Errorf("terminate/user through node a ended %d sessions, want the 1 on node b", n)
+			if n := a.TerminateUser(context.Background(), "u1", "by admin"); n != 2 {
+				t.Errorf("terminate/user through node a ended %d sessions, want the ones on node b and node early", n)
 			}
 			third := grant(false)
 			third.Session.CredentialID = "c3"

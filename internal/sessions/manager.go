@@ -173,11 +173,11 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 	if s == nil {
 		// A new session asks the database too: a cool-down set through another node a moment ago holds before
 		// the change feed brings it here.
-		if until, err := m.store.CooldownUntil(ctx, now, subjects...); err != nil {
+		if cds, err := m.store.CooldownsOf(ctx, now, subjects...); err != nil {
 			m.mu.Unlock()
 			return nil, nil, fmt.Errorf("open session: %w", err)
-		} else if !until.IsZero() {
-			for _, sub := range subjects {
+		} else if len(cds) > 0 {
+			for sub, until := range cds {
 				m.cooldown[sub] = until
 			}
 			m.mu.Unlock()

@@ -179,22 +179,31 @@ func (s *Store) Cooldowns(ctx context.Context, now time.Time) (map[string]time.T
 	return out, mapErr(rows.Err())
 }
 
-// CooldownUntil returns the latest end of a running cool-down among subjects, or the zero time.
-func (s *Store) CooldownUntil(ctx context.Context, now time.Time, subjects ...string) (time.Time, error) {
+// CooldownsOf returns the running cool-downs at now among subjects, by subject.
+func (s *Store) CooldownsOf(ctx context.Context, now time.Time, subjects ...string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
 	if len(subjects) == 0 {
-		return time.Time{}, nil
+		return out, nil
 	}
 	args := []any{micros(now)}
 	for _, sub := range subjects {
 		args = append(args, sub)
 	}
-	var until sql.NullInt64
-	err := mapErr(s.conn().queryRow(ctx, `SELECT MAX(until_micro) FROM cooldowns WHERE until_micro > ? AND subject IN (?`+
-		strings.Repeat(",?", len(subjects)-1)+`)`, args...).Scan(&until))
+	rows, err := s.conn().query(ctx, `SELECT subject, until_micro FROM cooldowns WHERE until_micro > ? AND subject IN (?`+
+		strings.Repeat(",?", len(subjects)-1)+`)`, args...)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("get cool-down: %w", err)
+		return nil, fmt.Errorf("get cool-downs: %w", err)
 	}
-	return fromMicros(until.Int64), nil
+	defer rows.Close()
+	for rows.Next() {
+		var sub string
+		var until int64
+		if err := rows.Scan(&sub, &until); err != nil {
+			return nil, mapErr(err)
+		}
+		out[sub] = fromMicros(until)
+	}
+	return out, mapErr(rows.Err())
 }
 
 // DeleteExpiredCooldowns forgets cool-downs that ended before now.

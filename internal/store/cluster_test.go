@@ -50,12 +50,12 @@ func TestCooldowns(t *testing.T) {
 		if err := e.S.SetCooldown(ctx, now.Add(time.Second), cred); err != nil {
 			t.Fatal(err)
 		}
-		until, err := e.S.CooldownUntil(ctx, now, cred, "credential:other")
-		if err != nil || !until.Equal(now.Add(time.Minute)) {
-			t.Errorf("CooldownUntil = %v, %v; want %v", until, err, now.Add(time.Minute))
+		got, err := e.S.CooldownsOf(ctx, now, cred, "credential:other")
+		if err != nil || len(got) != 1 || !got[cred].Equal(now.Add(time.Minute)) {
+			t.Errorf("CooldownsOf = %v, %v; want only %s until %v", got, err, cred, now.Add(time.Minute))
 		}
-		if until, _ := e.S.CooldownUntil(ctx, now, "credential:other"); !until.IsZero() {
-			t.Errorf("an unrelated subject cools down until %v", until)
+		if got, _ := e.S.CooldownsOf(ctx, now, "credential:other"); len(got) != 0 {
+			t.Errorf("an unrelated subject cools down: %v", got)
 		}
 		all, err := e.S.Cooldowns(ctx, now)
 		if err != nil || len(all) != 2 {
