@@ -225,6 +225,13 @@ func TestClusterTwoNodes(t *testing.T) {
 		}
 		id := f.session(c.ID)
 		badm := b.AdminToken()
+		var conn struct {
+			Node string `json:"node"`
+		}
+		b.JSON("GET", connsAPI+"/connections/"+id, badm, nil, http.StatusOK, &conn)
+		if conn.Node != f.gh.Server.NodeID() || conn.Node == b.Server.NodeID() {
+			t.Errorf("the connection list through node B names node %q as the session's, want node A's %q", conn.Node, f.gh.Server.NodeID())
+		}
 		if n, ok := trailThrough(t, b, badm, id); n != 1 || !ok {
 			t.Errorf("open session's trail through node B: %d exchanges, verified %v", n, ok)
 		}

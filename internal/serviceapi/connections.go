@@ -31,6 +31,7 @@ type connectionView struct {
 	BytesIn           int64      `json:"bytes_in"`
 	BytesOut          int64      `json:"bytes_out"`
 	AuditEnabled      bool       `json:"audit_enabled"`
+	Node              string     `json:"node,omitempty"`
 }
 
 func (a *API) viewConnection(s *store.APISession) connectionView {
@@ -44,7 +45,7 @@ func (a *API) viewConnection(s *store.APISession) connectionView {
 		ID: s.ID, Type: "API", User: model.Ref{ID: s.UserID, Name: s.UserName}, Target: model.Ref{ID: s.TargetID, Name: s.TargetName},
 		Credential: model.Ref{ID: s.CredentialID, Name: s.CredentialName}, ClientAddress: s.ClientAddress, Status: s.Status,
 		TerminationReason: s.TerminationReason, Connected: s.Connected, LastActivity: s.LastActivity, Requests: s.Requests,
-		BytesIn: s.BytesIn, BytesOut: s.BytesOut, AuditEnabled: s.AuditEnabled,
+		BytesIn: s.BytesIn, BytesOut: s.BytesOut, AuditEnabled: s.AuditEnabled, Node: s.NodeID,
 	}
 	if !s.Disconnected.IsZero() {
 		d := s.Disconnected
