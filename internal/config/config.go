@@ -178,6 +178,6 @@ func (c *Config) Masked() map[string]any {
 		"api-max-conns-per-client": c.APIMaxConnsPerClient, "chunked-buffer-budget": c.ChunkedBufferBudget,
 		"body-read-timeout": c.BodyReadTimeout.String(), "tls-handshake-timeout": c.TLSHandshakeTimeout.String(),
 		"leaf-mints-per-second": c.LeafMintsPerSecond,
-		"node-timeout": c.NodeTimeout.String(),
+		"node-timeout":          c.NodeTimeout.String(),
 	}
 }

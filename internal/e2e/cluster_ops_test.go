@@ -99,9 +99,16 @@ func TestClusterAPIBehindBalancer(t *testing.T) {
 				}
 				return c, nil
 			}
+			// A peer that connects and says nothing must not hold up the next connection: the PROXY header is read
+			// in the connection's goroutine, not in the accept loop (its timeout is 10 s, the client's 5 s).
+			silent, err := net.Dial("tcp", strings.TrimPrefix(gh.URL, "https://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer silent.Close()
 			tr := gh.Client.Transport.(*http.Transport).Clone()
 			tr.DialContext = dial
-			cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			cl := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 			defer tr.CloseIdleConnections()
 			body := strings.NewReader(`{"session_cooldown": 77}`)
 			req, _ := http.NewRequest("PUT", gh.URL+proxyAPI+"/settings", body)

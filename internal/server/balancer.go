@@ -3,36 +3,98 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/gatehouse-dev/gatehouse/internal/limits"
 )
 
 // behindBalancer takes the client address of API connections from a PROXY protocol header sent by a trusted load
-// balancer (--proxy-protocol-trusted, the same ranges as the proxy listener's), so that audit events and login
-// throttling see the client, not the balancer. A header from anyone else is refused; a header is optional either
-// way, so health checks may connect directly.
+// balancer (--proxy-protocol-trusted, the same ranges as the proxy listener's), so that audit events, login
+// throttling and the per-client connection cap see the client, not the balancer. A header from anyone else is
+// refused; a header is optional either way, so health checks may connect directly. ln is the limits listener,
+// which defers counting a balancer's connections until the header names their client.
 func (s *Server) behindBalancer(ln net.Listener) net.Listener {
-	trusted := s.cfg.TrustedPrefixes()
-	if len(trusted) == 0 {
+	if len(s.cfg.TrustedPrefixes()) == 0 {
 		return ln
 	}
-	return &proxyproto.Listener{Listener: ln, ReadHeaderTimeout: 10 * time.Second,
+	return &balancedListener{Listener: &proxyproto.Listener{Listener: ln, ReadHeaderTimeout: 10 * time.Second,
 		ConnPolicy: func(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
-			if ap, err := netip.ParseAddrPort(o.Upstream.String()); err == nil {
-				for _, p := range trusted {
-					if p.Contains(ap.Addr().Unmap()) {
-						return proxyproto.USE, nil
-					}
-				}
+			if s.fromBalancer(o.Upstream) {
+				return proxyproto.USE, nil
 			}
 			return proxyproto.REJECT, nil
-		}}
+		}}}
+}
+
+// fromBalancer says whether a peer is a trusted load balancer.
+func (s *Server) fromBalancer(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return false
+	}
+	for _, p := range s.cfg.TrustedPrefixes() {
+		if p.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// balancedListener hands out connections whose PROXY header is read, and whose client is counted, in the
+// connection's own goroutine (net/http's, on its first RemoteAddr and Read), never in the accept loop, where a
+// silent peer would hold up every other connection for the header timeout.
+type balancedListener struct{ net.Listener }
+
+func (l *balancedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	bc := &balancedConn{Conn: c}
+	if pc, ok := c.(*proxyproto.Conn); ok {
+		bc.lc, _ = pc.Raw().(*limits.Conn)
+	}
+	return bc, nil
+}
+
+// balancedConn counts itself against the client its PROXY header names before its first read, and passes the
+// API server's protect and expose calls to the limits connection underneath.
+type balancedConn struct {
+	net.Conn
+	lc   *limits.Conn
+	once sync.Once
+	ok   bool
+}
+
+func (c *balancedConn) Read(p []byte) (int, error) {
+	c.once.Do(func() { c.ok = c.lc == nil || c.lc.BindTo(limits.AddrOf(c.Conn.RemoteAddr())) })
+	if !c.ok {
+		return 0, errors.New("api: too many connections from this client")
+	}
+	return c.Conn.Read(p)
+}
+
+// Protect implements limits.Protector.
+func (c *balancedConn) Protect() {
+	if c.lc != nil {
+		c.lc.Protect()
+	}
+}
+
+// Expose implements limits.Protector.
+func (c *balancedConn) Expose() {
+	if c.lc != nil {
+		c.lc.Expose()
+	}
 }
 
 // readyz answers 200 when this node can serve: its database answers, its policy snapshot is fresh (the periodic

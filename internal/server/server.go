@@ -167,7 +167,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	if s.apiLn, err = net.Listen("tcp", cfg.APIListen); err != nil {
 		return nil, fmt.Errorf("api listener: %w", err)
 	}
-	s.apiLn = s.behindBalancer(s.apiLn)
 	return s, nil
 }
 
@@ -214,14 +213,15 @@ func (s *Server) routes(mux *http.ServeMux) {
 func (s *Server) apiListener() net.Listener {
 	d := limits.DefaultsFor(limits.NoFile())
 	hit := func(l string) { s.dp.proxy.Metrics.LimitHit("api_" + l) }
-	return &limits.Listener{Listener: s.apiLn,
+	return s.behindBalancer(&limits.Listener{Listener: s.apiLn,
 		Conns: &limits.Conns{Max: limits.Cap(s.cfg.APIMaxConns, d.APIConns), MaxPerClient: limits.Cap(s.cfg.APIMaxConnsPerClient, d.APIConnsPerClient),
 			OnLimit: hit},
 		OnTemporary: func(err error) {
 			hit("accept_error")
 			s.log.Warn("api accept failed; retrying", "err", err)
 		},
-	}
+		Defer: s.fromBalancer,
+	})
 }
 
 // APIAddr is the address the API listener is bound to.
