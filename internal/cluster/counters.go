@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -33,7 +35,7 @@ type Counters struct {
 	mu      sync.Mutex
 	local   map[counterKey]int64 // by bucket, this node's, kept for the window
 	pending map[counterKey]int64 // not sent yet
-	others  map[string]int64     // scope+"\x00"+key -> the others' total over the window
+	others  map[string]int64     // scope+" "+dbKey(key) -> the others' total over the window
 	any     atomic.Bool
 }
 
@@ -47,6 +49,13 @@ func (c *Counters) now() time.Time {
 		return c.Now()
 	}
 	return time.Now()
+}
+
+// dbKey is how a key is stored: a hash, since keys may hold bytes a text column refuses (a name and an address
+// joined by NUL, say) and may be long.
+func dbKey(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(h[:16])
 }
 
 func bucketOf(t time.Time) int64 { return t.UnixNano() / int64(CounterBucket) }
@@ -80,9 +89,10 @@ func (c *Counters) Total(scope, key string) int {
 		return 0
 	}
 	first := firstBucket(c.now())
+	shared := scope + " " + dbKey(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := c.others[scope+"\x00"+key]
+	n := c.others[shared]
 	for b := first; b <= first+int64(CounterWindow/CounterBucket); b++ {
 		n += c.local[counterKey{scope, key, b}]
 	}
@@ -111,8 +121,9 @@ func (c *Counters) Sync(ctx context.Context) error {
 	first := firstBucket(now)
 	c.mu.Lock()
 	var batch []store.Count
+	sent := c.pending
 	for k, n := range c.pending {
-		batch = append(batch, store.Count{Scope: k.scope, Key: k.key, Bucket: k.bucket, N: n})
+		batch = append(batch, store.Count{Scope: k.scope, Key: dbKey(k.key), Bucket: k.bucket, N: n})
 	}
 	c.pending = map[counterKey]int64{}
 	for k := range c.local {
@@ -123,8 +134,8 @@ func (c *Counters) Sync(ctx context.Context) error {
 	c.mu.Unlock()
 	if err := c.Store.AddCounts(ctx, c.Node, batch); err != nil {
 		c.mu.Lock()
-		for _, b := range batch { // try again next round
-			c.pending[counterKey{b.Scope, b.Key, b.Bucket}] += b.N
+		for k, n := range sent { // try again next round
+			c.pending[k] += n
 		}
 		c.mu.Unlock()
 		return err
@@ -135,7 +146,7 @@ func (c *Counters) Sync(ctx context.Context) error {
 	}
 	others := make(map[string]int64, len(counts))
 	for _, o := range counts {
-		others[o.Scope+"\x00"+o.Key] = o.N
+		others[o.Scope+" "+o.Key] = o.N
 	}
 	c.mu.Lock()
 	c.others = others

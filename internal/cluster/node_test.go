@@ -96,3 +96,48 @@ func TestLoadOrCreateID(t *testing.T) {
 		t.Errorf("two data dirs got the same id %q", id)
 	}
 }
+
+// TestCountersShared pins that counts added on one node reach another's Total after both sync, whatever bytes the
+// key holds (a name and an address joined by NUL, which a text column refuses), and that they leave the window.
+func TestCountersShared(t *testing.T) {
+	dsn := testpg.New(t)
+	master := make([]byte, 32)
+	rand.Read(master)
+	keys, _ := secrets.NewKeyring(master)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	a := &cluster.Counters{Store: openStore(t, dsn, keys), Node: "a", Now: clock}
+	b := &cluster.Counters{Store: openStore(t, dsn, keys), Node: "b", Now: clock}
+	ctx := context.Background()
+	key := "alice\x00198.51.100.7"
+	for range 3 {
+		a.Add("login-pair", key)
+	}
+	b.Add("login-pair", key)
+	if got := a.Total("login-pair", key); got != 3 {
+		t.Errorf("node a before any sync: %d, want its own 3", got)
+	}
+	for _, c := range []*cluster.Counters{a, b, a} {
+		if err := c.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := a.Total("login-pair", key); got != 4 {
+		t.Errorf("node a after syncing: %d, want 4", got)
+	}
+	if got := b.Total("login-pair", key); got != 4 {
+		t.Errorf("node b after syncing: %d, want 4", got)
+	}
+	if got := b.Total("login-source", key); got != 0 {
+		t.Errorf("another scope: %d, want 0", got)
+	}
+	now = now.Add(2 * cluster.CounterWindow)
+	for _, c := range []*cluster.Counters{a, b} {
+		if err := c.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.Total("login-pair", key); got != 0 {
+		t.Errorf("after the window: %d, want 0", got)
+	}
+}
