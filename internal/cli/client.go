@@ -12,6 +12,7 @@ type clientCommands struct {
 	Targets     targetsCmd     `cmd:"" group:"Client" help:"Manage API targets: the APIs Gatehouse guards."`
 	Credentials credentialsCmd `cmd:"" group:"Client" help:"Manage proxy credentials: personal, time-boxed secrets for using a target."`
 	Env         envCmd         `cmd:"" group:"Client" help:"Print shell exports that send HTTP clients through the proxy with a credential."`
+	Connect     connectCmd     `cmd:"" group:"Client" help:"Forward a local plain-HTTP port to a target through the gateway with your credential."`
 	Sessions    sessionsCmd    `cmd:"" group:"Client" help:"List, show and terminate the proxy's API sessions."`
 	Trail       trailCmd       `cmd:"" group:"Client" help:"Read, export, follow and verify session trails."`
 	Sources     sourcesCmd     `cmd:"" group:"Client" help:"Manage user sources (LDAP, AD, OIDC, ...), start syncs and see their status."`

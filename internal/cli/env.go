@@ -104,6 +104,8 @@ func (c *envCmd) Run(g *Globals) error {
 	fmt.Fprintf(w, "export GATEHOUSE_TOKEN=%s\n", shellQuote(strings.TrimSpace(string(secret))))
 	fmt.Fprintf(w, "# Send the token with every request through the proxy, e.g.:\n")
 	fmt.Fprintf(w, "#   curl -H \"Authorization: Bearer $GATEHOUSE_TOKEN\" https://%s/\n", host)
+	fmt.Fprintf(w, "# Or, for clients with no proxy, CA or token setting: gatehouse connect %s --credential %s --listen 127.0.0.1:8080\n", shellQuote(cred.Target.Name), id)
+	fmt.Fprintf(w, "#   then plain HTTP to the target: curl http://127.0.0.1:8080/\n")
 	fmt.Fprintf(w, "# NO_PROXY/no_proxy: hosts listed there bypass Gatehouse, so the target's hosts must not be in it. The CA\n")
 	fmt.Fprintf(w, "# bundle above holds only the Gatehouse proxy CA, and SSL_CERT_FILE replaces the system roots for many\n")
 	fmt.Fprintf(w, "# clients, so HTTPS to hosts you do add to NO_PROXY may fail verification; use a separate shell for those.\n")
