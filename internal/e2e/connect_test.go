@@ -1,13 +1,17 @@
 package e2e_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -314,4 +318,77 @@ func TestConnectForbiddenTarget(t *testing.T) {
 		t.Fatalf("GET: %d %s", st, body)
 	}
 	checkInjected(t, f.https.Requests()[0], alphaToken, c.Secret)
+}
+
+// TestConnectWebSocket upgrades through the connector: after the 101 the connector is a byte pipe both ways.
+func TestConnectWebSocket(t *testing.T) {
+	f := newFixture(t, testserver.Options{})
+	const token = "ws-upstream-token-77"
+	var sawAuth string
+	var mu sync.Mutex
+	cert := f.ca.leaf(t)
+	ws := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sawAuth = r.Header.Get("Authorization")
+		mu.Unlock()
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			http.Error(w, "want an upgrade", http.StatusBadRequest)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		buf := make([]byte, 5)
+		for {
+			if _, err := io.ReadFull(brw, buf); err != nil {
+				return
+			}
+			conn.Write(bytes.ToUpper(buf))
+		}
+	}))
+	ws.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	ws.StartTLS()
+	t.Cleanup(ws.Close)
+	host := natHTTPSName + ":" + port(ws.Listener.Addr().String())
+	target := f.gh.Create(proxyAPI+"/api-targets", f.adm, map[string]any{
+		"name": "ws-api", "roles": []map[string]string{{"id": f.roleID}}, "tls_trust_anchors": f.ca.pem,
+		"authorized_endpoints": []map[string]any{
+			{"host": host, "protocols": []string{"https"}, "methods": []string{"GET"}, "paths": []string{"/ws"}, "nat_target_host": "127.0.0.1"},
+		},
+		"target_credential": map[string]any{"type": "token", "bearer_token": token},
+	})
+	c := f.credential(target, "ws", nil)
+	cliLogin(t, f)
+	run := startConnect(t, "connect", "ws-api", "--host", host)
+
+	conn, err := net.Dial("tcp", run.addr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %+v", err, resp)
+	}
+	for _, msg := range []string{"hello", "again"} {
+		io.WriteString(conn, msg)
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(br, buf); err != nil || string(buf) != strings.ToUpper(msg) {
+			t.Fatalf("echo of %q: %q %v", msg, buf, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sawAuth != "Bearer "+token {
+		t.Errorf("origin saw Authorization %q", sawAuth)
+	}
+	noSecret(t, "the origin's request", sawAuth, c.Secret)
 }
