@@ -41,6 +41,7 @@ type Config struct {
 	NodeTimeout             time.Duration `name:"node-timeout" env:"GATEHOUSE_NODE_TIMEOUT" default:"10s" help:"In a cluster: how long a node's heartbeat may be missing before the other nodes close its sessions."`
 	LogLevel                string        `name:"log-level" env:"GATEHOUSE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 	LogFormat               string        `name:"log-format" env:"GATEHOUSE_LOG_FORMAT" default:"json" enum:"json,text" help:"Log format: json or text."`
+	AuditExport
 }
 
 // DatabaseDSN is the DSN the store opens: the --db value, or the SQLite file in the data dir.
@@ -143,6 +144,7 @@ func (c *Config) Validate() error {
 			bad("proxy-protocol-trusted", fmt.Sprintf("%q is not an IP or CIDR", s))
 		}
 	}
+	c.AuditExport.validate(bad)
 	return errors.Join(errs...)
 }
 
@@ -167,7 +169,7 @@ func (c *Config) Masked() map[string]any {
 	if database == "" {
 		database = c.DatabaseDSN()
 	}
-	return map[string]any{
+	m := map[string]any{
 		"data-dir": c.DataDir, "api-listen": c.APIListen, "proxy-listen": c.ProxyListen,
 		"metrics-listen": c.MetricsListen, "db": db, "database": database, "api-cert": c.APICert,
 		"api-key": c.APIKey, "master-key-file": c.MasterKeyPath(), "master-key": mask(c.MasterKey),
@@ -180,4 +182,6 @@ func (c *Config) Masked() map[string]any {
 		"leaf-mints-per-second": c.LeafMintsPerSecond,
 		"node-timeout":          c.NodeTimeout.String(),
 	}
+	c.AuditExport.masked(m)
+	return m
 }

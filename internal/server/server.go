@@ -109,6 +109,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	if s.dp, err = s.newDataPlane(ctx, log); err != nil {
 		return nil, err
 	}
+	if err := s.startAuditExport(log); err != nil {
+		return nil, err
+	}
 	s.api = &serviceapi.API{
 		Store:        s.store,
 		Tokens:       auth.NewTokenIssuer(s.keys.SigningKey("access-token"), cfg.TokenTTL),

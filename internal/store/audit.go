@@ -9,26 +9,21 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 )
 
-// AppendAudit stores one audit event. The caller masks secrets in the diff before calling.
+// AppendAudit stores one audit event, setting its ID, and then hands it to OnAudit. The caller masks secrets in the
+// diff before calling.
 func (s *Store) AppendAudit(ctx context.Context, e *model.AuditEvent) error {
-	if e.Time.IsZero() {
-		e.Time = s.now()
+	if err := appendAudit(ctx, s.conn(), e, s.now()); err != nil {
+		return err
 	}
-	diff := ""
-	if len(e.Diff) > 0 {
-		b, err := json.Marshal(e.Diff)
-		if err != nil {
-			return fmt.Errorf("append audit: %w", err)
-		}
-		diff = string(b)
-	}
-	_, err := s.conn().exec(ctx, `INSERT INTO audit_events (time, actor, actor_id, action, object_type, object_id, source_address, outcome, diff)
-		VALUES (?,?,?,?,?,?,?,?,?)`, micros(e.Time), e.Actor, e.ActorID, e.Action, e.ObjectType, e.ObjectID,
-		e.SourceAddress, e.Outcome, diff)
-	if err != nil {
-		return fmt.Errorf("append audit: %w", err)
-	}
+	s.notifyAudit(e)
 	return nil
+}
+
+// notifyAudit passes a stored event to OnAudit, if set.
+func (s *Store) notifyAudit(e *model.AuditEvent) {
+	if s.OnAudit != nil {
+		s.OnAudit(*e)
+	}
 }
 
 // AuditFilter selects audit events; zero fields match everything.

@@ -117,10 +117,13 @@ func (s *Store) CommitConfig(ctx context.Context, c ConfigCommit) error {
 	if err != nil {
 		return fmt.Errorf("commit configuration: %w", err)
 	}
+	if c.Audit != nil {
+		s.notifyAudit(c.Audit)
+	}
 	return nil
 }
 
-// appendAudit is AppendAudit inside a transaction.
+// appendAudit inserts e on q (the store or a transaction) and sets e.ID.
 func appendAudit(ctx context.Context, q conn, e *model.AuditEvent, now time.Time) error {
 	if e.Time.IsZero() {
 		e.Time = now
@@ -133,9 +136,9 @@ func appendAudit(ctx context.Context, q conn, e *model.AuditEvent, now time.Time
 		}
 		diff = string(b)
 	}
-	_, err := q.exec(ctx, `INSERT INTO audit_events (time, actor, actor_id, action, object_type, object_id, source_address, outcome, diff)
-		VALUES (?,?,?,?,?,?,?,?,?)`, micros(e.Time), e.Actor, e.ActorID, e.Action, e.ObjectType, e.ObjectID,
-		e.SourceAddress, e.Outcome, diff)
+	err := q.queryRow(ctx, `INSERT INTO audit_events (time, actor, actor_id, action, object_type, object_id, source_address, outcome, diff)
+		VALUES (?,?,?,?,?,?,?,?,?) RETURNING id`, micros(e.Time), e.Actor, e.ActorID, e.Action, e.ObjectType, e.ObjectID,
+		e.SourceAddress, e.Outcome, diff).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
@@ -53,6 +54,9 @@ type Store struct {
 	dsn    string // for the change feed's dedicated connection
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
+	// OnAudit, if set, receives every audit event after it is stored (after its transaction commits). It runs on
+	// the writer's goroutine, so it must not block; nil means nobody is told. Set it before the store is shared.
+	OnAudit func(model.AuditEvent)
 }
 
 // Open connects to dsn, applies pending migrations and returns the store. A dsn starting with postgres:// or
