@@ -1,0 +1,341 @@
+package auditexport_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/testbinary"
+	"github.com/gatehouse-dev/gatehouse/internal/testserver"
+	"github.com/google/go-cmp/cmp"
+)
+
+// rsyslog is a private rsyslogd receiving syslog over TLS (the ossl stream driver) on a loopback port and writing
+// each message's parsed RFC 5424 fields, one line each, to a file.
+type rsyslog struct {
+	addr   string
+	caFile string
+	out    string
+}
+
+// line format written by rsyslog: PRI|APP-NAME|MSGID|STRUCTURED-DATA|MSG
+const rsyslogTemplate = `%pri%|%app-name%|%msgid%|%structured-data%|%msg%\n`
+
+func startRsyslog(t *testing.T) *rsyslog {
+	t.Helper()
+	bin, err := exec.LookPath("rsyslogd")
+	if err != nil {
+		t.Fatalf("rsyslogd is not installed (scripts/test.sh installs rsyslog and rsyslog-openssl): %v", err)
+	}
+	dir := t.TempDir()
+	caPEM, certPEM, keyPEM := issue(t)
+	r := &rsyslog{addr: testbinary.FreeAddrs(t, 1)[0], caFile: filepath.Join(dir, "ca.pem"), out: filepath.Join(dir, "audit.log")}
+	for name, b := range map[string][]byte{"ca.pem": caPEM, "cert.pem": certPEM, "key.pem": keyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, port, _ := net.SplitHostPort(r.addr)
+	conf := fmt.Sprintf(`global(workDirectory=%[1]q
+  defaultNetstreamDriver="ossl"
+  defaultNetstreamDriverCAFile=%[2]q
+  defaultNetstreamDriverCertFile=%[3]q
+  defaultNetstreamDriverKeyFile=%[4]q)
+module(load="imtcp" streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="anon")
+input(type="imtcp" address="127.0.0.1" port=%[5]q)
+template(name="fields" type="string" string="%[6]s")
+action(type="omfile" file=%[7]q template="fields")
+`, dir, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), port, rsyslogTemplate, r.out)
+	confFile := filepath.Join(dir, "rsyslog.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-n", "-f", confFile, "-i", filepath.Join(dir, "rsyslogd.pid"))
+	logs := &testserver.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	// Ready once it completes a TLS handshake with the test CA.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", r.addr, &tls.Config{RootCAs: pool})
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("rsyslogd exited: %s", logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rsyslogd did not accept TLS on %s: %v\n%s", r.addr, err, logs)
+		}
+	}
+	return r
+}
+
+// issue makes a CA and a server certificate for 127.0.0.1 (PEM).
+func issue(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "siem test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalPKCS8PrivateKey(key)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
+}
+
+// summary is what the test compares between the store and each destination.
+type summary struct {
+	ID         int64
+	Action     string
+	Actor      string
+	ObjectType string
+	ObjectID   string
+	Outcome    string
+}
+
+func summarize(e model.AuditEvent) summary {
+	return summary{e.ID, e.Action, e.Actor, e.ObjectType, e.ObjectID, e.Outcome}
+}
+
+var sdParam = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
+
+// syslogEvents parses rsyslog's output file: the structured data and, independently, the JSON in MSG must agree.
+func (r *rsyslog) events(t *testing.T) []summary {
+	t.Helper()
+	b, err := os.ReadFile(r.out)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []summary
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.SplitN(line, "|", 5)
+		if len(f) != 5 || f[1] != "gatehouse" {
+			t.Fatalf("rsyslog line %q", line)
+		}
+		sd := map[string]string{}
+		for _, m := range sdParam.FindAllStringSubmatch(f[3], -1) {
+			sd[m[1]] = strings.NewReplacer(`\"`, `"`, `\\`, `\`, `\]`, `]`).Replace(m[2])
+		}
+		id, _ := strconv.ParseInt(sd["id"], 10, 64)
+		s := summary{id, sd["action"], sd["actor"], sd["object_type"], sd["object_id"], sd["outcome"]}
+		var msg model.AuditEvent
+		if err := json.Unmarshal([]byte(strings.TrimSpace(f[4])), &msg); err != nil {
+			t.Fatalf("MSG is not the event's JSON: %v\n%s", err, line)
+		}
+		if summarize(msg) != s || f[2] != s.Action {
+			t.Errorf("structured data %+v, MSGID %q and MSG %+v disagree", s, f[2], summarize(msg))
+		}
+		wantPri := "109" // log audit, notice
+		if s.Outcome != "success" {
+			wantPri = "108" // log audit, warning
+		}
+		if f[0] != wantPri {
+			t.Errorf("event %d (%s) has PRI %s, want %s", s.ID, s.Outcome, f[0], wantPri)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// webhook is a TLS receiver that refuses the first failFirst POSTs with 503, checks the signature, and keeps
+// the events it accepted.
+type webhook struct {
+	srv       *httptest.Server
+	caFile    string
+	secret    string
+	failFirst int
+
+	mu       sync.Mutex
+	attempts int
+	events   []model.AuditEvent
+	bad      []string
+}
+
+func startWebhook(t *testing.T, secret string, failFirst int) *webhook {
+	w := &webhook{secret: secret, failFirst: failFirst}
+	w.srv = httptest.NewTLSServer(http.HandlerFunc(w.serve))
+	t.Cleanup(w.srv.Close)
+	w.caFile = filepath.Join(t.TempDir(), "webhook-ca.pem")
+	os.WriteFile(w.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.srv.Certificate().Raw}), 0o600)
+	return w
+}
+
+func (w *webhook) serve(rw http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.attempts++
+	if w.attempts <= w.failFirst {
+		http.Error(rw, "warming up", http.StatusServiceUnavailable)
+		return
+	}
+	m := hmac.New(sha256.New, []byte(w.secret))
+	fmt.Fprintf(m, "%s.%s", r.Header.Get("X-Gatehouse-Timestamp"), body)
+	if want := "sha256=" + hex.EncodeToString(m.Sum(nil)); !hmac.Equal([]byte(want), []byte(r.Header.Get("X-Gatehouse-Signature"))) {
+		w.bad = append(w.bad, "bad signature on "+string(body))
+		http.Error(rw, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var e model.AuditEvent
+	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &e) != nil ||
+		r.Header.Get("X-Gatehouse-Event-Id") != strconv.FormatInt(e.ID, 10) {
+		w.bad = append(w.bad, fmt.Sprintf("%s %s %q", r.Method, r.Header.Get("Content-Type"), body))
+		http.Error(rw, "bad request", http.StatusBadRequest)
+		return
+	}
+	w.events = append(w.events, e)
+}
+
+func (w *webhook) summaries() []summary {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []summary
+	for _, e := range w.events {
+		out = append(out, summarize(e))
+	}
+	return out
+}
+
+// TestExportToSIEM runs Gatehouse with both destinations, makes logins (one failed) and management changes through
+// both API dialects, and checks that rsyslog and the webhook received exactly the store's audit log.
+func TestExportToSIEM(t *testing.T) {
+	syslog := startRsyslog(t)
+	const secret = "webhook-signing-secret-31"
+	hook := startWebhook(t, secret, 2)
+	gh := testserver.Start(t, testserver.Options{Configure: func(c *config.Config) {
+		c.AuditSyslog = "tcp+tls://" + syslog.addr
+		c.AuditSyslogCA = syslog.caFile
+		c.AuditWebhook = hook.srv.URL + "/siem/events"
+		c.AuditWebhookCA = hook.caFile
+		c.AuditWebhookSecret = secret
+	}})
+	adm := gh.AdminToken()
+	role := gh.Create("/role-store/api/v1/roles", adm, map[string]any{"name": "auditors", "permissions": []string{"audit-view"}})
+	user := gh.Create("/local-user-store/api/v1/users", adm, map[string]any{"username": "carol", "password": "Carol-pass-1234", "enabled": true})
+	gh.JSON("PUT", "/role-store/api/v1/users/"+user+"/roles", adm, []map[string]string{{"id": role}}, http.StatusOK, nil)
+	form := "grant_type=password&client_id=gatehouse-cli&username=carol&password=wrong"
+	req, _ := http.NewRequest("POST", gh.URL+"/auth/api/v1/oauth/token", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err := gh.Client.Do(req); err != nil || resp.StatusCode == http.StatusOK {
+		t.Fatalf("wrong password: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	// A login to the configuration API dialect (basic authentication, as curl --basic sends it).
+	req, _ = http.NewRequest("GET", gh.URL+"/api/authentication", nil)
+	req.SetBasicAuth("admin", testserver.AdminPassword)
+	if resp, err := gh.Client.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("configuration API login: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	if st, b := gh.Do("DELETE", "/local-user-store/api/v1/users/"+user, adm, nil); st/100 != 2 {
+		t.Fatalf("delete user: %d %s", st, b)
+	}
+
+	events, _, err := gh.Server.Store().ListAudit(context.Background(), store.AuditFilter{}, store.ListOptions{Limit: 1000, SortDir: "asc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []summary
+	actions := map[string]bool{}
+	for _, e := range events {
+		want = append(want, summarize(*e))
+		actions[e.Action+"/"+e.Outcome] = true
+	}
+	types := map[string]bool{}
+	for _, e := range events {
+		types[e.ObjectType] = true
+	}
+	if !types["configuration-session"] {
+		t.Fatalf("the store recorded no configuration API login; object types %v", types)
+	}
+	for _, a := range []string{"login/success", "login/failure", "create/success", "delete/success"} {
+		if !actions[a] {
+			t.Fatalf("the store recorded no %s event; it has %v", a, actions)
+		}
+	}
+	byID := func(a, b summary) int { return int(a.ID - b.ID) }
+	var gotSyslog, gotHook []summary
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		gotSyslog, gotHook = syslog.events(t), hook.summaries()
+		if len(gotSyslog) >= len(want) && len(gotHook) >= len(want) {
+			break
+		}
+	}
+	slices.SortFunc(gotSyslog, byID)
+	slices.SortFunc(gotHook, byID)
+	if diff := cmp.Diff(want, gotSyslog); diff != "" {
+		t.Errorf("rsyslog received (-store +syslog):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, gotHook); diff != "" {
+		t.Errorf("webhook received (-store +webhook):\n%s", diff)
+	}
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	if len(hook.bad) > 0 {
+		t.Errorf("webhook refused: %v", hook.bad)
+	}
+	if hook.attempts != len(want)+2 {
+		t.Errorf("webhook saw %d attempts for %d events; want two refused and retried", hook.attempts, len(want))
+	}
+	if logs := gh.Logs.String(); !strings.Contains(logs, "audit export failed; retrying") || strings.Contains(logs, secret) {
+		t.Errorf("logs do not show the retry, or show the secret")
+	}
+}
