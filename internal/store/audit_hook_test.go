@@ -26,7 +26,7 @@ func TestOnAudit(t *testing.T) {
 		}
 		boom := errors.New("injected")
 		err := e.S.CommitConfig(ctx, store.ConfigCommit{HolderIndex: "h1", Changes: []store.ConfigChange{{Type: "x", Key: "k", Body: []byte(`{}`)}},
-			Audit: &model.AuditEvent{Actor: "admin", Action: "commit", ObjectType: "configuration", ObjectID: "rolled-back", Outcome: "success"},
+			Audit:       &model.AuditEvent{Actor: "admin", Action: "commit", ObjectType: "configuration", ObjectID: "rolled-back", Outcome: "success"},
 			BeforeWrite: func(int) error { return boom }})
 		if !errors.Is(err, boom) {
 			t.Fatalf("failing commit: %v", err)
