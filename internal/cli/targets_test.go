@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -205,6 +206,9 @@ func TestCredentialsAndEnv(t *testing.T) {
 		out := h.ok("", "env", "--credential", "laptop", "--ca-out", caOut)
 		if !strings.Contains(out, `curl -H "Authorization: Bearer $GATEHOUSE_TOKEN" https://echo.example.com/`) || !strings.Contains(out, "NO_PROXY") {
 			t.Errorf("env output lacks the curl example or the NO_PROXY note:\n%s", out)
+		}
+		if !regexp.MustCompile(`gatehouse connect '[^']+' --credential \S+ --listen 127\.0\.0\.1:\d+`).MatchString(out) {
+			t.Errorf("env output does not show the local connector:\n%s", out)
 		}
 		st, err := os.Stat(caOut)
 		if err != nil || st.Mode().Perm() != 0o644 {
