@@ -94,7 +94,8 @@ func (c *connectCmd) Run(g *Globals) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	conn, err := connector.New(connector.Connector{Upstream: upstream, Proxy: proxyURL, Secret: secret, Roots: roots, Log: log})
+	conn, err := connector.New(connector.Connector{Upstream: upstream, Proxy: proxyURL, Secret: secret, Roots: roots, Log: log,
+		AllowRemote: c.AllowRemote})
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,9 @@ type Connector struct {
 	Roots *x509.CertPool
 	// Log receives one line per failed request; nil discards.
 	Log *slog.Logger
+	// AllowRemote accepts requests whose Host is not a loopback name (for a listener deliberately opened beyond
+	// loopback); browser cross-site requests are refused either way.
+	AllowRemote bool
 
 	transport *http.Transport
 	handler   http.Handler
@@ -74,7 +77,7 @@ func New(c Connector) (*Connector, error) {
 		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	}
 	up := *c.Upstream
-	c.handler = &httputil.ReverseProxy{
+	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// Rewrite runs after hop-by-hop headers (Proxy-Authorization among them) are removed.
 			pr.SetURL(&up)
@@ -86,6 +89,14 @@ func New(c Connector) (*Connector, error) {
 		ErrorHandler:  c.fail,
 		ErrorLog:      slog.NewLogLogger(c.Log.Handler(), slog.LevelWarn),
 	}
+	c.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := localOnly(r, c.AllowRemote); err != nil {
+			c.Log.Warn("refused a local request", "method", r.Method, "path", r.URL.Path, "err", err)
+			writeError(w, http.StatusForbidden, "CONNECTOR_REFUSED", "gatehouse connect: "+err.Error())
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})
 	return &c, nil
 }
 
@@ -126,9 +137,14 @@ func (c *Connector) fail(w http.ResponseWriter, r *http.Request, err error) {
 			"): it may be wrong, revoked, disabled, expired, or not allowed from this address"
 	}
 	c.Log.Warn("forward failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, status, "CONNECTOR_UPSTREAM_ERROR", msg)
+}
+
+// writeError answers in the service API's error shape, so a client sees the connector's refusals like the gateway's.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error_code": "CONNECTOR_UPSTREAM_ERROR", "error_message": msg})
+	_ = json.NewEncoder(w).Encode(map[string]string{"error_code": code, "error_message": msg})
 }
 
 // RefusedError is the gateway's answer to a CONNECT it did not accept.

@@ -142,6 +142,33 @@ func TestConnect(t *testing.T) {
 		}
 	})
 
+	t.Run("web pages cannot use it", func(t *testing.T) {
+		f := f.in(t)
+		f.https.Reset()
+		for name, set := range map[string]func(*http.Request){
+			"cross-site": func(r *http.Request) {
+				r.Header.Set("Sec-Fetch-Site", "cross-site")
+				r.Header.Set("Origin", "https://evil.example")
+			},
+			"rebinding": func(r *http.Request) { r.Host = "evil.example:" + port(strings.TrimPrefix(base, "http://")) },
+		} {
+			req, _ := http.NewRequest("POST", base+"/api/echo", strings.NewReader(`{"steal":1}`))
+			set(req)
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "CONNECTOR_REFUSED") {
+				t.Errorf("%s: %d %s", name, resp.StatusCode, b)
+			}
+		}
+		if n := len(f.https.Requests()); n != 0 {
+			t.Errorf("refused browser requests reached the origin %d times", n)
+		}
+	})
+
 	t.Run("concurrent keep-alive and streaming", func(t *testing.T) {
 		f := f.in(t)
 		var wg sync.WaitGroup
