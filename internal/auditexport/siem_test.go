@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auditexport"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -42,8 +43,11 @@ import (
 // each message's parsed RFC 5424 fields, one line each, to a file.
 type rsyslog struct {
 	addr   string
+	dir    string
 	caFile string
+	caPEM  []byte
 	out    string
+	stop   func()
 }
 
 // line format written by rsyslog: PRI|APP-NAME|MSGID|STRUCTURED-DATA|MSG
@@ -51,13 +55,9 @@ const rsyslogTemplate = `%pri%|%app-name%|%msgid%|%structured-data%|%msg%\n`
 
 func startRsyslog(t *testing.T) *rsyslog {
 	t.Helper()
-	bin, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		t.Fatalf("rsyslogd is not installed (scripts/test.sh installs rsyslog and rsyslog-openssl): %v", err)
-	}
 	dir := t.TempDir()
 	caPEM, certPEM, keyPEM := issue(t)
-	r := &rsyslog{addr: testbinary.FreeAddrs(t, 1)[0], caFile: filepath.Join(dir, "ca.pem"), out: filepath.Join(dir, "audit.log")}
+	r := &rsyslog{addr: testbinary.FreeAddrs(t, 1)[0], dir: dir, caFile: filepath.Join(dir, "ca.pem"), caPEM: caPEM, out: filepath.Join(dir, "audit.log")}
 	for name, b := range map[string][]byte{"ca.pem": caPEM, "cert.pem": certPEM, "key.pem": keyPEM} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			t.Fatal(err)
@@ -74,11 +74,22 @@ input(type="imtcp" address="127.0.0.1" port=%[5]q)
 template(name="fields" type="string" string="%[6]s")
 action(type="omfile" file=%[7]q template="fields")
 `, dir, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), port, rsyslogTemplate, r.out)
-	confFile := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "rsyslog.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-n", "-f", confFile, "-i", filepath.Join(dir, "rsyslogd.pid"))
+	r.start(t)
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+// start runs rsyslogd on r's configuration and waits until it accepts TLS; r.stop kills it.
+func (r *rsyslog) start(t *testing.T) {
+	t.Helper()
+	bin, err := exec.LookPath("rsyslogd")
+	if err != nil {
+		t.Fatalf("rsyslogd is not installed (scripts/test.sh installs rsyslog and rsyslog-openssl): %v", err)
+	}
+	cmd := exec.Command(bin, "-n", "-f", filepath.Join(r.dir, "rsyslog.conf"), "-i", filepath.Join(r.dir, "rsyslogd.pid"))
 	logs := &testserver.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -86,18 +97,18 @@ action(type="omfile" file=%[7]q template="fields")
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
+	r.stop = func() {
 		cmd.Process.Kill()
 		<-exited
-	})
+	}
 	// Ready once it completes a TLS handshake with the test CA.
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
+	pool.AppendCertsFromPEM(r.caPEM)
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", r.addr, &tls.Config{RootCAs: pool})
 		if err == nil {
 			c.Close()
-			break
+			return
 		}
 		select {
 		case <-exited:
@@ -108,7 +119,6 @@ action(type="omfile" file=%[7]q template="fields")
 			t.Fatalf("rsyslogd did not accept TLS on %s: %v\n%s", r.addr, err, logs)
 		}
 	}
-	return r
 }
 
 // issue makes a CA and a server certificate for 127.0.0.1 (PEM).
@@ -337,5 +347,47 @@ func TestExportToSIEM(t *testing.T) {
 	}
 	if logs := gh.Logs.String(); !strings.Contains(logs, "audit export failed; retrying") || strings.Contains(logs, secret) {
 		t.Errorf("logs do not show the retry, or show the secret")
+	}
+}
+
+// TestSyslogCollectorRestart stops rsyslogd between events and starts it again: the exporter notices the closed
+// connection, redials with backoff, and loses nothing.
+func TestSyslogCollectorRestart(t *testing.T) {
+	r := startRsyslog(t)
+	x, err := auditexport.New(auditexport.Options{Syslog: auditexport.SyslogOptions{Address: "tcp+tls://" + r.addr, CAFile: r.caFile},
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close(context.Background())
+	ev := func(id int64) model.AuditEvent {
+		return model.AuditEvent{ID: id, Time: time.Now(), Actor: "admin", Action: "update", ObjectType: "role", ObjectID: fmt.Sprint("r", id), Outcome: "success"}
+	}
+	wait := func(n int) []summary {
+		t.Helper()
+		var got []summary
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if got = r.events(t); len(got) >= n {
+				break
+			}
+		}
+		return got
+	}
+	x.Export(ev(1))
+	if got := wait(1); len(got) != 1 {
+		t.Fatalf("before the restart rsyslog got %v", got)
+	}
+	r.stop()
+	r.start(t)
+	for id := int64(2); id <= 4; id++ {
+		x.Export(ev(id))
+	}
+	got := wait(4)
+	var ids []int64
+	for _, s := range got {
+		ids = append(ids, s.ID)
+	}
+	if diff := cmp.Diff([]int64{1, 2, 3, 4}, ids); diff != "" {
+		t.Errorf("rsyslog got (-want +got):\n%s", diff)
 	}
 }

@@ -82,6 +82,12 @@ func (s *syslogSink) send(ctx context.Context, e model.AuditEvent) error {
 	if err != nil {
 		return permanent("format: %v", err)
 	}
+	if s.conn != nil && !peerOpen(s.conn) {
+		// The collector closed the connection (a restart, an idle timeout). TCP would accept one more write and
+		// lose it, so redial first.
+		s.conn.Close()
+		s.conn = nil
+	}
 	if s.conn == nil {
 		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}, Config: s.tls}
 		c, err := d.DialContext(ctx, "tcp", s.addr)
@@ -97,6 +103,17 @@ func (s *syslogSink) send(ctx context.Context, e model.AuditEvent) error {
 		return fmt.Errorf("write to %s: %w", s.addr, err)
 	}
 	return nil
+}
+
+// peerOpen reports whether the collector has not closed c: a collector sends nothing, so a read that times out at
+// once means open, and EOF or any other error means closed. A timed-out read leaves a TLS connection usable.
+func peerOpen(c *tls.Conn) bool {
+	_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
+	var b [1]byte
+	_, err := c.Read(b[:])
+	_ = c.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (s *syslogSink) close() error {

@@ -27,7 +27,9 @@ func TestValidateAuditExport(t *testing.T) {
 		{"http webhook", func(a *AuditExport) { a.AuditWebhook = "http://hook/x" }, "--audit-webhook"},
 		{"webhook with userinfo", func(a *AuditExport) { a.AuditWebhook = "https://u:p@hook/x" }, "--audit-webhook"},
 		{"secret without webhook", func(a *AuditExport) { a.AuditWebhookSecret = "s" }, "--audit-webhook-secret"},
-		{"secret and secret file", func(a *AuditExport) { a.AuditWebhook, a.AuditWebhookSecret, a.AuditWebhookSecretFile = "https://hook/x", "s", ca }, "--audit-webhook-secret"},
+		{"secret and secret file", func(a *AuditExport) {
+			a.AuditWebhook, a.AuditWebhookSecret, a.AuditWebhookSecretFile = "https://hook/x", "s", ca
+		}, "--audit-webhook-secret"},
 		{"negative queue", func(a *AuditExport) { a.AuditQueueSize = -1 }, "--audit-queue-size"},
 		{"huge queue", func(a *AuditExport) { a.AuditQueueSize = 2_000_000 }, "--audit-queue-size"},
 	} {
