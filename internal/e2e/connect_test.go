@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -347,17 +349,32 @@ func TestConnectForbiddenTarget(t *testing.T) {
 	checkInjected(t, f.https.Requests()[0], alphaToken, c.Secret)
 }
 
-// TestConnectWebSocket upgrades through the connector: after the 101 the connector is a byte pipe both ways.
+// TestConnectWebSocket upgrades through the connector (after the 101 it is a byte pipe both ways) and streams an
+// answer that the origin sends in parts.
 func TestConnectWebSocket(t *testing.T) {
 	f := newFixture(t, testserver.Options{})
 	const token = "ws-upstream-token-77"
 	var sawAuth string
 	var mu sync.Mutex
 	cert := f.ca.leaf(t)
+	release := make(chan struct{})
 	ws := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		sawAuth = r.Header.Get("Authorization")
 		mu.Unlock()
+		if r.URL.Path == "/stream" {
+			// The first part must reach the client while the origin still holds the rest back.
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: first\n\n")
+			http.NewResponseController(w).Flush()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+			io.WriteString(w, "data: second\n\n")
+			return
+		}
 		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 			http.Error(w, "want an upgrade", http.StatusBadRequest)
 			return
@@ -367,7 +384,10 @@ func TestConnectWebSocket(t *testing.T) {
 			return
 		}
 		defer conn.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		// RFC 6455 section 4.2.2: the accept value proves the origin read the client's key (the gateway checks it).
+		sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+			base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n")
 		brw.Flush()
 		buf := make([]byte, 5)
 		for {
@@ -384,7 +404,7 @@ func TestConnectWebSocket(t *testing.T) {
 	target := f.gh.Create(proxyAPI+"/api-targets", f.adm, map[string]any{
 		"name": "ws-api", "roles": []map[string]string{{"id": f.roleID}}, "tls_trust_anchors": f.ca.pem,
 		"authorized_endpoints": []map[string]any{
-			{"host": host, "protocols": []string{"https"}, "methods": []string{"GET"}, "paths": []string{"/ws"}, "nat_target_host": "127.0.0.1"},
+			{"host": host, "protocols": []string{"https"}, "methods": []string{"GET"}, "paths": []string{"/ws", "/stream"}, "nat_target_host": "127.0.0.1"},
 		},
 		"target_credential": map[string]any{"type": "token", "bearer_token": token},
 	})
@@ -403,7 +423,11 @@ func TestConnectWebSocket(t *testing.T) {
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %+v", err, resp)
+		var b []byte
+		if resp != nil {
+			b, _ = io.ReadAll(resp.Body)
+		}
+		t.Fatalf("upgrade: %v %+v %s", err, resp, b)
 	}
 	for _, msg := range []string{"hello", "again"} {
 		io.WriteString(conn, msg)
@@ -412,6 +436,23 @@ func TestConnectWebSocket(t *testing.T) {
 			t.Fatalf("echo of %q: %q %v", msg, buf, err)
 		}
 	}
+
+	// A streamed answer is relayed as it comes, not buffered until the origin finishes.
+	resp, err = directClient(t).Get("http://" + run.addr(t) + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sr := bufio.NewReader(resp.Body)
+	if line, err := sr.ReadString('\n'); err != nil || line != "data: first\n" {
+		t.Fatalf("first event: %q %v", line, err)
+	}
+	close(release)
+	rest, _ := io.ReadAll(sr)
+	if string(rest) != "\ndata: second\n\n" {
+		t.Errorf("rest of the stream: %q", rest)
+	}
+
 	mu.Lock()
 	defer mu.Unlock()
 	if sawAuth != "Bearer "+token {
