@@ -274,6 +274,7 @@ func TestExportToSIEM(t *testing.T) {
 		c.AuditWebhook = hook.srv.URL + "/siem/events"
 		c.AuditWebhookCA = hook.caFile
 		c.AuditWebhookSecret = secret
+		c.MetricsListen = "127.0.0.1:0"
 	}})
 	adm := gh.AdminToken()
 	role := gh.Create("/role-store/api/v1/roles", adm, map[string]any{"name": "auditors", "permissions": []string{"audit-view"}})
@@ -347,6 +348,34 @@ func TestExportToSIEM(t *testing.T) {
 	}
 	if logs := gh.Logs.String(); !strings.Contains(logs, "audit export failed; retrying") || strings.Contains(logs, secret) {
 		t.Errorf("logs do not show the retry, or show the secret")
+	}
+	// The counters move just after a delivery returns, so poll (bounded) rather than read once.
+	wantMetrics := []string{
+		fmt.Sprintf(`gatehouse_audit_export_events_total{result="sent",sink="syslog"} %d`, len(want)),
+		fmt.Sprintf(`gatehouse_audit_export_events_total{result="sent",sink="webhook"} %d`, len(want)),
+		`gatehouse_audit_export_retries_total{sink="webhook"} 2`,
+		`gatehouse_audit_export_queue_length{sink="webhook"} 0`,
+	}
+	var missing []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + gh.Server.MetricsAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		missing = missing[:0]
+		for _, m := range wantMetrics {
+			if !strings.Contains(string(metrics), m+"\n") {
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("metrics lack %v", missing)
 	}
 }
 
