@@ -36,8 +36,8 @@ Go on loopback) then need no proxy setting, CA or token:
   gatehouse connect my-api --listen 127.0.0.1:8080
   curl http://127.0.0.1:8080/v1/things
 
-The secret comes from GATEHOUSE_TOKEN or --token-file if set; otherwise --credential (or your only enabled
-credential for the target) is read with your login. Without a login, give --token-file (or GATEHOUSE_TOKEN),
+The secret is --token-file's, or GATEHOUSE_TOKEN's when no --credential is given; otherwise the secret of
+--credential (or of your only enabled credential for the target) is read with your login. Without a login, give --token-file (or GATEHOUSE_TOKEN),
 --host, --proxy and --ca-file.`
 }
 
