@@ -315,6 +315,14 @@ func TestConnectWithoutLogin(t *testing.T) {
 	}
 	checkInjected(t, f.https.Requests()[0], alphaToken, c.Secret)
 
+	// A plain-HTTP target host: absolute-form requests to the proxy, the credential as Authorization: Bearer.
+	plain := startConnect(t, append(flags(tokenFile), "--host", f.natHTTP(), "--scheme", "http")...)
+	f.http.Reset()
+	if st, body := f.do(hc, "GET", "http://"+plain.addr(t)+"/api/plain", "", ""); st != 200 || len(f.http.Requests()) != 1 {
+		t.Fatalf("GET over http: %d %s", st, body)
+	}
+	checkInjected(t, f.http.Requests()[0], alphaToken, c.Secret)
+
 	var out, errb bytes.Buffer
 	code := cli.RunWithStdin(context.Background(), flags(badFile), strings.NewReader(""), &out, &errb)
 	if code == 0 || !strings.Contains(errb.String(), "407") || !strings.Contains(errb.String(), "credential may be wrong") {
