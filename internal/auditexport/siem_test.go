@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -300,6 +301,41 @@ func TestExportToSIEM(t *testing.T) {
 		t.Fatalf("delete user: %d %s", st, b)
 	}
 
+	// A proxy request the target's rules deny: the gateway audits the denial of a known credential (off the
+	// request path), and that event is exported too.
+	users := gh.Create("/role-store/api/v1/roles", adm, map[string]any{"name": "api-users", "permissions": []string{"api-proxy-credentials-own"}})
+	dave := gh.Create("/local-user-store/api/v1/users", adm, map[string]any{"username": "dave", "password": "Dave-pass-12345", "enabled": true})
+	gh.JSON("PUT", "/role-store/api/v1/users/"+dave+"/roles", adm, []map[string]string{{"id": users}}, http.StatusOK, nil)
+	target := gh.Create("/api-proxy/api/v1/api-targets", adm, map[string]any{"name": "denied-api", "roles": []map[string]string{{"id": users}},
+		"authorized_endpoints": []map[string]any{{"host": "denied.example", "protocols": []string{"http"}, "methods": []string{"GET"}, "paths": []string{"/public/**"}}},
+		"target_credential":    map[string]any{"type": "token", "bearer_token": "denied-api-token"}})
+	daveTok := gh.Token("dave", "Dave-pass-12345")
+	cred := gh.Create("/api-proxy/api/v1/users/current/client-credentials", daveTok, map[string]any{"name": "d", "target": map[string]string{"id": target}})
+	st, credSecret := gh.Do("GET", "/api-proxy/api/v1/users/current/client-credentials/"+cred+"/secret", daveTok, nil)
+	if st != http.StatusOK {
+		t.Fatalf("secret: %d %s", st, credSecret)
+	}
+	proxied := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: gh.Server.ProxyAddr()})}, Timeout: 10 * time.Second}
+	preq, _ := http.NewRequest("GET", "http://denied.example/admin/keys", nil)
+	preq.Header.Set("Authorization", "Bearer "+string(credSecret))
+	if resp, err := proxied.Do(preq); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("denied request: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, n, err := gh.Server.Store().ListAudit(context.Background(), store.AuditFilter{Action: "proxy-request-denied"}, store.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the denial was not audited")
+		}
+	}
+
 	events, _, err := gh.Server.Store().ListAudit(context.Background(), store.AuditFilter{}, store.ListOptions{Limit: 1000, SortDir: "asc"})
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +353,7 @@ func TestExportToSIEM(t *testing.T) {
 	if !types["configuration-session"] {
 		t.Fatalf("the store recorded no configuration API login; object types %v", types)
 	}
-	for _, a := range []string{"login/success", "login/failure", "create/success", "delete/success"} {
+	for _, a := range []string{"login/success", "login/failure", "create/success", "delete/success", "proxy-request-denied/failure"} {
 		if !actions[a] {
 			t.Fatalf("the store recorded no %s event; it has %v", a, actions)
 		}
@@ -338,8 +374,15 @@ func TestExportToSIEM(t *testing.T) {
 	if diff := cmp.Diff(want, gotHook); diff != "" {
 		t.Errorf("webhook received (-store +webhook):\n%s", diff)
 	}
+	exported, _ := os.ReadFile(syslog.out)
 	hook.mu.Lock()
 	defer hook.mu.Unlock()
+	hookJSON, _ := json.Marshal(hook.events)
+	for _, secretText := range []string{string(credSecret), "denied-api-token", "Dave-pass-12345", "Carol-pass-1234", testserver.AdminPassword} {
+		if strings.Contains(string(exported)+string(hookJSON), secretText) {
+			t.Errorf("an exported event shows the secret %q", secretText)
+		}
+	}
 	if len(hook.bad) > 0 {
 		t.Errorf("webhook refused: %v", hook.bad)
 	}
