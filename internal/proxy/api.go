@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/recording"
 )
 
 // Authorizer is the policy decision point of the data plane. Implementations
@@ -227,7 +229,8 @@ type Exchange struct {
 	Client   netip.AddrPort
 	Method   string
 	// URL is scheme://host/normalized-path?query as forwarded.
-	URL   string
+	URL string
+	// Proto is the protocol the client spoke: "HTTP/1.1", "HTTP/1.0" or "HTTP/2".
 	Proto string
 	// RequestHeader is the client's request header as received.
 	RequestHeader         http.Header
@@ -241,4 +244,11 @@ type Exchange struct {
 	ResponseBytes         int64
 	// Error describes why the exchange failed, "" if it did not.
 	Error string
+	// WebSocket marks an upgraded WebSocket connection; UpgradeBytesIn and UpgradeBytesOut count the bytes after
+	// the upgrade (client to target and back), and WSMessages are its messages, text cut to the capture limit
+	// (not yet redacted), at most maxWSMessages of them, the rest counted in WSMessagesDropped.
+	WebSocket                       bool
+	UpgradeBytesIn, UpgradeBytesOut int64
+	WSMessages                      []recording.WSMessage
+	WSMessagesDropped               int64
 }

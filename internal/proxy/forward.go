@@ -34,6 +34,7 @@ type requestState struct {
 	recordDenied bool
 	// overrideHit is set when the body was cut off for naming a _method field.
 	overrideHit atomic.Bool
+	proto       string // the client's protocol as recorded: HTTP/1.1, HTTP/2
 
 	grant    *Grant
 	decision string
@@ -67,7 +68,7 @@ func stateFrom(ctx context.Context) *requestState {
 // absolute-form request on the proxy port. rawHost is the Host header as
 // received.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, tun *tunnel, client netip.AddrPort, rawHost string, track *trackedConn) {
-	rs := &requestState{id: s.ids.next(), start: time.Now(), client: client, method: r.Method, host: rawHost}
+	rs := &requestState{id: s.ids.next(), start: time.Now(), client: client, method: r.Method, host: rawHost, proto: protoName(r)}
 	sw := &statusWriter{ResponseWriter: w, requestID: rs.id}
 	// Deferred so the request is accounted even when ReverseProxy aborts
 	// the handler with http.ErrAbortHandler.
@@ -191,6 +192,9 @@ func (s *Server) handle(w *statusWriter, r *http.Request, tun *tunnel, rs *reque
 	if r.Body != nil && r.Body != http.NoBody {
 		rs.reqTap = newTap(r.Body, s.captureLimit(rs))
 		r.Body = rs.reqTap
+	}
+	if g.Target.AuditEnabled && rs.websocket {
+		w.ws = newWSCapture(s.captureLimit(rs))
 	}
 	rs.decision = decisionAllow
 	if err := ctx.Err(); err != nil {
@@ -407,6 +411,19 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 		h.Del("Sec-Websocket-Extensions")
 	}
 	injectCredential(h, rs.grant.Target.Credential)
+	if rs.websocket && rs.grant.Target.AuditEnabled {
+		// A compressed (permessage-deflate) message cannot be read, redacted or searched; without the offer the
+		// target sends plain frames, which is what a recorded session needs.
+		h.Del("Sec-Websocket-Extensions")
+	}
+}
+
+// protoName is the protocol a client spoke, as HAR and the trail name it.
+func protoName(r *http.Request) string {
+	if r.ProtoMajor == 2 {
+		return "HTTP/2"
+	}
+	return fmt.Sprintf("HTTP/%d.%d", r.ProtoMajor, r.ProtoMinor)
 }
 
 // injectCredential sets the target's credential; a certificate is presented

@@ -72,6 +72,8 @@ type statusWriter struct {
 	scrub *scrubber
 	// requestID is set on every answer, interim ones excepted.
 	requestID string
+	// ws, when set, records the messages of an audited WebSocket upgrade.
+	ws *wsCapture
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -111,7 +113,7 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, fmt.Errorf("hijack: %w", err)
 	}
 	w.status, w.wroteHeader = http.StatusSwitchingProtocols, true
-	return &countingConn{Conn: conn, in: &w.upIn, out: &w.upOut}, brw, nil
+	return &countingConn{Conn: conn, in: &w.upIn, out: &w.upOut, ws: w.ws}, brw, nil
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
@@ -120,17 +122,24 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 type countingConn struct {
 	net.Conn
 	in, out *atomic.Int64
+	ws      *wsCapture
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.in.Add(int64(n))
+	if c.ws != nil && n > 0 {
+		c.ws.toTarget.feed(p[:n])
+	}
 	return n, err
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	c.out.Add(int64(n))
+	if c.ws != nil && n > 0 {
+		c.ws.toClient.feed(p[:n])
+	}
 	return n, err
 }
 
@@ -165,7 +174,7 @@ func (s *Server) record(ctx context.Context, rs *requestState, sw *statusWriter)
 		Client:                rs.client,
 		Method:                rs.method,
 		URL:                   rs.outURL.String(),
-		Proto:                 rs.scheme,
+		Proto:                 rs.proto,
 		RequestHeader:         rs.reqHeader,
 		RequestBody:           reqBody,
 		RequestBodyTruncated:  reqTrunc,
@@ -182,6 +191,11 @@ func (s *Server) record(ctx context.Context, rs *requestState, sw *statusWriter)
 		ex.Decision = "denied: " + rs.reason
 	case rs.err != nil:
 		ex.Error = rs.reason
+	}
+	if sw.status == http.StatusSwitchingProtocols {
+		ex.WebSocket = rs.websocket
+		ex.UpgradeBytesIn, ex.UpgradeBytesOut = sw.upIn.Load(), sw.upOut.Load()
+		ex.WSMessages, ex.WSMessagesDropped = sw.ws.snapshot()
 	}
 	if s.Recorder == nil {
 		return

@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/websocket"
 )
 
 const wsKey = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -170,4 +173,128 @@ func FuzzCheckUpgrade(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWebSocketMessagesRecorded runs a real WebSocket client (x/net/websocket) through the proxy to a real
+// WebSocket origin and checks that the audited exchange carries every message: direction, opcode, size, text
+// content, and binary as size only.
+func TestWebSocketMessagesRecorded(t *testing.T) {
+	rec := &fakeRecorder{}
+	echo := websocket.Handler(func(ws *websocket.Conn) {
+		for {
+			var msg []byte
+			frame, err := ws.NewFrameReader()
+			if err != nil {
+				return
+			}
+			if msg, err = io.ReadAll(frame); err != nil || frame.PayloadType() == websocket.CloseFrame {
+				return
+			}
+			if frame.PayloadType() == websocket.BinaryFrame {
+				err = websocket.Message.Send(ws, msg)
+			} else {
+				err = websocket.Message.Send(ws, "echo: "+string(msg))
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	st := newSetup(t, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+targetToken {
+			http.Error(w, "no target credential", http.StatusUnauthorized)
+			return
+		}
+		echo.ServeHTTP(w, r)
+	}, func(s *Server, tg *Target) {
+		s.Recorder = rec
+		s.BodyLimit = 16
+		tg.AuditEnabled = true
+	})
+	conn, _ := plainTunnel(t, st.addr, st.origin.hostPort())
+	cfg, err := websocket.NewConfig("ws://"+st.origin.hostPort()+"/ws", "http://"+st.origin.hostPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Header = http.Header{"Authorization": {"Bearer " + userSecret}, "Sec-Websocket-Extensions": {"permessage-deflate"}}
+	ws, err := websocket.NewClient(cfg, conn)
+	if err != nil {
+		t.Fatalf("websocket handshake through the proxy: %v", err)
+	}
+	long := strings.Repeat("x", 40) // longer than the capture limit
+	for _, m := range []string{"hello", "\x01\x02\x03\x04\x05", long} {
+		var send any = m
+		if m == "\x01\x02\x03\x04\x05" {
+			send = []byte(m)
+		}
+		if err := websocket.Message.Send(ws, send); err != nil {
+			t.Fatal(err)
+		}
+		var got any
+		if m != "\x01\x02\x03\x04\x05" {
+			var s string
+			err = websocket.Message.Receive(ws, &s)
+			got = s
+		} else {
+			var b []byte
+			err = websocket.Message.Receive(ws, &b)
+			got = string(b)
+		}
+		if err != nil {
+			t.Fatalf("receive echo of %v: %v", m, err)
+		}
+		if got != m && got != "echo: "+m {
+			t.Fatalf("echo %q for %v", got, m)
+		}
+	}
+	ws.Close()
+	if h := st.origin.lastHeader(); h.Get("Sec-Websocket-Extensions") != "" {
+		t.Errorf("the origin got Sec-WebSocket-Extensions %q: a compressed session could not be recorded", h.Get("Sec-Websocket-Extensions"))
+	}
+
+	var ex *Exchange
+	for range 500 {
+		rec.mu.Lock()
+		if len(rec.exchanges) > 0 {
+			ex = rec.exchanges[0]
+		}
+		rec.mu.Unlock()
+		if ex != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ex == nil {
+		t.Fatal("the WebSocket exchange was never recorded")
+	}
+	if !ex.WebSocket || ex.Status != http.StatusSwitchingProtocols || ex.Proto != "HTTP/1.1" {
+		t.Fatalf("exchange: websocket %v, status %d, proto %q", ex.WebSocket, ex.Status, ex.Proto)
+	}
+	type msg struct {
+		Dir, Op string
+		Size    int64
+		Text    string
+		Trunc   bool
+	}
+	var got []msg
+	for _, m := range ex.WSMessages {
+		if m.Opcode == "close" {
+			continue // who closes first is up to the libraries
+		}
+		got = append(got, msg{m.Direction, m.Opcode, m.Size, m.Text, m.Truncated})
+	}
+	want := []msg{
+		{"to_target", "text", 5, "hello", false},
+		{"to_client", "text", 11, "echo: hello", false},
+		{"to_target", "binary", 5, "", false},
+		{"to_client", "binary", 5, "", false},
+		{"to_target", "text", 40, long[:16], true},
+		{"to_client", "text", 46, "echo: " + long[:10], true},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("recorded messages (-want +got):\n%s", diff)
+	}
+	if ex.UpgradeBytesIn == 0 || ex.UpgradeBytesOut == 0 {
+		t.Errorf("upgrade byte counts %d/%d", ex.UpgradeBytesIn, ex.UpgradeBytesOut)
+	}
 }

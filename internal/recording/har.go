@@ -1,7 +1,6 @@
 package recording
 
 import (
-	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -56,6 +56,16 @@ type harEntry struct {
 	Decision        string      `json:"_decision,omitempty"`
 	Error           string      `json:"_error,omitempty"`
 	WebSocket       bool        `json:"_webSocket,omitempty"`
+	// WSMessages follows the shape Chromium's developer tools write and read.
+	WSMessages []harWSMessage `json:"_webSocketMessages,omitempty"`
+}
+
+type harWSMessage struct {
+	Type   string  `json:"type"` // "send" (client to target) or "receive"
+	Time   float64 `json:"time"` // seconds since the Unix epoch
+	Opcode int     `json:"opcode"`
+	Data   string  `json:"data"`
+	Size   int64   `json:"_size"`
 }
 
 type harRequest struct {
@@ -144,8 +154,17 @@ func WriteHAR(w io.Writer, meta SessionMeta, ex []Exchange) error {
 	return nil
 }
 
+// harVersion is the httpVersion of an exchange. Trails written before the protocol was recorded hold the URL's
+// scheme in Proto; what the client spoke then is not known, and HAR says so rather than guess.
+func harVersion(proto string) string {
+	if strings.HasPrefix(proto, "HTTP/") {
+		return proto
+	}
+	return "unknown"
+}
+
 func harEntryOf(e *Exchange) harEntry {
-	proto := cmp.Or(e.Proto, "HTTP/1.1")
+	proto := harVersion(e.Proto)
 	wait := e.WaitMS
 	if wait <= 0 || wait > e.DurationMS {
 		wait = e.DurationMS
@@ -186,6 +205,14 @@ func harEntryOf(e *Exchange) harEntry {
 			Encoding:  enc,
 			Truncated: e.RequestBodyTruncated,
 		}
+	}
+	for _, m := range e.WSMessages {
+		typ := "receive"
+		if m.Direction == WSToTarget {
+			typ = "send"
+		}
+		he.WSMessages = append(he.WSMessages, harWSMessage{Type: typ, Time: float64(m.Time.UnixMicro()) / 1e6,
+			Opcode: opcodeNumber(m.Opcode), Data: m.Text, Size: m.Size})
 	}
 	text, enc := harText(e.ResponseBody)
 	he.Response.Content = harContent{

@@ -21,7 +21,7 @@ func TestWriteHARGolden(t *testing.T) {
 	ex := []Exchange{
 		{
 			Seq: 1, ID: "r1", Started: start, DurationMS: 42.5, WaitMS: 40,
-			Method: "POST", URL: "https://api.example.test/v1/pods?dryRun=All&limit=10", Proto: "HTTP/2.0", Status: 201,
+			Method: "POST", URL: "https://api.example.test/v1/pods?dryRun=All&limit=10", Proto: "HTTP/2", Status: 201,
 			RequestHeaders: http.Header{
 				"Authorization": {"Bearer [REDACTED]"},
 				"Content-Type":  {"application/json"},
@@ -39,7 +39,7 @@ func TestWriteHARGolden(t *testing.T) {
 		},
 		{
 			Seq: 2, ID: "r2", Started: start.Add(time.Second), DurationMS: 3,
-			Method: "GET", URL: "https://api.example.test/v1/blob", Status: 302,
+			Method: "GET", URL: "https://api.example.test/v1/blob", Proto: "HTTP/1.1", Status: 302,
 			ResponseHeaders: http.Header{"Content-Type": {"application/octet-stream"}, "Location": {"/v1/blob/2"}},
 			ResponseBody:    []byte{0xff, 0x00, 0xfe},
 			ResponseBytes:   3,
@@ -48,7 +48,18 @@ func TestWriteHARGolden(t *testing.T) {
 		{
 			Seq: 3, ID: "r3", Started: start.Add(2 * time.Second),
 			Method: "DELETE", URL: "https://api.example.test/v1/nodes/n1",
-			Decision: "denied: no authorized endpoint", Error: "request refused by policy",
+			Decision: "denied: no authorized endpoint", Error: "request refused by policy", Proto: "https",
+		},
+		{
+			Seq: 4, ID: "r4", Started: start.Add(3 * time.Second), DurationMS: 1500,
+			Method: "GET", URL: "wss://api.example.test/v1/watch", Proto: "HTTP/1.1", Status: 101, WebSocket: true,
+			ResponseHeaders: http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}},
+			WSMessages: []WSMessage{
+				{Time: start.Add(3100 * time.Millisecond), Direction: WSToTarget, Opcode: "text", Size: 15, Text: `{"watch":"pods"}`},
+				{Time: start.Add(3200 * time.Millisecond), Direction: WSToClient, Opcode: "binary", Size: 2048},
+				{Time: start.Add(3300 * time.Millisecond), Direction: WSToClient, Opcode: "close", Size: 2},
+			},
+			Decision: "allowed",
 		},
 	}
 	var buf bytes.Buffer
@@ -82,6 +93,15 @@ func TestWriteHARGolden(t *testing.T) {
 	}
 	if doc.Log.Version != "1.2" || len(doc.Log.Entries) != len(ex) {
 		t.Fatalf("log.version %q with %d entries", doc.Log.Version, len(doc.Log.Entries))
+	}
+	// httpVersion is the protocol the client spoke, never the URL's scheme; legacy trails say "unknown".
+	for i, want := range []string{"HTTP/2", "HTTP/1.1", "unknown", "HTTP/1.1"} {
+		var req struct {
+			HTTPVersion string `json:"httpVersion"`
+		}
+		if err := json.Unmarshal(doc.Log.Entries[i]["request"], &req); err != nil || req.HTTPVersion != want {
+			t.Errorf("entry %d: httpVersion %q (%v), want %q", i, req.HTTPVersion, err, want)
+		}
 	}
 	for i, e := range doc.Log.Entries {
 		for _, k := range []string{"startedDateTime", "time", "request", "response", "cache", "timings"} {

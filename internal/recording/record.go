@@ -69,6 +69,10 @@ type Exchange struct {
 	WSFramesToClient int64 `json:"ws_frames_to_client,omitempty"`
 	WSBytesToTarget  int64 `json:"ws_bytes_to_target,omitempty"`
 	WSBytesToClient  int64 `json:"ws_bytes_to_client,omitempty"`
+	// WSMessages are the messages of an upgraded connection in the order
+	// they were seen; WSMessagesDropped counts those past the proxy's cap.
+	WSMessages        []WSMessage `json:"ws_messages,omitempty"`
+	WSMessagesDropped int64       `json:"ws_messages_dropped,omitempty"`
 }
 
 // CloseInfo is the body of the "close" record.

@@ -262,5 +262,16 @@ func (r *Redactor) Exchange(ex *Exchange, limit int) Exchange {
 	out.RequestBodyTruncated = ex.RequestBodyTruncated || cut
 	out.ResponseBody, cut = r.Truncate(ex.ResponseBody, limit)
 	out.ResponseBodyTruncated = ex.ResponseBodyTruncated || cut
+	if ex.WSMessages != nil {
+		out.WSMessages = make([]WSMessage, len(ex.WSMessages))
+		for i, m := range ex.WSMessages {
+			if m.Text != "" {
+				var b []byte
+				b, cut = r.Truncate([]byte(m.Text), limit)
+				m.Text, m.Truncated = string(b), m.Truncated || cut
+			}
+			out.WSMessages[i] = m
+		}
+	}
 	return out
 }

@@ -316,7 +316,8 @@ func (m *Manager) Record(ctx context.Context, g *proxy.Grant, ex *proxy.Exchange
 		Proto: ex.Proto, Status: ex.Status, RequestHeaders: ex.RequestHeader, ResponseHeaders: ex.ResponseHeader,
 		RequestBody: ex.RequestBody, ResponseBody: ex.ResponseBody, RequestBodyTruncated: ex.RequestBodyTruncated,
 		ResponseBodyTruncated: ex.ResponseBodyTruncated, RequestBytes: ex.RequestBytes, ResponseBytes: ex.ResponseBytes,
-		Error: ex.Error, Decision: ex.Decision, ID: ex.ID,
+		Error: ex.Error, Decision: ex.Decision, ID: ex.ID, WebSocket: ex.WebSocket, WSBytesToTarget: ex.UpgradeBytesIn,
+		WSBytesToClient: ex.UpgradeBytesOut, WSMessages: ex.WSMessages, WSMessagesDropped: ex.WSMessagesDropped,
 	}
 	if rec.Decision == "" {
 		rec.Decision = "allowed"

@@ -1,0 +1,76 @@
+package proxy
+
+import (
+	"sync"
+
+	"github.com/gatehouse-dev/gatehouse/internal/recording"
+)
+
+// maxWSMessages bounds the messages kept for one upgraded exchange, so a chatty connection that stays open for
+// hours cannot grow the proxy's memory without end; the rest are counted.
+const maxWSMessages = 10000
+
+// wsCapture follows both directions of an audited WebSocket connection and collects its messages for the
+// exchange's recording. ReverseProxy copies each direction on its own goroutine and returns when the first one
+// ends, so the other may still be feeding its parser while the exchange is recorded: each direction has a lock.
+type wsCapture struct {
+	toTarget, toClient wsDirection
+
+	mu       sync.Mutex
+	messages []recording.WSMessage
+	dropped  int64
+}
+
+type wsDirection struct {
+	mu     sync.Mutex
+	p      recording.WSParser
+	closed bool
+}
+
+// newWSCapture returns a capture that keeps up to limit bytes of each text message.
+func newWSCapture(limit int) *wsCapture {
+	c := &wsCapture{}
+	c.toTarget.p = recording.WSParser{Direction: recording.WSToTarget, Limit: limit, Emit: c.add}
+	c.toClient.p = recording.WSParser{Direction: recording.WSToClient, Limit: limit, Emit: c.add}
+	return c
+}
+
+func (c *wsCapture) add(m recording.WSMessage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.messages) >= maxWSMessages {
+		c.dropped++
+		return
+	}
+	c.messages = append(c.messages, m)
+}
+
+// feed passes bytes seen in one direction to its parser; bytes after the snapshot are not recorded.
+func (d *wsDirection) feed(b []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.closed {
+		_, _ = d.p.Write(b)
+	}
+}
+
+func (d *wsDirection) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.closed {
+		d.closed = true
+		_ = d.p.Close()
+	}
+}
+
+// snapshot ends both parsers (a message cut by the close is kept, marked incomplete) and returns the messages.
+func (c *wsCapture) snapshot() ([]recording.WSMessage, int64) {
+	if c == nil {
+		return nil, 0
+	}
+	c.toTarget.close()
+	c.toClient.close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]recording.WSMessage(nil), c.messages...), c.dropped
+}
