@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // trailVerifyCmd is `gatehouse trail verify`: it checks trail hash chains on the server's own disk, with the
@@ -22,6 +23,8 @@ type trailVerifyCmd struct {
 	DataDir       string   `name:"data-dir" env:"GATEHOUSE_DATA_DIR" default:"./gatehouse-data" type:"path" help:"The server's data directory (trails are in its recordings folder)."`
 	MasterKeyFile string   `name:"master-key-file" env:"GATEHOUSE_MASTER_KEY_FILE" default:"" type:"path" help:"File with the master key (default: <data-dir>/master.key)."`
 	MasterKey     string   `name:"master-key" env:"GATEHOUSE_MASTER_KEY" default:"" help:"The master key itself, if the server is given it this way; prefer the env variable."`
+	DB            string   `name:"db" env:"GATEHOUSE_DB" default:"" help:"The server's database, for the seals stored at close (default: the SQLite file in the data dir; a postgres:// URL for PostgreSQL)."`
+	NoSeal        bool     `name:"no-seal" help:"Check the hash chains only, without the database: records cut from the end of a trail then go unnoticed."`
 }
 
 // trailExt is how recording names trail files; verify lists them to find every session.
@@ -59,9 +62,23 @@ func (c *trailVerifyCmd) Run(g *Globals) error {
 			return nil
 		}
 	}
+	var db *store.Store
+	if !c.NoSeal {
+		cfg := config.Config{DataDir: c.DataDir, DB: c.DB}
+		if db, err = store.OpenExisting(g.Ctx, cfg.DatabaseDSN(), nil); err != nil {
+			return fmt.Errorf("the seals stored at close are in the server's database (--db, or --no-seal to check chains only): %w", err)
+		}
+		defer db.Close()
+	} else {
+		fmt.Fprintln(g.Stdout, "note: --no-seal: chains only; a trail cut short at its end still verifies")
+	}
 	failed := 0
 	for _, id := range ids {
 		rep, err := trails.Verify(g.Ctx, id)
+		var sc recording.SealCheck
+		if err == nil && db != nil {
+			sc, err = storedSeal(g, db, rep)
+		}
 		switch {
 		case err != nil:
 			failed++
@@ -69,14 +86,33 @@ func (c *trailVerifyCmd) Run(g *Globals) error {
 		case !rep.OK:
 			failed++
 			fmt.Fprintf(g.Stdout, "FAIL %s: line %d: %s\n", id, rep.FirstBadLine, rep.Problem)
+		case sc.Sealed && !sc.Matches:
+			failed++
+			fmt.Fprintf(g.Stdout, "FAIL %s: %s; the file ends with %d records, %s\n", id, sc.Problem, rep.Records, trailState(rep))
 		default:
-			fmt.Fprintf(g.Stdout, "OK %s: %d records, %s, head %s\n", id, rep.Records, trailState(rep), rep.Head)
+			state := trailState(rep)
+			if sc.Sealed {
+				state += ", matches the seal stored at close"
+			}
+			fmt.Fprintf(g.Stdout, "OK %s: %d records, %s, head %s\n", id, rep.Records, state, rep.Head)
 		}
 	}
 	if failed > 0 {
 		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d trails failed verification", failed, len(ids))}
 	}
 	return nil
+}
+
+// storedSeal compares a verified trail with the seal its session row holds, exactly as the service API's verify
+// does. A trail whose session is not in the database cannot be vouched for.
+func storedSeal(g *Globals, db *store.Store, rep recording.VerifyReport) (recording.SealCheck, error) {
+	sess, err := db.Session(g.Ctx, rep.SessionID)
+	if errors.Is(err, store.ErrNotExist) {
+		return recording.SealCheck{}, errors.New("no session with this id is stored in the database, so its seal cannot be checked")
+	} else if err != nil {
+		return recording.SealCheck{}, err
+	}
+	return recording.CheckSeal(rep, recording.Seal{Head: sess.TrailHead, Records: sess.TrailRecords}), nil
 }
 
 // masterKey reads the key the server uses, never creating one: a new key would verify nothing.

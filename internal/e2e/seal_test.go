@@ -2,12 +2,15 @@ package e2e_test
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/cli"
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
@@ -46,6 +49,10 @@ func TestTrailCutFromTheEndIsDetected(t *testing.T) {
 		t.Fatalf("intact trail: %+v, want ok, closed and matching its seal with open + 3 exchanges + close", before)
 	}
 
+	if out, code := verifyOffline(t, f.gh.Cfg.DataDir, id); code != 0 || !strings.Contains(out, "OK "+id+": 5 records, closed, matches the seal stored at close") {
+		t.Fatalf("offline verify of the intact trail: exit %d\n%s", code, out)
+	}
+
 	path := filepath.Join(f.gh.Cfg.DataDir, "recordings", id+".trail")
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -56,13 +63,34 @@ func TestTrailCutFromTheEndIsDetected(t *testing.T) {
 	if err := os.WriteFile(path, cut, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.gh.Restart()
+	// The offline verifier compares with the same seal: a cut trail is not "open, OK" (it was, before the seal
+	// was checked), neither before the server notices nor after it marked the trail interrupted.
+	for _, when := range []string{"before restart", "after restart"} {
+		if when == "after restart" {
+			f.gh.Restart()
+		}
+		out, code := verifyOffline(t, f.gh.Cfg.DataDir, id)
+		if code != 1 || !strings.Contains(out, "FAIL "+id+": the trail does not match the seal stored at close") {
+			t.Errorf("offline verify of the cut trail %s: exit %d\n%s", when, code, out)
+		}
+	}
+	if out, code := verifyOffline(t, f.gh.Cfg.DataDir, "--no-seal", id); code != 0 || !strings.Contains(out, "chains only") {
+		t.Errorf("--no-seal checks the chain alone and says so: exit %d\n%s", code, out)
+	}
 
 	var after trailCheck
 	f.gh.JSON("GET", connsAPI+"/connections/"+id+"/trail/verify", f.gh.AdminToken(), nil, http.StatusOK, &after)
 	if after.OK || after.MatchesSeal || !after.Sealed || after.Problem == "" {
 		t.Fatalf("trail cut from the end: %+v, want not ok and not matching the seal", after)
 	}
+}
+
+// verifyOffline runs `gatehouse trail verify` in process against a data dir.
+func verifyOffline(t *testing.T, dataDir string, args ...string) (string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := cli.Run(context.Background(), append([]string{"trail", "verify", "--data-dir", dataDir}, args...), &out, &errb)
+	return out.String() + errb.String(), code
 }
 
 // sealWait polls cond for up to 10 s: a closed session's seal is stored just after the close.

@@ -175,3 +175,28 @@ func (c *chainCheck) report() VerifyReport {
 		TornTail:     c.firstBad == 0 && c.torn,
 	}
 }
+
+// SealCheck is a verified trail compared with the seal its session stored at close.
+type SealCheck struct {
+	// Sealed says a seal was stored: the session closed normally.
+	Sealed bool
+	// Matches says the trail ends exactly where the seal says: same record count, same last MAC, and a close
+	// record. Only meaningful when Sealed.
+	Matches bool
+	// Problem explains a mismatch, "" otherwise.
+	Problem string
+}
+
+// CheckSeal compares rep with seal, the one stored when the session closed; a zero seal means none was stored
+// (the session is open, or it was interrupted). A closed trail is only whole if it matches: the chain alone cannot
+// show records cut from its end. The service API and the offline verifier both decide with this function.
+func CheckSeal(rep VerifyReport, seal Seal) SealCheck {
+	if seal.Records == 0 {
+		return SealCheck{}
+	}
+	c := SealCheck{Sealed: true, Matches: rep.Closed && rep.Records == seal.Records && rep.Head == seal.Head}
+	if !c.Matches {
+		c.Problem = fmt.Sprintf("the trail does not match the seal stored at close (%d records, head %.16s...): records were removed or replaced", seal.Records, seal.Head)
+	}
+	return c
+}

@@ -1,6 +1,7 @@
 package serviceapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -321,13 +322,11 @@ func (a *API) verifyTrail(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := trailVerification{OK: rep.OK, Records: rep.Records, Head: rep.Head, Closed: rep.Closed, Interrupted: rep.Interrupted,
 		TornTail: rep.TornTail, FirstBadLine: rep.FirstBadLine, Problem: rep.Problem, Sealed: sess.TrailRecords > 0}
-	if v.Sealed {
-		v.MatchesSeal = rep.Closed && rep.Records == sess.TrailRecords && rep.Head == sess.TrailHead
-		if !v.MatchesSeal {
+	if sc := recording.CheckSeal(rep, recording.Seal{Head: sess.TrailHead, Records: sess.TrailRecords}); sc.Sealed {
+		v.MatchesSeal = sc.Matches
+		if !sc.Matches {
 			v.OK = false
-			if v.Problem == "" {
-				v.Problem = fmt.Sprintf("the trail does not match the seal stored at close (%d records, head %.16s...): records were removed or replaced", sess.TrailRecords, sess.TrailHead)
-			}
+			v.Problem = cmp.Or(v.Problem, sc.Problem)
 		}
 	}
 	a.audit(r, "verify-trail", "connection", id, nil, map[string]any{"ok": v.OK})

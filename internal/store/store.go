@@ -262,3 +262,27 @@ func fromMicros(v int64) time.Time {
 
 // now is the store's clock truncated to what the columns keep, so a value read back equals the one written.
 func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+// OpenExisting connects to an existing database without migrating or creating anything, for offline tools (the
+// trail verifier) that must not change what they inspect. sealer may be nil when no secret is read.
+func OpenExisting(ctx context.Context, dsn string, sealer Sealer) (*Store, error) {
+	s := &Store{sealer: sealer, log: slog.New(slog.DiscardHandler), Now: time.Now}
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		s.pg = true
+		s.db, err = sql.Open("pgx", dsn)
+	} else {
+		if _, serr := os.Stat(dsn); serr != nil {
+			return nil, fmt.Errorf("open store: %w", serr)
+		}
+		s.db, err = sql.Open("sqlite", "file:"+dsn+"?_pragma=busy_timeout(10000)")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return s, nil
+}
