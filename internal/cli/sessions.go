@@ -24,6 +24,7 @@ type sessionsCmd struct {
 	List      sessionListCmd      `cmd:"" help:"List API sessions, newest first."`
 	Show      getCmd              `cmd:"" help:"Show one session with its counters."`
 	Terminate sessionTerminateCmd `cmd:"" help:"Terminate an open session (or all of a user's with --user); in-flight requests abort and the credential is refused from that address for the cool-down period."`
+	Hold      sessionHoldCmd      `cmd:"" help:"Put a session under a legal hold (retention keeps it, its trail and its index entries), or --release it."`
 }
 
 // ProvideResource hands the sessions resource to the generic subcommands.
@@ -96,6 +97,7 @@ type trailCmd struct {
 	Export trailExportCmd `cmd:"" help:"Write a session's trail as HAR 1.2 (opens in browser dev tools) or JSON."`
 	Follow trailFollowCmd `cmd:"" help:"Print exchanges of an open session as they happen, until it closes."`
 	Verify trailVerifyCmd `cmd:"" help:"Check trail hash chains on the server's disk with its master key (works while the server is down); exit 1 on any failure."`
+	Search trailSearchCmd `cmd:"" help:"Search inside every recorded session: method, path, user, target, time, and text in bodies."`
 }
 
 type trailShowCmd struct {

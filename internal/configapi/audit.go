@@ -16,7 +16,7 @@ var sessionFields = []string{"audit_enabled", "bytes_in", "bytes_out", "client_a
 	"last_activity", "requests", "status", "target", "termination_reason", "user"}
 
 // auditSessions is GET /api/audit/sessions?limit=&offset=&fields=: the proxy's API sessions, newest first.
-func (s *Service) auditSessions(w http.ResponseWriter, r *http.Request, _ *caller) error {
+func (s *Service) auditSessions(w http.ResponseWriter, r *http.Request, c *caller) error {
 	if r.Method != http.MethodGet {
 		return unsupportedMethod(r.Method)
 	}
@@ -37,6 +37,9 @@ func (s *Service) auditSessions(w http.ResponseWriter, r *http.Request, _ *calle
 	}
 	if opts.Limit > store.MaxLimit {
 		return invalidQuery("limit", "limit must be at most "+strconv.Itoa(store.MaxLimit))
+	}
+	if isTrailSearch(q) {
+		return s.searchSessions(w, r, c, opts)
 	}
 	fields := sessionFields
 	if v := q.Get("fields"); v != "" {

@@ -47,7 +47,12 @@ func (s *Service) buildPolicies(ctx context.Context, v *configView) (*connpolicy
 		}
 	}
 	// The built-in default admits everything, so it goes last: custom policies are tried first.
-	return connpolicy.New(connpolicy.Config{ServiceEnabled: opts.Service.Enabled, Policies: append(custom, builtins...)}, s.rates), nil
+	rec, err := compileRecordingRules(v, &opts)
+	if err != nil {
+		return nil, err
+	}
+	return connpolicy.New(connpolicy.Config{ServiceEnabled: opts.Service.Enabled, Policies: append(custom, builtins...),
+		Retention: rec.retention, QuietDownloads: rec.quietDownloads}, s.rates), nil
 }
 
 func (s *Service) compileConn(ctx context.Context, v *configView, key string, c *connection, lists map[string]*connpolicy.Userlist) (connpolicy.Policy, error) {
@@ -69,7 +74,7 @@ func (s *Service) compileConn(ctx context.Context, v *configView, key string, c 
 	if c.RateLimit.Enabled {
 		cc.RateLimit = c.RateLimit.Value
 	}
-	d := &connpolicy.Decision{PolicyKey: key, PolicyName: c.Name}
+	d := &connpolicy.Decision{PolicyKey: key, PolicyName: c.Name, Index: c.Indexing.Enabled}
 	var set settingsPolicy
 	var aud auditPolicy
 	var ch channelPolicy

@@ -187,6 +187,9 @@ type accessControl struct {
 	} `json:"subject"`
 }
 
+// defaultIndexingPriority is the one indexing.priority Gatehouse accepts.
+const defaultIndexingPriority = 3
+
 type indexing struct {
 	Enabled  bool `json:"enabled"`
 	Policy   *Ref `json:"policy"`
@@ -244,6 +247,10 @@ func (n *connection) check(c *checker) {
 	}
 	if n.Indexing.Priority < 0 || n.Indexing.Priority > 5 {
 		c.fail("indexing.priority", "must be between 0 and 5")
+	} else if n.Indexing.Priority != defaultIndexingPriority {
+		// Gatehouse indexes every exchange through one queue in the order recorded; a priority would be stored
+		// and mean nothing.
+		c.unsupported("indexing.priority", "Gatehouse indexes every connection's exchanges alike; only the default priority 3 is supported")
 	}
 	if n.Indexing.Policy != nil {
 		c.fail("indexing.policy", "Gatehouse has no indexing policies; must be null")

@@ -147,7 +147,7 @@ func defaultConnection() *connection {
 		WebProxy:               webProxy{Enabled: true, TransportSecurity: tlsChoice{Selection: "disabled"}},
 		TransportSecurity:      transportSecurity{Selection: "client-server", AllowNonEncrypted: true, ServerCertificateCheck: &certCheck{Enabled: true}},
 		AccessControl:          []accessControl{},
-		Indexing:               indexing{Priority: 3},
+		Indexing:               indexing{Enabled: true, Priority: defaultIndexingPriority},
 		LogAuditTrailDownloads: true,
 		Policies: connPolicies{ChannelPolicy: defaultRef(kindChannelPolicies), Settings: defaultRef(kindSettingsPolicies),
 			AuditPolicy: defaultRef(kindAuditPolicies), AuthenticationPolicy: defaultRef(kindAuthPolicies)},

@@ -230,9 +230,11 @@ func (s *Service) commit(r *http.Request, c *caller) error {
 	if err := checkReferences(v); err != nil {
 		return err
 	}
-	if _, err := s.buildPolicies(r.Context(), v); err != nil {
+	built, err := s.buildPolicies(r.Context(), v)
+	if err != nil {
 		return err
 	}
+	before := s.Policies()
 	audit := &model.AuditEvent{Actor: c.Principal.Name, ActorID: c.Principal.ID, Action: "commit", ObjectType: "configuration",
 		SourceAddress: clientIP(r), Outcome: "success", Diff: map[string]any{"changes": s.describeChanges(committed, tx.Changes)}}
 	err = s.Store.CommitConfig(r.Context(), store.ConfigCommit{HolderIndex: c.Holder, Changes: tx.Changes, Audit: audit, BeforeWrite: s.beforeWrite})
@@ -242,6 +244,7 @@ func (s *Service) commit(r *http.Request, c *caller) error {
 	if err != nil {
 		return err
 	}
+	s.auditDownloadSwitches(r, c, before, built)
 	if err := s.Reload(r.Context()); err != nil {
 		s.log().Error("reloading connection policies after commit failed", "err", err)
 	}

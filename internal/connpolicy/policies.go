@@ -7,6 +7,7 @@ package connpolicy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -28,6 +29,18 @@ type Config struct {
 	ServiceEnabled bool
 	// Policies are the active connection policies in the order they are tried.
 	Policies []Policy
+	// Retention says how long sessions are kept; it covers inactive policies too, whose old sessions remain.
+	Retention Retention
+	// QuietDownloads lists the keys of policies with log_audit_trail_downloads false.
+	QuietDownloads map[string]bool
+}
+
+// Retention says how long closed sessions are kept, in days; 0 means forever.
+type Retention struct {
+	// Global applies to sessions whose policy sets no cleanup of its own (http/options channel_database_cleanup).
+	Global int
+	// PerPolicy maps a connection policy key to its channel_database_cleanup days, where enabled.
+	PerPolicy map[string]int
 }
 
 // Policy is one active connection policy: what it matches and what it decides.
@@ -56,6 +69,8 @@ type Decision struct {
 	Record        bool
 	BodyLimit     int64
 	RedactHeaders []string
+	// Index says whether recorded exchanges go to the searchable trail index (indexing.enabled).
+	Index bool
 	// Rules are the channel policy's rules.
 	Rules []Rule
 	// Transport is transport_security, WebProxy is web_proxy, Route is server_address.
@@ -108,9 +123,11 @@ func (d *Decision) Channel(kind, username string, roles []string) bool {
 // Policies is an immutable snapshot of the committed connection policies, ready to evaluate. Admit is safe for
 // concurrent use.
 type Policies struct {
-	enabled bool
-	conns   []Policy
-	rates   *RateCounter
+	enabled   bool
+	conns     []Policy
+	rates     *RateCounter
+	retention Retention
+	quiet     map[string]bool
 }
 
 // New builds a snapshot of cfg. rates counts connections against rate limits across snapshots; nil means a
@@ -119,7 +136,8 @@ func New(cfg Config, rates *RateCounter) *Policies {
 	if rates == nil {
 		rates = NewRateCounter(nil)
 	}
-	p := &Policies{enabled: cfg.ServiceEnabled, conns: slices.Clone(cfg.Policies), rates: rates}
+	p := &Policies{enabled: cfg.ServiceEnabled, conns: slices.Clone(cfg.Policies), rates: rates,
+		retention: Retention{Global: cfg.Retention.Global, PerPolicy: maps.Clone(cfg.Retention.PerPolicy)}, quiet: maps.Clone(cfg.QuietDownloads)}
 	for i := range p.conns {
 		if p.conns[i].Decision == nil {
 			p.conns[i].Decision = &Decision{PolicyKey: p.conns[i].Key, PolicyName: p.conns[i].Name}
@@ -182,3 +200,15 @@ func (c *Policy) matches(client netip.Addr, host string, addr netip.Addr, port i
 	}
 	return slices.ContainsFunc(c.Targets, func(t Target) bool { return t.Matches(host, addr) })
 }
+
+// Retention returns how long closed sessions are kept.
+func (p *Policies) Retention() Retention {
+	return Retention{Global: p.retention.Global, PerPolicy: maps.Clone(p.retention.PerPolicy)}
+}
+
+// AuditTrailDownloads reports whether reading or exporting the trail of a session admitted by the policy with
+// this key is audited: log_audit_trail_downloads, true for sessions of no or unknown policies.
+func (p *Policies) AuditTrailDownloads(policyKey string) bool { return !p.quiet[policyKey] }
+
+// QuietDownloadKeys lists, sorted, the keys of the policies whose trail downloads are not audited.
+func (p *Policies) QuietDownloadKeys() []string { return slices.Sorted(maps.Keys(p.quiet)) }

@@ -429,8 +429,8 @@ func applyConnection(g *proxy.Grant, d *connpolicy.Decision) {
 	if d == nil {
 		return
 	}
-	g.Policy = &proxy.SessionPolicy{Name: d.PolicyName, IdleTimeout: d.IdleTimeout, MaxLifetime: d.SessionTimeout,
-		BodyLimit: int(d.BodyLimit), RedactHeaders: d.RedactHeaders}
+	g.Policy = &proxy.SessionPolicy{Name: d.PolicyName, Key: d.PolicyKey, IdleTimeout: d.IdleTimeout, MaxLifetime: d.SessionTimeout,
+		BodyLimit: int(d.BodyLimit), RedactHeaders: d.RedactHeaders, NoIndex: !d.Index}
 	if d.BodyLimit == 0 {
 		g.Policy.BodyLimit = -1
 	}

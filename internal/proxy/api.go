@@ -84,8 +84,10 @@ type Grant struct {
 // SessionPolicy is what a connection policy sets for the API sessions it
 // admits. Zero durations and limits mean "not set here".
 type SessionPolicy struct {
-	// Name names the connection policy, for logs.
-	Name string
+	// Name names the connection policy, for logs; Key identifies it, and the session remembers it.
+	Name, Key string
+	// NoIndex keeps the session's exchanges out of the searchable trail index (indexing.enabled false).
+	NoIndex bool
 	// IdleTimeout and MaxLifetime bound the API session.
 	IdleTimeout, MaxLifetime time.Duration
 	// BodyLimit is the most bytes of each body a recording keeps; negative

@@ -174,3 +174,24 @@ func (s *Store) sessionIDs() ([]string, error) {
 
 // Dir is the trail directory.
 func (s *Store) Dir() string { return s.root.Name() }
+
+// ErrLive is returned when deleting the trail of a session that is still being recorded.
+var ErrLive = errors.New("recording: trail is still being written")
+
+// Delete removes the trail of a closed session, for retention. A missing trail is not an error; a live one is.
+func (s *Store) Delete(id string) error {
+	name, err := trailName(id)
+	if err != nil {
+		return fmt.Errorf("delete trail: %w", err)
+	}
+	s.mu.Lock()
+	_, live := s.live[id]
+	s.mu.Unlock()
+	if live {
+		return fmt.Errorf("delete trail %s: %w", id, ErrLive)
+	}
+	if err := s.root.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete trail: %w", err)
+	}
+	return nil
+}

@@ -93,24 +93,31 @@ func (w *Writer) CaptureLimit() int {
 // logging only: an exchange must be recorded even when its client has gone
 // away, so cancellation does not stop the write.
 func (w *Writer) Append(ctx context.Context, ex *Exchange) error {
+	_, err := w.AppendRedacted(ctx, ex)
+	return err
+}
+
+// AppendRedacted is Append that also returns the exchange as written: redacted, cut to the body limit and
+// numbered. It is what may be passed on (to the trail index, say) without leaking a secret.
+func (w *Writer) AppendRedacted(ctx context.Context, ex *Exchange) (Exchange, error) {
 	red := w.red.Exchange(ex, w.limit)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return ErrClosed
+		return Exchange{}, ErrClosed
 	}
 	if w.err != nil {
-		return w.err
+		return Exchange{}, w.err
 	}
 	red.Seq = w.exchanges + 1
 	if err := w.writeLocked(ctx, &record{Kind: KindExchange, Time: w.store.now(), Exchange: &red}); err != nil {
-		return err
+		return Exchange{}, err
 	}
 	w.exchanges++
 	w.reqBytes += red.RequestBytes
 	w.respBytes += red.ResponseBytes
 	w.store.publish(w.id, red)
-	return nil
+	return red, nil
 }
 
 // Close writes the close record with reason, flushes the trail to stable

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/retention"
 	"github.com/gatehouse-dev/gatehouse/internal/sessions"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -25,16 +26,18 @@ import (
 
 // dataPlane is the proxy and what it decides and records with.
 type dataPlane struct {
-	gate     *gate.Gate
-	sessions *sessions.Manager
-	trails   *recording.Store
-	proxy    *proxy.Server
-	ln       net.Listener
-	settings atomic.Pointer[model.Settings]
-	registry *prometheus.Registry
-	metrics  *http.Server
-	metLn    net.Listener
-	denials  *denialAuditor
+	gate      *gate.Gate
+	sessions  *sessions.Manager
+	trails    *recording.Store
+	proxy     *proxy.Server
+	ln        net.Listener
+	settings  atomic.Pointer[model.Settings]
+	registry  *prometheus.Registry
+	metrics   *http.Server
+	metLn     net.Listener
+	denials   *denialAuditor
+	index     searchIndex
+	retention *retention.Job
 }
 
 // newDataPlane builds the proxy over the store and binds its listener.
@@ -148,6 +151,10 @@ func (dp *dataPlane) serve(ctx context.Context, errc chan<- error) {
 	}
 	go dp.sessions.Run(ctx, time.Second)
 	go dp.denials.run(ctx)
+	dp.index.run(ctx)
+	if dp.retention != nil {
+		go dp.retention.Run(ctx, retentionInterval)
+	}
 	go dp.gate.Run(ctx, func() time.Duration {
 		return time.Duration(max(dp.settings.Load().ReauthorizationInterval, 1)) * time.Second
 	})

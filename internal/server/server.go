@@ -112,6 +112,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	if err := s.startAuditExport(log); err != nil {
 		return nil, err
 	}
+	s.newSearchIndex(log)
 	s.api = &serviceapi.API{
 		Store:        s.store,
 		Tokens:       auth.NewTokenIssuer(s.keys.SigningKey("access-token"), cfg.TokenTTL),
@@ -152,6 +153,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		return nil, err
 	}
 	s.dp.gate.Connections = s.cfgapi.Policies
+	s.api.AuditTrailDownloads = func(key string) bool { return s.cfgapi.Policies().AuditTrailDownloads(key) }
+	s.newRetention(log)
 	s.dir = &directory.Directory{Store: s.store, Log: log.With("component", "directory"), OnChange: s.changed}
 	s.api.Directory = s.dir
 	mux := http.NewServeMux()
@@ -299,6 +302,7 @@ func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
 	}
 	stopRun()
 	<-dirDone // no sync may write to the store once it closes
+	s.dp.index.wait()
 	if cerr := s.Close(sctx); cerr != nil && err == nil {
 		err = cerr
 	}

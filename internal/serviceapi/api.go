@@ -56,6 +56,11 @@ type API struct {
 	// Peers, if set, serves the trail of a session that is open on another node of the cluster (only that node
 	// holds it until it closes) by passing the request on to that node; nil answers from this node alone.
 	Peers Peers
+	// TrailIndex answers trail searches; nil means Store.
+	TrailIndex TrailSearcher
+	// AuditTrailDownloads says whether reading a trail of a session admitted by the connection policy with this
+	// key is audited (log_audit_trail_downloads); nil audits every read.
+	AuditTrailDownloads func(policyKey string) bool
 }
 
 // Peers passes a request on to another node of the cluster.
@@ -174,10 +179,12 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("GET "+conns+"/connections/{id}/trail", auth.ConnectionsTrails, a.connectionTrail)
 	handle("GET "+conns+"/connections/{id}/trail/stream", auth.ConnectionsTrails, a.connectionTrailStream)
 	handle("GET "+conns+"/connections/{id}/trail/verify", auth.ConnectionsTrails, a.verifyTrail)
+	handle("PUT "+conns+"/connections/{id}/legal-hold", auth.ConnectionsTrails, a.setLegalHold)
 	handle("POST "+conns+"/terminate/connection/{id}", auth.ConnectionsTerminate, a.terminateConnection)
 	handle("POST "+conns+"/terminate/user/{user_id}", auth.ConnectionsTerminate, a.terminateUser)
 
 	handle("GET /audit/api/v1/events", auth.AuditView, a.listAudit)
+	handle("POST /trail-index/api/v1/index/search", auth.ConnectionsTrails, a.searchTrailIndex)
 }
 
 // handlerFunc is a handler that returns its error for guard to map, so handlers never write error bodies.

@@ -33,6 +33,10 @@ type connectionView struct {
 	BytesOut          int64      `json:"bytes_out"`
 	AuditEnabled      bool       `json:"audit_enabled"`
 	Node              string     `json:"node,omitempty"`
+	// ConnectionPolicy is the key of the configuration API connection policy that admitted the session.
+	ConnectionPolicy string `json:"connection_policy,omitempty"`
+	LegalHold        bool   `json:"legal_hold"`
+	LegalHoldReason  string `json:"legal_hold_reason,omitempty"`
 }
 
 func (a *API) viewConnection(s *store.APISession) connectionView {
@@ -46,7 +50,8 @@ func (a *API) viewConnection(s *store.APISession) connectionView {
 		ID: s.ID, Type: "API", User: model.Ref{ID: s.UserID, Name: s.UserName}, Target: model.Ref{ID: s.TargetID, Name: s.TargetName},
 		Credential: model.Ref{ID: s.CredentialID, Name: s.CredentialName}, ClientAddress: s.ClientAddress, Status: s.Status,
 		TerminationReason: s.TerminationReason, Connected: s.Connected, LastActivity: s.LastActivity, Requests: s.Requests,
-		BytesIn: s.BytesIn, BytesOut: s.BytesOut, AuditEnabled: s.AuditEnabled, Node: s.NodeID,
+		BytesIn: s.BytesIn, BytesOut: s.BytesOut, AuditEnabled: s.AuditEnabled, Node: s.NodeID, ConnectionPolicy: s.ConnectionPolicy,
+		LegalHold: s.LegalHold, LegalHoldReason: s.LegalHoldReason,
 	}
 	if !s.Disconnected.IsZero() {
 		d := s.Disconnected
@@ -166,19 +171,33 @@ type trailPage struct {
 
 // recorded checks that the connection exists and was recorded.
 func (a *API) recorded(r *http.Request, id string) error {
+	_, err := a.recordedSession(r, id)
+	return err
+}
+
+func (a *API) recordedSession(r *http.Request, id string) (*store.APISession, error) {
 	sess, err := a.Store.Session(r.Context(), id)
 	if errors.Is(err, store.ErrNotExist) {
-		return notFound("connection")
+		return nil, notFound("connection")
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 	if !sess.AuditEnabled || a.Trails == nil {
-		return &Error{Status: http.StatusNotFound, Code: "NO_TRAIL", Message: "this connection was not recorded"}
+		return nil, &Error{Status: http.StatusNotFound, Code: "NO_TRAIL", Message: "this connection was not recorded"}
 	}
 	if a.elsewhere(r, sess) {
-		return errForward{node: sess.NodeID}
+		return nil, errForward{node: sess.NodeID}
 	}
-	return nil
+	return sess, nil
+}
+
+// auditDownload records a read, export or follow of a trail, unless the session's connection policy has
+// log_audit_trail_downloads off.
+func (a *API) auditDownload(r *http.Request, sess *store.APISession, action string, after map[string]any) {
+	if a.AuditTrailDownloads != nil && !a.AuditTrailDownloads(sess.ConnectionPolicy) {
+		return
+	}
+	a.audit(r, action, "connection", sess.ID, nil, after)
 }
 
 // forwardedHeader marks a request passed on by another node, which must be answered here and never passed on
@@ -209,7 +228,8 @@ func (a *API) forwarded(w http.ResponseWriter, r *http.Request, err error) error
 // connectionTrail is GET .../connections/{id}/trail (JSON, paginated) or ?format=har.
 func (a *API) connectionTrail(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if err := a.recorded(r, id); err != nil {
+	sess, err := a.recordedSession(r, id)
+	if err != nil {
 		return a.forwarded(w, r, err)
 	}
 	opts, err := listOptions(r)
@@ -231,7 +251,7 @@ func (a *API) connectionTrail(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
-	a.audit(r, "read-trail", "connection", id, nil, map[string]any{"format": format})
+	a.auditDownload(r, sess, "read-trail", map[string]any{"format": format})
 	if format == "har" {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="gatehouse-%s.har"`, id))
@@ -249,7 +269,8 @@ func (a *API) connectionTrail(w http.ResponseWriter, r *http.Request) error {
 // as it happens, and an "end" event when the session closes.
 func (a *API) connectionTrailStream(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if err := a.recorded(r, id); err != nil {
+	sess, err := a.recordedSession(r, id)
+	if err != nil {
 		return a.forwarded(w, r, err)
 	}
 	flusher, ok := w.(http.Flusher)
@@ -258,7 +279,7 @@ func (a *API) connectionTrailStream(w http.ResponseWriter, r *http.Request) erro
 	}
 	feed, stop := a.Trails.Subscribe(id)
 	defer stop()
-	a.audit(r, "follow-trail", "connection", id, nil, nil)
+	a.auditDownload(r, sess, "follow-trail", nil)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -331,5 +352,48 @@ func (a *API) verifyTrail(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.audit(r, "verify-trail", "connection", id, nil, map[string]any{"ok": v.OK})
 	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// legalHold is PUT .../connections/{id}/legal-hold {"hold":true,"reason":"..."}: a held session, its trail and its
+// index entries are kept by retention until the hold is released ({"hold":false}). Each change is audited.
+func (a *API) setLegalHold(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Hold   *bool  `json:"hold"`
+		Reason string `json:"reason"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Hold == nil {
+		return badRequest("hold", "hold is required: true to hold, false to release")
+	}
+	if *in.Hold && strings.TrimSpace(in.Reason) == "" {
+		return badRequest("reason", "a legal hold needs a reason")
+	}
+	if len(in.Reason) > 1000 {
+		return badRequest("reason", "reason must be at most 1000 bytes")
+	}
+	id := r.PathValue("id")
+	before, err := a.Store.Session(r.Context(), id)
+	if errors.Is(err, store.ErrNotExist) {
+		return notFound("connection")
+	} else if err != nil {
+		return err
+	}
+	if err := a.Store.SetLegalHold(r.Context(), id, *in.Hold, strings.TrimSpace(in.Reason)); err != nil {
+		return err
+	}
+	after, err := a.Store.Session(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	action := "legal-hold"
+	if !*in.Hold {
+		action = "legal-hold-release"
+	}
+	a.audit(r, action, "connection", id, map[string]any{"legal_hold": before.LegalHold, "legal_hold_reason": before.LegalHoldReason},
+		map[string]any{"legal_hold": after.LegalHold, "legal_hold_reason": after.LegalHoldReason})
+	writeJSON(w, http.StatusOK, a.viewConnection(after))
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/trailindex"
 )
 
 // Terminate ends an open session with TERMINATED, aborts its in-flight requests and refuses its credential, from
@@ -322,7 +323,8 @@ func (m *Manager) Record(ctx context.Context, g *proxy.Grant, ex *proxy.Exchange
 	if rec.Decision == "" {
 		rec.Decision = "allowed"
 	}
-	if err := s.writer.Append(context.WithoutCancel(ctx), rec); err != nil {
+	written, err := s.writer.AppendRedacted(context.WithoutCancel(ctx), rec)
+	if err != nil {
 		if errors.Is(err, recording.ErrClosed) {
 			// The session was closed (terminated, say) while this request was in flight and its trail is already
 			// sealed. That is not a broken recorder: failing here would close every audited target.
@@ -332,6 +334,11 @@ func (m *Manager) Record(ctx context.Context, g *proxy.Grant, ex *proxy.Exchange
 		}
 		m.failRecording(err)
 		return fmt.Errorf("record exchange: %w", err)
+	}
+	if s.index && m.Index != nil {
+		r := &s.row
+		m.Index.Enqueue(trailindex.Entry(trailindex.Session{ID: r.ID, UserID: r.UserID, UserName: r.UserName, TargetID: r.TargetID,
+			TargetName: r.TargetName, ClientAddress: r.ClientAddress}, &written))
 	}
 	return nil
 }

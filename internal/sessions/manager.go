@@ -38,6 +38,9 @@ type Manager struct {
 	NodeID string
 	// Notify announces a change to the other nodes ("cooldown", "terminate"); nil announces nothing.
 	Notify func(ctx context.Context, topic string)
+	// Index, if set, receives every recorded exchange of sessions whose connection policy has indexing enabled,
+	// redacted as in the trail. Enqueue must not block.
+	Index interface{ Enqueue(store.TrailEntry) bool }
 
 	mu       sync.Mutex
 	active   map[string]*Session // by key
@@ -61,6 +64,7 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	writer *recording.Writer
+	index  bool // recorded exchanges go to the trail index
 
 	mu       sync.Mutex
 	inflight int
@@ -279,7 +283,10 @@ func (m *Manager) open(ctx context.Context, key string, g *proxy.Grant, client n
 		Status: store.SessionConnected, Connected: now, LastActivity: now, AuditEnabled: g.Target.AuditEnabled,
 		NodeID: m.NodeID,
 	}
-	s := &Session{row: row}
+	if g.Policy != nil {
+		row.ConnectionPolicy = g.Policy.Key
+	}
+	s := &Session{row: row, index: g.Policy == nil || !g.Policy.NoIndex}
 	var bodyLimit int
 	s.idle, s.lifetime, bodyLimit = limits(set, g.Policy)
 	if g.Target.AuditEnabled {

@@ -39,16 +39,21 @@ type APISession struct {
 	TrailRecords      int64     `json:"-"`
 	// NodeID is the node serving the session; only it holds the session's in-flight requests and open trail.
 	NodeID string `json:"-"`
+	// ConnectionPolicy is the key of the configuration API connection policy that admitted the session, "" if none.
+	ConnectionPolicy string `json:"-"`
+	// LegalHold keeps the session, its trail and its index entries from retention; LegalHoldReason says why.
+	LegalHold       bool   `json:"-"`
+	LegalHoldReason string `json:"-"`
 }
 
-const sessionColumns = `id, session_key, user_id, user_name, target_id, target_name, credential_id, credential_name, client_address, status, termination_reason, connected, disconnected, last_activity, requests, bytes_in, bytes_out, audit_enabled, trail_head, trail_records, node_id`
+const sessionColumns = `id, session_key, user_id, user_name, target_id, target_name, credential_id, credential_name, client_address, status, termination_reason, connected, disconnected, last_activity, requests, bytes_in, bytes_out, audit_enabled, trail_head, trail_records, node_id, connection_policy, legal_hold, legal_hold_reason`
 
 func scanSession(row interface{ Scan(...any) error }) (*APISession, error) {
 	var s APISession
 	var connected, disconnected, last int64
 	if err := row.Scan(&s.ID, &s.Key, &s.UserID, &s.UserName, &s.TargetID, &s.TargetName, &s.CredentialID, &s.CredentialName,
 		&s.ClientAddress, &s.Status, &s.TerminationReason, &connected, &disconnected, &last, &s.Requests, &s.BytesIn,
-		&s.BytesOut, &s.AuditEnabled, &s.TrailHead, &s.TrailRecords, &s.NodeID); err != nil {
+		&s.BytesOut, &s.AuditEnabled, &s.TrailHead, &s.TrailRecords, &s.NodeID, &s.ConnectionPolicy, &s.LegalHold, &s.LegalHoldReason); err != nil {
 		return nil, mapErr(err)
 	}
 	s.Connected, s.Disconnected, s.LastActivity = fromMicros(connected), fromMicros(disconnected), fromMicros(last)
@@ -57,10 +62,10 @@ func scanSession(row interface{ Scan(...any) error }) (*APISession, error) {
 
 // InsertSession stores a newly opened session.
 func (s *Store) InsertSession(ctx context.Context, a *APISession) error {
-	_, err := s.conn().exec(ctx, `INSERT INTO api_sessions (`+sessionColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := s.conn().exec(ctx, `INSERT INTO api_sessions (`+sessionColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		a.ID, a.Key, a.UserID, a.UserName, a.TargetID, a.TargetName, a.CredentialID, a.CredentialName, a.ClientAddress,
 		a.Status, a.TerminationReason, micros(a.Connected), micros(a.Disconnected), micros(a.LastActivity), a.Requests,
-		a.BytesIn, a.BytesOut, a.AuditEnabled, a.TrailHead, a.TrailRecords, a.NodeID)
+		a.BytesIn, a.BytesOut, a.AuditEnabled, a.TrailHead, a.TrailRecords, a.NodeID, a.ConnectionPolicy, a.LegalHold, a.LegalHoldReason)
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}

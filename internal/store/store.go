@@ -134,7 +134,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		text := strings.ReplaceAll(strings.ReplaceAll(string(b), "{{autoid}}", autoid), "{{blob}}", blob)
+		text := dialectSections(strings.ReplaceAll(strings.ReplaceAll(string(b), "{{autoid}}", autoid), "{{blob}}", blob), s.pg)
 		rendered[filepath.Base(path)] = &fstest.MapFile{Data: []byte(text)}
 		return nil
 	})
@@ -153,6 +153,30 @@ func (s *Store) migrate(ctx context.Context) error {
 		s.log.Info("applied migration", "version", r.Source.Version, "path", r.Source.Path, "duration", r.Duration)
 	}
 	return nil
+}
+
+// dialectSections keeps the lines between "-- +sqlite" and "-- +end" only for SQLite and those between
+// "-- +postgres" and "-- +end" only for PostgreSQL, for the few statements (full-text search) the engines do not share.
+func dialectSections(sql string, pg bool) string {
+	var b strings.Builder
+	keep := true
+	for line := range strings.SplitAfterSeq(sql, "\n") {
+		switch strings.TrimSpace(line) {
+		case "-- +sqlite":
+			keep = !pg
+			continue
+		case "-- +postgres":
+			keep = pg
+			continue
+		case "-- +end":
+			keep = true
+			continue
+		}
+		if keep {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.

@@ -1,0 +1,91 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+func TestTrailIndexSearch(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		week := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+		entry := func(sess string, seq int64, day int, user, method, path, req, resp string) store.TrailEntry {
+			return store.TrailEntry{SessionID: sess, Seq: seq, Started: week.Add(time.Duration(day) * 24 * time.Hour), UserName: user,
+				TargetName: "k8s", Method: method, Scheme: "https", Host: "k8s.example:6443", Path: path, Status: 200,
+				Decision: "allowed", Proto: "HTTP/2", RequestText: req, ResponseText: resp}
+		}
+		entries := []store.TrailEntry{
+			entry("s1", 1, 1, "alice", "DELETE", "/apis/apps/v1/namespaces/prod/deployments/web", "", `{"kind":"Status"}`),
+			entry("s1", 2, 2, "alice", "GET", "/apis/apps/v1/namespaces/prod/deployments", "", `{"items":[{"name":"Web-Frontend"}]}`),
+			entry("s2", 1, 3, "bob", "DELETE", "/apis/apps/v1/namespaces/production/pods/x", "", ""),
+			entry("s2", 2, 4, "bob", "DELETE", "/apis/apps/v1/namespaces/prod", "", ""),
+			entry("s3", 1, -10, "carol", "DELETE", "/apis/apps/v1/namespaces/prod/secrets/db", "", "old"),
+			entry("s3", 2, 5, "carol", "POST", "/api/v1/namespaces/prod/pods", `{"image":"nginx:1.27","pct":"100%_done"}`, "created \x00 nul"),
+		}
+		if err := e.S.IndexExchanges(ctx, entries); err != nil {
+			t.Fatal(err)
+		}
+		// A retried batch is harmless.
+		if err := e.S.IndexExchanges(ctx, entries[:2]); err != nil {
+			t.Fatalf("re-indexing: %v", err)
+		}
+		keys := func(list []store.TrailEntry) []string {
+			var out []string
+			for _, x := range list {
+				out = append(out, fmt.Sprintf("%s/%d", x.SessionID, x.Seq))
+			}
+			return out
+		}
+		for _, tc := range []struct {
+			name string
+			q    store.TrailQuery
+			want []string
+		}{
+			{"every DELETE under prod last week, by anyone", store.TrailQuery{Method: "DELETE", PathPrefix: "/apis/apps/v1/namespaces/prod",
+				From: week, To: week.Add(7 * 24 * time.Hour)}, []string{"s2/2", "s1/1"}},
+			{"response containing a string, any case", store.TrailQuery{ResponseText: "web-frontend"}, []string{"s1/2"}},
+			{"keywords reach the request line", store.TrailQuery{Keywords: "namespaces/production"}, []string{"s2/1"}},
+			{"keywords reach request bodies", store.TrailQuery{Keywords: "nginx:1.27"}, []string{"s3/2"}},
+			{"LIKE wildcards are literal", store.TrailQuery{RequestText: "100%_d"}, []string{"s3/2"}},
+			{"wildcards do not match other text", store.TrailQuery{RequestText: "1%0"}, nil},
+			{"a short needle still matches", store.TrailQuery{ResponseText: "ol"}, []string{"s3/1"}},
+			{"request text is not response text", store.TrailQuery{ResponseText: "nginx"}, nil},
+			{"a quote in the needle", store.TrailQuery{ResponseText: `"kind"`}, []string{"s1/1"}},
+			{"user and oldest first", store.TrailQuery{UserName: "carol", Ascending: true}, []string{"s3/1", "s3/2"}},
+			{"NUL stored as space", store.TrailQuery{ResponseText: "created   nul"}, []string{"s3/2"}},
+			{"paging", store.TrailQuery{Limit: 2, Offset: 1}, []string{"s2/2", "s2/1"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				got, total, err := e.S.SearchTrails(ctx, tc.q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(keys(got), tc.want) {
+					t.Errorf("got %v, want %v", keys(got), tc.want)
+				}
+				if tc.q.Limit == 0 && total != len(tc.want) {
+					t.Errorf("total %d, want %d", total, len(tc.want))
+				}
+			})
+		}
+		if _, total, _ := e.S.SearchTrails(ctx, store.TrailQuery{Limit: 2, Offset: 1}); total != len(entries) {
+			t.Errorf("total with paging %d, want %d", total, len(entries))
+		}
+		if err := e.S.DeleteTrailIndex(ctx, []string{"s1", "s3"}); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := e.S.SearchTrails(ctx, store.TrailQuery{})
+		if err != nil || !slices.Equal(keys(got), []string{"s2/2", "s2/1"}) {
+			t.Errorf("after deleting s1 and s3: %v %v", keys(got), err)
+		}
+		// Deleted rows leave the text index too: the FTS table must not find them.
+		if got, _, _ := e.S.SearchTrails(ctx, store.TrailQuery{ResponseText: "web-frontend"}); len(got) != 0 {
+			t.Errorf("text search finds deleted entries: %v", keys(got))
+		}
+	})
+}
