@@ -58,7 +58,7 @@ type TrailQuery struct {
 	// SeqFrom and SeqTo bound the exchange sequence numbers within sessions, inclusive; 0 is open.
 	SeqFrom, SeqTo int64
 	Decision       string // prefix: "denied" matches every denial
-	From, To      time.Time
+	From, To       time.Time
 	// Keywords is searched in the request line and both bodies; RequestText and ResponseText in one body only.
 	Keywords, RequestText, ResponseText string
 	Offset, Limit                       int
