@@ -1,0 +1,39 @@
+package configapi
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/retention"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestRecordingRules(t *testing.T) {
+	withCleanup := func(name string, active bool, days int, downloads bool) map[string]any {
+		b := connBody(name, []string{"10.0.0.0/8"}, []string{"*"}, nil)
+		b["active"] = active
+		b["channel_database_cleanup"] = map[string]any{"enabled": days > 0, "days": days}
+		b["log_audit_trail_downloads"] = downloads
+		return b
+	}
+	p := policiesFrom(t, time.Now,
+		obj(kindConnections, "short", withCleanup("short", true, 7, true)),
+		// An inactive policy admits no one now, but its old sessions still follow its rules.
+		obj(kindConnections, "retired", withCleanup("retired", false, 90, false)),
+		obj(kindConnections, "forever", withCleanup("forever", true, 0, true)),
+		obj(kindOptions, singletonKey, map[string]any{"service": map[string]any{"enabled": true},
+			"channel_database_cleanup": map[string]any{"enabled": true, "days": 30}}),
+	)
+	want := retention.Rules{Global: 30, PerPolicy: map[string]int{"short": 7, "retired": 90}}
+	if diff := cmp.Diff(want, p.Retention()); diff != "" {
+		t.Errorf("retention (-want +got):\n%s", diff)
+	}
+	for key, audited := range map[string]bool{"short": true, "retired": false, "forever": true, "-1": true, "": true, "gone": true} {
+		if got := p.AuditTrailDownloads(key); got != audited {
+			t.Errorf("AuditTrailDownloads(%q) = %v, want %v", key, got, audited)
+		}
+	}
+	if got := policiesFrom(t, time.Now).Retention(); got.Global != 0 || len(got.PerPolicy) != 0 {
+		t.Errorf("defaults keep everything forever, got %+v", got)
+	}
+}
