@@ -63,7 +63,7 @@ func (s *Service) searchSessions(w http.ResponseWriter, r *http.Request, c *call
 			*p.dst = t
 		}
 	}
-	list, total, err := s.Store.SearchTrails(r.Context(), tq)
+	list, total, _, err := s.Store.SearchTrails(r.Context(), tq)
 	if err != nil {
 		return err
 	}

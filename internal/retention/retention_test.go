@@ -120,7 +120,7 @@ func testRetention(t *testing.T, st *store.Store) {
 	for _, s := range all {
 		_, serr := st.Session(ctx, s.id)
 		_, terr := trails.Verify(ctx, s.id)
-		hits, _, _ := st.SearchTrails(ctx, store.TrailQuery{SessionID: s.id})
+		hits, _, _, _ := st.SearchTrails(ctx, store.TrailQuery{SessionID: s.id})
 		if gone := deleted[s.id]; gone != (serr != nil) || gone != (terr != nil) || gone != (len(hits) == 0) {
 			t.Errorf("%s: want deleted %v; row err %v, trail err %v, index entries %d", s.id, gone, serr, terr, len(hits))
 		}

@@ -15,7 +15,7 @@ import (
 
 // TrailSearcher answers searches of the trail index; *store.Store is the implementation on both engines.
 type TrailSearcher interface {
-	SearchTrails(ctx context.Context, q store.TrailQuery) ([]store.TrailEntry, int, error)
+	SearchTrails(ctx context.Context, q store.TrailQuery) ([]store.TrailEntry, int, bool, error)
 }
 
 var _ TrailSearcher = (*store.Store)(nil)
@@ -75,6 +75,14 @@ type trailIndexResponse struct {
 	Links         trailIndexLinks `json:"links"`
 }
 
+// trailIndexPage is the answer of a search: the service API's {"count","items"}, where count stops at
+// store.MaxTrailCount and count_exact says whether it did not.
+type trailIndexPage struct {
+	Count      int                  `json:"count"`
+	CountExact bool                 `json:"count_exact"`
+	Items      []trailIndexResponse `json:"items"`
+}
+
 type trailIndexExtra struct {
 	HTTPRequest           string `json:"http_request"`
 	HTTPRequestID         string `json:"http_request_id,omitempty"`
@@ -119,7 +127,7 @@ func (a *API) searchTrailIndex(w http.ResponseWriter, r *http.Request) error {
 	if a.TrailIndex != nil {
 		idx = a.TrailIndex
 	}
-	list, total, err := idx.SearchTrails(r.Context(), q)
+	list, total, exact, err := idx.SearchTrails(r.Context(), q)
 	if err != nil {
 		return err
 	}
@@ -128,7 +136,7 @@ func (a *API) searchTrailIndex(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, viewTrailEntry(&list[i], q))
 	}
 	a.audit(r, "search-trails", "trail-index", "", nil, map[string]any{"query": in, "matches": total})
-	writeJSON(w, http.StatusOK, newList(out, total))
+	writeJSON(w, http.StatusOK, trailIndexPage{Count: total, CountExact: exact, Items: out})
 	return nil
 }
 

@@ -97,12 +97,19 @@ func indexText(s string) string {
 	return strings.ReplaceAll(s, "\x00", " ")
 }
 
-const trailColumns = `session_id, seq, request_id, started, duration_ms, user_id, user_name, target_id, target_name, client_address,
-	method, scheme, host, path, query, status, decision, proto, websocket, request_text, response_text`
+const trailColumns = `t.session_id, t.seq, t.request_id, t.started, t.duration_ms, t.user_id, t.user_name, t.target_id,
+	t.target_name, t.client_address, t.method, t.scheme, t.host, t.path, t.query, t.status, t.decision, t.proto, t.websocket,
+	t.request_text, t.response_text`
 
-// SearchTrails returns a page of index entries matching q, newest first unless q.Ascending, and how many match.
-func (s *Store) SearchTrails(ctx context.Context, q TrailQuery) ([]TrailEntry, int, error) {
-	where, args := s.trailWhere(q)
+// MaxTrailCount bounds the match count a search computes: counting every match of a common word among millions of
+// exchanges would cost more than the search itself, and "at least 10,000" is what a person needs to know.
+const MaxTrailCount = 10000
+
+// SearchTrails returns a page of index entries matching q, newest first unless q.Ascending, and how many match up
+// to MaxTrailCount (exact reports that the count is not capped). Text searches on SQLite order by the order of
+// indexing, which is the order exchanges were recorded in, so that the text index drives them.
+func (s *Store) SearchTrails(ctx context.Context, q TrailQuery) (entries []TrailEntry, count int, exact bool, err error) {
+	sq := s.trailWhere(q)
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
@@ -111,20 +118,26 @@ func (s *Store) SearchTrails(ctx context.Context, q TrailQuery) ([]TrailEntry, i
 		limit = MaxLimit
 	}
 	if q.Offset < 0 {
-		return nil, 0, fmt.Errorf("%w: offset must not be negative", ErrBadQuery)
+		return nil, 0, false, fmt.Errorf("%w: offset must not be negative", ErrBadQuery)
 	}
 	dir := "DESC"
 	if q.Ascending {
 		dir = "ASC"
 	}
-	var total int
-	if err := s.conn().queryRow(ctx, `SELECT COUNT(*) FROM trail_index`+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count trail index: %w", mapErr(err))
+	if err := s.conn().queryRow(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM (SELECT 1 FROM %s%s LIMIT %d) c`, sq.from, sq.where, MaxTrailCount+1),
+		sq.args...).Scan(&count); err != nil {
+		return nil, 0, false, fmt.Errorf("count trail index: %w", mapErr(err))
 	}
-	rows, err := s.conn().query(ctx, `SELECT `+trailColumns+` FROM trail_index`+where+
-		fmt.Sprintf(` ORDER BY started %s, id %s LIMIT %d OFFSET %d`, dir, dir, limit, q.Offset), args...)
+	exact = count <= MaxTrailCount
+	count = min(count, MaxTrailCount)
+	order := fmt.Sprintf(`t.started %s, t.id %s`, dir, dir)
+	if sq.fts {
+		order = `f.rowid ` + dir
+	}
+	rows, err := s.conn().query(ctx, `SELECT `+trailColumns+` FROM `+sq.from+sq.where+
+		fmt.Sprintf(` ORDER BY %s LIMIT %d OFFSET %d`, order, limit, q.Offset), sq.args...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("search trail index: %w", err)
+		return nil, 0, false, fmt.Errorf("search trail index: %w", err)
 	}
 	defer rows.Close()
 	out := []TrailEntry{}
@@ -134,22 +147,29 @@ func (s *Store) SearchTrails(ctx context.Context, q TrailQuery) ([]TrailEntry, i
 		if err := rows.Scan(&e.SessionID, &e.Seq, &e.RequestID, &started, &e.DurationMS, &e.UserID, &e.UserName, &e.TargetID,
 			&e.TargetName, &e.ClientAddress, &e.Method, &e.Scheme, &e.Host, &e.Path, &e.Query, &e.Status, &e.Decision, &e.Proto,
 			&e.WebSocket, &e.RequestText, &e.ResponseText); err != nil {
-			return nil, 0, mapErr(err)
+			return nil, 0, false, mapErr(err)
 		}
 		e.Started = fromMicros(started)
 		out = append(out, e)
 	}
-	return out, total, mapErr(rows.Err())
+	return out, count, exact, mapErr(rows.Err())
 }
 
-// trailWhere renders q as a WHERE clause. Text conditions use the engine's trigram index: FTS5 MATCH in SQLite
-// (for needles of three characters or more; shorter ones scan with LIKE), ILIKE over pg_trgm in PostgreSQL.
-func (s *Store) trailWhere(q TrailQuery) (string, []any) {
+// trailSQL is a rendered query: FROM, WHERE and arguments, and whether the SQLite text index drives it.
+type trailSQL struct {
+	from, where string
+	args        []any
+	fts         bool
+}
+
+// trailWhere renders q. Text conditions use the engine's trigram index: FTS5 MATCH in SQLite (for needles of three
+// characters or more; shorter ones scan with LIKE), ILIKE over pg_trgm in PostgreSQL.
+func (s *Store) trailWhere(q TrailQuery) trailSQL {
 	var conds []string
 	var args []any
 	eq := func(col, v string) {
 		if v != "" {
-			conds = append(conds, col+` = ?`)
+			conds = append(conds, `t.`+col+` = ?`)
 			args = append(args, v)
 		}
 	}
@@ -163,34 +183,35 @@ func (s *Store) trailWhere(q TrailQuery) (string, []any) {
 	eq("scheme", q.Scheme)
 	eq("host", q.Host)
 	if q.SeqFrom > 0 {
-		conds = append(conds, `seq >= ?`)
+		conds = append(conds, `t.seq >= ?`)
 		args = append(args, q.SeqFrom)
 	}
 	if q.SeqTo > 0 {
-		conds = append(conds, `seq <= ?`)
+		conds = append(conds, `t.seq <= ?`)
 		args = append(args, q.SeqTo)
 	}
 	if q.PathPrefix != "" {
 		p := strings.TrimSuffix(q.PathPrefix, "/")
-		conds = append(conds, `(path = ? OR path LIKE ? ESCAPE '\')`)
+		conds = append(conds, `(t.path = ? OR t.path LIKE ? ESCAPE '\')`)
 		args = append(args, p, likeEscape(p)+"/%")
 	}
 	if q.Status != 0 {
-		conds = append(conds, `status = ?`)
+		conds = append(conds, `t.status = ?`)
 		args = append(args, q.Status)
 	}
 	if q.Decision != "" {
-		conds = append(conds, `decision LIKE ? ESCAPE '\'`)
+		conds = append(conds, `t.decision LIKE ? ESCAPE '\'`)
 		args = append(args, likeEscape(q.Decision)+"%")
 	}
 	if !q.From.IsZero() {
-		conds = append(conds, `started >= ?`)
+		conds = append(conds, `t.started >= ?`)
 		args = append(args, micros(q.From))
 	}
 	if !q.To.IsZero() {
-		conds = append(conds, `started <= ?`)
+		conds = append(conds, `t.started <= ?`)
 		args = append(args, micros(q.To))
 	}
+	var match []string
 	for _, t := range []struct {
 		text string
 		cols []string
@@ -199,38 +220,38 @@ func (s *Store) trailWhere(q TrailQuery) (string, []any) {
 		{q.RequestText, []string{"request_text"}},
 		{q.ResponseText, []string{"response_text"}},
 	} {
-		if t.text == "" {
-			continue
-		}
-		c, a := s.textCond(t.text, t.cols)
-		conds = append(conds, c)
-		args = append(args, a...)
-	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
-}
-
-func (s *Store) textCond(text string, cols []string) (string, []any) {
-	pat := "%" + likeEscape(text) + "%"
-	if s.pg || utf8.RuneCountInString(text) < 3 {
-		var ors []string
-		var args []any
-		for _, c := range cols {
+		switch {
+		case t.text == "":
+		case !s.pg && utf8.RuneCountInString(t.text) >= 3:
+			// An FTS5 phrase is a quoted string with quotes doubled; with the trigram tokenizer it matches any
+			// row whose column contains the text, case-insensitively.
+			match = append(match, "{"+strings.Join(t.cols, " ")+"} : \""+strings.ReplaceAll(t.text, `"`, `""`)+"\"")
+		default:
 			op := "LIKE" // SQLite's LIKE is case-insensitive for ASCII
 			if s.pg {
 				op = "ILIKE"
 			}
-			ors = append(ors, c+` `+op+` ? ESCAPE '\'`)
-			args = append(args, pat)
+			var ors []string
+			for _, c := range t.cols {
+				ors = append(ors, `t.`+c+` `+op+` ? ESCAPE '\'`)
+				args = append(args, "%"+likeEscape(t.text)+"%")
+			}
+			conds = append(conds, "("+strings.Join(ors, " OR ")+")")
 		}
-		return "(" + strings.Join(ors, " OR ") + ")", args
 	}
-	// An FTS5 phrase is a quoted string with quotes doubled; with the trigram tokenizer it matches any row whose
-	// column contains the text, case-insensitively.
-	match := "{" + strings.Join(cols, " ") + "} : \"" + strings.ReplaceAll(text, `"`, `""`) + "\""
-	return `id IN (SELECT rowid FROM trail_index_text WHERE trail_index_text MATCH ?)`, []any{match}
+	sq := trailSQL{from: "trail_index t", args: args}
+	if len(match) > 0 {
+		// The text index drives the search in rowid order, so a common word stops at the page instead of
+		// collecting every match first.
+		sq.fts = true
+		sq.from = "trail_index_text f JOIN trail_index t ON t.id = f.rowid"
+		conds = append([]string{"f.trail_index_text MATCH ?"}, conds...)
+		sq.args = append([]any{strings.Join(match, " AND ")}, args...)
+	}
+	if len(conds) > 0 {
+		sq.where = " WHERE " + strings.Join(conds, " AND ")
+	}
+	return sq
 }
 
 // likeEscape escapes LIKE's wildcards and its escape character.

@@ -61,30 +61,33 @@ func TestTrailIndexSearch(t *testing.T) {
 			{"paging", store.TrailQuery{Limit: 2, Offset: 1}, []string{"s2/2", "s2/1"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				got, total, err := e.S.SearchTrails(ctx, tc.q)
+				got, total, exact, err := e.S.SearchTrails(ctx, tc.q)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if !slices.Equal(keys(got), tc.want) {
 					t.Errorf("got %v, want %v", keys(got), tc.want)
 				}
+				if !exact {
+					t.Error("a count of a few was reported as capped")
+				}
 				if tc.q.Limit == 0 && total != len(tc.want) {
 					t.Errorf("total %d, want %d", total, len(tc.want))
 				}
 			})
 		}
-		if _, total, _ := e.S.SearchTrails(ctx, store.TrailQuery{Limit: 2, Offset: 1}); total != len(entries) {
+		if _, total, _, _ := e.S.SearchTrails(ctx, store.TrailQuery{Limit: 2, Offset: 1}); total != len(entries) {
 			t.Errorf("total with paging %d, want %d", total, len(entries))
 		}
 		if err := e.S.DeleteTrailIndex(ctx, []string{"s1", "s3"}); err != nil {
 			t.Fatal(err)
 		}
-		got, _, err := e.S.SearchTrails(ctx, store.TrailQuery{})
+		got, _, _, err := e.S.SearchTrails(ctx, store.TrailQuery{})
 		if err != nil || !slices.Equal(keys(got), []string{"s2/2", "s2/1"}) {
 			t.Errorf("after deleting s1 and s3: %v %v", keys(got), err)
 		}
 		// Deleted rows leave the text index too: the FTS table must not find them.
-		if got, _, _ := e.S.SearchTrails(ctx, store.TrailQuery{ResponseText: "web-frontend"}); len(got) != 0 {
+		if got, _, _, _ := e.S.SearchTrails(ctx, store.TrailQuery{ResponseText: "web-frontend"}); len(got) != 0 {
 			t.Errorf("text search finds deleted entries: %v", keys(got))
 		}
 	})
