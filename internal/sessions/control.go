@@ -337,8 +337,8 @@ func (m *Manager) Record(ctx context.Context, g *proxy.Grant, ex *proxy.Exchange
 	}
 	if s.index && m.Index != nil {
 		r := &s.row
-		m.Index.Enqueue(trailindex.Entry(trailindex.Session{ID: r.ID, UserID: r.UserID, UserName: r.UserName, TargetID: r.TargetID,
-			TargetName: r.TargetName, ClientAddress: r.ClientAddress}, &written))
+		m.Index.EnqueueExchange(trailindex.Session{ID: r.ID, UserID: r.UserID, UserName: r.UserName, TargetID: r.TargetID,
+			TargetName: r.TargetName, ClientAddress: r.ClientAddress}, &written)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/trailindex"
 	"github.com/google/uuid"
 )
 
@@ -40,7 +41,9 @@ type Manager struct {
 	Notify func(ctx context.Context, topic string)
 	// Index, if set, receives every recorded exchange of sessions whose connection policy has indexing enabled,
 	// redacted as in the trail. Enqueue must not block.
-	Index interface{ Enqueue(store.TrailEntry) bool }
+	Index interface {
+		EnqueueExchange(trailindex.Session, *recording.Exchange) bool
+	}
 
 	mu       sync.Mutex
 	active   map[string]*Session // by key

@@ -44,11 +44,25 @@ type Indexer struct {
 	BatchSize int
 
 	once    sync.Once
-	queue   chan store.TrailEntry
+	queue   chan queued
 	pending atomic.Int64 // queued or being written, for Flush
 
 	indexed, dropped, failed atomic.Int64
 	batchSeconds             prometheus.Histogram
+}
+
+// queued is an entry, or an exchange whose entry the worker builds (off the request path).
+type queued struct {
+	e  store.TrailEntry
+	s  Session
+	ex *recording.Exchange
+}
+
+func (q *queued) entry() store.TrailEntry {
+	if q.ex != nil {
+		return Entry(q.s, q.ex)
+	}
+	return q.e
 }
 
 func (ix *Indexer) init() {
@@ -57,7 +71,7 @@ func (ix *Indexer) init() {
 		if n <= 0 {
 			n = DefaultQueueSize
 		}
-		ix.queue = make(chan store.TrailEntry, n)
+		ix.queue = make(chan queued, n)
 		ix.batchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "gatehouse", Subsystem: "trail_index",
 			Name: "batch_seconds", Help: "Time to write one batch of exchanges to the trail index.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
 	})
@@ -72,11 +86,19 @@ func (ix *Indexer) log() *slog.Logger {
 
 // Enqueue hands an entry to the worker and reports whether it was queued. It never waits: when the queue is full
 // the entry is dropped and counted (gatehouse_trail_index_dropped_total); the trail itself still has it.
-func (ix *Indexer) Enqueue(e store.TrailEntry) bool {
+func (ix *Indexer) Enqueue(e store.TrailEntry) bool { return ix.enqueue(queued{e: e}) }
+
+// EnqueueExchange is Enqueue for a recorded exchange of session s: the entry is built by the worker, so the
+// request path pays for one channel send. ex must not change afterwards.
+func (ix *Indexer) EnqueueExchange(s Session, ex *recording.Exchange) bool {
+	return ix.enqueue(queued{s: s, ex: ex})
+}
+
+func (ix *Indexer) enqueue(q queued) bool {
 	ix.init()
 	ix.pending.Add(1)
 	select {
-	case ix.queue <- e:
+	case ix.queue <- q:
 		return true
 	default:
 		ix.pending.Add(-1)
@@ -108,8 +130,8 @@ func (ix *Indexer) Run(ctx context.Context) {
 			}
 			cancel()
 			return
-		case e := <-ix.queue:
-			batch = ix.fill(append(batch[:0], e), size)
+		case q := <-ix.queue:
+			batch = ix.fill(append(batch[:0], q.entry()), size)
 			ix.write(ctx, batch)
 		}
 	}
@@ -119,8 +141,8 @@ func (ix *Indexer) Run(ctx context.Context) {
 func (ix *Indexer) fill(batch []store.TrailEntry, size int) []store.TrailEntry {
 	for len(batch) < size {
 		select {
-		case e := <-ix.queue:
-			batch = append(batch, e)
+		case q := <-ix.queue:
+			batch = append(batch, q.entry())
 		default:
 			return batch
 		}

@@ -149,3 +149,22 @@ func TestSnippet(t *testing.T) {
 		t.Errorf("no text query: %q", s)
 	}
 }
+
+type nopBackend struct{}
+
+func (nopBackend) IndexExchanges(context.Context, []store.TrailEntry) error { return nil }
+
+// BenchmarkEnqueue is what indexing adds to a recorded request: one non-blocking send (the worker builds the entry).
+func BenchmarkEnqueue(b *testing.B) {
+	ix := &Indexer{Backend: nopBackend{}, QueueSize: 1 << 16}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go ix.Run(ctx)
+	ex := &recording.Exchange{Seq: 1, Method: "GET", URL: "https://k8s.example:6443/api/v1/namespaces/prod/pods?limit=5",
+		ResponseBody: []byte(strings.Repeat(`{"kind":"Pod","metadata":{"name":"web"}}`, 50)), Status: 200}
+	s := Session{ID: "s1", UserName: "alice", TargetName: "k8s"}
+	b.ReportAllocs()
+	for b.Loop() {
+		ix.EnqueueExchange(s, ex)
+	}
+}
