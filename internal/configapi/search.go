@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
@@ -47,6 +48,11 @@ func (s *Service) searchSessions(w http.ResponseWriter, r *http.Request, c *call
 			return invalidQuery("status", "status must be an HTTP status code")
 		}
 		tq.Status = n
+	}
+	for _, p := range []string{"content", "request_content", "response_content"} {
+		if v := q.Get(p); v != "" && utf8.RuneCountInString(v) < store.MinSearchText {
+			return invalidQuery(p, fmt.Sprintf("%s needs at least %d characters", p, store.MinSearchText))
+		}
 	}
 	if tq.PathPrefix != "" && !strings.HasPrefix(tq.PathPrefix, "/") {
 		return invalidQuery("path", "path must start with /")

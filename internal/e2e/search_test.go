@@ -137,6 +137,7 @@ func TestTrailSearch(t *testing.T) {
 			"protocol":    {"protocol": "ftp"},
 			"channel_id":  {"channel_id": "one"},
 			"path_prefix": {"path_prefix": "api"},
+			"keywords":    {"keywords": "ab"},
 			"nonsense":    {"nonsense": 1},
 		} {
 			st, b := f.gh.Do("POST", indexAPI, f.adm, body)
@@ -170,6 +171,7 @@ func TestTrailSearch(t *testing.T) {
 			t.Errorf("session search: %+v", out)
 		}
 		a.call("GET", "/api/audit/sessions?start=yesterday", nil, http.StatusBadRequest)
+		a.call("GET", "/api/audit/sessions?content=ab", nil, http.StatusBadRequest)
 	})
 
 	t.Run("every search is audited", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -181,6 +182,9 @@ func (in *transcriptSearch) query() (store.TrailQuery, error) {
 	for f, v := range map[string]string{"keywords": in.Keywords, "request_contains": in.RequestContains, "response_contains": in.ResponseContains} {
 		if len(v) > 1000 {
 			return q, badRequest(f, f+" must be at most 1000 bytes")
+		}
+		if v != "" && utf8.RuneCountInString(v) < store.MinSearchText {
+			return q, badRequest(f, fmt.Sprintf("%s needs at least %d characters (the trigram index serves nothing shorter)", f, store.MinSearchText))
 		}
 	}
 	return q, nil

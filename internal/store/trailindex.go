@@ -101,6 +101,10 @@ const trailColumns = `t.session_id, t.seq, t.request_id, t.started, t.duration_m
 	t.target_name, t.client_address, t.method, t.scheme, t.host, t.path, t.query, t.status, t.decision, t.proto, t.websocket,
 	t.request_text, t.response_text`
 
+// MinSearchText is the shortest text a search looks for: the trigram indexes of both engines serve needles of three
+// characters or more, and a shorter one would scan every body.
+const MinSearchText = 3
+
 // MaxTrailCount bounds the match count a search computes: counting every match of a common word among millions of
 // exchanges would cost more than the search itself, and "at least 10,000" is what a person needs to know.
 const MaxTrailCount = 10000
@@ -109,6 +113,11 @@ const MaxTrailCount = 10000
 // to MaxTrailCount (exact reports that the count is not capped). Text searches on SQLite order by the order of
 // indexing, which is the order exchanges were recorded in, so that the text index drives them.
 func (s *Store) SearchTrails(ctx context.Context, q TrailQuery) (entries []TrailEntry, count int, exact bool, err error) {
+	for _, t := range []string{q.Keywords, q.RequestText, q.ResponseText} {
+		if t != "" && utf8.RuneCountInString(t) < MinSearchText {
+			return nil, 0, false, fmt.Errorf("%w: text to search for needs at least %d characters", ErrBadQuery, MinSearchText)
+		}
+	}
 	sq := s.trailWhere(q)
 	limit := q.Limit
 	if limit <= 0 {
@@ -162,8 +171,8 @@ type trailSQL struct {
 	fts         bool
 }
 
-// trailWhere renders q. Text conditions use the engine's trigram index: FTS5 MATCH in SQLite (for needles of three
-// characters or more; shorter ones scan with LIKE), ILIKE over pg_trgm in PostgreSQL.
+// trailWhere renders q. Text conditions use the engine's trigram index: FTS5 MATCH in SQLite, ILIKE over pg_trgm in
+// PostgreSQL.
 func (s *Store) trailWhere(q TrailQuery) trailSQL {
 	var conds []string
 	var args []any
@@ -191,9 +200,15 @@ func (s *Store) trailWhere(q TrailQuery) trailSQL {
 		args = append(args, q.SeqTo)
 	}
 	if q.PathPrefix != "" {
+		// Case-sensitive on both engines, as paths are; written so that an index on (method, path) serves it.
 		p := strings.TrimSuffix(q.PathPrefix, "/")
-		conds = append(conds, `(t.path = ? OR t.path LIKE ? ESCAPE '\')`)
-		args = append(args, p, likeEscape(p)+"/%")
+		if s.pg {
+			conds = append(conds, `(t.path = ? OR t.path LIKE ?)`) // backslash is PostgreSQL's default LIKE escape
+			args = append(args, p, likeEscape(p)+"/%")
+		} else {
+			conds = append(conds, `(t.path = ? OR (t.path >= ? AND t.path < ?))`) // '0' follows '/'
+			args = append(args, p, p+"/", p+"0")
+		}
 	}
 	if q.Status != 0 {
 		conds = append(conds, `t.status = ?`)
@@ -222,18 +237,14 @@ func (s *Store) trailWhere(q TrailQuery) trailSQL {
 	} {
 		switch {
 		case t.text == "":
-		case !s.pg && utf8.RuneCountInString(t.text) >= 3:
+		case !s.pg:
 			// An FTS5 phrase is a quoted string with quotes doubled; with the trigram tokenizer it matches any
 			// row whose column contains the text, case-insensitively.
 			match = append(match, "{"+strings.Join(t.cols, " ")+"} : \""+strings.ReplaceAll(t.text, `"`, `""`)+"\"")
 		default:
-			op := "LIKE" // SQLite's LIKE is case-insensitive for ASCII
-			if s.pg {
-				op = "ILIKE"
-			}
 			var ors []string
 			for _, c := range t.cols {
-				ors = append(ors, `t.`+c+` `+op+` ? ESCAPE '\'`)
+				ors = append(ors, `t.`+c+` ILIKE ?`)
 				args = append(args, "%"+likeEscape(t.text)+"%")
 			}
 			conds = append(conds, "("+strings.Join(ors, " OR ")+")")

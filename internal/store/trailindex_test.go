@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -53,7 +54,9 @@ func TestTrailIndexSearch(t *testing.T) {
 			{"keywords reach request bodies", store.TrailQuery{Keywords: "nginx:1.27"}, []string{"s3/2"}},
 			{"LIKE wildcards are literal", store.TrailQuery{RequestText: "100%_d"}, []string{"s3/2"}},
 			{"wildcards do not match other text", store.TrailQuery{RequestText: "1%0"}, nil},
-			{"a short needle still matches", store.TrailQuery{ResponseText: "ol"}, []string{"s3/1"}},
+			{"a three-character needle", store.TrailQuery{ResponseText: "OLD"}, []string{"s3/1"}},
+			{"path prefixes are case-sensitive", store.TrailQuery{PathPrefix: "/APIS/apps"}, nil},
+			{"a path prefix is not a string prefix", store.TrailQuery{PathPrefix: "/apis/apps/v1/namespaces/pro"}, nil},
 			{"request text is not response text", store.TrailQuery{ResponseText: "nginx"}, nil},
 			{"a quote in the needle", store.TrailQuery{ResponseText: `"kind"`}, []string{"s1/1"}},
 			{"user and oldest first", store.TrailQuery{UserName: "carol", Ascending: true}, []string{"s3/1", "s3/2"}},
@@ -75,6 +78,9 @@ func TestTrailIndexSearch(t *testing.T) {
 					t.Errorf("total %d, want %d", total, len(tc.want))
 				}
 			})
+		}
+		if _, _, _, err := e.S.SearchTrails(ctx, store.TrailQuery{ResponseText: "ol"}); !errors.Is(err, store.ErrBadQuery) {
+			t.Errorf("a two-character needle: %v, want ErrBadQuery", err)
 		}
 		if _, total, _, _ := e.S.SearchTrails(ctx, store.TrailQuery{Limit: 2, Offset: 1}); total != len(entries) {
 			t.Errorf("total with paging %d, want %d", total, len(entries))

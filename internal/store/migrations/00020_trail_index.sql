@@ -40,6 +40,8 @@ ALTER TABLE api_sessions ADD COLUMN legal_hold BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE api_sessions ADD COLUMN legal_hold_reason TEXT NOT NULL DEFAULT '';
 
 -- +sqlite
+-- "Every DELETE under this path": method, then the path as a byte range (the search's prefix condition), then time.
+CREATE INDEX trail_index_method_path ON trail_index(method, path, started);
 -- Substring search in SQLite: an FTS5 table with the trigram tokenizer over the searchable texts, kept in step by
 -- triggers (external content: the texts are stored once, in trail_index).
 CREATE VIRTUAL TABLE trail_index_text USING fts5(request_line, request_text, response_text, content='trail_index', content_rowid='id', tokenize='trigram');
@@ -55,6 +57,8 @@ END;
 -- +goose StatementEnd
 -- +end
 -- +postgres
+-- "Every DELETE under this path": method, then the path for LIKE 'prefix/%' (pattern ops ignore the collation).
+CREATE INDEX trail_index_method_path ON trail_index(method, path text_pattern_ops, started);
 -- Substring search in PostgreSQL: trigram GIN indexes (pg_trgm) serve ILIKE '%text%'. Where the extension cannot be
 -- created (no privilege), search still works, by scanning.
 -- +goose StatementBegin
