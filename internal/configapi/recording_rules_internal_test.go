@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/retention"
+	"github.com/gatehouse-dev/gatehouse/internal/connpolicy"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -24,7 +24,7 @@ func TestRecordingRules(t *testing.T) {
 		obj(kindOptions, singletonKey, map[string]any{"service": map[string]any{"enabled": true},
 			"channel_database_cleanup": map[string]any{"enabled": true, "days": 30}}),
 	)
-	want := retention.Rules{Global: 30, PerPolicy: map[string]int{"short": 7, "retired": 90}}
+	want := connpolicy.Retention{Global: 30, PerPolicy: map[string]int{"short": 7, "retired": 90}}
 	if diff := cmp.Diff(want, p.Retention()); diff != "" {
 		t.Errorf("retention (-want +got):\n%s", diff)
 	}

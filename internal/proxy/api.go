@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/wsframe"
 )
 
 // Authorizer is the policy decision point of the data plane. Implementations
@@ -251,6 +251,6 @@ type Exchange struct {
 	// (not yet redacted), at most maxWSMessages of them, the rest counted in WSMessagesDropped.
 	WebSocket                       bool
 	UpgradeBytesIn, UpgradeBytesOut int64
-	WSMessages                      []recording.WSMessage
+	WSMessages                      []wsframe.Message
 	WSMessagesDropped               int64
 }

@@ -3,7 +3,7 @@ package proxy
 import (
 	"sync"
 
-	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/wsframe"
 )
 
 // maxWSMessages bounds the messages kept for one upgraded exchange, so a chatty connection that stays open for
@@ -17,25 +17,25 @@ type wsCapture struct {
 	toTarget, toClient wsDirection
 
 	mu       sync.Mutex
-	messages []recording.WSMessage
+	messages []wsframe.Message
 	dropped  int64
 }
 
 type wsDirection struct {
 	mu     sync.Mutex
-	p      recording.WSParser
+	p      wsframe.Parser
 	closed bool
 }
 
 // newWSCapture returns a capture that keeps up to limit bytes of each text message.
 func newWSCapture(limit int) *wsCapture {
 	c := &wsCapture{}
-	c.toTarget.p = recording.WSParser{Direction: recording.WSToTarget, Limit: limit, Emit: c.add}
-	c.toClient.p = recording.WSParser{Direction: recording.WSToClient, Limit: limit, Emit: c.add}
+	c.toTarget.p = wsframe.Parser{Direction: wsframe.ToTarget, Limit: limit, Emit: c.add}
+	c.toClient.p = wsframe.Parser{Direction: wsframe.ToClient, Limit: limit, Emit: c.add}
 	return c
 }
 
-func (c *wsCapture) add(m recording.WSMessage) {
+func (c *wsCapture) add(m wsframe.Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.messages) >= maxWSMessages {
@@ -64,7 +64,7 @@ func (d *wsDirection) close() {
 }
 
 // snapshot ends both parsers (a message cut by the close is kept, marked incomplete) and returns the messages.
-func (c *wsCapture) snapshot() ([]recording.WSMessage, int64) {
+func (c *wsCapture) snapshot() ([]wsframe.Message, int64) {
 	if c == nil {
 		return nil, 0
 	}
@@ -72,5 +72,5 @@ func (c *wsCapture) snapshot() ([]recording.WSMessage, int64) {
 	c.toClient.close()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]recording.WSMessage(nil), c.messages...), c.dropped
+	return append([]wsframe.Message(nil), c.messages...), c.dropped
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/wsframe"
 )
 
 // creatorVersion is the Gatehouse version named in HAR files; a variable so
@@ -208,11 +210,11 @@ func harEntryOf(e *Exchange) harEntry {
 	}
 	for _, m := range e.WSMessages {
 		typ := "receive"
-		if m.Direction == WSToTarget {
+		if m.Direction == wsframe.ToTarget {
 			typ = "send"
 		}
 		he.WSMessages = append(he.WSMessages, harWSMessage{Type: typ, Time: float64(m.Time.UnixMicro()) / 1e6,
-			Opcode: opcodeNumber(m.Opcode), Data: m.Text, Size: m.Size})
+			Opcode: wsframe.OpcodeNumber(m.Opcode), Data: m.Text, Size: m.Size})
 	}
 	text, enc := harText(e.ResponseBody)
 	he.Response.Content = harContent{

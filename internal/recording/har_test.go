@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/wsframe"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -54,10 +55,10 @@ func TestWriteHARGolden(t *testing.T) {
 			Seq: 4, ID: "r4", Started: start.Add(3 * time.Second), DurationMS: 1500,
 			Method: "GET", URL: "wss://api.example.test/v1/watch", Proto: "HTTP/1.1", Status: 101, WebSocket: true,
 			ResponseHeaders: http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}},
-			WSMessages: []WSMessage{
-				{Time: start.Add(3100 * time.Millisecond), Direction: WSToTarget, Opcode: "text", Size: 15, Text: `{"watch":"pods"}`},
-				{Time: start.Add(3200 * time.Millisecond), Direction: WSToClient, Opcode: "binary", Size: 2048},
-				{Time: start.Add(3300 * time.Millisecond), Direction: WSToClient, Opcode: "close", Size: 2},
+			WSMessages: []wsframe.Message{
+				{Time: start.Add(3100 * time.Millisecond), Direction: wsframe.ToTarget, Opcode: "text", Size: 15, Text: `{"watch":"pods"}`},
+				{Time: start.Add(3200 * time.Millisecond), Direction: wsframe.ToClient, Opcode: "binary", Size: 2048},
+				{Time: start.Add(3300 * time.Millisecond), Direction: wsframe.ToClient, Opcode: "close", Size: 2},
 			},
 			Decision: "allowed",
 		},

@@ -3,6 +3,8 @@ package recording
 import (
 	"net/http"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/wsframe"
 )
 
 // Record kinds as written in the "kind" member of a trail line.
@@ -71,8 +73,8 @@ type Exchange struct {
 	WSBytesToClient  int64 `json:"ws_bytes_to_client,omitempty"`
 	// WSMessages are the messages of an upgraded connection in the order
 	// they were seen; WSMessagesDropped counts those past the proxy's cap.
-	WSMessages        []WSMessage `json:"ws_messages,omitempty"`
-	WSMessagesDropped int64       `json:"ws_messages_dropped,omitempty"`
+	WSMessages        []wsframe.Message `json:"ws_messages,omitempty"`
+	WSMessagesDropped int64             `json:"ws_messages_dropped,omitempty"`
 }
 
 // CloseInfo is the body of the "close" record.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/gatehouse-dev/gatehouse/internal/wsframe"
 )
 
 // Redacted replaces every redacted value.
@@ -263,7 +265,7 @@ func (r *Redactor) Exchange(ex *Exchange, limit int) Exchange {
 	out.ResponseBody, cut = r.Truncate(ex.ResponseBody, limit)
 	out.ResponseBodyTruncated = ex.ResponseBodyTruncated || cut
 	if ex.WSMessages != nil {
-		out.WSMessages = make([]WSMessage, len(ex.WSMessages))
+		out.WSMessages = make([]wsframe.Message, len(ex.WSMessages))
 		for i, m := range ex.WSMessages {
 			if m.Text != "" {
 				var b []byte

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/wsframe"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -229,7 +230,7 @@ func Entry(s Session, ex *recording.Exchange) store.TrailEntry {
 		if m.Text == "" {
 			continue
 		}
-		if m.Direction == recording.WSToTarget {
+		if m.Direction == wsframe.ToTarget {
 			req = append(req, m.Text)
 		} else {
 			resp = append(resp, m.Text)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/wsframe"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -116,10 +117,10 @@ func TestEntry(t *testing.T) {
 	ex := &recording.Exchange{Seq: 7, ID: "req-1", Started: started, DurationMS: 12.5, Method: "PATCH",
 		URL: "https://k8s.example:6443/apis/apps/v1/namespaces/prod/deployments/web%2Fx?dryRun=All", Proto: "HTTP/2", Status: 200,
 		RequestBody: []byte(`{"replicas":3}`), ResponseBody: []byte("caf\xc3"), ResponseBodyTruncated: true, Decision: "allowed",
-		WebSocket: true, WSMessages: []recording.WSMessage{
-			{Direction: recording.WSToTarget, Opcode: "text", Text: "sub pods"},
-			{Direction: recording.WSToClient, Opcode: "binary", Size: 9},
-			{Direction: recording.WSToClient, Opcode: "text", Text: "event 1"},
+		WebSocket: true, WSMessages: []wsframe.Message{
+			{Direction: wsframe.ToTarget, Opcode: "text", Text: "sub pods"},
+			{Direction: wsframe.ToClient, Opcode: "binary", Size: 9},
+			{Direction: wsframe.ToClient, Opcode: "text", Text: "event 1"},
 		}}
 	got := Entry(Session{ID: "s1", UserID: "u1", UserName: "alice", TargetID: "t1", TargetName: "k8s", ClientAddress: "10.0.0.5"}, ex)
 	want := store.TrailEntry{SessionID: "s1", Seq: 7, RequestID: "req-1", Started: started, DurationMS: 12.5, UserID: "u1",

@@ -1,4 +1,4 @@
-package recording
+package wsframe
 
 import (
 	"bytes"
@@ -40,9 +40,9 @@ func wsFrame(fin bool, op byte, payload []byte, mask []byte) []byte {
 	return append(out, p...)
 }
 
-func parseWS(stream []byte, limit, chunk int) ([]WSMessage, bool) {
-	var got []WSMessage
-	p := &WSParser{Direction: WSToTarget, Limit: limit, Emit: func(m WSMessage) { got = append(got, m) }}
+func parseWS(stream []byte, limit, chunk int) ([]Message, bool) {
+	var got []Message
+	p := &Parser{Direction: ToTarget, Limit: limit, Emit: func(m Message) { got = append(got, m) }}
 	for len(stream) > 0 {
 		n := min(chunk, len(stream))
 		p.Write(stream[:n])
@@ -52,7 +52,7 @@ func parseWS(stream []byte, limit, chunk int) ([]WSMessage, bool) {
 	return got, p.Broken
 }
 
-func TestWSParser(t *testing.T) {
+func TestParser(t *testing.T) {
 	mask := []byte{0x37, 0xfa, 0x21, 0x3d}
 	big := bytes.Repeat([]byte("é"), 40000) // 80000 bytes: a 64-bit length
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
@@ -60,32 +60,32 @@ func TestWSParser(t *testing.T) {
 		name   string
 		stream []byte
 		limit  int
-		want   []WSMessage
+		want   []Message
 		broken bool
 	}{
 		{"masked text", wsFrame(true, 1, []byte("Hello"), mask), 64,
-			[]WSMessage{{Opcode: "text", Size: 5, Text: "Hello"}}, false},
+			[]Message{{Opcode: "text", Size: 5, Text: "Hello"}}, false},
 		{"unmasked binary keeps no content", wsFrame(true, 2, []byte{0, 1, 2}, nil), 64,
-			[]WSMessage{{Opcode: "binary", Size: 3}}, false},
+			[]Message{{Opcode: "binary", Size: 3}}, false},
 		{"fragments with a ping between", cat(wsFrame(false, 1, []byte("Hel"), mask), wsFrame(true, 9, []byte("p"), mask), wsFrame(true, 0, []byte("lo"), mask)), 64,
-			[]WSMessage{{Opcode: "ping", Size: 1}, {Opcode: "text", Size: 5, Text: "Hello"}}, false},
+			[]Message{{Opcode: "ping", Size: 1}, {Opcode: "text", Size: 5, Text: "Hello"}}, false},
 		{"text cut at the limit on a character boundary", wsFrame(true, 1, []byte("aéb"), nil), 2,
-			[]WSMessage{{Opcode: "text", Size: 4, Text: "a", Truncated: true}}, false},
+			[]Message{{Opcode: "text", Size: 4, Text: "a", Truncated: true}}, false},
 		{"16-bit length", wsFrame(true, 1, bytes.Repeat([]byte("z"), 300), mask), 4,
-			[]WSMessage{{Opcode: "text", Size: 300, Text: "zzzz", Truncated: true}}, false},
+			[]Message{{Opcode: "text", Size: 300, Text: "zzzz", Truncated: true}}, false},
 		{"64-bit length", wsFrame(true, 1, big, nil), 4,
-			[]WSMessage{{Opcode: "text", Size: 80000, Text: "éé", Truncated: true}}, false},
+			[]Message{{Opcode: "text", Size: 80000, Text: "éé", Truncated: true}}, false},
 		{"close and pong", cat(wsFrame(true, 8, []byte{3, 232}, nil), wsFrame(true, 10, nil, nil)), 64,
-			[]WSMessage{{Opcode: "close", Size: 2}, {Opcode: "pong"}}, false},
+			[]Message{{Opcode: "close", Size: 2}, {Opcode: "pong"}}, false},
 		{"compressed text is size only", append([]byte{0xc1, 3}, "abc"...), 64,
-			[]WSMessage{{Opcode: "text", Size: 3, Compressed: true}}, false},
+			[]Message{{Opcode: "text", Size: 3, Compressed: true}}, false},
 		{"cut mid-message", wsFrame(false, 1, []byte("par"), nil), 64,
-			[]WSMessage{{Opcode: "text", Size: 3, Text: "par", Incomplete: true}}, false},
+			[]Message{{Opcode: "text", Size: 3, Text: "par", Incomplete: true}}, false},
 		{"continuation without a message", wsFrame(true, 0, []byte("x"), nil), 64, nil, true},
 		{"fragmented control frame", wsFrame(false, 9, []byte("x"), nil), 64, nil, true},
 		{"new message inside a fragmented one", cat(wsFrame(false, 1, []byte("a"), nil), wsFrame(true, 1, []byte("b"), nil)), 64, nil, true},
 		{"limit 0 keeps no text", wsFrame(true, 1, []byte("secret"), nil), 0,
-			[]WSMessage{{Opcode: "text", Size: 6, Truncated: true}}, false},
+			[]Message{{Opcode: "text", Size: 6, Truncated: true}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, chunk := range []int{1, 3, 1 << 20} {
@@ -93,7 +93,7 @@ func TestWSParser(t *testing.T) {
 				if broken != tc.broken {
 					t.Fatalf("chunk %d: broken %v, want %v", chunk, broken, tc.broken)
 				}
-				if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(WSMessage{}, "Time", "Direction"), cmpopts.EquateEmpty()); diff != "" {
+				if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(Message{}, "Time", "Direction"), cmpopts.EquateEmpty()); diff != "" {
 					t.Errorf("chunk %d (-want +got):\n%s", chunk, diff)
 				}
 			}
@@ -101,8 +101,8 @@ func TestWSParser(t *testing.T) {
 	}
 }
 
-// FuzzWSParser: however a stream is split into writes, the parser reports the same messages; it never panics.
-func FuzzWSParser(f *testing.F) {
+// FuzzParser: however a stream is split into writes, the parser reports the same messages; it never panics.
+func FuzzParser(f *testing.F) {
 	mask := []byte{1, 2, 3, 4}
 	f.Add(wsFrame(true, 1, []byte("hello"), mask), 3, 8)
 	f.Add(append(wsFrame(false, 2, []byte{9, 9}, nil), wsFrame(true, 0, []byte{8}, nil)...), 1, 0)
@@ -118,7 +118,7 @@ func FuzzWSParser(f *testing.F) {
 		if wb != sb {
 			t.Fatalf("broken %v whole, %v split", wb, sb)
 		}
-		if diff := cmp.Diff(whole, split, cmpopts.IgnoreFields(WSMessage{}, "Time"), cmpopts.EquateEmpty()); diff != "" {
+		if diff := cmp.Diff(whole, split, cmpopts.IgnoreFields(Message{}, "Time"), cmpopts.EquateEmpty()); diff != "" {
 			t.Fatalf("split writes changed the messages:\n%s", diff)
 		}
 		for _, m := range whole {
@@ -130,22 +130,4 @@ func FuzzWSParser(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestRedactWSMessages(t *testing.T) {
-	r := &Redactor{Secrets: [][]byte{[]byte("s3cr3t-token")}}
-	ex := &Exchange{WebSocket: true, WSMessages: []WSMessage{
-		{Opcode: "text", Size: 30, Text: `{"auth":"s3cr3t-token","x":1}`},
-		{Opcode: "text", Size: 40, Text: "0123456789s3cr3t-token", Truncated: true}, // captured to limit+slack
-	}}
-	got := r.Exchange(ex, 12)
-	if got.WSMessages[0].Text != `{"auth":"[RE` || !got.WSMessages[0].Truncated {
-		t.Errorf("message 0: %q truncated %v", got.WSMessages[0].Text, got.WSMessages[0].Truncated)
-	}
-	if bytes.Contains([]byte(got.WSMessages[1].Text), []byte("s3")) {
-		t.Errorf("message 1 keeps part of the secret: %q", got.WSMessages[1].Text)
-	}
-	if ex.WSMessages[0].Text != `{"auth":"s3cr3t-token","x":1}` {
-		t.Error("redaction changed the input")
-	}
 }

@@ -1,4 +1,6 @@
-package recording
+// Package wsframe follows the frames of a WebSocket connection (RFC 6455) as its bytes stream by and reports each
+// message, for the recording of upgraded exchanges. It never changes or holds back the stream.
+package wsframe
 
 import (
 	"encoding/binary"
@@ -7,15 +9,15 @@ import (
 	"unicode/utf8"
 )
 
-// WebSocket message directions.
+// Message directions.
 const (
-	WSToTarget = "to_target"
-	WSToClient = "to_client"
+	ToTarget = "to_target"
+	ToClient = "to_client"
 )
 
-// WSMessage is one WebSocket message of an upgraded exchange: a data
+// Message is one WebSocket message of an upgraded exchange: a data
 // message (all its fragments) or a control frame.
-type WSMessage struct {
+type Message struct {
 	Time      time.Time `json:"time"`
 	Direction string    `json:"direction"`
 	// Opcode is "text", "binary", "close", "ping", "pong", or "0x3".."0xf"
@@ -34,20 +36,20 @@ type WSMessage struct {
 	Incomplete bool `json:"incomplete,omitempty"`
 }
 
-// WSParser follows the frames of one direction of a WebSocket connection
+// Parser follows the frames of one direction of a WebSocket connection
 // (RFC 6455 section 5) as bytes stream by, and reports each message to
 // Emit. It never changes or holds back the stream: a parser that loses
 // track (a protocol error) stops reporting and sets Broken, and the bytes
 // keep flowing. It is not safe for concurrent use; use one per direction.
-type WSParser struct {
-	// Direction is WSToTarget or WSToClient.
+type Parser struct {
+	// Direction is ToTarget or ToClient.
 	Direction string
 	// Limit is how many payload bytes of a text message to keep; 0 keeps none.
 	Limit int
 	// Now stamps messages; nil means time.Now.
 	Now func() time.Time
 	// Emit receives each finished message.
-	Emit func(WSMessage)
+	Emit func(Message)
 
 	hdr  [14]byte
 	hn   int // header bytes collected
@@ -61,9 +63,9 @@ type WSParser struct {
 	control   bool
 	fin       bool
 
-	data *WSMessage // the data message being assembled
+	data *Message // the data message being assembled
 	text []byte
-	ctl  *WSMessage // the control frame being read
+	ctl  *Message // the control frame being read
 
 	// Broken is set once the stream stopped parsing as WebSocket frames.
 	Broken bool
@@ -71,7 +73,7 @@ type WSParser struct {
 
 // Write feeds p, the next bytes of the direction, to the parser. It always
 // consumes all of p.
-func (p *WSParser) Write(b []byte) (int, error) {
+func (p *Parser) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 && !p.Broken {
 		if !p.inFrame {
@@ -93,7 +95,7 @@ func (p *WSParser) Write(b []byte) (int, error) {
 }
 
 // header collects header bytes from b and returns what is left of b.
-func (p *WSParser) header(b []byte) []byte {
+func (p *Parser) header(b []byte) []byte {
 	for len(b) > 0 {
 		p.hdr[p.hn] = b[0]
 		p.hn++
@@ -118,7 +120,7 @@ func (p *WSParser) header(b []byte) []byte {
 	return b
 }
 
-func (p *WSParser) startFrame() {
+func (p *Parser) startFrame() {
 	h := p.hdr[:p.hlen]
 	p.hn, p.hlen = 0, 0
 	p.fin = h[0]&0x80 != 0
@@ -151,7 +153,7 @@ func (p *WSParser) startFrame() {
 			p.Broken = true // control frames are short and never fragmented
 			return
 		}
-		p.ctl = &WSMessage{Time: p.now(), Direction: p.Direction, Opcode: opcodeName(op), Size: int64(length)}
+		p.ctl = &Message{Time: p.now(), Direction: p.Direction, Opcode: opcodeName(op), Size: int64(length)}
 	case op == 0:
 		if p.data == nil {
 			p.Broken = true // a continuation with nothing to continue
@@ -163,7 +165,7 @@ func (p *WSParser) startFrame() {
 			p.Broken = true // a new message before the last one ended
 			return
 		}
-		p.data = &WSMessage{Time: p.now(), Direction: p.Direction, Opcode: opcodeName(op), Size: int64(length), Compressed: rsv1}
+		p.data = &Message{Time: p.now(), Direction: p.Direction, Opcode: opcodeName(op), Size: int64(length), Compressed: rsv1}
 		p.text = p.text[:0]
 	}
 	p.inFrame = true
@@ -172,7 +174,7 @@ func (p *WSParser) startFrame() {
 	}
 }
 
-func (p *WSParser) payload(b []byte) {
+func (p *Parser) payload(b []byte) {
 	if p.control || p.data == nil || p.data.Opcode != "text" || p.data.Compressed {
 		p.maskPos = (p.maskPos + len(b)) % 4
 		return
@@ -200,7 +202,7 @@ func (p *WSParser) payload(b []byte) {
 	p.maskPos = (p.maskPos + len(b) - take) % 4
 }
 
-func (p *WSParser) endFrame() {
+func (p *Parser) endFrame() {
 	p.inFrame = false
 	if p.control {
 		m := p.ctl
@@ -213,7 +215,7 @@ func (p *WSParser) endFrame() {
 	}
 }
 
-func (p *WSParser) finishData(incomplete bool) {
+func (p *Parser) finishData(incomplete bool) {
 	m := p.data
 	p.data = nil
 	if m == nil {
@@ -232,7 +234,7 @@ func (p *WSParser) finishData(incomplete bool) {
 }
 
 // Close reports a message left unfinished when the connection ended.
-func (p *WSParser) Close() error {
+func (p *Parser) Close() error {
 	if !p.Broken {
 		if p.ctl != nil {
 			c := *p.ctl
@@ -245,13 +247,13 @@ func (p *WSParser) Close() error {
 	return nil
 }
 
-func (p *WSParser) emit(m WSMessage) {
+func (p *Parser) emit(m Message) {
 	if p.Emit != nil {
 		p.Emit(m)
 	}
 }
 
-func (p *WSParser) now() time.Time {
+func (p *Parser) now() time.Time {
 	if p.Now != nil {
 		return p.Now()
 	}
@@ -274,8 +276,8 @@ func opcodeName(op byte) string {
 	return "0x" + strconv.FormatUint(uint64(op), 16)
 }
 
-// opcodeNumber is the inverse of opcodeName.
-func opcodeNumber(name string) int {
+// OpcodeNumber is the inverse of opcodeName.
+func OpcodeNumber(name string) int {
 	for op := range 16 {
 		if opcodeName(byte(op)) == name {
 			return op
