@@ -206,8 +206,10 @@ func (s *Store) trailWhere(q TrailQuery) trailSQL {
 			conds = append(conds, `(t.path = ? OR t.path LIKE ?)`) // backslash is PostgreSQL's default LIKE escape
 			args = append(args, p, likeEscape(p)+"/%")
 		} else {
-			conds = append(conds, `(t.path = ? OR (t.path >= ? AND t.path < ?))`) // '0' follows '/'
-			args = append(args, p, p+"/", p+"0")
+			// The range [p, p+"0") ('0' follows '/') is what the index on (method, path, started) serves; the
+			// second condition keeps p itself and p/... out of what the range also holds (p-x, p.x).
+			conds = append(conds, `t.path >= ? AND t.path < ? AND (t.path = ? OR t.path >= ?)`)
+			args = append(args, p, p+"0", p, p+"/")
 		}
 	}
 	if q.Status != 0 {

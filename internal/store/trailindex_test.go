@@ -27,6 +27,8 @@ func TestTrailIndexSearch(t *testing.T) {
 			entry("s2", 2, 4, "bob", "DELETE", "/apis/apps/v1/namespaces/prod", "", ""),
 			entry("s3", 1, -10, "carol", "DELETE", "/apis/apps/v1/namespaces/prod/secrets/db", "", "old"),
 			entry("s3", 2, 5, "carol", "POST", "/api/v1/namespaces/prod/pods", `{"image":"nginx:1.27","pct":"100%_done"}`, "created \x00 nul"),
+			entry("s4", 1, 6, "dave", "GET", "/apis/apps/v1/namespaces/prod-x/pods", "", ""),
+			entry("s4", 2, 6, "dave", "GET", "/apis/apps/v1/namespaces/prod.old", "", ""),
 		}
 		if err := e.S.IndexExchanges(ctx, entries); err != nil {
 			t.Fatal(err)
@@ -57,11 +59,13 @@ func TestTrailIndexSearch(t *testing.T) {
 			{"a three-character needle", store.TrailQuery{ResponseText: "OLD"}, []string{"s3/1"}},
 			{"path prefixes are case-sensitive", store.TrailQuery{PathPrefix: "/APIS/apps"}, nil},
 			{"a path prefix is not a string prefix", store.TrailQuery{PathPrefix: "/apis/apps/v1/namespaces/pro"}, nil},
+			{"a path prefix matches the path itself", store.TrailQuery{PathPrefix: "/apis/apps/v1/namespaces/prod/", Method: "DELETE", UserName: "bob"}, []string{"s2/2"}},
+			{"a sibling that sorts inside the range", store.TrailQuery{PathPrefix: "/apis/apps/v1/namespaces/prod", UserName: "dave"}, nil},
 			{"request text is not response text", store.TrailQuery{ResponseText: "nginx"}, nil},
 			{"a quote in the needle", store.TrailQuery{ResponseText: `"kind"`}, []string{"s1/1"}},
 			{"user and oldest first", store.TrailQuery{UserName: "carol", Ascending: true}, []string{"s3/1", "s3/2"}},
 			{"NUL stored as space", store.TrailQuery{ResponseText: "created   nul"}, []string{"s3/2"}},
-			{"paging", store.TrailQuery{Limit: 2, Offset: 1}, []string{"s2/2", "s2/1"}},
+			{"paging", store.TrailQuery{Limit: 2, Offset: 3}, []string{"s2/2", "s2/1"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				got, total, exact, err := e.S.SearchTrails(ctx, tc.q)
@@ -89,7 +93,7 @@ func TestTrailIndexSearch(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, _, _, err := e.S.SearchTrails(ctx, store.TrailQuery{})
-		if err != nil || !slices.Equal(keys(got), []string{"s2/2", "s2/1"}) {
+		if err != nil || !slices.Equal(keys(got), []string{"s4/2", "s4/1", "s2/2", "s2/1"}) {
 			t.Errorf("after deleting s1 and s3: %v %v", keys(got), err)
 		}
 		// Deleted rows leave the text index too: the FTS table must not find them.
