@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TrailEntry is one recorded exchange in the trail index. Texts are redacted, as in the trail.
@@ -119,6 +121,12 @@ func (s *Store) SearchTrails(ctx context.Context, q TrailQuery) (entries []Trail
 		}
 	}
 	sq := s.trailWhere(q)
+	if s.pg {
+		// An unnamed statement is planned with its parameters: a cached prepared statement would switch to a
+		// generic plan after a few runs, and a generic ILIKE plan cannot tell a rare needle (trigram index) from
+		// a common one (scan in time order).
+		sq.args = append([]any{pgx.QueryExecModeExec}, sq.args...)
+	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
