@@ -1,6 +1,8 @@
 package configapi
 
 import (
+	"github.com/gatehouse-dev/gatehouse/internal/retention"
+
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -200,6 +202,8 @@ func (o *httpOptions) check(c *checker) {
 func (o *cleanup) check(c *checker, f string) {
 	if o.Days < 0 || (o.Enabled && o.Days < 1) {
 		c.fail(f+".days", "must be at least 1 when cleanup is enabled")
+	} else if o.Days > retention.MaxDays {
+		c.fail(f+".days", "must be at most %d (100 years)", retention.MaxDays)
 	}
 }
 

@@ -1,6 +1,7 @@
 package configapi
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -35,5 +36,23 @@ func TestRecordingRules(t *testing.T) {
 	}
 	if got := policiesFrom(t, time.Now).Retention(); got.Global != 0 || len(got.PerPolicy) != 0 {
 		t.Errorf("defaults keep everything forever, got %+v", got)
+	}
+}
+
+func TestCleanupDaysBounded(t *testing.T) {
+	for _, tc := range []struct {
+		days int
+		ok   bool
+	}{{1, true}, {36500, true}, {36501, false}, {1 << 40, false}, {0, false}, {-1, false}} {
+		body := mustJSON(map[string]any{"service": map[string]any{"enabled": true},
+			"channel_database_cleanup": map[string]any{"enabled": true, "days": tc.days}})
+		_, err := decodeBody(kindOptions, body)
+		var e *Error
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("days %d refused: %v", tc.days, err)
+		case !tc.ok && (!errors.As(err, &e) || e.Field != "channel_database_cleanup.days"):
+			t.Errorf("days %d: %v, want a refusal naming channel_database_cleanup.days", tc.days, err)
+		}
 	}
 }

@@ -40,6 +40,10 @@ var (
 	_ Trails = (*recording.Store)(nil)
 )
 
+// MaxDays is the longest retention there is. A longer one could overflow the cutoff's arithmetic and land in the
+// future, deleting everything; the configuration refuses it, and the job never computes past it.
+const MaxDays = 36500
+
 // batchSize bounds the sessions deleted in one transaction.
 const batchSize = 500
 
@@ -113,7 +117,7 @@ func (j *Job) Tick(ctx context.Context) Result {
 }
 
 func (j *Job) clean(ctx context.Context, g store.RetentionGroup, now time.Time, days int, rule string, res *Result) error {
-	cutoff := now.Add(-time.Duration(days) * 24 * time.Hour)
+	cutoff := now.AddDate(0, 0, -min(days, MaxDays))
 	for {
 		list, err := j.Store.ExpiredSessions(ctx, g, cutoff, batchSize)
 		if err != nil {

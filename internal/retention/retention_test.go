@@ -136,6 +136,11 @@ func testRetention(t *testing.T, st *store.Store) {
 	if events, _, _ := st.ListAudit(ctx, store.AuditFilter{Action: "retention-cleanup"}, store.ListOptions{}); len(events) != 1 {
 		t.Errorf("a quiet run was audited: %d events", len(events))
 	}
+	// A retention too long to compute (it would overflow into the future) keeps everything.
+	job.Rules = func() retention.Rules { return retention.Rules{Global: 1 << 40, PerPolicy: map[string]int{"p1": 1 << 40}} }
+	if res := job.Tick(ctx); len(res.Deleted) != 0 {
+		t.Errorf("with a huge retention: %+v", res.Deleted)
+	}
 	// No rules, no deletions, whatever the age.
 	job.Rules = func() retention.Rules { return retention.Rules{} }
 	job.Now = func() time.Time { return now.Add(1000 * day) }
