@@ -137,7 +137,9 @@ func testRetention(t *testing.T, st *store.Store) {
 		t.Errorf("a quiet run was audited: %d events", len(events))
 	}
 	// A retention too long to compute (it would overflow into the future) keeps everything.
-	job.Rules = func() retention.Rules { return retention.Rules{Global: 1 << 40, PerPolicy: map[string]int{"p1": 1 << 40}} }
+	job.Rules = func() retention.Rules {
+		return retention.Rules{Global: 1 << 40, PerPolicy: map[string]int{"p1": 1 << 40}}
+	}
 	if res := job.Tick(ctx); len(res.Deleted) != 0 {
 		t.Errorf("with a huge retention: %+v", res.Deleted)
 	}
