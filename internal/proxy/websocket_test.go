@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/wsframe"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/net/websocket"
 )
@@ -296,5 +297,26 @@ func TestWebSocketMessagesRecorded(t *testing.T) {
 	}
 	if ex.UpgradeBytesIn == 0 || ex.UpgradeBytesOut == 0 {
 		t.Errorf("upgrade byte counts %d/%d", ex.UpgradeBytesIn, ex.UpgradeBytesOut)
+	}
+}
+
+// TestWSCaptureBounded: a long, chatty connection keeps at most maxWSMessages messages and maxWSText bytes of text;
+// the rest is counted, not kept.
+func TestWSCaptureBounded(t *testing.T) {
+	c := newWSCapture(64 << 10)
+	text := strings.Repeat("x", 60<<10)
+	for range maxWSMessages + 5 {
+		c.add(wsframe.Message{Direction: wsframe.ToTarget, Opcode: "text", Size: int64(len(text)), Text: text})
+	}
+	msgs, dropped := c.snapshot()
+	kept := 0
+	for _, m := range msgs {
+		kept += len(m.Text)
+	}
+	if len(msgs) != maxWSMessages || dropped != 5 || kept > maxWSText || kept == 0 {
+		t.Fatalf("%d messages, %d dropped, %d bytes of text", len(msgs), dropped, kept)
+	}
+	if last := msgs[len(msgs)-1]; last.Text != "" || !last.Truncated || last.Size != int64(len(text)) {
+		t.Errorf("a message past the text budget: %+v", last)
 	}
 }

@@ -10,6 +10,11 @@ import (
 // hours cannot grow the proxy's memory without end; the rest are counted.
 const maxWSMessages = 10000
 
+// maxWSText bounds the text kept over all messages of one upgraded exchange, so that the exchange's trail record
+// (one line, written at once) and the memory held until the connection ends stay bounded too: past it, messages
+// are kept with direction, opcode and size, their text cut (marked truncated).
+const maxWSText = 1 << 20
+
 // wsCapture follows both directions of an audited WebSocket connection and collects its messages for the
 // exchange's recording. ReverseProxy copies each direction on its own goroutine and returns when the first one
 // ends, so the other may still be feeding its parser while the exchange is recorded: each direction has a lock.
@@ -18,6 +23,7 @@ type wsCapture struct {
 
 	mu       sync.Mutex
 	messages []wsframe.Message
+	text     int // bytes of text kept so far
 	dropped  int64
 }
 
@@ -42,6 +48,10 @@ func (c *wsCapture) add(m wsframe.Message) {
 		c.dropped++
 		return
 	}
+	if c.text+len(m.Text) > maxWSText {
+		m.Text, m.Truncated = "", true
+	}
+	c.text += len(m.Text)
 	c.messages = append(c.messages, m)
 }
 
