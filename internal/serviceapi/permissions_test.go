@@ -249,7 +249,7 @@ func routeTable() []route {
 		{pattern: "PUT " + connsPath + "/connections/{id}/legal-hold", perm: auth.ConnectionsTrails, path: fixed(connsPath + "/connections/no-such-id/legal-hold"),
 			body: func(*matrixEnv) any { return map[string]any{"hold": false} }},
 		{pattern: "POST /trail-index/api/v1/index/search", perm: auth.ConnectionsTrails, path: fixed("/trail-index/api/v1/index/search"), wantOK: 200,
-			body: func(*matrixEnv) any { return map[string]any{"keywords": "x"} }},
+			body: func(*matrixEnv) any { return map[string]any{"keywords": "xyz"} }},
 		{pattern: "POST " + connsPath + "/terminate/connection/{id}", perm: auth.ConnectionsTerminate, path: fixed(connsPath + "/terminate/connection/no-such-id")},
 		{pattern: "POST " + connsPath + "/terminate/user/{user_id}", perm: auth.ConnectionsTerminate,
 			path: func(e *matrixEnv, _ *actor) string { return connsPath + "/terminate/user/" + e.user }},
