@@ -171,6 +171,21 @@ func TestTrailSearch(t *testing.T) {
 			t.Errorf("session search: %+v", out)
 		}
 		a.call("GET", "/api/audit/sessions?start=yesterday", nil, http.StatusBadRequest)
+
+		// Listing sessions needs connections-view; searching their bodies needs connections-trails as well.
+		viewer := f.gh.Create(rolesAPI+"/roles", f.adm, map[string]any{"name": "session-viewers", "permissions": []string{"connections-view"}})
+		vid := f.gh.Create(usersAPI+"/users", f.adm, map[string]any{"username": "viewer", "password": userPassword, "enabled": true})
+		f.gh.JSON("PUT", rolesAPI+"/users/"+vid+"/roles", f.adm, []map[string]string{{"id": viewer}}, http.StatusOK, nil)
+		vtok := f.gh.Token("viewer", userPassword)
+		if st, b := f.gh.Do("GET", "/api/audit/sessions", vtok, nil); st != http.StatusOK {
+			t.Errorf("viewer lists sessions: %d %s", st, b)
+		}
+		if st, b := f.gh.Do("GET", "/api/audit/sessions?response_content=Needle-42", vtok, nil); st != http.StatusForbidden || strings.Contains(string(b), "Needle-42") {
+			t.Errorf("viewer searched trail bodies: %d %s", st, b)
+		}
+		if st, _ := f.gh.Do("POST", indexAPI, vtok, map[string]any{"response_contains": "Needle-42"}); st != http.StatusForbidden {
+			t.Errorf("viewer searched the trail index: %d", st)
+		}
 		a.call("GET", "/api/audit/sessions?content=ab", nil, http.StatusBadRequest)
 	})
 
