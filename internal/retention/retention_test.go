@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,6 +88,10 @@ func testRetention(t *testing.T, st *store.Store) {
 		if err := st.IndexExchanges(ctx, []store.TrailEntry{{SessionID: s.id, Seq: 1, Started: connected, Method: "GET", Path: "/x"}}); err != nil {
 			t.Fatal(err)
 		}
+		// A cluster keeps a copy of each closed trail in the database; retention removes it with the session.
+		if err := st.PutTrail(ctx, s.id, strings.NewReader("trail of "+s.id)); err != nil {
+			t.Fatal(err)
+		}
 		if s.age > 0 {
 			if _, err := w.Close("done"); err != nil {
 				t.Fatal(err)
@@ -121,8 +126,12 @@ func testRetention(t *testing.T, st *store.Store) {
 		_, serr := st.Session(ctx, s.id)
 		_, terr := trails.Verify(ctx, s.id)
 		hits, _, _, _ := st.SearchTrails(ctx, store.TrailQuery{SessionID: s.id})
-		if gone := deleted[s.id]; gone != (serr != nil) || gone != (terr != nil) || gone != (len(hits) == 0) {
-			t.Errorf("%s: want deleted %v; row err %v, trail err %v, index entries %d", s.id, gone, serr, terr, len(hits))
+		copyRC, cerr := st.Trail(ctx, s.id)
+		if cerr == nil {
+			copyRC.Close()
+		}
+		if gone := deleted[s.id]; gone != (serr != nil) || gone != (terr != nil) || gone != (len(hits) == 0) || gone != (cerr != nil) {
+			t.Errorf("%s: want deleted %v; row err %v, trail err %v, index entries %d, stored copy err %v", s.id, gone, serr, terr, len(hits), cerr)
 		}
 	}
 	events, _, err := st.ListAudit(ctx, store.AuditFilter{Action: "retention-cleanup"}, store.ListOptions{})
