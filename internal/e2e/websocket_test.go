@@ -112,9 +112,25 @@ func TestWebSocketMessagesInTheTrail(t *testing.T) {
 		{"to_target", "binary", ""},
 		{"to_client", "binary", ""},
 	}
-	for i, w := range want {
-		if m := data[i]; m.Direction != w.dir || m.Opcode != w.op || m.Text != w.text || m.Size == 0 {
-			t.Errorf("message %d: %+v, want %+v", i, m, w)
+	// Each direction is in order; how the two interleave depends on when each copying goroutine saw its bytes.
+	for _, dir := range []string{"to_target", "to_client"} {
+		var got []wsMessage
+		for _, m := range data {
+			if m.Direction == dir {
+				got = append(got, m)
+			}
+		}
+		i := 0
+		for _, w := range want {
+			if w.dir != dir {
+				continue
+			}
+			if i >= len(got) {
+				t.Errorf("%s: missing %+v", dir, w)
+			} else if m := got[i]; m.Opcode != w.op || m.Text != w.text || m.Size == 0 {
+				t.Errorf("%s message %d: %+v, want %+v", dir, i, m, w)
+			}
+			i++
 		}
 	}
 	_, raw := f.gh.Do("GET", connsAPI+"/connections/"+id+"/trail?format=har", f.adm, nil)

@@ -292,8 +292,23 @@ func TestWebSocketMessagesRecorded(t *testing.T) {
 		{"to_target", "text", 40, long[:16], true},
 		{"to_client", "text", 46, "echo: " + long[:10], true},
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("recorded messages (-want +got):\n%s", diff)
+	// Each direction is in order; how the two interleave depends on when each copying goroutine saw its bytes.
+	byDir := func(in []msg, dir string) []msg {
+		var out []msg
+		for _, m := range in {
+			if m.Dir == dir {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	for _, dir := range []string{"to_target", "to_client"} {
+		if diff := cmp.Diff(byDir(want, dir), byDir(got, dir)); diff != "" {
+			t.Errorf("recorded messages %s (-want +got):\n%s", dir, diff)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d messages recorded, want %d", len(got), len(want))
 	}
 	if ex.UpgradeBytesIn == 0 || ex.UpgradeBytesOut == 0 {
 		t.Errorf("upgrade byte counts %d/%d", ex.UpgradeBytesIn, ex.UpgradeBytesOut)
