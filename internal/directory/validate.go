@@ -123,6 +123,18 @@ func (src *Source) Validate() error {
 	default:
 		return fieldErr("connection.type", "unknown source type %q", c.Type)
 	}
+	if c.Type != TypeOIDC && c.OIDCEnabled != nil && !*c.OIDCEnabled {
+		c.OIDCEnabled = nil // false is what every non-OIDC source says
+	}
+	if err := c.validateMFA(); err != nil {
+		return err
+	}
+	if err := c.checkApplicable(); err != nil {
+		return err
+	}
+	if err := src.checkSettings(); err != nil {
+		return err
+	}
 	src.normalize()
 	return nil
 }
