@@ -27,6 +27,8 @@ type Principals interface {
 	PrincipalFromToken(r *http.Request) (*serviceapi.Principal, error)
 	LoadPrincipal(ctx context.Context, kind, id string) (*serviceapi.Principal, error)
 	CheckUserPassword(r *http.Request, username, password, dialect string) (*model.User, error)
+	// SecondFactor checks the code of the user's second factor (mfa_type of their source) after the password.
+	SecondFactor(r *http.Request, u *model.User, code, dialect string) error
 }
 
 var _ Principals = (*serviceapi.API)(nil)
@@ -124,6 +126,7 @@ const public = "(public)"
 // /api/user_info renders it. The longest URL prefix that has a row for the method decides.
 var permissionTable = []access{
 	{authPath, http.MethodGet, public},
+	{authPath, http.MethodPost, public}, // the same login, with a body carrying the second factor's code
 	{authPath, http.MethodDelete, public},
 	{authPath + "/types", http.MethodGet, public},
 	{rootPath, http.MethodGet, ""},

@@ -148,6 +148,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	if s.shared != nil {
 		s.cfgapi.SharedRates = s.shared
 	}
+	// X.509 login (aaa/settings) refuses password logins through the service API's token endpoint too.
+	s.api.PasswordLoginAllowed = s.cfgapi.PasswordLoginAllowed
 	if err := s.cfgapi.Reload(ctx); err != nil {
 		return nil, err
 	}
