@@ -126,7 +126,6 @@ const public = "(public)"
 // /api/user_info renders it. The longest URL prefix that has a row for the method decides.
 var permissionTable = []access{
 	{authPath, http.MethodGet, public},
-	{authPath, http.MethodPost, public}, // the same login, with a body carrying the second factor's code
 	{authPath, http.MethodDelete, public},
 	{authPath + "/types", http.MethodGet, public},
 	{rootPath, http.MethodGet, ""},
