@@ -20,7 +20,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
-
 // oauthAnswer is the token endpoint's answer, success or RFC 6749 error.
 type oauthAnswer struct {
 	AccessToken string `json:"access_token"`
