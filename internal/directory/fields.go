@@ -137,10 +137,9 @@ func (c *Connection) validateMFA() error {
 		return fieldErr("connection.mfa_type", "mfa_type must be DISABLED, TOTP or RADIUS, not %q", c.MFAType)
 	}
 	// Only RADIUS uses the server fields; refusing them otherwise keeps a typo'd mfa_type from looking configured.
-	// A shared secret kept from an earlier RADIUS setting is dropped rather than refused, since an update cannot
-	// see a write-only value to leave it out.
-	c.MFASharedSecret = nil
-	for name, set := range map[string]bool{"mfa_address": c.MFAAddress != "", "mfa_port": c.MFAPort != 0} {
+	// (KeepSecrets does not carry a stored shared secret over to another mfa_type.)
+	for name, set := range map[string]bool{"mfa_address": c.MFAAddress != "", "mfa_port": c.MFAPort != 0,
+		"mfa_shared_secret": c.MFASharedSecret != nil && *c.MFASharedSecret != ""} {
 		if set {
 			return model.NotSupported("connection."+name, "connection."+name+" applies only to mfa_type RADIUS")
 		}

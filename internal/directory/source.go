@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/model"
@@ -252,9 +253,13 @@ func (src *Source) Redact() {
 }
 
 // KeepSecrets copies into src the secrets it leaves out (nil) from old, so an update that omits a secret keeps it.
+// The RADIUS shared secret is kept only while mfa_type stays RADIUS: it means nothing to another second factor.
 func (src *Source) KeepSecrets(old *Source) {
 	oldFields := old.Connection.secretFields()
 	for name, field := range src.Connection.secretFields() {
+		if name == "mfa_shared_secret" && !strings.EqualFold(strings.TrimSpace(src.Connection.MFAType), MFARADIUS) {
+			continue
+		}
 		if *field == nil {
 			*field = *oldFields[name]
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -198,6 +199,17 @@ func mergeCredential(in *credentialInput, c *model.TargetCredential) error {
 		}
 	}
 	const f = "target_credential."
+	// Another type's fields would be stored and never injected: refuse them rather than keep them silently.
+	for _, o := range []struct{ name, value, typ string }{
+		{"bearer_token", in.BearerToken, "token"}, {"basic_auth_username", in.BasicAuthUsername, "basicauth"},
+		{"basic_auth_password", in.BasicAuthPassword, "basicauth"}, {"header_name", in.HeaderName, "header"},
+		{"header_value", in.HeaderValue, "header"}, {"certificate", in.Certificate, "certificate"},
+		{"private_key", in.PrivateKey, "certificate"},
+	} {
+		if o.value != "" && o.typ != in.Type {
+			return model.NotSupported(f+o.name, fmt.Sprintf("%s applies to type %s only, not %s; leave it out", o.name, o.typ, in.Type))
+		}
+	}
 	switch in.Type {
 	case "token":
 		keep(&c.BearerToken, in.BearerToken)
