@@ -46,4 +46,3 @@ func TestReauthorizationInterval(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
