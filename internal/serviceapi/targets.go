@@ -119,6 +119,13 @@ func (a *API) applyTarget(r *http.Request, in *targetInput, t *model.Target, cre
 				fe := errs[0].Prefixed(fieldIndex(list.field, i))
 				return badRequest(fe.Field, fe.Error())
 			}
+			// A request matching an unauthorized endpoint is refused, so how it would be forwarded means nothing.
+			if list.field == "unauthorized_endpoints" && e.AllowUnauthenticated {
+				return model.NotSupported(fieldIndex(list.field, i)+".allow_unauthenticated", "allow_unauthenticated has no meaning on an unauthorized endpoint, whose requests are refused; leave it false")
+			}
+			if list.field == "unauthorized_endpoints" && e.NATTargetHost != "" {
+				return model.NotSupported(fieldIndex(list.field, i)+".nat_target_host", "nat_target_host has no meaning on an unauthorized endpoint, whose requests are refused; leave it out")
+			}
 			out = append(out, policy.NormalizeEndpoint(e))
 		}
 		*list.dst = out
