@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -35,8 +34,12 @@ func TestLoginTOTP(t *testing.T) {
 	adm := h.srv.AdminToken()
 	h.srv.Create("/local-user-store/api/v1/users", adm, map[string]any{"username": "alice", "password": "Alice-pass-1"})
 	h.srv.Create("/local-user-store/api/v1/users", adm, map[string]any{"username": "bob", "password": "Bob-pass-12"})
-	h.srv.JSON("PUT", "/role-store/api/v1/sources/local", adm, map[string]any{"name": "Local users", "enabled": true,
-		"connection": map[string]any{"type": "LOCAL", "mfa_type": "TOTP"}}, http.StatusOK, nil)
+	h.ok("", "sources", "update", "local", "--mfa-type", "totp")
+	var local map[string]any
+	h.jsonOut(&local, "sources", "get", "local")
+	if c, _ := local["connection"].(map[string]any); c["mfa_type"] != "TOTP" {
+		t.Fatalf("LOCAL source after --mfa-type totp: %v", local)
+	}
 
 	// Admin commands, with the admin's session from before the change.
 	var enr map[string]string
