@@ -634,6 +634,8 @@ func exercise(t *testing.T, cl *client) {
 	cl.do(exchange{method: "DELETE", path: R + "/roles/" + role, token: adm, want: 200})
 	cl.do(exchange{method: "DELETE", path: R + "/roles/" + role, token: adm, want: 404})
 
+	exerciseMFA(t, cl, adm)
+
 	// Last, since it locks out this source address: repeated failures are answered 429.
 	for i := 0; ; i++ {
 		form := login("ghost", "wrong-password")
