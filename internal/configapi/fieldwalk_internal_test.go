@@ -1,8 +1,15 @@
 package configapi
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // leaf is one settable field of a body, by its JSON path ("rules[].channels"; [] stands for any index).
@@ -33,6 +41,11 @@ func leaves(t reflect.Type, prefix string) []leaf {
 		for i := range t.NumField() {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.Anonymous && name == "" {
+				// An embedded struct's fields are the body's own, as encoding/json flattens them.
+				out = append(out, leaves(f.Type, prefix)...)
+				continue
+			}
 			if !f.IsExported() || name == "-" {
 				continue
 			}
@@ -79,6 +92,9 @@ func setPath(body map[string]any, root reflect.Type, path string, v any) {
 	for i, part := range parts {
 		name, isList := strings.CutSuffix(part, "[]")
 		ft := fieldType(t, name)
+		if ft == nil {
+			panic("no field " + name + " in " + t.String())
+		}
 		if i == len(parts)-1 && !isList {
 			cur[name] = v
 			return
@@ -115,11 +131,17 @@ func fieldType(t reflect.Type, name string) reflect.Type {
 	}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if n, _, _ := strings.Cut(f.Tag.Get("json"), ","); n == name {
+		n, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if n == name {
 			return f.Type
 		}
+		if f.Anonymous && n == "" {
+			if ft := fieldType(f.Type, name); ft != nil {
+				return ft
+			}
+		}
 	}
-	panic("no field " + name + " in " + t.String())
+	return nil
 }
 
 // getPath reads the current JSON value at path (nil if absent).
@@ -235,9 +257,18 @@ func TestConfigurationFieldWalk(t *testing.T) {
 	sess := h.login("admin")
 	checkRegistry(t, enforcedConfigFields)
 	seen := map[string]bool{}
+	bases := walkBases(t)
 	for _, k := range kinds {
-		base := k.defaults[0].body
-		baseRaw, _ := json.Marshal(base)
+		var base body
+		var baseRaw []byte
+		if len(k.defaults) > 0 {
+			base = k.defaults[0].body
+			baseRaw, _ = json.Marshal(base)
+		} else if raw, ok := bases[k.name]; ok {
+			base, baseRaw = k.template(), raw
+		} else {
+			t.Fatalf("%s has no built-in object and no walk base in walkBases: add one", k.name)
+		}
 		root := reflect.TypeOf(base).Elem()
 		for _, l := range leaves(root, "") {
 			key := k.name + ":" + l.path
@@ -331,7 +362,41 @@ func ownedElsewhereFor(key string) (string, bool) {
 	return "", false
 }
 
+// walkBases are valid bodies for the kinds that have no built-in object to start from.
+func walkBases(t *testing.T) map[string][]byte {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "walk CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "walk.example.com"}, DNSNames: []string{"walk.example.com"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemOf := func(typ string, der []byte) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+	}
+	keyPEM := func(k *ecdsa.PrivateKey) string {
+		der, _ := x509.MarshalPKCS8PrivateKey(k)
+		return pemOf("PRIVATE KEY", der)
+	}
+	return map[string][]byte{
+		kindTrustedCALists.name: mustJSON(map[string]any{"name": "walk", "certificates": []string{pemOf("CERTIFICATE", caDER)}}),
+		kindSigningCAs.name:     mustJSON(map[string]any{"name": "walk", "certificate": pemOf("CERTIFICATE", caDER), "private_key": keyPEM(caKey)}),
+		kindX509Identities.name: mustJSON(map[string]any{"name": "walk", "certificate": pemOf("CERTIFICATE", leafDER), "private_key": keyPEM(leafKey)}),
+	}
+}
+
 // companions are the other fields a walked value needs to be valid at all (a rate limit switched on needs a rate).
 var companions = map[string]map[string]any{
-	"http/connections:rate_limit.enabled": {"rate_limit.value": 60.0},
+	"http/connections:rate_limit.enabled":                                         {"rate_limit.value": 60.0},
+	"http/connections:transport_security.host_certification_method.signing_ca":    {"transport_security.host_certification_method.selection": "generate"},
+	"http/connections:transport_security.host_certification_method.x509_identity": {"transport_security.host_certification_method.selection": "fix"},
 }

@@ -27,24 +27,19 @@ var enforcedConfigFields = map[string]string{
 	"policies/audit_policies:redact_headers":                   "e2e.TestPolicyRecording",
 	"policies/userlists:except":                                "e2e.TestPolicyChannelAndUserList",
 	"aaa/settings:x509.authentication_ca":                      "configapi.TestX509LoginRefusesPasswords",
+
+	// Connection-policy transport security and the certificate objects (the connection-policy branch).
+	"http/connections:web_proxy.enabled":                                   "e2e.TestWebProxyTLS",
+	"http/connections:transport_security.allow_non_encrypted":              "e2e.TestTransportSecurityModes",
+	"http/connections:transport_security.server_certificate_check.enabled": "e2e.TestServerCertificateCheck",
+	"policies/trusted_ca_lists:name":                                       "e2e.TestServerCertificateCheck",
+	"policies/signing_cas:name":                                            "e2e.TestHostCertificationMethod",
+	"policies/x509_identities:name":                                        "e2e.TestHostCertificationMethod",
 }
 
 // ownedElsewhere lists, by kind:path prefix, fields other branches are making take effect right now. The lead
 // shrinks this list while merging; a field still listed when its branch has landed is a bug.
 var ownedElsewhere = map[string]string{
-	// HTTP connection-policy transport security, routing and the policy kinds Gatehouse lacks: branch settings-conn.
-	"http/connections:server_address":                  "settings-conn",
-	"http/connections:source_address":                  "settings-conn",
-	"http/connections:web_proxy":                       "settings-conn",
-	"http/connections:transport_security":              "settings-conn",
-	"http/connections:access_control":                  "settings-conn",
-	"http/connections:policies.ldap_server":            "settings-conn",
-	"http/connections:policies.backup_policy":          "settings-conn",
-	"http/connections:policies.usermapping_policy":     "settings-conn",
-	"http/connections:policies.archive_cleanup_policy": "settings-conn",
-	"http/connections:policies.analytics_policy":       "settings-conn",
-	"http/settings_policies:client_tls_min_version":    "settings-conn",
-	"http/settings_policies:server_tls_min_version":    "settings-conn",
 	// Trail indexing, retention and download auditing: branch settings-rec.
 	"http/connections:indexing":                  "settings-rec",
 	"http/connections:log_audit_trail_downloads": "settings-rec",
