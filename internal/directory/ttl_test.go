@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -80,4 +81,39 @@ func createdSource(t *testing.T, st *store.Store, src *Source) string {
 		t.Fatal(err)
 	}
 	return stored.ID
+}
+
+// TestLocalUsernamePattern: username_pattern on the LOCAL source claims login names for the local store, so a
+// directory without patterns (which otherwise takes every unknown name) is not asked about them.
+func TestLocalUsernamePattern(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	d := &Directory{Store: st}
+	open := &Source{Name: "unreachable", Enabled: true, Settings: Settings{Connection: Connection{
+		Type: TypeLDAP, Address: "127.0.0.1", Port: 1, LDAPBase: "dc=example,dc=org"}}}
+	createdSource(t, st, open)
+	if _, err := d.Authenticate(ctx, "svc@local", "pw"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("without a LOCAL pattern the open directory decides (and is down): %v", err)
+	}
+	stored, err := st.Source(ctx, store.LocalSourceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := FromStored(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local.UsernamePattern = []string{"*@local"}
+	if err := local.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpdateSource(ctx, local.ToStored(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Authenticate(ctx, "svc@local", "pw"); !errors.Is(err, ErrNotDirectoryUser) {
+		t.Fatalf("a name the LOCAL pattern matches: %v, want ErrNotDirectoryUser (the local store decides)", err)
+	}
+	if _, err := d.Authenticate(ctx, "someone-else", "pw"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a name the LOCAL pattern does not match: %v, want the open directory to be asked", err)
+	}
 }

@@ -81,6 +81,13 @@ func (src *Source) Validate() error {
 	c.Type = strings.ToUpper(strings.TrimSpace(c.Type))
 	switch c.Type {
 	case TypeLocal:
+		// Local users always log in through the built-in store, and there is nothing to sync.
+		if !src.Enabled {
+			return model.NotSupported("enabled", "the built-in LOCAL source cannot be disabled; disable its users instead")
+		}
+		if src.TTL != 0 {
+			return model.NotSupported("ttl", "the built-in LOCAL source has nothing to sync; leave ttl 0")
+		}
 	case TypeLDAP, TypeAD:
 		if err := c.validateLDAP(); err != nil {
 			return err

@@ -86,6 +86,15 @@ var enforcedServiceFields = map[string]string{
 	"sources(LDAP):connection.mfa_port":           "serviceapi.TestRADIUSSecondFactor",
 	"sources(LDAP):connection.mfa_shared_secret":  "serviceapi.TestRADIUSSecondFactor",
 
+	"sources(LOCAL):name":                         "serviceapi.TestSourcesAPI",
+	"sources(LOCAL):comment":                      "serviceapi.TestSourcesAPI",
+	"sources(LOCAL):tags":                         "serviceapi.TestSourcesAPI",
+	"sources(LOCAL):username_pattern":             "directory.TestLocalUsernamePattern",
+	"sources(LOCAL):connection.mfa_type":          "serviceapi.TestTOTPSecondFactor",
+	"sources(LOCAL):connection.mfa_address":       "serviceapi.TestRADIUSSecondFactor",
+	"sources(LOCAL):connection.mfa_port":          "serviceapi.TestRADIUSSecondFactor",
+	"sources(LOCAL):connection.mfa_shared_secret": "serviceapi.TestRADIUSSecondFactor",
+
 	"sources(OIDC):comment":                             "serviceapi.TestSourcesAPI",
 	"sources(OIDC):tags":                                "serviceapi.TestSourcesAPI",
 	"sources(OIDC):enabled":                             "directory.TestOIDCLoginRefusals",
@@ -107,7 +116,7 @@ var ignoredServiceFields = map[string]string{
 }
 
 func init() {
-	for _, o := range []string{"sources(LDAP)", "sources(OIDC)"} {
+	for _, o := range []string{"sources(LDAP)", "sources(OIDC)", "sources(LOCAL)"} {
 		for _, f := range []string{"id", "created", "updated", "updated_by", "author", "status_code", "status_text",
 			"session_password_policy.password_entropy", "session_password_policy.password_strength"} {
 			ignoredServiceFields[o+":"+f] = "server-populated"

@@ -313,12 +313,23 @@ func TestServiceFieldWalk(t *testing.T) {
 			companions: map[string]map[string]any{"connection.mfa_address": {"connection.mfa_type": "RADIUS", "connection.mfa_shared_secret": "s"},
 				"connection.mfa_port":          {"connection.mfa_type": "RADIUS", "connection.mfa_address": "127.0.0.1", "connection.mfa_shared_secret": "s"},
 				"connection.mfa_shared_secret": {"connection.mfa_type": "RADIUS", "connection.mfa_address": "127.0.0.1"}}},
+		{name: "sources(LOCAL)", method: "PUT", path: sourcesPath + "/local", fields: sourceFields, skip: []string{"connection.type"},
+			base: func(string) map[string]any {
+				return map[string]any{"name": "Local users", "enabled": true, "ttl": 0, "connection": map[string]any{"type": "LOCAL"}}
+			},
+			examples: map[string]map[string]any{"external_user_mapping": {"source_id": "local", "source_search_field": "email"}},
+			companions: map[string]map[string]any{"connection.mfa_address": {"connection.mfa_type": "RADIUS", "connection.mfa_shared_secret": "s"},
+				"connection.mfa_port":          {"connection.mfa_type": "RADIUS", "connection.mfa_address": "127.0.0.1", "connection.mfa_shared_secret": "s"},
+				"connection.mfa_shared_secret": {"connection.mfa_type": "RADIUS", "connection.mfa_address": "127.0.0.1"}}},
 		{name: "sources(OIDC)", method: "POST", path: sourcesPath, fields: sourceFields, base: oidcBase, skip: []string{"name", "connection.type"},
 			examples: map[string]map[string]any{"external_user_mapping": {"source_id": "local", "source_search_field": "email"}}},
 	}
 	seen := map[string]bool{}
 	n := 0
 	for _, o := range objects {
+		if o.method == "PUT" && o.current == nil {
+			gh.JSON("GET", o.path, adm, nil, http.StatusOK, &o.current)
+		}
 		if o.method == "POST" {
 			// The values to change are the object's as stored (defaults filled in), not the sparse base body.
 			id := gh.Create(o.path, adm, o.base("walk-base-"+strings.NewReplacer("(", "-", ")", "").Replace(o.name)))
@@ -343,8 +354,8 @@ func TestServiceFieldWalk(t *testing.T) {
 					setJSON(body, p, v, o.examples)
 				}
 				status, resp := gh.Do(o.method, o.path, adm, body)
-				if o.name == "settings" && status < 300 {
-					defer gh.JSON("PUT", o.path, adm, settings, http.StatusOK, nil)
+				if o.method == "PUT" && status < 300 {
+					defer gh.JSON("PUT", o.path, adm, o.base(""), http.StatusOK, nil)
 				}
 				var e struct {
 					Code     string `json:"error_code"`
@@ -358,8 +369,12 @@ func TestServiceFieldWalk(t *testing.T) {
 						ID string `json:"id"`
 					}
 					json.Unmarshal(resp, &created)
+					where := o.path + "/" + created.ID
+					if o.method == "PUT" {
+						where = o.path
+					}
 					var stored map[string]any
-					gh.JSON("GET", o.path+"/"+created.ID, adm, nil, http.StatusOK, &stored)
+					gh.JSON("GET", where, adm, nil, http.StatusOK, &stored)
 					if got := getJSON(stored, f.path); fmt.Sprint(got) == fmt.Sprint(walked) {
 						t.Errorf("%s is documented as ignored (%s) but was stored: %v", key, why, got)
 					}

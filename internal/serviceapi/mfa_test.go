@@ -242,7 +242,7 @@ func TestRADIUSSecondFactor(t *testing.T) {
 	adm := gh.AdminToken()
 	ldap := ldaptest.Start(t)
 	const shared = "radius-shared-Secret-9"
-	rad := radiustest.Start(t, shared, map[string]string{"alice": "424242"})
+	rad := radiustest.Start(t, shared, map[string]string{"alice": "424242", "dana": "737373"})
 	body := ldapSourceBody(ldap, "corp", ldaptest.ReaderPassword)
 	conn := body["connection"].(map[string]any)
 	conn["mfa_type"], conn["mfa_address"], conn["mfa_port"], conn["mfa_shared_secret"] = "RADIUS", rad.Address, rad.Port, shared
@@ -279,6 +279,16 @@ func TestRADIUSSecondFactor(t *testing.T) {
 	if st, _ := passwordGrant(t, gh, "admin", testserver.AdminPassword, ""); st != 200 {
 		t.Fatalf("local admin login: %d", st)
 	}
+	// On the LOCAL source the same second factor applies to local users.
+	gh.Create(usersPath, adm, map[string]any{"username": "dana", "password": "Dana-pass-12"})
+	setLocalMFA(t, gh, adm, map[string]any{"mfa_type": "RADIUS", "mfa_address": rad.Address, "mfa_port": rad.Port, "mfa_shared_secret": shared})
+	if st, a := passwordGrantFrom(t, gh, c3, "dana", "Dana-pass-12", ""); st != 401 || a.Error != "mfa_required" {
+		t.Fatalf("local user without a RADIUS code: %d %+v", st, a)
+	}
+	if st, a := passwordGrantFrom(t, gh, c3, "dana", "Dana-pass-12", "737373"); st != 200 {
+		t.Fatalf("local user with the RADIUS code: %d %+v", st, a)
+	}
+	setLocalMFA(t, gh, adm, map[string]any{})
 	// A wrong shared secret is an outage (503), never an accept.
 	conn["mfa_shared_secret"] = "not-the-shared-secret"
 	gh.JSON("PUT", sourcesPath+"/"+id, adm, body, http.StatusOK, nil)
