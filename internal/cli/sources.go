@@ -37,7 +37,7 @@ type sourceFlags struct {
 	TTL             *int64   `name:"ttl" placeholder:"SECONDS" help:"Seconds between syncs."`
 	UsernamePattern []string `name:"username-pattern" placeholder:"GLOB" help:"Login names this source authenticates, e.g. *@example.com (replaces the patterns on update)."`
 
-	Type                 string   `name:"type" help:"Connection type: LDAP, AD, OIDC, AWS, AZURE, GOOGLECLOUD, GSUITE or OPENSTACK."`
+	Type                 string   `name:"type" help:"Connection type: LDAP, AD or OIDC (the reference's cloud types are refused as not supported)."`
 	Address              string   `help:"Directory server host."`
 	Port                 *int     `help:"Directory server port."`
 	LDAPProtocol         string   `name:"ldap-protocol" help:"LDAP, LDAPS or STARTTLS."`

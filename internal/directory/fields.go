@@ -19,22 +19,14 @@ const (
 var mfaFields = []string{"mfa_type", "mfa_address", "mfa_port", "mfa_shared_secret"}
 
 // connectionFields lists, per source type, the connection fields Gatehouse acts on. Any other field holding a
-// non-default value is refused with NOT_SUPPORTED naming it, so that nothing is stored that does nothing. Types
-// Gatehouse cannot sync (the cloud ones) keep their own fields: they are stored and report NOT_SUPPORTED in
-// status_code.
+// non-default value is refused with NOT_SUPPORTED naming it, so that nothing is stored that does nothing. (The
+// cloud types are refused as a whole.)
 var connectionFields = map[string][]string{
 	TypeLocal: mfaFields,
 	TypeLDAP: append([]string{"address", "port", "ldap_protocol", "ldap_base", "ldap_user_filter", "ldap_bind_dn",
 		"ldap_bind_password", "ldap_user_dn_pattern", "attribute_mapping", "tls_trust_anchors"}, mfaFields...),
 	TypeOIDC: {"oidc_enabled", "oidc_issuer", "oidc_button_title", "oidc_client_id", "oidc_client_secret",
 		"oidc_additional_scopes", "oidc_tags_attribute_name", "tls_trust_anchors"},
-	TypeAWS:         {"iam_access_key_id", "iam_secret_access_key", "iam_session_token", "iam_fetch_roles", "iam_fetch_role_path_prefix"},
-	TypeAzure:       {"azure_base_url", "azure_subscription_id", "azure_tenant_id", "azure_client_id", "azure_client_secret"},
-	TypeGoogleCloud: {"google_cloud_project_ids", "google_cloud_config_json"},
-	TypeGSuite:      {"google_gsuite_domain", "google_gsuite_domain_admin_email"},
-	TypeOpenStack: {"openstack_version", "openstack_endpoint", "openstack_username", "openstack_user_id",
-		"openstack_password", "openstack_apikey", "openstack_domainname", "openstack_domainid", "openstack_token_id",
-		"openstack_tenant_ids", "openstack_tenant_names"},
 }
 
 func init() { connectionFields[TypeAD] = connectionFields[TypeLDAP] }

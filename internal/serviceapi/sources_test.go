@@ -186,9 +186,20 @@ func TestSourceStatusCodes(t *testing.T) {
 		wantCode string
 	}{
 		{"bad bind password", ldapSourceBody(srv, "bad-bind", "not-the-password"), "BIND_FAILED"},
-		{"AWS", map[string]any{"name": "aws", "enabled": true, "connection": map[string]any{"type": "AWS", "iam_access_key_id": "AKIA1", "iam_secret_access_key": "k"}}, "NOT_SUPPORTED"},
-		{"OPENSTACK", map[string]any{"name": "os", "enabled": true, "connection": map[string]any{"type": "OPENSTACK", "openstack_version": "V3", "openstack_endpoint": "https://keystone.example.com"}}, "NOT_SUPPORTED"},
-		{"disabled", map[string]any{"name": "off", "enabled": false, "connection": map[string]any{"type": "AZURE", "azure_tenant_id": "t", "azure_client_id": "c"}}, "DISABLED"},
+		{"disabled", offlineSourceBody("off"), "DISABLED"},
+	}
+	// Types Gatehouse can neither sync nor log in through are refused, not stored.
+	for _, body := range []map[string]any{
+		{"name": "aws", "enabled": true, "connection": map[string]any{"type": "AWS", "iam_access_key_id": "AKIA1", "iam_secret_access_key": "k"}},
+		{"name": "os", "enabled": true, "connection": map[string]any{"type": "OPENSTACK", "openstack_version": "V3", "openstack_endpoint": "https://keystone.example.com"}},
+		{"name": "az", "enabled": false, "connection": map[string]any{"type": "AZURE", "azure_tenant_id": "t", "azure_client_id": "c"}},
+		{"name": "gcp", "enabled": true, "connection": map[string]any{"type": "GOOGLECLOUD", "google_cloud_project_ids": []string{"p"}}},
+		{"name": "gs", "enabled": true, "connection": map[string]any{"type": "GSUITE", "google_gsuite_domain_admin_email": "a@example.com"}},
+	} {
+		st, b := gh.Do("POST", sourcesPath, adm, body)
+		if st != http.StatusBadRequest || !strings.Contains(string(b), `"NOT_SUPPORTED"`) || !strings.Contains(string(b), `"connection.type"`) {
+			t.Errorf("source of type %v: %d %s, want 400 NOT_SUPPORTED naming connection.type", body["connection"].(map[string]any)["type"], st, b)
+		}
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -281,13 +292,14 @@ func TestSourcesAPI(t *testing.T) {
 	gh.JSON("POST", sourcesPath+"/refresh", adm, []string{id}, http.StatusNotFound, nil)
 }
 
-// awsSourceBody is a source that needs no network: its type is stored and reports NOT_SUPPORTED.
-func awsSourceBody(name string) map[string]any {
-	return map[string]any{"name": name, "enabled": true,
-		"connection": map[string]any{"type": "AWS", "iam_access_key_id": "AKIAEXAMPLE", "iam_secret_access_key": "aws-secret"}}
+// offlineSourceBody is a source that needs no network: a disabled LDAP source, which is never synced.
+func offlineSourceBody(name string) map[string]any {
+	return map[string]any{"name": name, "enabled": false,
+		"connection": map[string]any{"type": "LDAP", "address": "ldap.invalid", "ldap_base": "dc=example,dc=org",
+			"ldap_bind_dn": "cn=reader,dc=example,dc=org", "ldap_bind_password": "offline-bind-secret"}}
 }
 
 // victimSource makes a source for the permission matrix to read, change or delete.
 func (e *matrixEnv) victimSource() string {
-	return e.gh.Create(sourcesPath, e.adm, awsSourceBody(e.unique("victim-source")))
+	return e.gh.Create(sourcesPath, e.adm, offlineSourceBody(e.unique("victim-source")))
 }
