@@ -363,3 +363,36 @@ func TestMFAFieldsValidation(t *testing.T) {
 		t.Fatalf("mfa_type on an OIDC source: %d %s", st, b)
 	}
 }
+
+// TestSecondFactorGuessingIsLimited: wrong second-factor codes count as failed logins, so guessing the six digits
+// after a stolen password meets the login limiter (429) long before it could succeed.
+func TestSecondFactorGuessingIsLimited(t *testing.T) {
+	gh := testserver.Start(t, testserver.Options{})
+	adm := gh.AdminToken()
+	gh.Create(usersPath, adm, map[string]any{"username": "eve", "password": "Eve-pass-123"})
+	setLocalMFA(t, gh, adm, map[string]any{"mfa_type": "TOTP"})
+	enr := selfEnrol(t, gh, "eve", "Eve-pass-123", http.StatusCreated)
+	valid := map[string]bool{codeAt(t, enr, -1): true, codeAt(t, enr, 0): true, codeAt(t, enr, 1): true}
+	c := clientFrom(gh, "127.0.0.9")
+	guess := 0
+	for i := 0; ; i++ {
+		if i == 20 {
+			t.Fatal("20 wrong codes in a row were never rate limited")
+		}
+		code := ""
+		for code == "" || valid[code] {
+			code = strings.Repeat(string(rune('0'+guess%10)), 6)
+			guess++
+		}
+		st, a := passwordGrantFrom(t, gh, c, "eve", "Eve-pass-123", code)
+		if st == http.StatusTooManyRequests {
+			break
+		}
+		if st != http.StatusUnauthorized || a.Error != "invalid_grant" {
+			t.Fatalf("wrong code %d: %d %+v", i, st, a)
+		}
+	}
+	if st, a := passwordGrantFrom(t, gh, c, "eve", "Eve-pass-123", codeAt(t, enr, 0)); st != http.StatusTooManyRequests || a.AccessToken != "" {
+		t.Fatalf("the right code while limited: %d %+v, want 429", st, a)
+	}
+}
