@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -90,8 +89,8 @@ func codeAt(t *testing.T, e enrolment, d int) string {
 	return mfa.Code(secret, time.Now().Add(time.Duration(d)*mfa.Period))
 }
 
-// configLogin logs in to the configuration API with Basic and an optional {"otp"} body.
-func configLogin(t *testing.T, gh *testserver.Instance, c *http.Client, username, password, otp string) (int, string) {
+// configLoginOTP logs in to the configuration API with Basic and an optional {"otp"} body.
+func configLoginOTP(t *testing.T, gh *testserver.Instance, c *http.Client, username, password, otp string) (int, string) {
 	t.Helper()
 	var body io.Reader
 	if otp != "" {
@@ -106,14 +105,6 @@ func configLogin(t *testing.T, gh *testserver.Instance, c *http.Client, username
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-// clientFrom is the test server's client with connections from source address ip (127.0.0.x).
-func clientFrom(gh *testserver.Instance, ip string) *http.Client {
-	tr := gh.Client.Transport.(*http.Transport).Clone()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	tr.DialContext = d.DialContext
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 // setLocalMFA sets mfa_type (and any more connection fields) on the built-in LOCAL source.
@@ -161,14 +152,14 @@ func TestTOTPSecondFactor(t *testing.T) {
 	if st, a := passwordGrant(t, gh, "alice", "Alice-pass-1", code); st != 401 || a.Error != "invalid_grant" {
 		t.Fatalf("replayed code: %d %+v, want 401 invalid_grant", st, a)
 	}
-	c2 := clientFrom(gh, "127.0.0.2")
-	if st, b := configLogin(t, gh, c2, "alice", "Alice-pass-1", code); st != 401 {
+	c2 := fromAddr(gh, "127.0.0.2")
+	if st, b := configLoginOTP(t, gh, c2, "alice", "Alice-pass-1", code); st != 401 {
 		t.Fatalf("code replayed on the configuration API: %d %s", st, b)
 	}
-	if st, b := configLogin(t, gh, c2, "alice", "Alice-pass-1", ""); st != 401 || !strings.Contains(b, "MfaRequired") {
+	if st, b := configLoginOTP(t, gh, c2, "alice", "Alice-pass-1", ""); st != 401 || !strings.Contains(b, "MfaRequired") {
 		t.Fatalf("configuration login without a code: %d %s", st, b)
 	}
-	if st, b := configLogin(t, gh, c2, "alice", "Alice-pass-1", codeAt(t, enr, 1)); st != 200 {
+	if st, b := configLoginOTP(t, gh, c2, "alice", "Alice-pass-1", codeAt(t, enr, 1)); st != 200 {
 		t.Fatalf("configuration login with the next code: %d %s", st, b)
 	}
 	// Confirmed: a password alone cannot replace the factor.
@@ -262,17 +253,17 @@ func TestRADIUSSecondFactor(t *testing.T) {
 	if st, a := passwordGrant(t, gh, "alice", "alice-pass-1", "111111"); st != 401 || a.Error != "invalid_grant" {
 		t.Fatalf("code RADIUS rejects: %d %+v", st, a)
 	}
-	c2, c3 := clientFrom(gh, "127.0.0.2"), clientFrom(gh, "127.0.0.3")
+	c2, c3 := fromAddr(gh, "127.0.0.2"), fromAddr(gh, "127.0.0.3")
 	if st, a := passwordGrantFrom(t, gh, c2, "alice", "wrong-pass", "424242"); st != 401 || a.Error != "invalid_grant" {
 		t.Fatalf("right code, wrong password: %d %+v", st, a)
 	}
 	if st, a := passwordGrant(t, gh, "alice", "alice-pass-1", "424242"); st != 200 || a.AccessToken == "" {
 		t.Fatalf("code RADIUS accepts: %d %+v", st, a)
 	}
-	if st, b := configLogin(t, gh, c2, "alice", "alice-pass-1", "424242"); st != 200 {
+	if st, b := configLoginOTP(t, gh, c2, "alice", "alice-pass-1", "424242"); st != 200 {
 		t.Fatalf("configuration login with the RADIUS code: %d %s", st, b)
 	}
-	if st, b := configLogin(t, gh, c3, "alice", "alice-pass-1", "111111"); st != 401 {
+	if st, b := configLoginOTP(t, gh, c3, "alice", "alice-pass-1", "111111"); st != 401 {
 		t.Fatalf("configuration login with a rejected code: %d %s", st, b)
 	}
 	// Local users are not affected by the directory's second factor.
@@ -373,7 +364,7 @@ func TestSecondFactorGuessingIsLimited(t *testing.T) {
 	setLocalMFA(t, gh, adm, map[string]any{"mfa_type": "TOTP"})
 	enr := selfEnrol(t, gh, "eve", "Eve-pass-123", http.StatusCreated)
 	valid := map[string]bool{codeAt(t, enr, -1): true, codeAt(t, enr, 0): true, codeAt(t, enr, 1): true}
-	c := clientFrom(gh, "127.0.0.9")
+	c := fromAddr(gh, "127.0.0.9")
 	guess := 0
 	for i := 0; ; i++ {
 		if i == 20 {
