@@ -29,7 +29,7 @@ func newHarness(t *testing.T) *harness {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
-	for _, v := range []string{"GATEHOUSE_PASSWORD", "GATEHOUSE_NEW_PASSWORD", "GATEHOUSE_USERNAME", "GATEHOUSE_SERVER",
+	for _, v := range []string{"GATEHOUSE_PASSWORD", "GATEHOUSE_NEW_PASSWORD", "GATEHOUSE_USERNAME", "GATEHOUSE_SERVER", "GATEHOUSE_OTP",
 		"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
 		t.Setenv(v, "")
 		os.Unsetenv(v)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +24,8 @@ type loginCmd struct {
 	OIDC          bool   `name:"oidc" help:"Log in through an OIDC identity provider in the browser instead of with a password."`
 	Source        string `help:"With --oidc: the OIDC source (name or id) to log in through; needed when the server has several."`
 	NoBrowser     bool   `name:"no-browser" help:"With --oidc: print the login address instead of opening a browser."`
+	OTP           string `name:"otp" env:"GATEHOUSE_OTP" placeholder:"CODE" help:"Second-factor code (TOTP from your authenticator, or your RADIUS code) when your source requires one; asked for on a terminal when left out."`
+	EnrolTOTP     bool   `name:"enrol-totp" help:"When the server asks for a TOTP authenticator to be enrolled first, enrol one without asking: print its otpauth:// URI and secret, then log in with --otp (or a prompt)."`
 }
 
 func (c *loginCmd) Help() string {
@@ -79,11 +82,99 @@ func (c *loginCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	if err := s.grant(g.Ctx, hc, url.Values{"grant_type": {"password"}, "username": {username}, "password": {password}}); err != nil {
+	if err := c.passwordLogin(g, s, hc, username, password); err != nil {
 		return err
 	}
 	s.Username = username
 	return c.saved(g, s)
+}
+
+// passwordLogin runs the password grant and, when the server asks for it, the second factor: a code from --otp,
+// GATEHOUSE_OTP or a prompt, after enrolling a TOTP authenticator if the user has none yet.
+func (c *loginCmd) passwordLogin(g *Globals, s *session, hc *http.Client, username, password string) error {
+	form := func(otp string) url.Values {
+		f := url.Values{"grant_type": {"password"}, "username": {username}, "password": {password}}
+		if otp != "" {
+			f.Set("otp", otp)
+		}
+		return f
+	}
+	err := s.grant(g.Ctx, hc, form(c.OTP))
+	var oe *oauthError
+	if !errors.As(err, &oe) || (oe.Code != "mfa_required" && oe.Code != "mfa_enrollment_required") {
+		return err
+	}
+	term, isTerm := g.Stdin.(*os.File)
+	interactive := isTerm && isTerminal(term)
+	otp := c.OTP
+	switch {
+	case oe.Code == "mfa_required" && otp != "":
+		return err // cannot happen: a code that is not accepted is invalid_grant
+	case oe.Code == "mfa_enrollment_required":
+		if !interactive && !c.EnrolTOTP {
+			return errors.New("your source requires a TOTP authenticator and you have none yet: run `gatehouse login` on a terminal, or add --enrol-totp to enrol one and print its URI")
+		}
+		enr, err := enrolTOTP(g, s, hc, username, password)
+		if err != nil {
+			return err
+		}
+		out := g.Stderr
+		if !interactive {
+			out = g.Stdout
+		}
+		fmt.Fprintf(out, "Add this authenticator to your TOTP app (scan the URI as a QR code, or type the secret):\n\n    %s\n    secret: %s\n\n", enr.URI, enr.Secret)
+		if !interactive {
+			// A script cannot have read the new secret before this login: the code comes with the next one.
+			return errors.New("enrolled: log in again with --otp CODE (or GATEHOUSE_OTP) using a code from the new authenticator")
+		}
+		otp = ""
+	}
+	if otp == "" {
+		if !interactive {
+			return errors.New("a second-factor code is required: pass --otp CODE or set GATEHOUSE_OTP")
+		}
+		fmt.Fprint(g.Stderr, "Second-factor code: ")
+		line, err := readSecretLine(term)
+		fmt.Fprintln(g.Stderr)
+		if err != nil {
+			return err
+		}
+		otp = strings.TrimSpace(line)
+	}
+	return s.grant(g.Ctx, hc, form(otp))
+}
+
+type totpEnrolment struct {
+	URI    string `json:"otpauth_uri"`
+	Secret string `json:"secret"`
+}
+
+// enrolTOTP asks the server for a new TOTP authenticator with the user's password.
+func enrolTOTP(g *Globals, s *session, hc *http.Client, username, password string) (*totpEnrolment, error) {
+	body := url.Values{"username": {username}, "password": {password}}.Encode()
+	req, err := http.NewRequestWithContext(g.Ctx, http.MethodPost, s.Server+"/auth/api/v1/mfa/totp/enrol", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("totp enrolment: %w", explainTLS(err))
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusCreated {
+		var e struct {
+			Message string `json:"error_message"`
+		}
+		json.Unmarshal(b, &e)
+		return nil, fmt.Errorf("totp enrolment refused (HTTP %d): %s", resp.StatusCode, e.Message)
+	}
+	var enr totpEnrolment
+	if err := json.Unmarshal(b, &enr); err != nil || enr.URI == "" {
+		return nil, fmt.Errorf("totp enrolment: unexpected answer from %s", s.Server)
+	}
+	return &enr, nil
 }
 
 // saved writes the session and says so.

@@ -37,7 +37,7 @@ type sourceFlags struct {
 	TTL             *int64   `name:"ttl" placeholder:"SECONDS" help:"Seconds between syncs."`
 	UsernamePattern []string `name:"username-pattern" placeholder:"GLOB" help:"Login names this source authenticates, e.g. *@example.com (replaces the patterns on update)."`
 
-	Type                 string   `name:"type" help:"Connection type: LDAP, AD, OIDC, AWS, AZURE, GOOGLECLOUD, GSUITE or OPENSTACK."`
+	Type                 string   `name:"type" help:"Connection type: LDAP, AD or OIDC (the reference's cloud types are refused as not supported)."`
 	Address              string   `help:"Directory server host."`
 	Port                 *int     `help:"Directory server port."`
 	LDAPProtocol         string   `name:"ldap-protocol" help:"LDAP, LDAPS or STARTTLS."`
@@ -52,6 +52,10 @@ type sourceFlags struct {
 	OIDCScope            []string `name:"oidc-scope" placeholder:"SCOPE" help:"Additional scope to ask for; repeat."`
 	OIDCTagsAttribute    string   `name:"oidc-tags-attribute" placeholder:"CLAIM" help:"Claim whose values become the user's tags."`
 	OIDCButtonTitle      string   `name:"oidc-button-title" help:"Label of the login button."`
+	MFAType              string   `name:"mfa-type" help:"Second factor after the password: DISABLED, TOTP or RADIUS."`
+	MFAAddress           string   `name:"mfa-address" placeholder:"HOST" help:"With --mfa-type RADIUS: the RADIUS server."`
+	MFAPort              *int     `name:"mfa-port" help:"With --mfa-type RADIUS: its port (default 1812)."`
+	MFASharedSecretFile  string   `name:"mfa-shared-secret-file" placeholder:"FILE" help:"With --mfa-type RADIUS: the shared secret, read from FILE (- for standard input)."`
 	outputFlags
 }
 
@@ -73,16 +77,19 @@ func (c *sourceFlags) fields(g *Globals) (top, conn map[string]any, err error) {
 		"ldap_base": c.LDAPBase, "ldap_user_filter": c.LDAPUserFilter, "ldap_bind_dn": c.LDAPBindDN,
 		"ldap_user_dn_pattern": c.LDAPUserDNPattern, "oidc_issuer": c.OIDCIssuer, "oidc_client_id": c.OIDCClientID,
 		"oidc_tags_attribute_name": c.OIDCTagsAttribute, "oidc_button_title": c.OIDCButtonTitle,
+		"mfa_type": strings.ToUpper(c.MFAType), "mfa_address": c.MFAAddress,
 	} {
 		if v != "" {
 			conn[k] = v
 		}
 	}
 	setPtr(conn, "port", c.Port)
+	setPtr(conn, "mfa_port", c.MFAPort)
 	if c.OIDCScope != nil {
 		conn["oidc_additional_scopes"] = nonEmpty(c.OIDCScope)
 	}
-	for key, path := range map[string]string{"ldap_bind_password": c.LDAPBindPasswordFile, "oidc_client_secret": c.OIDCClientSecretFile} {
+	for key, path := range map[string]string{"ldap_bind_password": c.LDAPBindPasswordFile, "oidc_client_secret": c.OIDCClientSecretFile,
+		"mfa_shared_secret": c.MFASharedSecretFile} {
 		if path == "" {
 			continue
 		}

@@ -26,6 +26,9 @@ type usersCmd struct {
 	Roles       userRolesCmd       `cmd:"" help:"List the roles a user holds."`
 	SetRoles    userSetRolesCmd    `cmd:"" name:"set-roles" help:"Replace the roles granted to a user."`
 	SetPassword userSetPasswordCmd `cmd:"" name:"set-password" help:"Set a user's password."`
+	MFA         userMFACmd         `cmd:"" name:"mfa" help:"Show the second factor a user's source requires and whether they enrolled."`
+	EnrolTOTP   userEnrolTOTPCmd   `cmd:"" name:"enrol-totp" help:"Give a user a new TOTP authenticator and print its otpauth:// URI."`
+	ResetMFA    userResetMFACmd    `cmd:"" name:"reset-mfa" help:"Forget a user's TOTP authenticator; they enrol again at their next login."`
 }
 
 // ProvideResource hands the users resource to the generic subcommands.

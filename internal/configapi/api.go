@@ -27,6 +27,8 @@ type Principals interface {
 	PrincipalFromToken(r *http.Request) (*serviceapi.Principal, error)
 	LoadPrincipal(ctx context.Context, kind, id string) (*serviceapi.Principal, error)
 	CheckUserPassword(r *http.Request, username, password, dialect string) (*model.User, error)
+	// SecondFactor checks the code of the user's second factor (mfa_type of their source) after the password.
+	SecondFactor(r *http.Request, u *model.User, code, dialect string) error
 }
 
 var _ Principals = (*serviceapi.API)(nil)

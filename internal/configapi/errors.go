@@ -27,6 +27,9 @@ const (
 	CodeInternalError         = "InternalError"
 	// CodeNotSupported refuses a value Gatehouse would store without acting on it.
 	CodeNotSupported = "NOT_SUPPORTED"
+	// CodeMFARequired and CodeMFAEnrollmentRequired answer a right password whose second factor is missing.
+	CodeMFARequired           = "MfaRequired"
+	CodeMFAEnrollmentRequired = "MfaEnrollmentRequired"
 )
 
 // Error is a failure with what the client is told kept apart from the cause (Err), which is only logged.

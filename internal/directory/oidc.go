@@ -57,6 +57,9 @@ func (d *Directory) OIDCButtons(ctx context.Context) ([]OIDCButton, error) {
 		if err != nil {
 			return nil, err
 		}
+		if !src.Connection.OIDCLoginEnabled() {
+			continue
+		}
 		title := src.Connection.OIDCButtonTitle
 		if title == "" {
 			title = "Log in with " + src.Name
@@ -85,6 +88,9 @@ func (d *Directory) oidcSource(ctx context.Context, id string) (*Source, error) 
 	}
 	if !src.Enabled {
 		return nil, fmt.Errorf("%w: source %s is disabled", ErrInvalidCredentials, id)
+	}
+	if !src.Connection.OIDCLoginEnabled() {
+		return nil, fmt.Errorf("%w: source %s has oidc_enabled false", ErrInvalidCredentials, id)
 	}
 	return src, nil
 }

@@ -542,3 +542,40 @@ func TestOIDCDiscoveryErrorNotEchoed(t *testing.T) {
 		t.Error("the log lacks the provider's answer")
 	}
 }
+
+// TestOIDCEnabledFalseRemovesLoginChoice: oidc_enabled false takes an enabled source off the login buttons and
+// refuses to start a login through it; true (or absent) puts it back.
+func TestOIDCEnabledFalseRemovesLoginChoice(t *testing.T) {
+	e := newOIDCEnv(t, false)
+	buttons := func() int {
+		var b struct{ Count int }
+		e.gh.JSON("GET", "/auth/api/v1/oidc/sources", "", nil, http.StatusOK, &b)
+		return b.Count
+	}
+	if n := buttons(); n != 1 {
+		t.Fatalf("buttons with oidc_enabled absent: %d, want 1", n)
+	}
+	var got struct {
+		Connection struct {
+			OIDCEnabled *bool `json:"oidc_enabled"`
+		} `json:"connection"`
+	}
+	e.gh.JSON("GET", sourcesPath+"/"+e.source, e.adm, nil, http.StatusOK, &got)
+	if got.Connection.OIDCEnabled == nil || !*got.Connection.OIDCEnabled {
+		t.Fatalf("oidc_enabled of a new OIDC source reads %v, want true", got.Connection.OIDCEnabled)
+	}
+	body := e.sourceBody(e.prov.Issuer, e.prov.CAPEM, true)
+	body["connection"].(map[string]any)["oidc_enabled"] = false
+	e.gh.JSON("PUT", sourcesPath+"/"+e.source, e.adm, body, http.StatusOK, nil)
+	if n := buttons(); n != 0 {
+		t.Errorf("buttons with oidc_enabled false: %d, want 0", n)
+	}
+	if resp, b := get(t, e.browser(), e.gh.URL+"/auth/api/v1/oidc/"+e.source+"/login"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("login start with oidc_enabled false: %d %s, want 404", resp.StatusCode, b)
+	}
+	body["connection"].(map[string]any)["oidc_enabled"] = true
+	e.gh.JSON("PUT", sourcesPath+"/"+e.source, e.adm, body, http.StatusOK, nil)
+	if status, _ := e.webLogin(e.browser()); status != http.StatusOK {
+		t.Errorf("login with oidc_enabled true again: %d", status)
+	}
+}

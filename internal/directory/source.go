@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/model"
@@ -141,24 +142,32 @@ type Connection struct {
 	LDAPUserDNPattern        string   `json:"ldap_user_dn_pattern,omitempty"`
 	GoogleGSuiteDomain       string   `json:"google_gsuite_domain,omitempty"`
 	GoogleGSuiteDomainAdmin  string   `json:"google_gsuite_domain_admin_email,omitempty"`
-	OIDCEnabled              bool     `json:"oidc_enabled,omitempty"`
-	OIDCIssuer               string   `json:"oidc_issuer,omitempty"`
-	OIDCButtonTitle          string   `json:"oidc_button_title,omitempty"`
-	OIDCClientID             string   `json:"oidc_client_id,omitempty"`
-	OIDCClientSecret         *string  `json:"oidc_client_secret,omitempty"`
-	OIDCAdditionalScopes     []string `json:"oidc_additional_scopes,omitempty"`
-	OIDCTagsAttributeName    string   `json:"oidc_tags_attribute_name,omitempty"`
+	// OIDCEnabled false takes an OIDC source off the login choices (the button list and the login start refuse
+	// it); absent means true for OIDC sources. Other types cannot log in with OIDC, so only false is accepted.
+	OIDCEnabled           *bool    `json:"oidc_enabled,omitempty"`
+	OIDCIssuer            string   `json:"oidc_issuer,omitempty"`
+	OIDCButtonTitle       string   `json:"oidc_button_title,omitempty"`
+	OIDCClientID          string   `json:"oidc_client_id,omitempty"`
+	OIDCClientSecret      *string  `json:"oidc_client_secret,omitempty"`
+	OIDCAdditionalScopes  []string `json:"oidc_additional_scopes,omitempty"`
+	OIDCTagsAttributeName string   `json:"oidc_tags_attribute_name,omitempty"`
 	// AttributeMapping maps Gatehouse's user fields to directory attributes; see attributeKeys.
-	AttributeMapping            map[string]string `json:"attribute_mapping,omitempty"`
-	MFAType                     string            `json:"mfa_type,omitempty"`
-	MFAAddress                  string            `json:"mfa_address,omitempty"`
-	MFAPort                     int               `json:"mfa_port,omitempty"`
-	MFABaseDN                   string            `json:"mfa_base_dn,omitempty"`
-	DomainControllerFQDN        string            `json:"domain_controller_fqdn,omitempty"`
-	DomainControllerPort        int               `json:"domain_controller_port,omitempty"`
-	KerberosTicket              *string           `json:"kerberos_ticket,omitempty"`
-	EnableUserAuthentication    bool              `json:"enable_user_authentication,omitempty"`
-	EnableMachineAuthentication bool              `json:"enable_machine_authentication,omitempty"`
+	AttributeMapping map[string]string `json:"attribute_mapping,omitempty"`
+	// MFAType is the second factor the source's users give after their password: DISABLED (or empty), TOTP
+	// (built in, enrolled per user) or RADIUS (the code is checked by the RADIUS server at MFAAddress:MFAPort
+	// with MFASharedSecret).
+	MFAType    string `json:"mfa_type,omitempty"`
+	MFAAddress string `json:"mfa_address,omitempty"`
+	MFAPort    int    `json:"mfa_port,omitempty"`
+	// MFASharedSecret is the RADIUS shared secret; write-only and sealed at rest. Not in the reference, which
+	// leaves it to the appliance's own configuration.
+	MFASharedSecret             *string `json:"mfa_shared_secret,omitempty"`
+	MFABaseDN                   string  `json:"mfa_base_dn,omitempty"`
+	DomainControllerFQDN        string  `json:"domain_controller_fqdn,omitempty"`
+	DomainControllerPort        int     `json:"domain_controller_port,omitempty"`
+	KerberosTicket              *string `json:"kerberos_ticket,omitempty"`
+	EnableUserAuthentication    bool    `json:"enable_user_authentication,omitempty"`
+	EnableMachineAuthentication bool    `json:"enable_machine_authentication,omitempty"`
 	// TLSTrustAnchors are PEM CA certificates that verify an LDAPS or StartTLS server, or an OIDC provider;
 	// empty means the system roots. Not in the reference, which leaves trust to the host.
 	TLSTrustAnchors string `json:"tls_trust_anchors,omitempty"`
@@ -177,6 +186,7 @@ func (c *Connection) secretFields() map[string]**string {
 		"ldap_bind_password":       &c.LDAPBindPassword,
 		"oidc_client_secret":       &c.OIDCClientSecret,
 		"kerberos_ticket":          &c.KerberosTicket,
+		"mfa_shared_secret":        &c.MFASharedSecret,
 	}
 }
 
@@ -243,17 +253,32 @@ func (src *Source) Redact() {
 }
 
 // KeepSecrets copies into src the secrets it leaves out (nil) from old, so an update that omits a secret keeps it.
+// The RADIUS shared secret is kept only while mfa_type stays RADIUS: it means nothing to another second factor.
 func (src *Source) KeepSecrets(old *Source) {
 	oldFields := old.Connection.secretFields()
 	for name, field := range src.Connection.secretFields() {
+		if name == "mfa_shared_secret" && !strings.EqualFold(strings.TrimSpace(src.Connection.MFAType), MFARADIUS) {
+			continue
+		}
 		if *field == nil {
 			*field = *oldFields[name]
 		}
 	}
 }
 
+// OIDCLoginEnabled reports whether an OIDC source offers logins: oidc_enabled absent or true.
+func (c *Connection) OIDCLoginEnabled() bool {
+	return c.Type == TypeOIDC && (c.OIDCEnabled == nil || *c.OIDCEnabled)
+}
+
 // normalize gives nil lists their empty value and computes the password policy's derived fields.
 func (src *Source) normalize() {
+	if src.Connection.Type == TypeOIDC {
+		on := src.Connection.OIDCLoginEnabled()
+		src.Connection.OIDCEnabled = &on
+	} else {
+		src.Connection.OIDCEnabled = nil
+	}
 	for _, l := range []*[]string{&src.Tags, &src.UsernamePattern} {
 		if *l == nil {
 			*l = []string{}

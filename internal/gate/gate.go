@@ -103,19 +103,26 @@ func (g *Gate) Reload(ctx context.Context) error {
 // and credential windows are re-evaluated for open sessions) and flushes credential last-use times, until ctx is
 // done.
 func (g *Gate) Run(ctx context.Context, interval func() time.Duration) {
+	last := time.Now()
 	for {
-		t := time.NewTimer(interval())
+		// Wake at least every second to read the interval again, so that shortening it (the
+		// reauthorization_interval setting) applies at once rather than after the longer wait already begun.
+		t := time.NewTimer(min(interval(), time.Second))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			g.Flush(context.WithoutCancel(ctx))
 			return
 		case <-t.C:
-			if err := g.Reload(ctx); err != nil && ctx.Err() == nil {
-				g.log.Error("policy snapshot rebuild failed; keeping the previous one", "err", err)
-			}
-			g.Flush(ctx)
 		}
+		if time.Since(last) < interval() {
+			continue
+		}
+		last = time.Now()
+		if err := g.Reload(ctx); err != nil && ctx.Err() == nil {
+			g.log.Error("policy snapshot rebuild failed; keeping the previous one", "err", err)
+		}
+		g.Flush(ctx)
 	}
 }
 

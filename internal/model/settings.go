@@ -39,6 +39,17 @@ func DefaultSettings() Settings {
 type FieldError struct {
 	Field string
 	Msg   string
+	// Code, if set, is the error code the APIs answer instead of their plain validation code: CodeNotSupported
+	// for a value that is valid in the reference but that Gatehouse does not act on, so it refuses to store it.
+	Code string
+}
+
+// CodeNotSupported is the error code of a setting refused because Gatehouse would not enforce it.
+const CodeNotSupported = "NOT_SUPPORTED"
+
+// NotSupported is the FieldError refusing a value of field that Gatehouse does not enforce.
+func NotSupported(field, msg string) *FieldError {
+	return &FieldError{Field: field, Msg: msg, Code: CodeNotSupported}
 }
 
 func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Msg) }

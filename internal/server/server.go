@@ -149,6 +149,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	if s.shared != nil {
 		s.cfgapi.SharedRates = s.shared
 	}
+	// X.509 login (aaa/settings) refuses password logins through the service API's token endpoint too.
+	s.api.PasswordLoginAllowed = s.cfgapi.PasswordLoginAllowed
 	if err := s.cfgapi.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -321,20 +323,29 @@ func (s *Server) Close(ctx context.Context) error {
 
 // reloadConfigPeriodically picks up configuration commits made by other nodes sharing a PostgreSQL database.
 func (s *Server) reloadConfigPeriodically(ctx context.Context) {
+	interval := func() time.Duration {
+		return time.Duration(max(s.dp.settings.Load().ReauthorizationInterval, 1)) * time.Second
+	}
+	last := time.Now()
 	for {
-		t := time.NewTimer(time.Duration(max(s.dp.settings.Load().ReauthorizationInterval, 1)) * time.Second)
+		// Wake every second to read the interval again, so shortening reauthorization_interval applies at once.
+		t := time.NewTimer(min(interval(), time.Second))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
-			// Under the change feed, the net that catches what it missed: settings too.
-			if err := s.dp.loadSettings(ctx, s); err != nil && ctx.Err() == nil {
-				s.log.Error("reloading settings failed", "err", err)
-			}
-			if err := s.cfgapi.Reload(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("reloading connection policies failed; keeping the previous ones", "err", err)
-			}
+		}
+		if time.Since(last) < interval() {
+			continue
+		}
+		last = time.Now()
+		// Under the change feed, the net that catches what it missed: settings too.
+		if err := s.dp.loadSettings(ctx, s); err != nil && ctx.Err() == nil {
+			s.log.Error("reloading settings failed", "err", err)
+		}
+		if err := s.cfgapi.Reload(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("reloading connection policies failed; keeping the previous ones", "err", err)
 		}
 	}
 }

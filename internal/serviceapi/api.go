@@ -51,6 +51,9 @@ type API struct {
 	// OIDCRedirect says where an OIDC login may send its Gatehouse code; the zero value admits only the CLI's
 	// loopback callback (http://127.0.0.1:PORT/callback and its [::1] and localhost forms).
 	OIDCRedirect auth.RedirectPolicy
+	// PasswordLoginAllowed, if set, says whether username may log in with a password at all; the configuration
+	// API's X.509 setting (aaa/settings) refuses password logins to all but the fallback admin. Nil allows them.
+	PasswordLoginAllowed func(ctx context.Context, username string) (bool, error)
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Peers, if set, serves the trail of a session that is open on another node of the cluster (only that node
@@ -120,6 +123,11 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("PUT "+users+"/users/{id}", auth.UsersManage, a.updateUser)
 	handle("DELETE "+users+"/users/{id}", auth.UsersManage, a.deleteUser)
 	handle("PUT "+users+"/users/{id}/password", auth.UsersManage, a.setPassword)
+	// Second factor (mfa.go): the enrolment of a user who has none yet is public, like the token endpoint.
+	mux.Handle("POST /auth/api/v1/mfa/totp/enrol", a.public(a.selfEnrolTOTP))
+	handle("GET "+users+"/users/{id}/mfa", auth.UsersView, a.getUserMFA)
+	handle("POST "+users+"/users/{id}/mfa/totp", auth.UsersManage, a.adminEnrolTOTP)
+	handle("DELETE "+users+"/users/{id}/mfa", auth.UsersManage, a.resetUserMFA)
 	handle("GET "+users+"/api-clients", auth.APIClientsManage, a.listAPIClients)
 	handle("POST "+users+"/api-clients", auth.APIClientsManage, a.createAPIClient)
 	handle("GET "+users+"/api-clients/{id}", auth.APIClientsManage, a.getAPIClient)

@@ -51,7 +51,7 @@ func (e *delegationEnv) clientWith(perms ...string) string {
 // directoryUserWith makes a source with one directory user holding perms (none: a plain user) and returns the
 // source id. Whoever rewrites that source decides who logs in as the user.
 func (e *delegationEnv) directoryUserWith(perms ...string) string {
-	src := e.gh.Create(sourcesPath, e.adm, awsSourceBody(e.unique("dir")))
+	src := e.gh.Create(sourcesPath, e.adm, offlineSourceBody(e.unique("dir")))
 	u, err := e.gh.Server.Store().UpsertDirectoryUser(context.Background(), src, store.DirectoryUser{ExternalID: e.unique("cn="), Username: e.unique("dir-user")})
 	if err != nil {
 		e.t.Fatal(err)
@@ -165,12 +165,12 @@ func delegationOps() []sensitiveOp {
 			role := e.role(all...)
 			e.gh.JSON("PUT", rolesPath+"/"+role, e.adm, map[string]any{"source_rules": []map[string]string{{"tag": e.unique("t")}}}, http.StatusOK, nil)
 			defer e.gh.JSON("DELETE", rolesPath+"/"+role, e.adm, nil, http.StatusOK, nil) // the rule would reach every later source
-			s, _ := e.gh.Do("POST", sourcesPath, tok, awsSourceBody(e.unique("src")))
+			s, _ := e.gh.Do("POST", sourcesPath, tok, offlineSourceBody(e.unique("src")))
 			return s
 		}},
 		{"repoint the source of a superuser directory user", auth.SourcesManage, all, func(e *delegationEnv, tok, _ string) int {
 			src := e.directoryUserWith(all...)
-			s, _ := e.gh.Do("PUT", sourcesPath+"/"+src, tok, awsSourceBody(e.unique("src")))
+			s, _ := e.gh.Do("PUT", sourcesPath+"/"+src, tok, offlineSourceBody(e.unique("src")))
 			return s
 		}},
 		{"delete the source of a superuser directory user", auth.SourcesManage, all, func(e *delegationEnv, tok, _ string) int {
@@ -178,7 +178,7 @@ func delegationOps() []sensitiveOp {
 			return s
 		}},
 		{"repoint the source of a plain directory user", auth.SourcesManage, nil, func(e *delegationEnv, tok, _ string) int {
-			s, _ := e.gh.Do("PUT", sourcesPath+"/"+e.directoryUserWith(), tok, awsSourceBody(e.unique("src")))
+			s, _ := e.gh.Do("PUT", sourcesPath+"/"+e.directoryUserWith(), tok, offlineSourceBody(e.unique("src")))
 			return s
 		}},
 		{"set the certificate-login CA (configuration API)", auth.ConfigManage, all, func(e *delegationEnv, tok, _ string) int {

@@ -72,7 +72,11 @@ func toError(err error) *Error {
 	case errors.As(err, &e):
 		return e
 	case errors.As(err, &fe):
-		return &Error{Status: 400, Code: "BAD_REQUEST", Message: fe.Error(), Property: fe.Field, Err: err}
+		code := "BAD_REQUEST"
+		if fe.Code != "" {
+			code = fe.Code
+		}
+		return &Error{Status: 400, Code: code, Message: fe.Error(), Property: fe.Field, Err: err}
 	case errors.As(err, &pe):
 		return &Error{Status: 400, Code: "BAD_REQUEST", Message: pe.Error(), Property: pe.Field, Err: err}
 	case errors.As(err, &pes) && len(pes) > 0:

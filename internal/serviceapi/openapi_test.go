@@ -70,7 +70,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	}
 	// Every operation but the public ones (the token endpoint, this document and the OIDC login, which is how a
 	// user without a token gets one) needs a bearer token; those need none.
-	public := map[string]bool{"token": true, "openapi": true, "oidcSources": true, "oidcLogin": true, "oidcCallback": true}
+	public := map[string]bool{"token": true, "openapi": true, "oidcSources": true, "oidcLogin": true, "oidcCallback": true, "enrolOwnTOTP": true}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			sec := doc.Security
@@ -463,16 +463,18 @@ func exercise(t *testing.T, cl *client) {
 	cl.do(exchange{method: "GET", path: R + "/roles/no-such-role", token: adm, want: 404})
 	cl.do(exchange{method: "PUT", path: R + "/roles/" + role, token: adm, want: 200, json: map[string]any{"comment": "the developers"}})
 
-	// User sources (the AWS type is stored and reports NOT_SUPPORTED, so no directory is needed here).
-	awsSource := map[string]any{"name": "aws", "enabled": true, "ttl": 3600,
-		"connection": map[string]any{"type": "AWS", "iam_access_key_id": "AKIAEXAMPLE", "iam_secret_access_key": "aws-secret"}}
-	source := cl.id(exchange{method: "POST", path: R + "/sources", token: adm, want: 201, json: awsSource})
-	cl.do(exchange{method: "POST", path: R + "/sources", token: adm, want: 409, json: awsSource})
+	// User sources (a disabled LDAP source is never synced, so no directory is needed here).
+	offlineSource := offlineSourceBody("offline")
+	offlineSource["ttl"] = 3600
+	source := cl.id(exchange{method: "POST", path: R + "/sources", token: adm, want: 201, json: offlineSource})
+	cl.do(exchange{method: "POST", path: R + "/sources", token: adm, want: 409, json: offlineSource})
 	cl.do(exchange{method: "POST", path: R + "/sources", token: adm, want: 400, invalid: true, json: map[string]any{"name": "x", "colour": "red"}})
 	cl.do(exchange{method: "GET", path: R + "/sources", token: adm, want: 200})
 	cl.do(exchange{method: "GET", path: R + "/sources/" + source, token: adm, want: 200})
 	cl.do(exchange{method: "GET", path: R + "/sources/no-such-source", token: adm, want: 404})
-	cl.do(exchange{method: "PUT", path: R + "/sources/" + source, token: adm, want: 200, json: map[string]any{"name": "aws-2", "enabled": false,
+	cl.do(exchange{method: "PUT", path: R + "/sources/" + source, token: adm, want: 200, json: map[string]any{"name": "offline-2", "enabled": false,
+		"connection": map[string]any{"type": "LDAP", "address": "ldap.invalid", "ldap_base": "dc=example,dc=org"}}})
+	cl.do(exchange{method: "POST", path: R + "/sources", token: adm, want: 400, json: map[string]any{"name": "aws", "enabled": true,
 		"connection": map[string]any{"type": "AWS", "iam_access_key_id": "AKIAEXAMPLE"}}})
 	cl.do(exchange{method: "POST", path: R + "/sources/refresh", token: adm, want: 200, json: []string{source, "local"}})
 	cl.do(exchange{method: "POST", path: R + "/sources/refresh", token: adm, want: 404, json: []string{"no-such-source"}})
@@ -639,6 +641,8 @@ func exercise(t *testing.T, cl *client) {
 	cl.do(exchange{method: "DELETE", path: U + "/users/" + user, token: adm, want: 404})
 	cl.do(exchange{method: "DELETE", path: R + "/roles/" + role, token: adm, want: 200})
 	cl.do(exchange{method: "DELETE", path: R + "/roles/" + role, token: adm, want: 404})
+
+	exerciseMFA(t, cl, adm)
 
 	// Last, since it locks out this source address: repeated failures are answered 429.
 	for i := 0; ; i++ {

@@ -128,7 +128,9 @@ func (a *API) updateSource(w http.ResponseWriter, r *http.Request) error {
 	if err := a.mustHoldSource(r, old.ID); err != nil {
 		return err
 	}
-	src.KeepSecrets(old)
+	if strings.EqualFold(strings.TrimSpace(src.Connection.Type), old.Connection.Type) {
+		src.KeepSecrets(old) // another type's secrets mean nothing to the new one
+	}
 	if err := src.Validate(); err != nil {
 		return err
 	}

@@ -36,8 +36,6 @@ type sourceView struct {
 func ldapSourceBody(srv *ldaptest.Server, name, bindPassword string) map[string]any {
 	return map[string]any{
 		"name": name, "enabled": true, "ttl": 0, "comment": "test directory", "tags": []string{"corp"},
-		"session_password_policy": map[string]any{"password_min_length": 16, "password_max_length": 20,
-			"use_lower_case": true, "use_upper_case": true, "use_numbers": true, "use_special_characters": true},
 		"connection": map[string]any{
 			"type": "LDAP", "address": srv.Host, "port": srv.Port, "ldap_protocol": "STARTTLS",
 			"ldap_base": ldaptest.BaseDN, "ldap_user_filter": "(objectClass=inetOrgPerson)",
@@ -78,8 +76,8 @@ func TestLDAPSourceEndToEnd(t *testing.T) {
 		if src.StatusCode != "OK" || !strings.Contains(src.StatusText, "3 added") {
 			t.Fatalf("status after create: %s %q", src.StatusCode, src.StatusText)
 		}
-		if src.PasswordPolicy["password_entropy"] != float64(105) || src.PasswordPolicy["password_strength"] != "STRONG" {
-			t.Errorf("computed password policy: %v", src.PasswordPolicy)
+		if src.PasswordPolicy["password_min_length"] != float64(0) || src.PasswordPolicy["password_strength"] != "WEAK" {
+			t.Errorf("session password policy (not supported, so at its defaults): %v", src.PasswordPolicy)
 		}
 		if src.Author != "admin" || src.Connection["ldap_protocol"] != "STARTTLS" {
 			t.Errorf("source: %+v", src)
@@ -188,9 +186,20 @@ func TestSourceStatusCodes(t *testing.T) {
 		wantCode string
 	}{
 		{"bad bind password", ldapSourceBody(srv, "bad-bind", "not-the-password"), "BIND_FAILED"},
-		{"AWS", map[string]any{"name": "aws", "enabled": true, "connection": map[string]any{"type": "AWS", "iam_access_key_id": "AKIA1", "iam_secret_access_key": "k"}}, "NOT_SUPPORTED"},
-		{"OPENSTACK", map[string]any{"name": "os", "enabled": true, "connection": map[string]any{"type": "OPENSTACK", "openstack_version": "V3", "openstack_endpoint": "https://keystone.example.com"}}, "NOT_SUPPORTED"},
-		{"disabled", map[string]any{"name": "off", "enabled": false, "connection": map[string]any{"type": "AZURE", "azure_tenant_id": "t", "azure_client_id": "c"}}, "DISABLED"},
+		{"disabled", offlineSourceBody("off"), "DISABLED"},
+	}
+	// Types Gatehouse can neither sync nor log in through are refused, not stored.
+	for _, body := range []map[string]any{
+		{"name": "aws", "enabled": true, "connection": map[string]any{"type": "AWS", "iam_access_key_id": "AKIA1", "iam_secret_access_key": "k"}},
+		{"name": "os", "enabled": true, "connection": map[string]any{"type": "OPENSTACK", "openstack_version": "V3", "openstack_endpoint": "https://keystone.example.com"}},
+		{"name": "az", "enabled": false, "connection": map[string]any{"type": "AZURE", "azure_tenant_id": "t", "azure_client_id": "c"}},
+		{"name": "gcp", "enabled": true, "connection": map[string]any{"type": "GOOGLECLOUD", "google_cloud_project_ids": []string{"p"}}},
+		{"name": "gs", "enabled": true, "connection": map[string]any{"type": "GSUITE", "google_gsuite_domain_admin_email": "a@example.com"}},
+	} {
+		st, b := gh.Do("POST", sourcesPath, adm, body)
+		if st != http.StatusBadRequest || !strings.Contains(string(b), `"NOT_SUPPORTED"`) || !strings.Contains(string(b), `"connection.type"`) {
+			t.Errorf("source of type %v: %d %s, want 400 NOT_SUPPORTED naming connection.type", body["connection"].(map[string]any)["type"], st, b)
+		}
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -283,13 +292,14 @@ func TestSourcesAPI(t *testing.T) {
 	gh.JSON("POST", sourcesPath+"/refresh", adm, []string{id}, http.StatusNotFound, nil)
 }
 
-// awsSourceBody is a source that needs no network: its type is stored and reports NOT_SUPPORTED.
-func awsSourceBody(name string) map[string]any {
-	return map[string]any{"name": name, "enabled": true,
-		"connection": map[string]any{"type": "AWS", "iam_access_key_id": "AKIAEXAMPLE", "iam_secret_access_key": "aws-secret"}}
+// offlineSourceBody is a source that needs no network: a disabled LDAP source, which is never synced.
+func offlineSourceBody(name string) map[string]any {
+	return map[string]any{"name": name, "enabled": false,
+		"connection": map[string]any{"type": "LDAP", "address": "ldap.invalid", "ldap_base": "dc=example,dc=org",
+			"ldap_bind_dn": "cn=reader,dc=example,dc=org", "ldap_bind_password": "offline-bind-secret"}}
 }
 
 // victimSource makes a source for the permission matrix to read, change or delete.
 func (e *matrixEnv) victimSource() string {
-	return e.gh.Create(sourcesPath, e.adm, awsSourceBody(e.unique("victim-source")))
+	return e.gh.Create(sourcesPath, e.adm, offlineSourceBody(e.unique("victim-source")))
 }

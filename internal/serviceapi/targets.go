@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -118,6 +119,13 @@ func (a *API) applyTarget(r *http.Request, in *targetInput, t *model.Target, cre
 				fe := errs[0].Prefixed(fieldIndex(list.field, i))
 				return badRequest(fe.Field, fe.Error())
 			}
+			// A request matching an unauthorized endpoint is refused, so how it would be forwarded means nothing.
+			if list.field == "unauthorized_endpoints" && e.AllowUnauthenticated {
+				return model.NotSupported(fieldIndex(list.field, i)+".allow_unauthenticated", "allow_unauthenticated has no meaning on an unauthorized endpoint, whose requests are refused; leave it false")
+			}
+			if list.field == "unauthorized_endpoints" && e.NATTargetHost != "" {
+				return model.NotSupported(fieldIndex(list.field, i)+".nat_target_host", "nat_target_host has no meaning on an unauthorized endpoint, whose requests are refused; leave it out")
+			}
 			out = append(out, policy.NormalizeEndpoint(e))
 		}
 		*list.dst = out
@@ -198,6 +206,17 @@ func mergeCredential(in *credentialInput, c *model.TargetCredential) error {
 		}
 	}
 	const f = "target_credential."
+	// Another type's fields would be stored and never injected: refuse them rather than keep them silently.
+	for _, o := range []struct{ name, value, typ string }{
+		{"bearer_token", in.BearerToken, "token"}, {"basic_auth_username", in.BasicAuthUsername, "basicauth"},
+		{"basic_auth_password", in.BasicAuthPassword, "basicauth"}, {"header_name", in.HeaderName, "header"},
+		{"header_value", in.HeaderValue, "header"}, {"certificate", in.Certificate, "certificate"},
+		{"private_key", in.PrivateKey, "certificate"},
+	} {
+		if o.value != "" && o.typ != in.Type {
+			return model.NotSupported(f+o.name, fmt.Sprintf("%s applies to type %s only, not %s; leave it out", o.name, o.typ, in.Type))
+		}
+	}
 	switch in.Type {
 	case "token":
 		keep(&c.BearerToken, in.BearerToken)

@@ -90,7 +90,7 @@ func (a *API) grant(r *http.Request) (kind, id string, err error) {
 		if clientID != CLIClientID {
 			return "", "", &oauthError{http.StatusUnauthorized, "invalid_client", "unknown client; users log in with client_id=" + CLIClientID}
 		}
-		return a.userLogin(r, username, password)
+		return a.userLogin(r, username, password, f.Get("otp"))
 	case "authorization_code":
 		return a.codeGrant(r)
 	case "client_credentials":
@@ -141,8 +141,17 @@ func (a *API) loginFailed(r *http.Request, name, reason string) error {
 	return &oauthError{http.StatusUnauthorized, "invalid_grant", "invalid credentials"}
 }
 
-func (a *API) userLogin(r *http.Request, username, password string) (string, string, error) {
+func (a *API) userLogin(r *http.Request, username, password, otp string) (string, string, error) {
+	if err := a.passwordLoginAllowed(r.Context(), username); err != nil {
+		if errors.Is(err, ErrPasswordLoginDisabled) {
+			return "", "", &oauthError{http.StatusBadRequest, "invalid_grant", err.Error()}
+		}
+		return "", "", err
+	}
 	u, err := a.CheckUserPassword(r, username, password, "service")
+	if err == nil {
+		err = a.SecondFactor(r, u, otp, "service")
+	}
 	var rl *rateLimited
 	switch {
 	case err == nil:
@@ -153,6 +162,13 @@ func (a *API) userLogin(r *http.Request, username, password string) (string, str
 		return "", "", &oauthError{http.StatusUnauthorized, "invalid_grant", "invalid credentials"}
 	case errors.Is(err, ErrDirectoryUnavailable):
 		return "", "", &oauthError{http.StatusServiceUnavailable, "temporarily_unavailable", "the user's directory cannot be reached; try again later"}
+	case errors.Is(err, ErrMFARequired):
+		return "", "", &oauthError{http.StatusUnauthorized, "mfa_required", "a second factor is required: send the code from your authenticator in the otp form field"}
+	case errors.Is(err, ErrMFAEnrollmentRequired):
+		return "", "", &oauthError{http.StatusUnauthorized, "mfa_enrollment_required",
+			"enrol a TOTP authenticator first: POST /auth/api/v1/mfa/totp/enrol with username and password, then log in with the otp form field"}
+	case errors.Is(err, ErrMFAUnavailable):
+		return "", "", &oauthError{http.StatusServiceUnavailable, "temporarily_unavailable", "the second-factor server cannot be reached; try again later"}
 	}
 	return "", "", err
 }
