@@ -397,6 +397,8 @@ func walkBases(t *testing.T) map[string][]byte {
 // companions are the other fields a walked value needs to be valid at all (a rate limit switched on needs a rate).
 var companions = map[string]map[string]any{
 	"http/connections:rate_limit.enabled":                                         {"rate_limit.value": 60.0},
+	"http/connections:channel_database_cleanup.enabled":                           {"channel_database_cleanup.days": 30.0},
+	"http/options:channel_database_cleanup.enabled":                               {"channel_database_cleanup.days": 30.0},
 	"http/connections:transport_security.host_certification_method.signing_ca":    {"transport_security.host_certification_method.selection": "generate"},
 	"http/connections:transport_security.host_certification_method.x509_identity": {"transport_security.host_certification_method.selection": "fix"},
 }

@@ -35,14 +35,16 @@ var enforcedConfigFields = map[string]string{
 	"policies/trusted_ca_lists:name":                                       "e2e.TestServerCertificateCheck",
 	"policies/signing_cas:name":                                            "e2e.TestHostCertificationMethod",
 	"policies/x509_identities:name":                                        "e2e.TestHostCertificationMethod",
+
+	// Trail indexing, retention and download auditing.
+	"http/connections:indexing.enabled":                 "e2e.TestTrailSearch",
+	"http/connections:log_audit_trail_downloads":        "e2e.TestTrailDownloadAuditing",
+	"http/connections:channel_database_cleanup.enabled": "e2e.TestRetention",
+	"http/connections:channel_database_cleanup.days":    "e2e.TestRetention",
+	"http/options:channel_database_cleanup.enabled":     "e2e.TestRetention",
+	"http/options:channel_database_cleanup.days":        "e2e.TestRetention",
 }
 
 // ownedElsewhere lists, by kind:path prefix, fields other branches are making take effect right now. The lead
 // shrinks this list while merging; a field still listed when its branch has landed is a bug.
-var ownedElsewhere = map[string]string{
-	// Trail indexing, retention and download auditing: branch settings-rec.
-	"http/connections:indexing":                  "settings-rec",
-	"http/connections:log_audit_trail_downloads": "settings-rec",
-	"http/connections:channel_database_cleanup":  "settings-rec",
-	"http/options:channel_database_cleanup":      "settings-rec",
-}
+var ownedElsewhere = map[string]string{}
