@@ -178,6 +178,22 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("POST "+conns+"/terminate/user/{user_id}", auth.ConnectionsTerminate, a.terminateUser)
 
 	handle("GET /audit/api/v1/events", auth.AuditView, a.listAudit)
+
+	// What the PrivX SDK calls beyond the routes above (privx.go): per-service status, the monitor service's audit
+	// log, the settings service's api-proxy scope, role resolution by name and the caller's own record.
+	for _, svc := range []string{"auth", "local-user-store", "role-store", "host-store", "api-proxy", "connection-manager", "monitor-service", "settings"} {
+		if svc == "api-proxy" {
+			continue // GET /api-proxy/api/v1/status is Gatehouse's own richer status, a superset of the SDK's shape.
+		}
+		handle("GET /"+svc+"/api/v1/status", anyPerm, a.serviceStatus(svc))
+	}
+	handle("GET /monitor-service/api/v1/auditevents", auth.AuditView, a.monitorAuditEvents)
+	handle("POST /monitor-service/api/v1/auditevents/search", auth.AuditView, a.monitorAuditEvents)
+	handle("GET /settings/api/v1/settings/api-proxy", auth.SettingsView, a.getSettings)
+	handle("PUT /settings/api/v1/settings/api-proxy", auth.SettingsManage, a.putSettings)
+	handle("POST "+roles+"/roles/resolve", auth.RolesView, a.resolveRoles)
+	handle("POST "+roles+"/roles/search", auth.RolesView, a.searchRoles)
+	handle("GET "+roles+"/users/current", anyPerm, a.currentUser)
 }
 
 // handlerFunc is a handler that returns its error for guard to map, so handlers never write error bodies.
