@@ -19,9 +19,9 @@ type userInput struct {
 	Username *string `json:"username"`
 	// Password is a string, or PrivX's {"password","created"} object.
 	Password *passwordField `json:"password"`
-	Email    *string `json:"email"`
-	FullName *string `json:"full_name"`
-	Enabled  *bool   `json:"enabled"`
+	Email    *string        `json:"email"`
+	FullName *string        `json:"full_name"`
+	Enabled  *bool          `json:"enabled"`
 	// Server-populated fields are accepted and ignored, so a GET response can be sent back as a PUT.
 	ID        string `json:"id"`
 	Source    string `json:"source"`
