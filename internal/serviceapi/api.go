@@ -140,6 +140,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("GET "+hosts, auth.HostsView, a.listHosts)
 	handle("POST "+hosts, auth.HostsManage, a.createHost)
 	handle("POST "+hosts+"/search", auth.HostsView, a.searchHosts)
+	handle("GET "+hosts+"/tags", auth.HostsView, a.hostTags)
 	handle("GET "+hosts+"/{id}", auth.HostsView, a.getHost)
 	handle("PUT "+hosts+"/{id}", auth.HostsManage, a.updateHost)
 	handle("DELETE "+hosts+"/{id}", auth.HostsManage, a.deleteHost)
@@ -194,6 +195,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("POST "+roles+"/roles/resolve", auth.RolesView, a.resolveRoles)
 	handle("POST "+roles+"/roles/search", auth.RolesView, a.searchRoles)
 	handle("GET "+roles+"/users/current", anyPerm, a.currentUser)
+	handle("GET "+roles+"/users/{id}", auth.RolesView, a.roleStoreUser)
 }
 
 // handlerFunc is a handler that returns its error for guard to map, so handlers never write error bodies.

@@ -26,19 +26,30 @@ func notSupported(property, why string) *Error {
 // lacks (embedded structs included): any non-zero value is refused with NOT_SUPPORTED, the tag "why" giving the
 // reason. Fields tagged readonly:"true" only describe an object in an answer and are ignored, like created.
 func refuseUnsupported(v any) error {
-	rv := reflect.Indirect(reflect.ValueOf(v))
+	return refuseIn(reflect.Indirect(reflect.ValueOf(v)))
+}
+
+var rawMessageType = reflect.TypeOf(json.RawMessage(nil))
+
+func refuseIn(rv reflect.Value) error {
 	rt := rv.Type()
 	for i := 0; i < rt.NumField(); i++ {
 		f := rt.Field(i)
 		if f.Anonymous && f.Type.Kind() == reflect.Struct {
-			if err := refuseUnsupported(rv.Field(i).Addr().Interface()); err != nil {
+			if err := refuseIn(rv.Field(i)); err != nil {
 				return err
 			}
 			continue
 		}
-		raw, ok := rv.Field(i).Interface().(json.RawMessage)
-		if !ok || f.Tag.Get("readonly") == "true" || zeroJSON(raw) {
+		if !f.IsExported() || f.Type != rawMessageType || f.Tag.Get("readonly") == "true" {
 			continue
+		}
+		raw := json.RawMessage(rv.Field(i).Bytes())
+		if zeroJSON(raw) {
+			continue
+		}
+		if z := f.Tag.Get("zero"); z != "" && string(bytes.TrimSpace(raw)) == z {
+			continue // a value PrivX spells out for "off", such as NOT_DISABLED
 		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		why := f.Tag.Get("why")
@@ -48,6 +59,17 @@ func refuseUnsupported(v any) error {
 		return notSupported(name, why)
 	}
 	return nil
+}
+
+// withPrefix puts prefix before the property an *Error names (a field inside a list item).
+func withPrefix(err error, prefix string) error {
+	if e, ok := err.(*Error); ok {
+		c := *e
+		c.Message = prefix + c.Message
+		c.Property = prefix + c.Property
+		return &c
+	}
+	return err
 }
 
 // zeroJSON reports whether raw is absent or the zero value of its type: null, "", false, 0, [] or an object whose
@@ -173,6 +195,9 @@ func (a *API) monitorAuditEvents(w http.ResponseWriter, r *http.Request) error {
 	opts, err := listOptions(r)
 	if err != nil {
 		return err
+	}
+	if opts.SortKey == "created" { // the SDK sorts by PrivX's name for the event time
+		opts.SortKey = "time"
 	}
 	var f store.AuditFilter
 	if r.Method == http.MethodPost {

@@ -200,6 +200,55 @@ type userRole struct {
 	ID       string `json:"id"`
 	Name     string `json:"name"`
 	Explicit bool   `json:"explicit"`
+	Implicit bool   `json:"implicit"`
+}
+
+// roleStoreUser is GET /role-store/api/v1/users/{id}: a user with its roles and permissions, PrivX's role-store
+// view of a user.
+type roleStoreUser struct {
+	ID          string     `json:"id"`
+	Principal   string     `json:"principal"`
+	Source      string     `json:"source"`
+	FullName    string     `json:"full_name,omitempty"`
+	Email       string     `json:"email,omitempty"`
+	Roles       []userRole `json:"roles"`
+	Permissions []string   `json:"permissions"`
+}
+
+func (a *API) roleStoreUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.Store.User(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	roles, err := a.userRoles(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	held, err := a.Store.UserRoles(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, roleStoreUser{ID: u.ID, Principal: u.Username, Source: u.Source, FullName: u.FullName,
+		Email: u.Email, Roles: roles, Permissions: dedupeStrings(rolesPermissions(held))})
+	return nil
+}
+
+// userRoles are the roles a user holds, each marked explicit (granted) or implicit (by a source rule).
+func (a *API) userRoles(ctx context.Context, id string) ([]userRole, error) {
+	roles, err := a.Store.UserRoles(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	explicit, err := a.Store.ExplicitRoleIDs(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]userRole, 0, len(roles))
+	for _, role := range roles {
+		e := slices.Contains(explicit, role.ID)
+		out = append(out, userRole{ID: role.ID, Name: role.Name, Explicit: e, Implicit: !e})
+	}
+	return out, nil
 }
 
 func (a *API) getUserRoles(w http.ResponseWriter, r *http.Request) error {
@@ -207,17 +256,9 @@ func (a *API) getUserRoles(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.Store.User(r.Context(), id); err != nil {
 		return err
 	}
-	roles, err := a.Store.UserRoles(r.Context(), id)
+	out, err := a.userRoles(r.Context(), id)
 	if err != nil {
 		return err
-	}
-	explicit, err := a.Store.ExplicitRoleIDs(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	out := make([]userRole, 0, len(roles))
-	for _, role := range roles {
-		out = append(out, userRole{ID: role.ID, Name: role.Name, Explicit: slices.Contains(explicit, role.ID)})
 	}
 	writeJSON(w, http.StatusOK, newList(out, len(out)))
 	return nil
@@ -388,11 +429,13 @@ func (a *API) ruleInputs(ctx context.Context, in []sourceRule) ([]store.RoleRule
 // roleMember is one holder of a role: explicit says whether it was granted directly, rules which membership
 // rules grant it too.
 type roleMember struct {
-	ID       string       `json:"id"`
-	Name     string       `json:"name"`
-	Kind     string       `json:"type"`
-	Explicit bool         `json:"explicit"`
-	Rules    []sourceRule `json:"rules,omitempty"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Principal repeats Name under PrivX's key for a user's login name.
+	Principal string       `json:"principal"`
+	Kind      string       `json:"type"`
+	Explicit  bool         `json:"explicit"`
+	Rules     []sourceRule `json:"rules,omitempty"`
 }
 
 // roleMembers is GET /role-store/api/v1/roles/{id}/members: explicit grants and rule grants, saying which rule
@@ -415,7 +458,7 @@ func (a *API) roleMembers(w http.ResponseWriter, r *http.Request) error {
 	index := map[string]int{}
 	for _, m := range explicit {
 		index[m.Kind+":"+m.ID] = len(out)
-		out = append(out, roleMember{ID: m.ID, Name: m.Name, Kind: m.Kind, Explicit: true})
+		out = append(out, roleMember{ID: m.ID, Name: m.Name, Principal: m.Name, Kind: m.Kind, Explicit: true})
 	}
 	for _, m := range viaRules {
 		key := "user:" + m.UserID
@@ -423,7 +466,7 @@ func (a *API) roleMembers(w http.ResponseWriter, r *http.Request) error {
 		if !ok {
 			i = len(out)
 			index[key] = i
-			out = append(out, roleMember{ID: m.UserID, Name: m.Username, Kind: "user"})
+			out = append(out, roleMember{ID: m.UserID, Name: m.Username, Principal: m.Username, Kind: "user"})
 		}
 		out[i].Rules = append(out[i].Rules, ruleOutput(m.Rule, names))
 	}
