@@ -102,6 +102,9 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle := func(pattern string, perm string, h handlerFunc) { mux.Handle(pattern, a.guard(perm, h)) }
 
 	mux.Handle("POST /auth/api/v1/oauth/token", a.public(a.token))
+	// The PrivX SDK's authorization code login without a browser (authcode.go).
+	mux.Handle("GET /auth/api/v1/oauth/authorize", a.public(a.authorize))
+	mux.Handle("POST /auth/api/v1/login", a.public(a.login))
 	mux.Handle("GET /openapi.json", a.public(a.openapi))
 	handle("GET /auth/api/v1/users/current", anyPerm, a.currentUser)
 	// OIDC login is for users who have no token yet, so its routes are public; see oidc.go.
