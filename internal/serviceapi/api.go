@@ -185,12 +185,14 @@ func (a *API) Routes(mux *http.ServeMux) {
 
 	// What the PrivX SDK calls beyond the routes above (privx.go): per-service status, the monitor service's audit
 	// log, the settings service's api-proxy scope, role resolution by name and the caller's own record.
-	for _, svc := range []string{"auth", "local-user-store", "role-store", "host-store", "api-proxy", "connection-manager", "monitor-service", "settings"} {
-		if svc == "api-proxy" {
-			continue // GET /api-proxy/api/v1/status is Gatehouse's own richer status, a superset of the SDK's shape.
-		}
-		handle("GET /"+svc+"/api/v1/status", anyPerm, a.serviceStatus(svc))
-	}
+	handle("GET /auth/api/v1/status", anyPerm, a.serviceStatus("auth"))
+	handle("GET "+users+"/status", anyPerm, a.serviceStatus("local-user-store"))
+	handle("GET "+roles+"/status", anyPerm, a.serviceStatus("role-store"))
+	handle("GET /host-store/api/v1/status", anyPerm, a.serviceStatus("host-store"))
+	handle("GET "+conns+"/status", anyPerm, a.serviceStatus("connection-manager"))
+	handle("GET /monitor-service/api/v1/status", anyPerm, a.serviceStatus("monitor-service"))
+	handle("GET /settings/api/v1/status", anyPerm, a.serviceStatus("settings"))
+	// GET /api-proxy/api/v1/status above is Gatehouse's richer status, a superset of the SDK's shape.
 	handle("GET /monitor-service/api/v1/auditevents", auth.AuditView, a.monitorAuditEvents)
 	handle("POST /monitor-service/api/v1/auditevents/search", auth.AuditView, a.monitorAuditEvents)
 	handle("GET /settings/api/v1/settings/api-proxy", auth.SettingsView, a.getSettings)
