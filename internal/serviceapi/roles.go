@@ -493,6 +493,9 @@ func (a *API) searchRoles(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	if len(in.Name) == 0 {
+		return a.listRoles(w, r) // no constraint: every role, paged as the list is
+	}
 	return a.rolesNamed(w, r, in.Name)
 }
 
