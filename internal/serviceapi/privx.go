@@ -75,8 +75,7 @@ func withPrefix(err error, prefix string) error {
 // zeroJSON reports whether raw is absent or the zero value of its type: null, "", false, 0, [] or an object whose
 // members are all zero (the SDK sends whole structs, so a nested zero struct is a zero).
 func zeroJSON(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
+	if len(bytes.TrimSpace(raw)) == 0 {
 		return true
 	}
 	var v any

@@ -85,6 +85,9 @@ func (t ruleTree) leaf(field string) (sourceRule, error) {
 	if t.Match != "" && t.Match != "EXACT" {
 		return sourceRule{}, notSupported(field+".match", "groups and tags match exactly")
 	}
+	if t.SearchString == "" {
+		return sourceRule{}, badRequest(field+".search_string", "a rule needs the group or tag it matches in search_string")
+	}
 	var r sourceRule
 	if t.Source != "" {
 		r.Source = &model.Ref{ID: t.Source}
