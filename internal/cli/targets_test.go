@@ -91,7 +91,7 @@ target_credential:
 		h := h.sub(t)
 		var tg map[string]any
 		h.jsonOut(&tg, "targets", "update", "github", "--comment", "changed", "--disabled")
-		if tg["comment"] != "changed" || tg["disabled"] != true || tg["target_credential"].(map[string]any)["bearer_token_set"] != true {
+		if tg["comment"] != "changed" || tg["disabled"] != "BY_ADMIN" || tg["target_credential"].(map[string]any)["bearer_token_set"] != true {
 			t.Errorf("updated target = %v", tg)
 		}
 	})

@@ -110,6 +110,9 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle := func(pattern string, perm string, h handlerFunc) { mux.Handle(pattern, a.guard(perm, h)) }
 
 	mux.Handle("POST /auth/api/v1/oauth/token", a.public(a.token))
+	// The PrivX SDK's authorization code login without a browser (authcode.go).
+	mux.Handle("GET /auth/api/v1/oauth/authorize", a.public(a.authorize))
+	mux.Handle("POST /auth/api/v1/login", a.public(a.login))
 	mux.Handle("GET /openapi.json", a.public(a.openapi))
 	handle("GET /auth/api/v1/users/current", anyPerm, a.currentUser)
 	// OIDC login is for users who have no token yet, so its routes are public; see oidc.go.
@@ -153,6 +156,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("GET "+hosts, auth.HostsView, a.listHosts)
 	handle("POST "+hosts, auth.HostsManage, a.createHost)
 	handle("POST "+hosts+"/search", auth.HostsView, a.searchHosts)
+	handle("GET "+hosts+"/tags", auth.HostsView, a.hostTags)
 	handle("GET "+hosts+"/{id}", auth.HostsView, a.getHost)
 	handle("PUT "+hosts+"/{id}", auth.HostsManage, a.updateHost)
 	handle("DELETE "+hosts+"/{id}", auth.HostsManage, a.deleteHost)
@@ -193,6 +197,25 @@ func (a *API) Routes(mux *http.ServeMux) {
 
 	handle("GET /audit/api/v1/events", auth.AuditView, a.listAudit)
 	handle("POST /trail-index/api/v1/index/search", auth.ConnectionsTrails, a.searchTrailIndex)
+
+	// What the PrivX SDK calls beyond the routes above (privx.go): per-service status, the monitor service's audit
+	// log, the settings service's api-proxy scope, role resolution by name and the caller's own record.
+	handle("GET /auth/api/v1/status", anyPerm, a.serviceStatus("auth"))
+	handle("GET "+users+"/status", anyPerm, a.serviceStatus("local-user-store"))
+	handle("GET "+roles+"/status", anyPerm, a.serviceStatus("role-store"))
+	handle("GET /host-store/api/v1/status", anyPerm, a.serviceStatus("host-store"))
+	handle("GET "+conns+"/status", anyPerm, a.serviceStatus("connection-manager"))
+	handle("GET /monitor-service/api/v1/status", anyPerm, a.serviceStatus("monitor-service"))
+	handle("GET /settings/api/v1/status", anyPerm, a.serviceStatus("settings"))
+	// GET /api-proxy/api/v1/status above is Gatehouse's richer status, a superset of the SDK's shape.
+	handle("GET /monitor-service/api/v1/auditevents", auth.AuditView, a.monitorAuditEvents)
+	handle("POST /monitor-service/api/v1/auditevents/search", auth.AuditView, a.monitorAuditEvents)
+	handle("GET /settings/api/v1/settings/api-proxy", auth.SettingsView, a.getSettings)
+	handle("PUT /settings/api/v1/settings/api-proxy", auth.SettingsManage, a.putSettings)
+	handle("POST "+roles+"/roles/resolve", auth.RolesView, a.resolveRoles)
+	handle("POST "+roles+"/roles/search", auth.RolesView, a.searchRoles)
+	handle("GET "+roles+"/users/current", anyPerm, a.currentUser)
+	handle("GET "+roles+"/users/{id}", auth.RolesView, a.roleStoreUser)
 }
 
 // handlerFunc is a handler that returns its error for guard to map, so handlers never write error bodies.

@@ -139,7 +139,7 @@ func (a *API) credentialSecret(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.audit(r, "read-secret", "api-proxy-credential", c.ID, nil, map[string]any{"format": r.URL.Query().Get("format")})
 	switch f := r.URL.Query().Get("format"); f {
-	case "", "text":
+	case "", "text", "raw": // raw is PrivX's name for the bare secret
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Write([]byte(c.Secret))
@@ -162,7 +162,7 @@ func (a *API) credentialSecret(w http.ResponseWriter, r *http.Request) error {
 		w.Write(b)
 		return nil
 	default:
-		return badRequest("format", "format must be text or kubeconfig")
+		return badRequest("format", "format must be text, raw or kubeconfig")
 	}
 }
 

@@ -17,26 +17,82 @@ import (
 
 // connectionView is an API session as the connection manager shows it.
 type connectionView struct {
-	ID                string     `json:"id"`
-	Type              string     `json:"type"`
-	User              model.Ref  `json:"user"`
-	Target            model.Ref  `json:"target"`
-	Credential        model.Ref  `json:"credential"`
-	ClientAddress     string     `json:"client_address"`
-	Status            string     `json:"status"`
-	TerminationReason string     `json:"termination_reason,omitempty"`
-	Connected         time.Time  `json:"connected"`
-	Disconnected      *time.Time `json:"disconnected,omitempty"`
-	LastActivity      time.Time  `json:"last_activity"`
-	Requests          int64      `json:"requests"`
-	BytesIn           int64      `json:"bytes_in"`
-	BytesOut          int64      `json:"bytes_out"`
-	AuditEnabled      bool       `json:"audit_enabled"`
-	Node              string     `json:"node,omitempty"`
+	ID                string         `json:"id"`
+	Type              string         `json:"type"`
+	User              connectionUser `json:"user"`
+	Target            model.Ref      `json:"target"`
+	Credential        model.Ref      `json:"credential"`
+	ClientAddress     string         `json:"client_address"`
+	Status            string         `json:"status"`
+	TerminationReason string         `json:"termination_reason,omitempty"`
+	Connected         time.Time      `json:"connected"`
+	Disconnected      *time.Time     `json:"disconnected,omitempty"`
+	LastActivity      time.Time      `json:"last_activity"`
+	Requests          int64          `json:"requests"`
+	BytesIn           int64          `json:"bytes_in"`
+	BytesOut          int64          `json:"bytes_out"`
+	AuditEnabled      bool           `json:"audit_enabled"`
+	Node              string         `json:"node,omitempty"`
 	// ConnectionPolicy is the key of the configuration API connection policy that admitted the session.
 	ConnectionPolicy string `json:"connection_policy,omitempty"`
 	LegalHold        bool   `json:"legal_hold"`
 	LegalHoldReason  string `json:"legal_hold_reason,omitempty"`
+	// RemoteAddress and TargetAPIData repeat the client address and the target under PrivX's names.
+	RemoteAddress string    `json:"remote_address"`
+	TargetAPIData model.Ref `json:"target_api_data"`
+}
+
+// connectionUser is the connection's user: Gatehouse's name and PrivX's display_name.
+type connectionUser struct {
+	ID          string `json:"id"`
+	Name        string `json:"name,omitempty"`
+	DisplayName string `json:"display_name,omitempty"`
+}
+
+// idList is a search constraint given as one id or, as PrivX sends it, a list of ids.
+type idList []string
+
+func (l *idList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		if one != "" {
+			*l = idList{one}
+		}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return badRequest("user_id", "user_id must be a string or a list of strings")
+	}
+	*l = many
+	return nil
+}
+
+// privxConnectionSearch are the PrivX connection search constraints of features Gatehouse lacks (hosts,
+// networks, access roles, UEBA, proxies); they must be zero.
+type privxConnectionSearch struct {
+	ID                   json.RawMessage `json:"id" why:"fetch one connection with GET .../connections/{id}"`
+	ProxyID              json.RawMessage `json:"proxy_id" why:"connections are not indexed by proxy"`
+	Type                 json.RawMessage `json:"type" why:"every Gatehouse connection is of type API"`
+	Mode                 json.RawMessage `json:"mode" why:"connections have no mode"`
+	UserAgent            json.RawMessage `json:"user_agent" why:"connections are not indexed by user agent"`
+	AuthMethod           json.RawMessage `json:"authentication_method" why:"connections are not indexed by authentication method"`
+	UserDisplayName      json.RawMessage `json:"user_display_name" why:"use user_id or keywords"`
+	UserRoles            json.RawMessage `json:"user_roles" why:"connections are not indexed by role"`
+	TargetHost           json.RawMessage `json:"target_host_id" why:"host connections are not supported"`
+	TargetHostCommonName json.RawMessage `json:"target_host_common_name" why:"host connections are not supported"`
+	TargetHostAddress    json.RawMessage `json:"target_host_address" why:"host connections are not supported"`
+	TargetHostAccount    json.RawMessage `json:"target_host_account" why:"host connections are not supported"`
+	TargetHostRoles      json.RawMessage `json:"target_host_roles" why:"host connections are not supported"`
+	RemoteAddress        json.RawMessage `json:"remote_address" why:"use keywords"`
+	Connected            json.RawMessage `json:"connected" why:"use from and to"`
+	Disconnected         json.RawMessage `json:"disconnected" why:"use from and to"`
+	LastActivity         json.RawMessage `json:"last_activity" why:"use from and to"`
+	ForceDisconnect      json.RawMessage `json:"force_disconnect" why:"use status TERMINATED"`
+	AccessRoles          json.RawMessage `json:"access_roles" why:"connection access roles are not supported"`
+	HasAccessRoles       json.RawMessage `json:"has_access_roles" why:"connection access roles are not supported"`
+	SessionID            json.RawMessage `json:"session_id" why:"connections are not indexed by login session"`
+	Tags                 json.RawMessage `json:"tags" why:"connections have no tags"`
 }
 
 func (a *API) viewConnection(s *store.APISession) connectionView {
@@ -47,11 +103,12 @@ func (a *API) viewConnection(s *store.APISession) connectionView {
 		}
 	}
 	v := connectionView{
-		ID: s.ID, Type: "API", User: model.Ref{ID: s.UserID, Name: s.UserName}, Target: model.Ref{ID: s.TargetID, Name: s.TargetName},
+		ID: s.ID, Type: "API", User: connectionUser{ID: s.UserID, Name: s.UserName, DisplayName: s.UserName}, Target: model.Ref{ID: s.TargetID, Name: s.TargetName},
 		Credential: model.Ref{ID: s.CredentialID, Name: s.CredentialName}, ClientAddress: s.ClientAddress, Status: s.Status,
 		TerminationReason: s.TerminationReason, Connected: s.Connected, LastActivity: s.LastActivity, Requests: s.Requests,
 		BytesIn: s.BytesIn, BytesOut: s.BytesOut, AuditEnabled: s.AuditEnabled, Node: s.NodeID, ConnectionPolicy: s.ConnectionPolicy,
 		LegalHold: s.LegalHold, LegalHoldReason: s.LegalHoldReason,
+		RemoteAddress: s.ClientAddress, TargetAPIData: model.Ref{ID: s.TargetID, Name: s.TargetName},
 	}
 	if !s.Disconnected.IsZero() {
 		d := s.Disconnected
@@ -68,16 +125,27 @@ func (a *API) listConnections(w http.ResponseWriter, r *http.Request) error {
 func (a *API) searchConnections(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		Status   []string   `json:"status"`
-		UserID   string     `json:"user_id"`
+		UserID   idList     `json:"user_id"`
 		TargetID string     `json:"target_id"`
 		Keywords string     `json:"keywords"`
 		From     *time.Time `json:"from"`
 		To       *time.Time `json:"to"`
+		privxConnectionSearch
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	f := store.SessionFilter{UserID: in.UserID, TargetID: in.TargetID, Keywords: in.Keywords}
+	if err := refuseUnsupported(&in.privxConnectionSearch); err != nil {
+		return err
+	}
+	f := store.SessionFilter{TargetID: in.TargetID, Keywords: in.Keywords}
+	switch len(in.UserID) {
+	case 0:
+	case 1:
+		f.UserID = in.UserID[0]
+	default:
+		return notSupported("user_id", "search one user_id at a time")
+	}
 	for i, st := range in.Status {
 		st = strings.ToUpper(st)
 		switch st {

@@ -1,6 +1,7 @@
 package serviceapi
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -21,7 +22,12 @@ const SecretPrefix = "ghp_"
 type proxyCredentialView struct {
 	*model.ProxyCredential
 	Target model.Ref `json:"target"`
+	// Type is PrivX's client credential type: a Gatehouse proxy credential is always a bearer token.
+	Type string `json:"type"`
 }
+
+// credentialTypeToken is the only PrivX client credential type Gatehouse issues.
+const credentialTypeToken = "token"
 
 type credentialRequest struct {
 	Name          *string    `json:"name"`
@@ -39,20 +45,48 @@ type credentialRequest struct {
 	Author        string     `json:"author"`
 	Updated       string     `json:"updated"`
 	UpdatedBy     string     `json:"updated_by"`
+	// Type is PrivX's credential type: "" (chosen by the server) or token; see checkPrivX.
+	Type                 string          `json:"type"`
+	LoginSessionRequired string          `json:"privx_login_session_required"`
+	BasicAuthUsername    json.RawMessage `json:"basic_auth_username" why:"proxy credentials are bearer tokens"`
+	BasicAuthPassword    json.RawMessage `json:"basic_auth_password" why:"proxy credentials are bearer tokens"`
+	BearerToken          json.RawMessage `json:"bearer_token" why:"the server generates the secret; read it from .../secret"`
+	Certificate          json.RawMessage `json:"certificate" why:"proxy credentials are bearer tokens"`
+	PrivateKey           json.RawMessage `json:"private_key" why:"proxy credentials are bearer tokens"`
 
 	// notBefore and notAfter are NotBefore and NotAfter parsed by parseTimes. The JSON fields are strings so
 	// that a malformed time is refused naming its property, which encoding/json cannot do for time.Time.
 	notBefore, notAfter *time.Time
 }
 
-// parseTimes parses not_before and not_after as RFC 3339 times.
+// checkPrivX refuses what PrivX's client credentials have and Gatehouse's do not.
+func (in *credentialRequest) checkPrivX() error {
+	switch in.Type {
+	case "", credentialTypeToken:
+	case "basicauth", "certificate":
+		return notSupported("type", "proxy credentials are bearer tokens (type token)")
+	default:
+		return badRequest("type", "type must be token, basicauth or certificate")
+	}
+	switch in.LoginSessionRequired {
+	case "", "DEFAULT", "DISABLED":
+	case "ENABLED":
+		return notSupported("privx_login_session_required", "proxy credentials do not depend on a login session")
+	default:
+		return badRequest("privx_login_session_required", "privx_login_session_required must be DEFAULT, ENABLED or DISABLED")
+	}
+	return refuseUnsupported(in)
+}
+
+// parseTimes parses not_before and not_after as RFC 3339 times; the empty string (what the SDK sends for "not
+// set") counts as left out.
 func (in *credentialRequest) parseTimes() error {
 	for _, f := range []struct {
 		name string
 		raw  *string
 		dst  **time.Time
 	}{{"not_before", in.NotBefore, &in.notBefore}, {"not_after", in.NotAfter, &in.notAfter}} {
-		if f.raw == nil {
+		if f.raw == nil || *f.raw == "" {
 			continue
 		}
 		t, err := time.Parse(time.RFC3339, *f.raw)
@@ -101,7 +135,7 @@ func (a *API) ownedCredential(r *http.Request) (*model.User, *model.ProxyCredent
 }
 
 func (a *API) viewCredential(r *http.Request, c *model.ProxyCredential) proxyCredentialView {
-	v := proxyCredentialView{ProxyCredential: c, Target: model.Ref{ID: c.TargetID}}
+	v := proxyCredentialView{ProxyCredential: c, Target: model.Ref{ID: c.TargetID}, Type: credentialTypeToken}
 	if t, err := a.Store.Target(r.Context(), c.TargetID); err == nil {
 		v.Target.Name = t.Name
 	}
@@ -139,6 +173,9 @@ func (a *API) createCredential(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := in.parseTimes(); err != nil {
+		return err
+	}
+	if err := in.checkPrivX(); err != nil {
 		return err
 	}
 	if in.Target == nil || in.Target.ID == "" {
@@ -245,6 +282,9 @@ func (a *API) updateCredential(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := in.parseTimes(); err != nil {
+		return err
+	}
+	if err := in.checkPrivX(); err != nil {
 		return err
 	}
 	if in.Target != nil && in.Target.ID != "" && in.Target.ID != c.TargetID {

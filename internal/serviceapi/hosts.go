@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -30,6 +31,7 @@ type hostServiceInput struct {
 	Address string `json:"address"`
 	Port    int    `json:"port"`
 	Source  string `json:"source"`
+	privxServiceFields
 }
 
 // hostInput is the body of POST and PUT on hosts. Fields left out of a PUT keep their stored value.
@@ -55,10 +57,19 @@ type hostInput struct {
 	Author    string `json:"author"`
 	Updated   string `json:"updated"`
 	UpdatedBy string `json:"updated_by"`
+	privxHostFields
 }
 
 // apply merges in into h and validates the result, naming the property at fault.
 func (in *hostInput) apply(h *store.Host) error {
+	if err := refuseUnsupported(&in.privxHostFields); err != nil {
+		return err
+	}
+	for i := range in.Services {
+		if err := refuseUnsupported(&in.Services[i].privxServiceFields); err != nil {
+			return withPrefix(err, fieldIndex("services", i)+".")
+		}
+	}
 	if in.CommonName != nil {
 		h.CommonName = strings.TrimSpace(*in.CommonName)
 	}
@@ -339,5 +350,27 @@ func (a *API) deleteHost(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.audit(r, "delete", "host", h.ID, h, nil)
 	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// hostTags is GET /host-store/api/v1/hosts/tags: every tag a host carries, once, sorted, optionally only those
+// containing the query parameter query (case-insensitive), as PrivX's host tags list.
+func (a *API) hostTags(w http.ResponseWriter, r *http.Request) error {
+	hosts, _, err := a.Store.ListHosts(r.Context(), store.HostQuery{}, store.ListOptions{Limit: store.MaxLimit})
+	if err != nil {
+		return err
+	}
+	query := r.URL.Query().Get("query")
+	var tags []string
+	for _, h := range hosts {
+		for _, t := range h.Tags {
+			if query == "" || containsFold(t, query) {
+				tags = append(tags, t)
+			}
+		}
+	}
+	slices.Sort(tags)
+	tags = slices.Compact(tags)
+	writeJSON(w, http.StatusOK, newList(tags, len(tags)))
 	return nil
 }

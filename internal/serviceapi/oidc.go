@@ -328,7 +328,7 @@ func (a *API) codeGrant(r *http.Request) (kind, id string, err error) {
 	if basicID, _, ok := r.BasicAuth(); ok {
 		clientID = basicID
 	}
-	if clientID != CLIClientID {
+	if clientID != CLIClientID && clientID != PrivXClientID {
 		return "", "", &oauthError{http.StatusUnauthorized, "invalid_client", "unknown client; codes are redeemed with client_id=" + CLIClientID}
 	}
 	code, verifier, redirect := f.Get("code"), f.Get("code_verifier"), f.Get("redirect_uri")
@@ -345,6 +345,10 @@ func (a *API) codeGrant(r *http.Request) (kind, id string, err error) {
 	}
 	if a.now().Unix() > c.Expires || c.RedirectURI != redirect {
 		return "", "", invalid("code expired or redirect_uri differs")
+	}
+	// Each client redeems only its own codes: the PrivX client's carry its fixed redirect URI (authcode.go).
+	if (clientID == PrivXClientID) != (c.RedirectURI == privxRedirect) {
+		return "", "", invalid("code was issued to another client")
 	}
 	if !secrets.Equal(oauth2.S256ChallengeFromVerifier(verifier), c.Challenge) {
 		return "", "", invalid("code_verifier does not match the challenge")

@@ -70,7 +70,8 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	}
 	// Every operation but the public ones (the token endpoint, this document and the OIDC login, which is how a
 	// user without a token gets one) needs a bearer token; those need none.
-	public := map[string]bool{"token": true, "openapi": true, "oidcSources": true, "oidcLogin": true, "oidcCallback": true, "enrolOwnTOTP": true}
+	public := map[string]bool{"token": true, "openapi": true, "oidcSources": true, "oidcLogin": true, "oidcCallback": true,
+		"enrolOwnTOTP": true, "authorize": true, "login": true}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			sec := doc.Security
@@ -629,6 +630,9 @@ func exercise(t *testing.T, cl *client) {
 	cl.do(exchange{method: "GET", path: "/audit/api/v1/events?limit=200&actor=admin&object_type=user&from=2000-01-01T00:00:00Z", token: adm, want: 200})
 	cl.do(exchange{method: "GET", path: "/audit/api/v1/events?sortkey=time&sortdir=asc&action=login", token: adm, want: 200})
 	cl.do(exchange{method: "GET", path: "/audit/api/v1/events", token: alice, want: 403})
+
+	// The PrivX SDK's requests and the shapes it decodes (privx_sdk_test.go).
+	exercisePrivX(t, cl, adm)
 
 	// Deletes, then the objects are gone.
 	cl.do(exchange{method: "DELETE", path: own + "/" + cred, token: alice, want: 200})

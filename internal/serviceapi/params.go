@@ -34,7 +34,11 @@ func decode(r *http.Request, v any) error {
 func decodeError(err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var own *Error
 	switch {
+	case errors.As(err, &own):
+		// A field's own UnmarshalJSON (disabled, source_rules) already named the property.
+		return own
 	case errors.Is(err, io.EOF):
 		return badRequest("", "request body is empty")
 	case errors.As(err, &se):

@@ -263,6 +263,31 @@ func routeTable() []route {
 			path: func(e *matrixEnv, _ *actor) string { return connsPath + "/terminate/user/" + e.user }},
 
 		{pattern: "GET " + auditPath, perm: auth.AuditView, path: fixed(auditPath), wantOK: 200},
+
+		// The PrivX SDK's routes (privx.go, authcode.go).
+		{pattern: "GET /auth/api/v1/oauth/authorize", perm: public},
+		{pattern: "POST /auth/api/v1/login", perm: public},
+		{pattern: "GET /auth/api/v1/status", perm: authenticated, path: fixed("/auth/api/v1/status"), wantOK: 200},
+		{pattern: "GET /local-user-store/api/v1/status", perm: authenticated, path: fixed("/local-user-store/api/v1/status"), wantOK: 200},
+		{pattern: "GET /role-store/api/v1/status", perm: authenticated, path: fixed("/role-store/api/v1/status"), wantOK: 200},
+		{pattern: "GET /host-store/api/v1/status", perm: authenticated, path: fixed("/host-store/api/v1/status"), wantOK: 200},
+		{pattern: "GET " + connsPath + "/status", perm: authenticated, path: fixed(connsPath + "/status"), wantOK: 200},
+		{pattern: "GET /monitor-service/api/v1/status", perm: authenticated, path: fixed("/monitor-service/api/v1/status"), wantOK: 200},
+		{pattern: "GET /settings/api/v1/status", perm: authenticated, path: fixed("/settings/api/v1/status"), wantOK: 200},
+		{pattern: "GET /monitor-service/api/v1/auditevents", perm: auth.AuditView, path: fixed("/monitor-service/api/v1/auditevents"), wantOK: 200},
+		{pattern: "POST /monitor-service/api/v1/auditevents/search", perm: auth.AuditView, path: fixed("/monitor-service/api/v1/auditevents/search"), wantOK: 200,
+			body: func(*matrixEnv) any { return map[string]any{"keywords": "role"} }},
+		{pattern: "GET /settings/api/v1/settings/api-proxy", perm: auth.SettingsView, path: fixed("/settings/api/v1/settings/api-proxy"), wantOK: 200},
+		{pattern: "PUT /settings/api/v1/settings/api-proxy", perm: auth.SettingsManage, path: fixed("/settings/api/v1/settings/api-proxy"), wantOK: 200,
+			body: func(*matrixEnv) any { return map[string]any{"session_cooldown": 120} }},
+		{pattern: "POST " + rolesPath + "/resolve", perm: auth.RolesView, path: fixed(rolesPath + "/resolve"), wantOK: 200,
+			body: func(*matrixEnv) any { return []string{"no-such-role"} }},
+		{pattern: "POST " + rolesPath + "/search", perm: auth.RolesView, path: fixed(rolesPath + "/search"), wantOK: 200,
+			body: func(*matrixEnv) any { return map[string]any{"name": []string{"no-such-role"}} }},
+		{pattern: "GET /role-store/api/v1/users/current", perm: authenticated, path: fixed("/role-store/api/v1/users/current"), wantOK: 200},
+		{pattern: "GET /role-store/api/v1/users/{id}", perm: auth.RolesView, wantOK: 200,
+			path: func(e *matrixEnv, _ *actor) string { return "/role-store/api/v1/users/" + e.user }},
+		{pattern: "GET " + hostsPath + "/tags", perm: auth.HostsView, path: fixed(hostsPath + "/tags"), wantOK: 200},
 	}
 }
 

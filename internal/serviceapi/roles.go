@@ -2,6 +2,7 @@ package serviceapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -19,16 +20,47 @@ type roleInput struct {
 	Name        *string  `json:"name"`
 	Comment     *string  `json:"comment"`
 	Permissions []string `json:"permissions"`
-	// SourceRules, when present, replaces the role's membership rules; left out of a PUT, they stay.
-	SourceRules []sourceRule `json:"source_rules"`
-	ID          string       `json:"id"`
-	Created     string       `json:"created"`
-	Author      string       `json:"author"`
-	Updated     string       `json:"updated"`
-	UpdatedBy   string       `json:"updated_by"`
+	// SourceRules, when present, replaces the role's membership rules; left out of a PUT, they stay. Both
+	// Gatehouse's list and PrivX's rule tree are read (see sourceRules).
+	SourceRules sourceRules `json:"source_rules"`
+	ID          string      `json:"id"`
+	Created     string      `json:"created"`
+	Author      string      `json:"author"`
+	Updated     string      `json:"updated"`
+	UpdatedBy   string      `json:"updated_by"`
+	privxRoleFields
+}
+
+// privxRoleFields are the PrivX role fields Gatehouse has no feature for. Read-only ones (membership counts and
+// flags, which only describe a role in an answer) are read and ignored like created; the rest must be zero.
+type privxRoleFields struct {
+	Explicit       json.RawMessage `json:"explicit" readonly:"true"`
+	Implicit       json.RawMessage `json:"implicit" readonly:"true"`
+	System         json.RawMessage `json:"system" readonly:"true"`
+	MemberCount    json.RawMessage `json:"member_count" readonly:"true"`
+	ExplicitCount  json.RawMessage `json:"explicit_count" readonly:"true"`
+	PrivXUpdatedBy json.RawMessage `json:"updatedby" readonly:"true"`
+	OwnerSource    json.RawMessage `json:"owner_src" readonly:"true"`
+	Deleted        json.RawMessage `json:"deleted" readonly:"true"`
+	Type           json.RawMessage `json:"type" why:"Gatehouse roles have no type (AWS roles are not supported)"`
+	ARN            json.RawMessage `json:"arn" why:"AWS roles are not supported"`
+	AWSSource      json.RawMessage `json:"source" why:"AWS roles are not supported"`
+	GrantType      json.RawMessage `json:"grant_type" why:"time-limited role grants are not supported"`
+	GrantStart     json.RawMessage `json:"grant_start" why:"time-limited role grants are not supported"`
+	GrantEnd       json.RawMessage `json:"grant_end" why:"time-limited role grants are not supported"`
+	GrantPeriods   json.RawMessage `json:"grant_validity_periods" why:"time-limited role grants are not supported"`
+	FloatingLength json.RawMessage `json:"floating_length" why:"floating role grants are not supported"`
+	Tags           json.RawMessage `json:"tags" why:"roles have no tags in Gatehouse"`
+	AccessGroupID  json.RawMessage `json:"access_group_id" why:"Gatehouse has no access groups"`
+	PrincipalKeys  json.RawMessage `json:"principal_public_key_strings" why:"SSH principal keys are not supported"`
+	PermitAgent    json.RawMessage `json:"permit_agent" why:"SSH agent forwarding is not supported"`
+	Context        json.RawMessage `json:"context" why:"contextual role limits are not supported"`
 }
 
 func (in *roleInput) apply(role *model.Role) error {
+	if err := refuseUnsupported(&in.privxRoleFields); err != nil {
+		return err
+	}
 	if in.Name != nil {
 		role.Name = strings.TrimSpace(*in.Name)
 	}
@@ -90,7 +122,7 @@ func (a *API) saveRole(r *http.Request, in *roleInput, role *model.Role, write f
 	if err := a.mustHold(r, "permissions", role.Permissions); err != nil {
 		return nil, err
 	}
-	rules, err := a.ruleInputs(r.Context(), in.SourceRules)
+	rules, err := a.ruleInputs(r.Context(), in.SourceRules.rules)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +200,55 @@ type userRole struct {
 	ID       string `json:"id"`
 	Name     string `json:"name"`
 	Explicit bool   `json:"explicit"`
+	Implicit bool   `json:"implicit"`
+}
+
+// roleStoreUser is GET /role-store/api/v1/users/{id}: a user with its roles and permissions, PrivX's role-store
+// view of a user.
+type roleStoreUser struct {
+	ID          string     `json:"id"`
+	Principal   string     `json:"principal"`
+	Source      string     `json:"source"`
+	FullName    string     `json:"full_name,omitempty"`
+	Email       string     `json:"email,omitempty"`
+	Roles       []userRole `json:"roles"`
+	Permissions []string   `json:"permissions"`
+}
+
+func (a *API) roleStoreUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.Store.User(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	roles, err := a.userRoles(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	held, err := a.Store.UserRoles(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, roleStoreUser{ID: u.ID, Principal: u.Username, Source: u.Source, FullName: u.FullName,
+		Email: u.Email, Roles: roles, Permissions: dedupeStrings(rolesPermissions(held))})
+	return nil
+}
+
+// userRoles are the roles a user holds, each marked explicit (granted) or implicit (by a source rule).
+func (a *API) userRoles(ctx context.Context, id string) ([]userRole, error) {
+	roles, err := a.Store.UserRoles(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	explicit, err := a.Store.ExplicitRoleIDs(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]userRole, 0, len(roles))
+	for _, role := range roles {
+		e := slices.Contains(explicit, role.ID)
+		out = append(out, userRole{ID: role.ID, Name: role.Name, Explicit: e, Implicit: !e})
+	}
+	return out, nil
 }
 
 func (a *API) getUserRoles(w http.ResponseWriter, r *http.Request) error {
@@ -175,17 +256,9 @@ func (a *API) getUserRoles(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.Store.User(r.Context(), id); err != nil {
 		return err
 	}
-	roles, err := a.Store.UserRoles(r.Context(), id)
+	out, err := a.userRoles(r.Context(), id)
 	if err != nil {
 		return err
-	}
-	explicit, err := a.Store.ExplicitRoleIDs(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	out := make([]userRole, 0, len(roles))
-	for _, role := range roles {
-		out = append(out, userRole{ID: role.ID, Name: role.Name, Explicit: slices.Contains(explicit, role.ID)})
 	}
 	writeJSON(w, http.StatusOK, newList(out, len(out)))
 	return nil
@@ -193,7 +266,8 @@ func (a *API) getUserRoles(w http.ResponseWriter, r *http.Request) error {
 
 // setUserRoles is PUT /role-store/api/v1/users/{id}/roles with [{"id"}]: it replaces the explicit grants.
 func (a *API) setUserRoles(w http.ResponseWriter, r *http.Request) error {
-	var in []model.Ref
+	// The SDK sends whole role objects; only the id grants, the rest describes the role and is not applied here.
+	var in []roleInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
@@ -261,7 +335,7 @@ type sourceRule struct {
 // roleOutput is a role with its rules, as every role answer shows it.
 type roleOutput struct {
 	model.Role
-	SourceRules []sourceRule `json:"source_rules"`
+	SourceRules ruleTree `json:"source_rules"`
 }
 
 // withRules pairs roles with their rules (and the names of the sources the rules name).
@@ -276,10 +350,10 @@ func (a *API) withRules(ctx context.Context, roles ...*model.Role) ([]roleOutput
 	}
 	out := make([]roleOutput, 0, len(roles))
 	for _, role := range roles {
-		o := roleOutput{Role: *role, SourceRules: []sourceRule{}}
+		o := roleOutput{Role: *role, SourceRules: ruleTree{Type: "OR", Rules: []ruleTree{}}}
 		for _, rule := range rules {
 			if rule.RoleID == role.ID {
-				o.SourceRules = append(o.SourceRules, ruleOutput(rule, names))
+				o.SourceRules.Rules = append(o.SourceRules.Rules, ruleOutput(rule, names).tree())
 			}
 		}
 		out = append(out, o)
@@ -355,11 +429,13 @@ func (a *API) ruleInputs(ctx context.Context, in []sourceRule) ([]store.RoleRule
 // roleMember is one holder of a role: explicit says whether it was granted directly, rules which membership
 // rules grant it too.
 type roleMember struct {
-	ID       string       `json:"id"`
-	Name     string       `json:"name"`
-	Kind     string       `json:"type"`
-	Explicit bool         `json:"explicit"`
-	Rules    []sourceRule `json:"rules,omitempty"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Principal repeats Name under PrivX's key for a user's login name.
+	Principal string       `json:"principal"`
+	Kind      string       `json:"type"`
+	Explicit  bool         `json:"explicit"`
+	Rules     []sourceRule `json:"rules,omitempty"`
 }
 
 // roleMembers is GET /role-store/api/v1/roles/{id}/members: explicit grants and rule grants, saying which rule
@@ -382,7 +458,7 @@ func (a *API) roleMembers(w http.ResponseWriter, r *http.Request) error {
 	index := map[string]int{}
 	for _, m := range explicit {
 		index[m.Kind+":"+m.ID] = len(out)
-		out = append(out, roleMember{ID: m.ID, Name: m.Name, Kind: m.Kind, Explicit: true})
+		out = append(out, roleMember{ID: m.ID, Name: m.Name, Principal: m.Name, Kind: m.Kind, Explicit: true})
 	}
 	for _, m := range viaRules {
 		key := "user:" + m.UserID
@@ -390,11 +466,54 @@ func (a *API) roleMembers(w http.ResponseWriter, r *http.Request) error {
 		if !ok {
 			i = len(out)
 			index[key] = i
-			out = append(out, roleMember{ID: m.UserID, Name: m.Username, Kind: "user"})
+			out = append(out, roleMember{ID: m.UserID, Name: m.Username, Principal: m.Username, Kind: "user"})
 		}
 		out[i].Rules = append(out[i].Rules, ruleOutput(m.Rule, names))
 	}
 	slices.SortStableFunc(out, func(x, y roleMember) int { return strings.Compare(x.Name, y.Name) })
+	writeJSON(w, http.StatusOK, newList(out, len(out)))
+	return nil
+}
+
+// resolveRoles is POST /role-store/api/v1/roles/resolve with ["name", ...]: the roles of those names, as the SDK's
+// ResolveRoles and terraform look roles up; a name no role has is left out, as PrivX does.
+func (a *API) resolveRoles(w http.ResponseWriter, r *http.Request) error {
+	var names []string
+	if err := decode(r, &names); err != nil {
+		return err
+	}
+	return a.rolesNamed(w, r, names)
+}
+
+// searchRoles is POST /role-store/api/v1/roles/search with {"name":[...]}.
+func (a *API) searchRoles(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Name []string `json:"name"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if len(in.Name) == 0 {
+		return a.listRoles(w, r) // no constraint: every role, paged as the list is
+	}
+	return a.rolesNamed(w, r, in.Name)
+}
+
+func (a *API) rolesNamed(w http.ResponseWriter, r *http.Request, names []string) error {
+	roles, _, err := a.Store.ListRoles(r.Context(), store.ListOptions{Limit: store.MaxLimit})
+	if err != nil {
+		return err
+	}
+	var hit []*model.Role
+	for _, role := range roles {
+		if slices.Contains(names, role.Name) {
+			hit = append(hit, role)
+		}
+	}
+	out, err := a.withRules(r.Context(), hit...)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, newList(out, len(out)))
 	return nil
 }

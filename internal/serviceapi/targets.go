@@ -3,6 +3,7 @@ package serviceapi
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -29,6 +30,8 @@ type credentialView struct {
 type targetView struct {
 	*model.Target
 	Credential credentialView `json:"target_credential"`
+	// Disabled is PrivX's reason (NOT_DISABLED or BY_ADMIN), shadowing the model's boolean.
+	Disabled string `json:"disabled"`
 }
 
 func viewTarget(t *model.Target) targetView {
@@ -37,7 +40,7 @@ func viewTarget(t *model.Target) targetView {
 		Type: c.Type, BearerTokenSet: c.BearerToken != "", BasicAuthUsername: c.BasicAuthUsername,
 		BasicAuthPasswordSet: c.BasicAuthPassword != "", HeaderName: c.HeaderName,
 		HeaderValueSet: c.HeaderValue != "", Certificate: c.Certificate, PrivateKeySet: c.PrivateKey != "",
-	}}
+	}, Disabled: disabledReason(t.Disabled)}
 }
 
 // credentialInput is the target credential as requests send it; secrets left out of a PUT keep their stored value.
@@ -55,6 +58,10 @@ type credentialInput struct {
 	BasicAuthPasswordSet bool `json:"basic_auth_password_set"`
 	HeaderValueSet       bool `json:"header_value_set"`
 	PrivateKeySet        bool `json:"private_key_set"`
+	// PrivX's ephemeral certificates (minted per request from a template) are not a Gatehouse feature.
+	EphemeralSubject  json.RawMessage `json:"ephemeral_certificate_subject" why:"ephemeral certificates are not supported"`
+	EphemeralSAN      json.RawMessage `json:"ephemeral_certificate_san" why:"ephemeral certificates are not supported"`
+	EphemeralTemplate json.RawMessage `json:"ephemeral_certificate_template" why:"ephemeral certificates are not supported"`
 }
 
 type targetInput struct {
@@ -67,8 +74,9 @@ type targetInput struct {
 	TLSTrustAnchors       *string           `json:"tls_trust_anchors"`
 	TLSInsecureSkipVerify *bool             `json:"tls_insecure_skip_verify"`
 	Credential            *credentialInput  `json:"target_credential"`
-	Disabled              *bool             `json:"disabled"`
+	Disabled              disabledFlag      `json:"disabled"`
 	AuditEnabled          *bool             `json:"audit_enabled"`
+	AccessGroupID         json.RawMessage   `json:"access_group_id" why:"Gatehouse has no access groups"`
 	ID                    string            `json:"id"`
 	Created               string            `json:"created"`
 	Author                string            `json:"author"`
@@ -153,8 +161,16 @@ func (a *API) applyTarget(r *http.Request, in *targetInput, t *model.Target, cre
 	if in.TLSInsecureSkipVerify != nil {
 		t.TLSInsecureSkipVerify = *in.TLSInsecureSkipVerify
 	}
-	if in.Disabled != nil {
-		t.Disabled = *in.Disabled
+	if err := refuseUnsupported(in); err != nil {
+		return err
+	}
+	if in.Credential != nil {
+		if err := refuseUnsupported(in.Credential); err != nil {
+			return err
+		}
+	}
+	if in.Disabled.set {
+		t.Disabled = in.Disabled.value
 	}
 	if in.AuditEnabled != nil {
 		t.AuditEnabled = *in.AuditEnabled
@@ -292,13 +308,18 @@ func (a *API) searchTargets(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var in struct {
-		Keywords     string   `json:"keywords"`
-		Tags         []string `json:"tags"`
-		Roles        []string `json:"roles"`
-		Disabled     *bool    `json:"disabled"`
-		AuditEnabled *bool    `json:"audit_enabled"`
+		Keywords     string          `json:"keywords"`
+		Name         string          `json:"name"`
+		Tags         []string        `json:"tags"`
+		Roles        []string        `json:"roles"`
+		Disabled     disabledFlag    `json:"disabled"`
+		AuditEnabled *bool           `json:"audit_enabled"`
+		AccessGroup  json.RawMessage `json:"access_group_id" why:"Gatehouse has no access groups"`
 	}
 	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := refuseUnsupported(&in); err != nil {
 		return err
 	}
 	words := strings.Fields(in.Keywords)
@@ -310,6 +331,9 @@ func (a *API) searchTargets(w http.ResponseWriter, r *http.Request) error {
 				return false
 			}
 		}
+		if in.Name != "" && !strings.EqualFold(t.Name, in.Name) {
+			return false
+		}
 		for _, tag := range in.Tags {
 			if !slices.Contains(t.Tags, tag) {
 				return false
@@ -320,7 +344,7 @@ func (a *API) searchTargets(w http.ResponseWriter, r *http.Request) error {
 				return false
 			}
 		}
-		return (in.Disabled == nil || *in.Disabled == t.Disabled) && (in.AuditEnabled == nil || *in.AuditEnabled == t.AuditEnabled)
+		return (!in.Disabled.set || in.Disabled.value == t.Disabled) && (in.AuditEnabled == nil || *in.AuditEnabled == t.AuditEnabled)
 	})
 }
 

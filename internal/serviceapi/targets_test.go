@@ -59,7 +59,7 @@ type targetGet struct {
 	TLSTrustAnchors       string         `json:"tls_trust_anchors"`
 	TLSInsecureSkipVerify bool           `json:"tls_insecure_skip_verify"`
 	Credential            map[string]any `json:"target_credential"`
-	Disabled              bool           `json:"disabled"`
+	Disabled              string         `json:"disabled"`
 	AuditEnabled          bool           `json:"audit_enabled"`
 	Created               string         `json:"created"`
 	Author                string         `json:"author"`
@@ -90,7 +90,7 @@ func TestTargetsCRUD(t *testing.T) {
 		var got targetGet
 		gh.JSON("GET", targetsPath+"/"+id, adm, nil, http.StatusOK, &got)
 		if got.Name != "kube" || got.Comment != "cluster api" || !cmp.Equal(got.Tags, []string{"prod", "k8s"}) ||
-			!cmp.Equal(got.Roles, []ref{{role, "k8s-users"}}) || !got.AuditEnabled || got.Disabled || got.Author != "admin" {
+			!cmp.Equal(got.Roles, []ref{{role, "k8s-users"}}) || !got.AuditEnabled || got.Disabled != "NOT_DISABLED" || got.Author != "admin" {
 			t.Errorf("GET: %+v", got)
 		}
 		if strings.TrimSpace(got.TLSTrustAnchors) != strings.TrimSpace(anchor) {

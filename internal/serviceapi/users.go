@@ -1,6 +1,7 @@
 package serviceapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,10 +17,11 @@ import (
 // userInput is the body of POST and PUT on users. Pointer fields left out of a PUT keep their stored value.
 type userInput struct {
 	Username *string `json:"username"`
-	Password *string `json:"password"`
-	Email    *string `json:"email"`
-	FullName *string `json:"full_name"`
-	Enabled  *bool   `json:"enabled"`
+	// Password is a string, or PrivX's {"password","created"} object.
+	Password *passwordField `json:"password"`
+	Email    *string        `json:"email"`
+	FullName *string        `json:"full_name"`
+	Enabled  *bool          `json:"enabled"`
 	// Server-populated fields are accepted and ignored, so a GET response can be sent back as a PUT.
 	ID        string `json:"id"`
 	Source    string `json:"source"`
@@ -27,6 +29,49 @@ type userInput struct {
 	Author    string `json:"author"`
 	Updated   string `json:"updated"`
 	UpdatedBy string `json:"updated_by"`
+	privxUserFields
+}
+
+// privxUserFields are the PrivX local-user fields Gatehouse has no feature for: they must be zero.
+type privxUserFields struct {
+	Comment                json.RawMessage `json:"comment" why:"users have no comment in Gatehouse"`
+	Tags                   json.RawMessage `json:"tags" why:"users have no tags in Gatehouse"`
+	WindowsAccount         json.RawMessage `json:"windows_account" why:"host accounts are not supported"`
+	UnixAccount            json.RawMessage `json:"unix_account" why:"host accounts are not supported"`
+	DisplayName            json.RawMessage `json:"display_name" why:"use full_name"`
+	FirstName              json.RawMessage `json:"first_name" why:"use full_name"`
+	LastName               json.RawMessage `json:"last_name" why:"use full_name"`
+	JobTitle               json.RawMessage `json:"job_title" why:"directory attributes are not stored for local users"`
+	Company                json.RawMessage `json:"company" why:"directory attributes are not stored for local users"`
+	Department             json.RawMessage `json:"department" why:"directory attributes are not stored for local users"`
+	Telephone              json.RawMessage `json:"telephone" why:"directory attributes are not stored for local users"`
+	Locale                 json.RawMessage `json:"locale" why:"users have no locale in Gatehouse"`
+	PasswordChangeRequired json.RawMessage `json:"password_change_required" why:"forced password change is not supported"`
+	Attributes             json.RawMessage `json:"attributes" why:"custom attributes are not supported"`
+}
+
+// passwordField reads a password given as a string or as PrivX's {"password":"...","created":"..."}; an object
+// without a password (what the SDK sends back from a GET) leaves the password as it is.
+type passwordField struct {
+	value string
+	kept  bool // an object with no password: keep the stored one
+}
+
+func (p *passwordField) given() bool { return p != nil && !p.kept }
+
+func (p *passwordField) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &p.value); err == nil {
+		return nil
+	}
+	var obj struct {
+		Password string `json:"password"`
+		Created  string `json:"created"`
+	}
+	if err := strictUnmarshal(b, &obj); err != nil {
+		return badRequest("password", "password must be a string or {\"password\": string}")
+	}
+	p.value, p.kept = obj.Password, obj.Password == ""
+	return nil
 }
 
 func validateUsername(name string) error {
@@ -49,6 +94,9 @@ func validatePassword(pw string) error {
 }
 
 func (in *userInput) apply(u *model.User) error {
+	if err := refuseUnsupported(&in.privxUserFields); err != nil {
+		return err
+	}
 	if in.Username != nil {
 		u.Username = strings.TrimSpace(*in.Username)
 	}
@@ -75,6 +123,18 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// username selects the one user of that name, as PrivX's local user store does.
+	if name := r.URL.Query().Get("username"); name != "" {
+		u, err := a.Store.UserByName(r.Context(), name)
+		if errors.Is(err, store.ErrNotExist) {
+			writeJSON(w, http.StatusOK, newList([]*model.User{}, 0))
+			return nil
+		} else if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, newList([]*model.User{u}, 1))
+		return nil
+	}
 	users, total, err := a.Store.ListUsers(r.Context(), opts)
 	if err != nil {
 		return err
@@ -92,13 +152,13 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err := in.apply(u); err != nil {
 		return err
 	}
-	if in.Password == nil {
+	if !in.Password.given() {
 		return badRequest("password", "password is required")
 	}
-	if err := validatePassword(*in.Password); err != nil {
+	if err := validatePassword(in.Password.value); err != nil {
 		return err
 	}
-	hash, err := secrets.HashPassword(*in.Password)
+	hash, err := secrets.HashPassword(in.Password.value)
 	if err != nil {
 		return err
 	}
@@ -133,7 +193,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	if in.Password != nil {
+	if in.Password.given() {
 		return badRequest("password", "change passwords with PUT .../users/{id}/password")
 	}
 	if err := in.apply(u); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/model"
@@ -33,6 +34,9 @@ type AuditFilter struct {
 	ObjectType string
 	ObjectID   string
 	Action     string
+	// ActorID matches the acting principal's id; Keyword is a substring of the actor, action, object type or id.
+	ActorID string
+	Keyword string
 }
 
 // ListAudit returns a page of audit events, newest first, and the total count matching f.
@@ -56,6 +60,14 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter, opts ListOptions) 
 	}
 	if f.Action != "" {
 		add(`action = ?`, f.Action)
+	}
+	if f.ActorID != "" {
+		add(`actor_id = ?`, f.ActorID)
+	}
+	if f.Keyword != "" {
+		k := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.Keyword) + "%"
+		where += ` AND (actor LIKE ? ESCAPE '\' OR action LIKE ? ESCAPE '\' OR object_type LIKE ? ESCAPE '\' OR object_id LIKE ? ESCAPE '\')`
+		args = append(args, k, k, k, k)
 	}
 	if opts.SortDir == "" {
 		opts.SortDir = "desc"
