@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/cluster"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/configapi"
+	"github.com/gatehouse-dev/gatehouse/internal/console"
 	"github.com/gatehouse-dev/gatehouse/internal/directory"
 	"github.com/gatehouse-dev/gatehouse/internal/gate"
 	"github.com/gatehouse-dev/gatehouse/internal/limits"
@@ -160,7 +161,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	s.dir = &directory.Directory{Store: s.store, Log: log.With("component", "directory"), OnChange: s.changed}
 	s.api.Directory = s.dir
 	mux := http.NewServeMux()
-	s.routes(mux)
+	if err := s.routes(mux, log); err != nil {
+		return nil, err
+	}
 	s.apiSrv = &http.Server{
 		Handler: mux,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{*tlsCert}, MinVersion: tls.VersionTLS12,
@@ -202,7 +205,7 @@ func (s *Server) apiCertificate() (*tls.Certificate, error) {
 }
 
 // routes mounts every HTTP surface of the API listener.
-func (s *Server) routes(mux *http.ServeMux) {
+func (s *Server) routes(mux *http.ServeMux, log *slog.Logger) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.store.Ping(r.Context()); err != nil {
 			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
@@ -214,6 +217,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.api.Routes(mux)
 	s.cfgapi.Routes(mux)
+	// The web console at /, reading and writing through the service API above.
+	con := &console.Console{Service: s.api, Backend: mux, Store: s.store, CSRFKey: s.keys.SigningKey("console-csrf"),
+		Log: log.With("component", "console")}
+	return con.Routes(mux)
 }
 
 // apiListener is the API listener with budgets of its own, apart from the proxy's, so a flood of the proxy never
