@@ -9,9 +9,9 @@ import (
 )
 
 const (
-	proxyAPI    = "/api-proxy/api/v1"
+	proxyAPI     = "/api-proxy/api/v1"
 	myTargetsAPI = proxyAPI + "/users/current/api-targets"
-	myCredsAPI  = proxyAPI + "/users/current/client-credentials"
+	myCredsAPI   = proxyAPI + "/users/current/client-credentials"
 )
 
 // myTarget is a target as GET .../users/current/api-targets shows it.
