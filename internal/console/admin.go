@@ -85,7 +85,7 @@ type targetFormPage struct {
 	Protocols   []string
 }
 
-func (c *Console) renderTargetForm(w http.ResponseWriter, r *http.Request, s *session, status int, f *targetForm, ae *apiError, rowOf map[string]string) error {
+func (c *Console) renderTargetForm(w http.ResponseWriter, r *http.Request, s *session, status int, f *targetForm, ae *apiError, rowOf map[string]string, notice string) error {
 	p := &targetFormPage{Form: f, CredTypes: []string{"token", "basicauth", "header", "certificate"}, Protocols: []string{"https", "http"}}
 	var roles list[ref]
 	if err := c.call(r.Context(), r, s, "GET", rolesAPI+"?limit=1000&sortkey=name", nil, &roles); err == nil {
@@ -95,7 +95,7 @@ func (c *Console) renderTargetForm(w http.ResponseWriter, r *http.Request, s *se
 	if f.ID != "" {
 		title = "API target " + f.Name
 	}
-	v := &view{Title: title, Active: "/admin/targets", Data: p}
+	v := &view{Title: title, Active: "/admin/targets", Data: p, Notice: notice}
 	if ae != nil {
 		v.Error = "Not saved: " + ae.Message
 		if ae.Property != "" {
@@ -107,7 +107,7 @@ func (c *Console) renderTargetForm(w http.ResponseWriter, r *http.Request, s *se
 }
 
 func (c *Console) newTarget(w http.ResponseWriter, r *http.Request, s *session) error {
-	return c.renderTargetForm(w, r, s, http.StatusOK, formFromTarget(nil), nil, nil)
+	return c.renderTargetForm(w, r, s, http.StatusOK, formFromTarget(nil), nil, nil, "")
 }
 
 func (c *Console) editTarget(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -115,7 +115,11 @@ func (c *Console) editTarget(w http.ResponseWriter, r *http.Request, s *session)
 	if err := c.call(r.Context(), r, s, "GET", targetsAPI+"/"+url.PathEscape(r.PathValue("id")), nil, &t); err != nil {
 		return err
 	}
-	return c.renderTargetForm(w, r, s, http.StatusOK, formFromTarget(&t), nil, nil)
+	notice := ""
+	if r.URL.Query().Get("saved") == "1" {
+		notice = "Saved."
+	}
+	return c.renderTargetForm(w, r, s, http.StatusOK, formFromTarget(&t), nil, nil, notice)
 }
 
 func (c *Console) saveTarget(w http.ResponseWriter, r *http.Request, s *session, method, path string) error {
@@ -125,7 +129,7 @@ func (c *Console) saveTarget(w http.ResponseWriter, r *http.Request, s *session,
 	}
 	if err := c.call(r.Context(), r, s, method, path, body, &out); err != nil {
 		if ae, ok := formErr(err); ok {
-			return c.renderTargetForm(w, r, s, ae.Status, f, ae, rowOf)
+			return c.renderTargetForm(w, r, s, ae.Status, f, ae, rowOf, "")
 		}
 		return err
 	}

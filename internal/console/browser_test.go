@@ -73,6 +73,7 @@ func (b *browser) watch() {
 // do runs steps with a bound, failing the test with what the step was.
 func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
+	b.t.Logf("%s: %s", b.name, what)
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
@@ -94,7 +95,9 @@ func (b *browser) text(sel string) string {
 
 func (b *browser) location() string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Location())
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -103,7 +106,13 @@ func (b *browser) location() string {
 
 // shot writes a full-page PNG of the current page.
 func (b *browser) shot(name string) {
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	shoot := chromedp.FullScreenshot(100)
+	if strings.Contains(name, "phone") {
+		shoot = chromedp.CaptureScreenshot() // the full-page capture distorts mobile emulation
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, shoot)
 	if err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return
@@ -387,7 +396,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SendKeys(host, "api.example.com"),
 		chromedp.SendKeys(chromedp.ID("t-bearer"), "form-secret"),
 		chromedp.Click(chromedp.ID("save-target")),
-		chromedp.WaitVisible(chromedp.ID("save-target")))
+		chromedp.WaitVisible(chromedp.CSS(".alert.notice")))
 	if loc := admin.location(); !strings.Contains(loc, "saved=1") {
 		admin.shot("failed-target-save")
 		t.Fatalf("after saving the target the page is %s: %s", loc, admin.text("main"))
@@ -431,8 +440,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	admin.visit("/access", "18-admin-my-access")
 	admin.do("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	admin.visit("/monitor/connections", "19-connections-phone")
+	noSideScroll(t, admin)
 	user.do("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	user.visit("/access", "20-my-access-phone")
+	noSideScroll(t, user)
 	admin.do("dark", chromedp.EmulateViewport(1280, 900), chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
@@ -474,4 +485,17 @@ func downloadCA(t *testing.T, gh *testserver.Instance, tok string) string {
 		t.Fatalf("no CA chain: %q", conf.Chain)
 	}
 	return conf.Chain
+}
+
+// noSideScroll checks that the page fits the phone's width: wide tables scroll inside their own box, the page does
+// not.
+func noSideScroll(t *testing.T, b *browser) {
+	t.Helper()
+	w, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]int]("[document.documentElement.scrollWidth, window.innerWidth]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w[0] > w[1] {
+		t.Errorf("%s: the page is %d px wide on a %d px screen", b.name, w[0], w[1])
+	}
 }
