@@ -193,7 +193,7 @@ func (c *Console) createCredential(w http.ResponseWriter, r *http.Request, s *se
 	for _, k := range []string{"not_before", "not_after"} {
 		t, ok := utcInput(f.Get(k))
 		if !ok {
-			return c.renderAccess(w, r, s, http.StatusBadRequest, f.Get("from_target"), f, &apiError{Property: k, Message: k + " must be a date and time"})
+			return c.renderAccess(w, r, s, http.StatusBadRequest, f.Get("from_target"), f, &apiError{Status: http.StatusBadRequest, Property: k, Message: k + " must be a date and time"})
 		}
 		if t != "" {
 			body[k] = t
@@ -280,7 +280,7 @@ func (c *Console) updateCredential(w http.ResponseWriter, r *http.Request, s *se
 		}
 		t, ok := utcInput(f.Get(k))
 		if !ok || t == "" {
-			return c.renderCredential(w, r, s, http.StatusBadRequest, f, &apiError{Property: k, Message: k + " must be a date and time"}, "")
+			return c.renderCredential(w, r, s, http.StatusBadRequest, f, &apiError{Status: http.StatusBadRequest, Property: k, Message: k + " must be a date and time"}, "")
 		}
 		body[k] = t
 	}

@@ -179,7 +179,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	case errors.As(err, &ae) && ae.Status < 500:
-		status, msg = ae.Status, ae.Message
+		status, msg = max(ae.Status, http.StatusBadRequest), ae.Message
 		if ae.Status == http.StatusForbidden {
 			msg = "You do not have the permission this page needs (" + ae.Message + ")."
 		}

@@ -48,7 +48,7 @@ func readConnFilter(q url.Values) (connFilter, *apiError) {
 	if v := q.Get("offset"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return f, &apiError{Property: "offset", Message: "offset must be a whole number"}
+			return f, &apiError{Status: http.StatusBadRequest, Property: "offset", Message: "offset must be a whole number"}
 		}
 		f.Offset = n
 	}
@@ -73,7 +73,7 @@ func (f connFilter) search() (map[string]any, *apiError) {
 	for _, p := range []struct{ name, v string }{{"from", f.From}, {"to", f.To}} {
 		t, ok := utcInput(p.v)
 		if !ok {
-			return nil, &apiError{Property: p.name, Message: p.name + " must be a date and time"}
+			return nil, &apiError{Status: http.StatusBadRequest, Property: p.name, Message: p.name + " must be a date and time"}
 		}
 		if t != "" {
 			body[p.name] = t
