@@ -44,6 +44,8 @@ type Console struct {
 	LivePoll time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Done, when closed, ends the live event streams (the server is shutting down); nil means never.
+	Done <-chan struct{}
 
 	pages map[string]*template.Template
 }

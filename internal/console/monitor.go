@@ -232,6 +232,10 @@ func (c *Console) connectionEvents(w http.ResponseWriter, r *http.Request, s *se
 		select {
 		case <-r.Context().Done():
 			return nil
+		case <-c.Done:
+			fmt.Fprint(w, "event: ended\ndata: {}\n\n")
+			flusher.Flush()
+			return nil
 		case <-tick.C:
 		}
 		// Each poll is a full API call as this user, so a revoked user or lost permission ends the feed.

@@ -145,3 +145,92 @@ func TestTerminateUserConnections(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestTargetEditKeepsSecrets pins the target editor's update: the form as the page renders it, sent back with a
+// changed comment and the secret fields left blank, changes the comment and keeps the stored secret and endpoints.
+func TestTargetEditKeepsSecrets(t *testing.T) {
+	gh := testserver.Start(t, testserver.Options{})
+	adm := gh.AdminToken()
+	tid := gh.Create("/api-proxy/api/v1/api-targets", adm, map[string]any{"name": "keep",
+		"authorized_endpoints": []map[string]any{{"host": "api.example.com", "protocols": []string{"https"}, "methods": []string{"GET"}, "paths": []string{"/v1/**"}}},
+		"target_credential":    map[string]any{"type": "basicauth", "basic_auth_username": "svc", "basic_auth_password": "pw-123"}})
+	w := newWeb(t, gh.URL, roots(gh))
+	w.signIn("admin", testserver.AdminPassword)
+	st, page, _ := w.get("/admin/targets/" + tid)
+	if st != http.StatusOK {
+		t.Fatalf("edit page = %d", st)
+	}
+	// Read back every field the page renders, as a browser would submit it.
+	form := url.Values{}
+	for _, m := range regexp.MustCompile(`<input ([^>]*)>`).FindAllStringSubmatch(page, -1) {
+		attr := func(n string) (string, bool) {
+			a := regexp.MustCompile(`\b` + n + `="([^"]*)"`).FindStringSubmatch(m[1])
+			if a == nil {
+				return "", false
+			}
+			return a[1], true
+		}
+		name, ok := attr("name")
+		if !ok || strings.Contains(name, "__i__") {
+			continue
+		}
+		value, _ := attr("value")
+		if typ, _ := attr("type"); typ == "checkbox" {
+			if !strings.Contains(m[1], " checked") {
+				continue
+			}
+			if value == "" {
+				value = "on"
+			}
+		}
+		form.Add(name, value)
+	}
+	form.Set("target_credential.type", "basicauth")
+	form.Set("comment", "edited in the console")
+	if st, body, hdr := w.post("/admin/targets/"+tid, form, nil); st != http.StatusSeeOther {
+		t.Fatalf("save = %d %s %.500s", st, hdr.Get("Location"), body)
+	}
+	var got struct {
+		Comment   string `json:"comment"`
+		Endpoints []struct {
+			Host  string   `json:"host"`
+			Paths []string `json:"paths"`
+		} `json:"authorized_endpoints"`
+		Credential struct {
+			Type     string `json:"type"`
+			User     string `json:"basic_auth_username"`
+			Password bool   `json:"basic_auth_password_set"`
+		} `json:"target_credential"`
+	}
+	gh.JSON("GET", "/api-proxy/api/v1/api-targets/"+tid, adm, nil, http.StatusOK, &got)
+	if got.Comment != "edited in the console" || !got.Credential.Password || got.Credential.User != "svc" ||
+		len(got.Endpoints) != 1 || got.Endpoints[0].Host != "api.example.com" || got.Endpoints[0].Paths[0] != "/v1/**" {
+		t.Errorf("after the edit: %+v", got)
+	}
+}
+
+// TestLiveFeedEndsOnShutdown pins that an open live connection list does not hold the server's graceful shutdown:
+// the stream says it ended and closes.
+func TestLiveFeedEndsOnShutdown(t *testing.T) {
+	gh := testserver.Start(t, testserver.Options{})
+	w := newWeb(t, gh.URL, roots(gh))
+	w.signIn("admin", testserver.AdminPassword)
+	resp, err := w.client.Get(gh.URL + "/monitor/connections/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("events = %d %s", resp.StatusCode, ct)
+	}
+	first := make([]byte, 64)
+	if _, err := io.ReadAtLeast(resp.Body, first, len("event: connections")); err != nil || !strings.HasPrefix(string(first), "event: connections") {
+		t.Fatalf("first event %q: %v", first, err)
+	}
+	rest := make(chan string, 1)
+	go func() { b, _ := io.ReadAll(resp.Body); rest <- string(b) }()
+	gh.Stop() // reports an error through t if the shutdown had to give up on the open stream
+	if got := <-rest; !strings.Contains(got, "event: ended") {
+		t.Errorf("the stream ended without saying so: %q", got)
+	}
+}

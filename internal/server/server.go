@@ -161,7 +161,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	s.dir = &directory.Directory{Store: s.store, Log: log.With("component", "directory"), OnChange: s.changed}
 	s.api.Directory = s.dir
 	mux := http.NewServeMux()
-	if err := s.routes(mux, log); err != nil {
+	// Live views (the console's event streams) end when the API listener shuts down, so they never hold it open.
+	liveCtx, stopLive := context.WithCancel(context.Background())
+	s.closers = append(s.closers, func(context.Context) error { stopLive(); return nil })
+	if err := s.routes(mux, log, liveCtx.Done()); err != nil {
 		return nil, err
 	}
 	s.apiSrv = &http.Server{
@@ -175,6 +178,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		// A connection serving a request keeps its place; a new or idle one may be evicted by a flood's newer ones.
 		ConnState: limits.HTTPConnState,
 	}
+	s.apiSrv.RegisterOnShutdown(stopLive)
 	if s.apiLn, err = net.Listen("tcp", cfg.APIListen); err != nil {
 		return nil, fmt.Errorf("api listener: %w", err)
 	}
@@ -205,7 +209,7 @@ func (s *Server) apiCertificate() (*tls.Certificate, error) {
 }
 
 // routes mounts every HTTP surface of the API listener.
-func (s *Server) routes(mux *http.ServeMux, log *slog.Logger) error {
+func (s *Server) routes(mux *http.ServeMux, log *slog.Logger, live <-chan struct{}) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.store.Ping(r.Context()); err != nil {
 			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
@@ -219,7 +223,7 @@ func (s *Server) routes(mux *http.ServeMux, log *slog.Logger) error {
 	s.cfgapi.Routes(mux)
 	// The web console at /, reading and writing through the service API above.
 	con := &console.Console{Service: s.api, Backend: mux, Store: s.store, CSRFKey: s.keys.SigningKey("console-csrf"),
-		Log: log.With("component", "console")}
+		Log: log.With("component", "console"), Done: live}
 	return con.Routes(mux)
 }
 
