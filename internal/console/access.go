@@ -148,7 +148,7 @@ func fieldErrors(ae *apiError) map[string]string {
 	if ae.Property == "" {
 		return nil
 	}
-	return map[string]string{ae.Property: ae.Message}
+	return map[string]string{formField(ae.Property, nil): ae.Message}
 }
 
 // formErr tells an API refusal a form should show (a 4xx other than 401) from a failure of the page.
@@ -305,6 +305,16 @@ func (c *Console) revokeCredential(w http.ResponseWriter, r *http.Request, s *se
 		return err
 	}
 	http.Redirect(w, r, "/access", http.StatusSeeOther)
+	return nil
+}
+
+// rotateCredential replaces the secret; the old one stops working at once, and the page shows the new one.
+func (c *Console) rotateCredential(w http.ResponseWriter, r *http.Request, s *session) error {
+	id := r.PathValue("id")
+	if err := c.call(r.Context(), r, s, "POST", myCredsAPI+"/"+url.PathEscape(id)+"/rotate", nil, nil); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/access/credentials/"+url.PathEscape(id)+"?show=1", http.StatusSeeOther)
 	return nil
 }
 

@@ -100,6 +100,7 @@ func (c *Console) Routes(mux *http.ServeMux) error {
 	mux.Handle("GET /access/credentials/{id}", c.page("", c.credentialPage))
 	mux.Handle("POST /access/credentials/{id}", c.page("", c.updateCredential))
 	mux.Handle("POST /access/credentials/{id}/revoke", c.page("", c.revokeCredential))
+	mux.Handle("POST /access/credentials/{id}/rotate", c.page("", c.rotateCredential))
 	mux.Handle("GET /access/credentials/{id}/kubeconfig", c.page("", c.kubeconfig))
 
 	mux.Handle("GET /monitor/connections", c.page("", c.connections))

@@ -318,3 +318,75 @@ func TestIdleExpiry(t *testing.T) {
 		t.Error("session still valid after 61 s idle with a 60 s idle timeout")
 	}
 }
+
+// TestCredentialLifecycle pins the own-credential pages: create (the API's message next to the field on error),
+// show the secret, narrow, rotate (a new secret), revoke.
+func TestCredentialLifecycle(t *testing.T) {
+	gh := testserver.Start(t, testserver.Options{})
+	adm := gh.AdminToken()
+	newUser(t, gh, adm, "erin", "Erin-pass-12345", auth.APIProxyCredentialsOwn)
+	var roles struct {
+		Items []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"items"`
+	}
+	gh.JSON("GET", "/role-store/api/v1/roles?filter=role-erin", adm, nil, http.StatusOK, &roles)
+	tid := gh.Create("/api-proxy/api/v1/api-targets", adm, map[string]any{"name": "t1", "roles": []map[string]string{{"id": roles.Items[0].ID}},
+		"authorized_endpoints": []map[string]any{{"host": "api.example.com", "protocols": []string{"https"}, "methods": []string{"*"}, "paths": []string{"/**"}}},
+		"target_credential":    map[string]any{"type": "token", "bearer_token": "x"}})
+	w := newWeb(t, gh.URL, roots(gh))
+	w.signIn("erin", "Erin-pass-12345")
+	tok := w.csrf("/access")
+
+	st, body, _ := w.post("/access/credentials", url.Values{"csrf": {tok}, "target.id": {tid}, "name": {"laptop"}, "source_address": {"not-an-address"}}, nil)
+	if st != http.StatusBadRequest || !regexp.MustCompile(`class="field-error" id="err-source_address">[^<]+<`).MatchString(body) {
+		t.Errorf("bad source address = %d, want 400 with the error next to the field: %.2000s", st, body)
+	}
+	st, _, hdr := w.post("/access/credentials", url.Values{"csrf": {tok}, "target.id": {tid}, "name": {"laptop"}}, nil)
+	loc := hdr.Get("Location")
+	if st != http.StatusSeeOther || !strings.HasSuffix(loc, "?show=1") {
+		t.Fatalf("create = %d %s", st, loc)
+	}
+	secretOf := func() string {
+		_, body, _ := w.get(loc)
+		m := regexp.MustCompile(`<code id="secret">(ghp_[A-Za-z0-9_-]+)</code>`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no secret on %s", loc)
+		}
+		return m[1]
+	}
+	first := secretOf()
+	credPath := strings.TrimSuffix(loc, "?show=1")
+
+	// Narrow: a later start is accepted, a later end is refused with the API's message at the field.
+	_, page, _ := w.get(credPath)
+	was := func(name string) string {
+		return regexp.MustCompile(`name="` + name + `_was" value="([^"]+)"`).FindStringSubmatch(page)[1]
+	}
+	nb, na := was("not_before"), was("not_after")
+	later, _ := time.Parse("2006-01-02T15:04", na)
+	st, body, _ = w.post(credPath, url.Values{"csrf": {tok}, "name": {"laptop"}, "enabled": {"on"}, "not_before": {nb}, "not_before_was": {nb},
+		"not_after": {later.Add(time.Hour).Format("2006-01-02T15:04")}, "not_after_was": {na}}, nil)
+	if st != http.StatusBadRequest || !strings.Contains(body, `id="err-not_after"`) {
+		t.Errorf("widening not_after = %d, want 400 at the field", st)
+	}
+	st, body, _ = w.post(credPath, url.Values{"csrf": {tok}, "name": {"laptop-2"}, "enabled": {"on"}, "not_before": {nb}, "not_before_was": {nb},
+		"not_after": {later.Add(-time.Hour).Format("2006-01-02T15:04")}, "not_after_was": {na}}, nil)
+	if st != http.StatusOK || !strings.Contains(body, "Saved.") || !strings.Contains(body, `value="laptop-2"`) {
+		t.Errorf("narrowing = %d %.300s", st, body)
+	}
+
+	if st, _, hdr := w.post(credPath+"/rotate", url.Values{"csrf": {tok}}, nil); st != http.StatusSeeOther || hdr.Get("Location") != loc {
+		t.Fatalf("rotate = %d %s", st, hdr.Get("Location"))
+	}
+	if second := secretOf(); second == first {
+		t.Error("rotating kept the secret")
+	}
+	if st, _, _ := w.post(credPath+"/revoke", url.Values{"csrf": {tok}}, nil); st != http.StatusSeeOther {
+		t.Fatalf("revoke = %d", st)
+	}
+	if st, _, _ := w.get(credPath); st != http.StatusNotFound {
+		t.Errorf("a revoked credential's page = %d, want 404", st)
+	}
+}

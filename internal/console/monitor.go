@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -323,7 +324,17 @@ func (c *Console) connection(w http.ResponseWriter, r *http.Request, s *session)
 
 // connectionStream relays the API's live trail (Server-Sent Events) to the page's script, as the signed-in user.
 func (c *Console) connectionStream(w http.ResponseWriter, r *http.Request, s *session) error {
-	req, err := c.apiRequest(r.Context(), r, s, "GET", connAPI+"/connections/"+url.PathEscape(r.PathValue("id"))+"/trail/stream", nil)
+	// The relayed stream ends with the server's shutdown too, not only when the browser leaves.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.Done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	req, err := c.apiRequest(ctx, r, s, "GET", connAPI+"/connections/"+url.PathEscape(r.PathValue("id"))+"/trail/stream", nil)
 	if err != nil {
 		return err
 	}
