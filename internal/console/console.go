@@ -107,6 +107,7 @@ func (c *Console) Routes(mux *http.ServeMux) error {
 	mux.Handle("GET /monitor/connections/events", c.page("", c.connectionEvents))
 	mux.Handle("GET /monitor/connections/{id}", c.page("", c.connection))
 	mux.Handle("GET /monitor/connections/{id}/stream", c.page("", c.connectionStream))
+	mux.Handle("GET /monitor/connections/{id}/trail.json", c.page("", c.connectionTrailJSON))
 	mux.Handle("GET /monitor/connections/{id}/har", c.page("", c.connectionHAR))
 	mux.Handle("GET /monitor/connections/{id}/terminate", c.page("", c.confirmTerminate))
 	mux.Handle("POST /monitor/connections/{id}/terminate", c.page("", c.terminate))

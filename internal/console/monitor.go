@@ -342,6 +342,20 @@ func (c *Console) connectionStream(w http.ResponseWriter, r *http.Request, s *se
 	return nil
 }
 
+// connectionTrailJSON relays a page of the trail as the API answers it, for the script to catch up on exchanges
+// recorded between rendering the page and opening the live stream.
+func (c *Console) connectionTrailJSON(w http.ResponseWriter, r *http.Request, s *session) error {
+	offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	var b []byte
+	path := query(connAPI+"/connections/"+url.PathEscape(r.PathValue("id"))+"/trail", "offset", strconv.Itoa(max(offset, 0)), "limit", strconv.Itoa(trailPageSize))
+	if err := c.call(r.Context(), r, s, "GET", path, nil, &b); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+	return nil
+}
+
 func (c *Console) connectionHAR(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
 	var b []byte

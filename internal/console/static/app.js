@@ -203,11 +203,28 @@
     if (!ol || !ol.getAttribute("data-stream") || !window.EventSource) { return; }
     var state = document.getElementById("trail-state");
     var es = new EventSource(ol.getAttribute("data-stream"));
-    es.addEventListener("exchange", function (ev) {
-      var x = JSON.parse(ev.data);
+    function add(x) {
       if (ol.querySelector('li[data-seq="' + Number(x.seq) + '"]')) { return; }
-      ol.appendChild(exchangeItem(x));
+      // Keep trail order: the catch-up page and the stream may interleave.
+      var next = null;
+      ol.querySelectorAll("li[data-seq]").forEach(function (li) {
+        if (!next && Number(li.getAttribute("data-seq")) > Number(x.seq)) { next = li; }
+      });
+      ol.insertBefore(exchangeItem(x), next);
       if (state) { state.textContent = ol.children.length + " exchanges; new ones appear as they happen."; }
+    }
+    es.addEventListener("exchange", function (ev) { add(JSON.parse(ev.data)); });
+    // Once the stream is open, fetch what was recorded between rendering the page and subscribing.
+    es.addEventListener("open", function () {
+      // Exchanges are numbered from 1 in trail order, so the highest shown is the offset of the first one missing.
+      var last = 0;
+      ol.querySelectorAll("li[data-seq]").forEach(function (li) { last = Math.max(last, Number(li.getAttribute("data-seq"))); });
+      var url = ol.getAttribute("data-catchup") + "?offset=" + last;
+      fetch(url, { credentials: "same-origin" }).then(function (r) {
+        return r.ok ? r.json() : { items: [] };
+      }).then(function (page) {
+        (page.items || []).forEach(add);
+      }, function () { /* the stream still delivers new exchanges */ });
     });
     es.addEventListener("end", function () {
       es.close();
