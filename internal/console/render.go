@@ -52,29 +52,18 @@ func nav(p auth.PermissionSet) []navItem {
 }
 
 var funcs = template.FuncMap{
-	"ts":       timestamp,
-	"bytes":    humanBytes,
-	"join":     strings.Join,
-	"marked":   markRedacted,
-	"body":     prettyBody,
-	"fieldErr": func(errs map[string]string, field string) string { return errs[field] },
-	"errID": func(field string) string {
-		return "err-" + strings.NewReplacer("[", "-", "]", "", ".", "-").Replace(field)
-	},
-	"status":        func(code int) string { return statusClass(code) },
-	"add":           func(a, b int) int { return a + b },
+	"ts":            timestamp,
+	"bytes":         humanBytes,
+	"join":          strings.Join,
+	"marked":        markRedacted,
+	"body":          prettyBody,
+	"fieldErr":      func(errs map[string]string, field string) string { return errs[field] },
+	"status":        statusClass,
 	"inputTime":     inputTime,
 	"diff":          diffText,
 	"endpointsArgs": endpointsArgs,
 	"rowArgs":       rowArgs,
-	"has":           func(list []string, s string) bool { return contains(list, s) },
-	"seq": func(n int) []int {
-		out := make([]int, n)
-		for i := range out {
-			out[i] = i
-		}
-		return out
-	},
+	"has":           contains,
 }
 
 func contains(list []string, s string) bool {
