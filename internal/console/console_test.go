@@ -390,3 +390,31 @@ func TestCredentialLifecycle(t *testing.T) {
 		t.Errorf("a revoked credential's page = %d, want 404", st)
 	}
 }
+
+// TestSignInSharesTheLoginLimiter pins that the console's sign-in is the APIs' login: its failures count in the same
+// limiter, so after the allowed failures both the console and the token endpoint refuse the name from this source.
+func TestSignInSharesTheLoginLimiter(t *testing.T) {
+	gh := testserver.Start(t, testserver.Options{LoginLimiter: &auth.MemoryLoginLimiter{PairBurst: 3, NameSlowAfter: 100}})
+	newUser(t, gh, gh.AdminToken(), "frank", "Frank-pass-1234")
+	w := newWeb(t, gh.URL, roots(gh))
+	for i := 0; i < 3; i++ {
+		tok := w.csrf("/login")
+		if st, body, _ := w.post("/login", url.Values{"csrf": {tok}, "username": {"frank"}, "password": {"wrong"}}, nil); st != http.StatusUnauthorized || !strings.Contains(body, "Wrong username or password") {
+			t.Fatalf("failure %d = %d", i+1, st)
+		}
+	}
+	tok := w.csrf("/login")
+	st, body, hdr := w.post("/login", url.Values{"csrf": {tok}, "username": {"frank"}, "password": {"Frank-pass-1234"}}, nil)
+	if st != http.StatusTooManyRequests || !strings.Contains(body, "Too many failed attempts") || hdr.Get("Retry-After") == "" {
+		t.Errorf("sign-in after the allowed failures = %d (Retry-After %q), want 429", st, hdr.Get("Retry-After"))
+	}
+	resp, err := gh.Client.PostForm(gh.URL+"/auth/api/v1/oauth/token", url.Values{"grant_type": {"password"}, "client_id": {"gatehouse-cli"},
+		"username": {"frank"}, "password": {"Frank-pass-1234"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("token endpoint after the console's failures = %d, want 429", resp.StatusCode)
+	}
+}
