@@ -92,6 +92,8 @@ func (c *Console) Routes(mux *http.ServeMux) error {
 	mux.Handle("GET /login", c.secured(c.loginForm))
 	mux.Handle("POST /login", c.secured(c.login))
 	mux.Handle("POST /logout", c.page(c.logout))
+	mux.Handle("GET /login/oidc/{source}", c.secured(c.oidcStart))
+	mux.Handle("GET "+OIDCCallbackPath, c.secured(c.oidcCallback))
 
 	mux.Handle("GET /access", c.page(c.myAccess))
 	mux.Handle("GET /access/targets/{id}", c.page(c.targetAccess))

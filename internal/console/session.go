@@ -166,7 +166,7 @@ func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, status int
 	nonce := secrets.RandomToken(16)
 	c.setCookie(w, loginCookie, nonce, 600)
 	v := &view{Title: "Sign in", Error: msg, CSRF: c.csrfToken("login:" + nonce),
-		Data: map[string]any{"Next": next, "Username": username}}
+		Data: map[string]any{"Next": next, "Username": username, "OIDC": c.oidcButtons(r)}}
 	c.render(w, r, nil, status, "login", v)
 }
 

@@ -221,7 +221,9 @@ func (s *Server) routes(mux *http.ServeMux, log *slog.Logger, live <-chan struct
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.api.Routes(mux)
 	s.cfgapi.Routes(mux)
-	// The web console at /, reading and writing through the service API above.
+	// The web console at /, reading and writing through the service API above; its OIDC sign-in is one more
+	// registered callback of the API's OIDC login.
+	s.api.OIDCRedirect.Paths = append(s.api.OIDCRedirect.Paths, console.OIDCCallbackPath)
 	con := &console.Console{Service: s.api, Backend: mux, Store: s.store, CSRFKey: s.keys.SigningKey("console-csrf"),
 		Log: log.With("component", "console"), Done: live}
 	return con.Routes(mux)
