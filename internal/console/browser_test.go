@@ -76,7 +76,14 @@ func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Logf("%s: %s", b.name, what)
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
+	err := chromedp.Do(ctx, steps...)
+	if err != nil && strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
+		// Chromium aborts a load when the host's interfaces change (other tests on a shared machine create network
+		// namespaces); that says nothing about the console, so the step is tried once more.
+		b.t.Logf("%s: %s: %v; retrying once", b.name, what, err)
+		err = chromedp.Do(ctx, steps...)
+	}
+	if err != nil {
 		b.shot("failed-" + b.name)
 		b.t.Fatalf("%s: %s: %v", b.name, what, err)
 	}
