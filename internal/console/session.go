@@ -190,7 +190,23 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusBadRequest, next, username, "Enter your username and password.")
 		return
 	}
+	// The configuration API's X.509 setting may refuse password logins to all but the fallback admin.
+	if allowed := c.Service.PasswordLoginAllowed; allowed != nil {
+		ok, err := allowed(r.Context(), username)
+		if err != nil {
+			c.fail(w, r, nil, err)
+			return
+		}
+		if !ok {
+			c.renderLogin(w, r, http.StatusForbidden, next, username, "Password sign-in is disabled for this account; use a client certificate with the configuration API.")
+			return
+		}
+	}
 	u, err := c.Service.CheckUserPassword(r, username, password, sessionMethod)
+	if err == nil {
+		// The same second factor as the APIs' logins: a TOTP code (or RADIUS) when the user's source asks for one.
+		err = c.Service.SecondFactor(r, u, r.PostForm.Get("otp"), sessionMethod)
+	}
 	if wait, limited := serviceapi.LoginRateLimited(err); limited {
 		w.Header().Set("Retry-After", strings.TrimSuffix(wait.Round(1e9).String(), "s"))
 		c.renderLogin(w, r, http.StatusTooManyRequests, next, username, "Too many failed attempts; wait "+wait.Round(1e9).String()+" and try again.")
@@ -199,6 +215,15 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, serviceapi.ErrLoginFailed):
 		c.renderLogin(w, r, http.StatusUnauthorized, next, username, "Wrong username or password.")
+		return
+	case errors.Is(err, serviceapi.ErrMFARequired):
+		c.renderLogin(w, r, http.StatusUnauthorized, next, username, "Enter the code from your authenticator app, with your password.")
+		return
+	case errors.Is(err, serviceapi.ErrMFAEnrollmentRequired):
+		c.renderLogin(w, r, http.StatusUnauthorized, next, username, "Enrol a TOTP authenticator first (gatehouse login, or POST /auth/api/v1/mfa/totp/enrol), then sign in with its code.")
+		return
+	case errors.Is(err, serviceapi.ErrMFAUnavailable):
+		c.renderLogin(w, r, http.StatusServiceUnavailable, next, username, "The second-factor server cannot be reached; try again later.")
 		return
 	case errors.Is(err, serviceapi.ErrDirectoryUnavailable):
 		c.renderLogin(w, r, http.StatusServiceUnavailable, next, username, "Your directory cannot be reached; try again later.")
