@@ -34,6 +34,7 @@ APT_PACKAGES=(
 	slapd ldap-utils # LDAP directory tests (internal/directory/ldaptest runs its own slapd)
 	rsyslog rsyslog-openssl # audit export to syslog over TLS (internal/auditexport runs its own rsyslogd)
 	freeradius       # RADIUS second-factor tests (internal/mfa/radiustest runs its own freeradius)
+	chromium         # web console browser tests (internal/console, chromedp)
 )
 
 # staticcheck 2026.2.2, the newest release when Go 1.26 was current. Bump it

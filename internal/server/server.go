@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/cluster"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/configapi"
+	"github.com/gatehouse-dev/gatehouse/internal/console"
 	"github.com/gatehouse-dev/gatehouse/internal/directory"
 	"github.com/gatehouse-dev/gatehouse/internal/gate"
 	"github.com/gatehouse-dev/gatehouse/internal/limits"
@@ -160,7 +161,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	s.dir = &directory.Directory{Store: s.store, Log: log.With("component", "directory"), OnChange: s.changed}
 	s.api.Directory = s.dir
 	mux := http.NewServeMux()
-	s.routes(mux)
+	// Live views (the console's event streams) end when the API listener shuts down, so they never hold it open.
+	liveCtx, stopLive := context.WithCancel(context.Background())
+	s.closers = append(s.closers, func(context.Context) error { stopLive(); return nil })
+	if err := s.routes(mux, log, liveCtx.Done()); err != nil {
+		return nil, err
+	}
 	s.apiSrv = &http.Server{
 		Handler: mux,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{*tlsCert}, MinVersion: tls.VersionTLS12,
@@ -172,6 +178,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		// A connection serving a request keeps its place; a new or idle one may be evicted by a flood's newer ones.
 		ConnState: limits.HTTPConnState,
 	}
+	s.apiSrv.RegisterOnShutdown(stopLive)
 	if s.apiLn, err = net.Listen("tcp", cfg.APIListen); err != nil {
 		return nil, fmt.Errorf("api listener: %w", err)
 	}
@@ -202,7 +209,7 @@ func (s *Server) apiCertificate() (*tls.Certificate, error) {
 }
 
 // routes mounts every HTTP surface of the API listener.
-func (s *Server) routes(mux *http.ServeMux) {
+func (s *Server) routes(mux *http.ServeMux, log *slog.Logger, live <-chan struct{}) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.store.Ping(r.Context()); err != nil {
 			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
@@ -214,6 +221,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.api.Routes(mux)
 	s.cfgapi.Routes(mux)
+	// The web console at /, reading and writing through the service API above; its OIDC sign-in is one more
+	// registered callback of the API's OIDC login.
+	s.api.OIDCRedirect.Paths = append(s.api.OIDCRedirect.Paths, console.OIDCCallbackPath)
+	con := &console.Console{Service: s.api, Backend: mux, Store: s.store, CSRFKey: s.keys.SigningKey("console-csrf"),
+		Log: log.With("component", "console"), Done: live}
+	return con.Routes(mux)
 }
 
 // apiListener is the API listener with budgets of its own, apart from the proxy's, so a flood of the proxy never

@@ -171,6 +171,8 @@ func (a *API) Routes(mux *http.ServeMux) {
 
 	// Credential routes check ownership inside the handler: own credentials need api-proxy-credentials-own, anyone
 	// else's api-proxy-credentials-manage.
+	// Any signed-in user may list the targets of their own roles; holding the role is what grants the target.
+	handle("GET "+proxy+"/users/current/api-targets", anyPerm, a.myTargets)
 	handle("GET "+proxy+"/users/{user}"+creds, auth.APIProxyCredentialsOwn, a.listCredentials)
 	handle("POST "+proxy+"/users/{user}"+creds, auth.APIProxyCredentialsOwn, a.createCredential)
 	handle("GET "+proxy+"/users/{user}"+creds+"/{id}", auth.APIProxyCredentialsOwn, a.getCredential)

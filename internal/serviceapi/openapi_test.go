@@ -575,6 +575,8 @@ func exercise(t *testing.T, cl *client) {
 
 	// Proxy credentials: alice's own, through "current" and through her id.
 	own := P + "/users/current/client-credentials"
+	cl.do(exchange{method: "GET", path: P + "/users/current/api-targets?filter=loop&limit=5", token: alice, want: 200})
+	cl.do(exchange{method: "GET", path: P + "/users/current/api-targets", token: acTok, want: 400})
 	cred := cl.id(exchange{method: "POST", path: own, token: alice, want: 201, json: map[string]any{
 		"name": "laptop", "comment": "for tests", "target": map[string]string{"id": target}, "source_address": []string{"127.0.0.1", "10.0.0.0/8"}}})
 	cl.do(exchange{method: "POST", path: own, token: alice, want: 403, json: map[string]any{"name": "nope", "target": map[string]string{"id": lastTarget}}})

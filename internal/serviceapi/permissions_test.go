@@ -208,6 +208,7 @@ func routeTable() []route {
 		{pattern: "DELETE " + targetsPath + "/{id}", perm: auth.APITargetsManage, wantOK: 200,
 			path: func(e *matrixEnv, _ *actor) string { return targetsPath + "/" + e.victimTarget() }},
 
+		{pattern: "GET " + p + "/users/current/api-targets", perm: authenticated, path: fixed(p + "/users/current/api-targets"), wantOK: 200},
 		{pattern: "GET " + p + "/users/{user}/client-credentials", variant: "own", perm: auth.APIProxyCredentialsOwn,
 			path: credsOwn(""), wantOK: 200},
 		{pattern: "GET " + p + "/users/{user}/client-credentials", variant: "other", perm: auth.APIProxyCredentialsManage,

@@ -1,0 +1,359 @@
+package console
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+const (
+	targetsAPI = proxyAPI + "/api-targets"
+	usersAPI   = "/local-user-store/api/v1/users"
+	clientsAPI = "/local-user-store/api/v1/api-clients"
+	rolesAPI   = "/role-store/api/v1/roles"
+)
+
+// listPage is the shared state of the simple admin lists: filter and pagination on the server.
+type listPage struct {
+	Filter     string
+	Offset     int
+	Prev, Next string
+	Manage     bool
+	Form       url.Values
+}
+
+func readList(r *http.Request, base string, count, shown int) listPage {
+	q := r.URL.Query()
+	p := listPage{Filter: q.Get("filter")}
+	p.Offset, _ = strconv.Atoi(q.Get("offset"))
+	p.Offset = max(p.Offset, 0)
+	link := func(off int) string {
+		v := url.Values{}
+		if p.Filter != "" {
+			v.Set("filter", p.Filter)
+		}
+		if off > 0 {
+			v.Set("offset", strconv.Itoa(off))
+		}
+		if len(v) == 0 {
+			return base
+		}
+		return base + "?" + v.Encode()
+	}
+	if p.Offset > 0 {
+		p.Prev = link(max(p.Offset-pageSize, 0))
+	}
+	if p.Offset+shown < count {
+		p.Next = link(p.Offset + pageSize)
+	}
+	return p
+}
+
+func listQuery(r *http.Request, path, sortkey string) string {
+	q := r.URL.Query()
+	off, _ := strconv.Atoi(q.Get("offset"))
+	return query(path, "filter", q.Get("filter"), "offset", strconv.Itoa(max(off, 0)), "limit", strconv.Itoa(pageSize), "sortkey", sortkey)
+}
+
+type targetsPage struct {
+	listPage
+	Targets list[storedTarget]
+}
+
+func (c *Console) targets(w http.ResponseWriter, r *http.Request, s *session) error {
+	p := &targetsPage{}
+	if err := c.call(r.Context(), r, s, "GET", listQuery(r, targetsAPI, "name"), nil, &p.Targets); err != nil {
+		return err
+	}
+	p.listPage = readList(r, "/admin/targets", p.Targets.Count, len(p.Targets.Items))
+	p.Manage = s.principal.Permissions.Has(auth.APITargetsManage)
+	c.render(w, r, s, http.StatusOK, "targets", &view{Title: "API targets", Active: "/admin/targets", Data: p})
+	return nil
+}
+
+type targetFormPage struct {
+	Form  *targetForm
+	Roles []ref
+	// RolesListed is false when the user may not list roles; the form then leaves the target's roles as they are.
+	RolesListed bool
+	CredTypes   []string
+	Protocols   []string
+}
+
+func (c *Console) renderTargetForm(w http.ResponseWriter, r *http.Request, s *session, status int, f *targetForm, ae *apiError, rowOf map[string]string, notice string) error {
+	p := &targetFormPage{Form: f, CredTypes: []string{"token", "basicauth", "header", "certificate"}, Protocols: []string{"https", "http"}}
+	var roles list[ref]
+	if err := c.call(r.Context(), r, s, "GET", rolesAPI+"?limit=1000&sortkey=name", nil, &roles); err == nil {
+		p.Roles, p.RolesListed = roles.Items, true
+	}
+	title := "New API target"
+	if f.ID != "" {
+		title = "API target " + f.Name
+	}
+	v := &view{Title: title, Active: "/admin/targets", Data: p, Notice: notice}
+	if ae != nil {
+		v.Error = "Not saved: " + ae.Message
+		if ae.Property != "" {
+			v.Errors = map[string]string{formField(ae.Property, rowOf): ae.Message}
+		}
+	}
+	c.render(w, r, s, status, "target_form", v)
+	return nil
+}
+
+func (c *Console) newTarget(w http.ResponseWriter, r *http.Request, s *session) error {
+	return c.renderTargetForm(w, r, s, http.StatusOK, formFromTarget(nil), nil, nil, "")
+}
+
+func (c *Console) editTarget(w http.ResponseWriter, r *http.Request, s *session) error {
+	var t storedTarget
+	if err := c.call(r.Context(), r, s, "GET", targetsAPI+"/"+url.PathEscape(r.PathValue("id")), nil, &t); err != nil {
+		return err
+	}
+	notice := ""
+	if r.URL.Query().Get("saved") == "1" {
+		notice = "Saved."
+	}
+	return c.renderTargetForm(w, r, s, http.StatusOK, formFromTarget(&t), nil, nil, notice)
+}
+
+func (c *Console) saveTarget(w http.ResponseWriter, r *http.Request, s *session, method, path string) error {
+	f, body, rowOf := parseTargetForm(r.PostForm)
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := c.call(r.Context(), r, s, method, path, body, &out); err != nil {
+		if ae, ok := formErr(err); ok {
+			return c.renderTargetForm(w, r, s, ae.Status, f, ae, rowOf, "")
+		}
+		return err
+	}
+	if out.ID == "" {
+		out.ID = f.ID
+	}
+	http.Redirect(w, r, "/admin/targets/"+url.PathEscape(out.ID)+"?saved=1", http.StatusSeeOther)
+	return nil
+}
+
+func (c *Console) createTarget(w http.ResponseWriter, r *http.Request, s *session) error {
+	return c.saveTarget(w, r, s, "POST", targetsAPI)
+}
+
+func (c *Console) updateTarget(w http.ResponseWriter, r *http.Request, s *session) error {
+	r.PostForm.Set("id", r.PathValue("id"))
+	return c.saveTarget(w, r, s, "PUT", targetsAPI+"/"+url.PathEscape(r.PathValue("id")))
+}
+
+type user struct {
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Email    string `json:"email"`
+	FullName string `json:"full_name"`
+	Enabled  bool   `json:"enabled"`
+	Source   string `json:"source"`
+}
+
+type usersPage struct {
+	listPage
+	Users list[user]
+}
+
+func (c *Console) users(w http.ResponseWriter, r *http.Request, s *session) error {
+	return c.renderUsers(w, r, s, http.StatusOK, nil, nil, "")
+}
+
+func (c *Console) renderUsers(w http.ResponseWriter, r *http.Request, s *session, status int, form url.Values, ae *apiError, notice string) error {
+	p := &usersPage{}
+	if err := c.call(r.Context(), r, s, "GET", listQuery(r, usersAPI, "username"), nil, &p.Users); err != nil {
+		return err
+	}
+	p.listPage = readList(r, "/admin/users", p.Users.Count, len(p.Users.Items))
+	p.Manage, p.Form = s.principal.Permissions.Has(auth.UsersManage), form
+	v := &view{Title: "Users", Active: "/admin/users", Data: p, Notice: notice}
+	setFormError(v, ae)
+	c.render(w, r, s, status, "users", v)
+	return nil
+}
+
+func setFormError(v *view, ae *apiError) {
+	if ae == nil {
+		return
+	}
+	v.Error = "Not saved: " + ae.Message
+	if ae.Property != "" {
+		v.Errors = map[string]string{formField(ae.Property, nil): ae.Message}
+	}
+}
+
+func (c *Console) createUser(w http.ResponseWriter, r *http.Request, s *session) error {
+	f := r.PostForm
+	body := map[string]any{"username": f.Get("username"), "password": f.Get("password")}
+	for _, k := range []string{"email", "full_name"} {
+		if f.Get(k) != "" {
+			body[k] = f.Get(k)
+		}
+	}
+	if err := c.call(r.Context(), r, s, "POST", usersAPI, body, nil); err != nil {
+		if ae, ok := formErr(err); ok {
+			f.Del("password")
+			return c.renderUsers(w, r, s, ae.Status, f, ae, "")
+		}
+		return err
+	}
+	return c.renderUsers(w, r, s, http.StatusCreated, nil, nil, "User "+f.Get("username")+" created.")
+}
+
+type role struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Comment     string   `json:"comment"`
+	Permissions []string `json:"permissions"`
+}
+
+type rolesPage struct {
+	listPage
+	Roles       list[role]
+	Permissions []string
+	Checked     []string
+}
+
+func (c *Console) roles(w http.ResponseWriter, r *http.Request, s *session) error {
+	return c.renderRoles(w, r, s, http.StatusOK, nil, nil, "")
+}
+
+func (c *Console) renderRoles(w http.ResponseWriter, r *http.Request, s *session, status int, form url.Values, ae *apiError, notice string) error {
+	p := &rolesPage{Permissions: auth.AllPermissions}
+	if err := c.call(r.Context(), r, s, "GET", listQuery(r, rolesAPI, "name"), nil, &p.Roles); err != nil {
+		return err
+	}
+	p.listPage = readList(r, "/admin/roles", p.Roles.Count, len(p.Roles.Items))
+	p.Manage, p.Form = s.principal.Permissions.Has(auth.RolesManage), form
+	if form != nil {
+		p.Checked = form["permissions"]
+	}
+	v := &view{Title: "Roles", Active: "/admin/roles", Data: p, Notice: notice}
+	setFormError(v, ae)
+	c.render(w, r, s, status, "roles", v)
+	return nil
+}
+
+// createRole creates a role; the API refuses permissions the signed-in user does not hold.
+func (c *Console) createRole(w http.ResponseWriter, r *http.Request, s *session) error {
+	f := r.PostForm
+	body := map[string]any{"name": f.Get("name"), "comment": f.Get("comment"), "permissions": nonNil(f["permissions"])}
+	if err := c.call(r.Context(), r, s, "POST", rolesAPI, body, nil); err != nil {
+		if ae, ok := formErr(err); ok {
+			return c.renderRoles(w, r, s, ae.Status, f, ae, "")
+		}
+		return err
+	}
+	return c.renderRoles(w, r, s, http.StatusCreated, nil, nil, "Role "+f.Get("name")+" created.")
+}
+
+type apiClient struct {
+	ID            string `json:"id"`
+	Name          string `json:"name"`
+	Roles         []ref  `json:"roles"`
+	OAuthClientID string `json:"oauth_client_id"`
+}
+
+type clientsPage struct {
+	listPage
+	Clients list[apiClient]
+}
+
+func (c *Console) clients(w http.ResponseWriter, r *http.Request, s *session) error {
+	p := &clientsPage{}
+	if err := c.call(r.Context(), r, s, "GET", listQuery(r, clientsAPI, "name"), nil, &p.Clients); err != nil {
+		return err
+	}
+	p.listPage = readList(r, "/admin/clients", p.Clients.Count, len(p.Clients.Items))
+	c.render(w, r, s, http.StatusOK, "clients", &view{Title: "API clients", Active: "/admin/clients", Data: p})
+	return nil
+}
+
+// policyKinds are the configuration API's policy lists the read-only view shows.
+var policyKinds = []struct{ Path, Label string }{
+	{"/api/configuration/http/connections", "Connection policies"},
+	{"/api/configuration/http/channel_policies", "Channel policies"},
+	{"/api/configuration/http/settings_policies", "Settings policies"},
+	{"/api/configuration/http/authentication_policies", "Authentication policies"},
+	{"/api/configuration/policies/audit_policies", "Audit policies"},
+	{"/api/configuration/policies/userlists", "User lists"},
+	{"/api/configuration/policies/trusted_ca_lists", "Trusted CA lists"},
+	{"/api/configuration/policies/signing_cas", "Signing CAs"},
+	{"/api/configuration/policies/x509_identities", "X.509 identities"},
+}
+
+type policyObject struct {
+	Key  string
+	Name string
+	Body string
+}
+
+type policyKind struct {
+	Label, Path string
+	Objects     []policyObject
+	Note        string
+}
+
+// maxPolicies bounds the objects read per kind for the view.
+const maxPolicies = 100
+
+// policies is a read-only view of the configuration API's committed policies, read through that API.
+func (c *Console) policies(w http.ResponseWriter, r *http.Request, s *session) error {
+	var kinds []policyKind
+	for _, k := range policyKinds {
+		pk := policyKind{Label: k.Label, Path: k.Path}
+		var l struct {
+			Items []struct {
+				Key  json.RawMessage `json:"key"`
+				Meta struct {
+					Href string `json:"href"`
+				} `json:"meta"`
+			} `json:"items"`
+		}
+		if err := c.call(r.Context(), r, s, "GET", k.Path, nil, &l); err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Status == http.StatusForbidden {
+				return err
+			}
+			pk.Note = err.Error()
+			kinds = append(kinds, pk)
+			continue
+		}
+		for i, it := range l.Items {
+			if i == maxPolicies {
+				pk.Note = "only the first " + strconv.Itoa(maxPolicies) + " are shown"
+				break
+			}
+			var obj struct {
+				Key  json.RawMessage `json:"key"`
+				Body json.RawMessage `json:"body"`
+			}
+			href := it.Meta.Href
+			if u, err := url.Parse(href); err == nil {
+				href = u.RequestURI()
+			}
+			if err := c.call(r.Context(), r, s, "GET", href, nil, &obj); err != nil {
+				pk.Note = err.Error()
+				continue
+			}
+			var name struct {
+				Name string `json:"name"`
+			}
+			json.Unmarshal(obj.Body, &name)
+			var pretty bytes.Buffer
+			json.Indent(&pretty, obj.Body, "", "  ")
+			pk.Objects = append(pk.Objects, policyObject{Key: string(bytes.Trim(obj.Key, `"`)), Name: name.Name, Body: pretty.String()})
+		}
+		kinds = append(kinds, pk)
+	}
+	c.render(w, r, s, http.StatusOK, "policies", &view{Title: "Configuration policies", Active: "/admin/policies", Data: kinds})
+	return nil
+}
