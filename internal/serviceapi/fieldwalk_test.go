@@ -65,7 +65,7 @@ func schemaValue(s *openapi3.Schema, refs map[string]string) func(any) any {
 	case len(s.Enum) > 0:
 		return func(cur any) any {
 			for _, e := range s.Enum {
-				if e != cur {
+				if e != cur && e != "" {
 					return e
 				}
 			}
@@ -292,7 +292,10 @@ func TestServiceFieldWalk(t *testing.T) {
 			base: func(u string) map[string]any { return map[string]any{"name": u} }},
 		{name: "roles", method: "POST", path: rolesPath, fields: fromSchema("RoleCreate"), skip: []string{"name"},
 			base:     func(u string) map[string]any { return map[string]any{"name": u} },
-			examples: map[string]map[string]any{"source_rules": {"source": map[string]any{"id": ldapSource}}}},
+			examples: map[string]map[string]any{"source_rules": {"source": map[string]any{"id": ldapSource}}},
+			// source_rules is PrivX's rule tree or Gatehouse's list: the walk gives it one tag rule in the list form.
+			companions: map[string]map[string]any{"source_rules": {"source_rules": []any{
+				map[string]any{"source": map[string]any{"id": ldapSource}, "tag": "walk-tag"}}}}},
 		{name: "hosts", method: "POST", path: "/host-store/api/v1/hosts", fields: fromSchema("HostCreate"), skip: []string{"common_name"},
 			base:     func(u string) map[string]any { return map[string]any{"common_name": u} },
 			examples: map[string]map[string]any{"services": {"service": "SSH", "address": "10.0.0.1", "port": 22.0}}},

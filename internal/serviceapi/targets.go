@@ -166,7 +166,7 @@ func (a *API) applyTarget(r *http.Request, in *targetInput, t *model.Target, cre
 	}
 	if in.Credential != nil {
 		if err := refuseUnsupported(in.Credential); err != nil {
-			return err
+			return withPrefix(err, "target_credential.")
 		}
 	}
 	if in.Disabled.set {
