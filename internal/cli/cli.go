@@ -30,7 +30,9 @@ type root struct {
 	Config  string     `name:"config" env:"GATEHOUSE_CONFIG" type:"path" help:"YAML or TOML file with serve settings (keys are flag names)."`
 	Serve   serveCmd   `cmd:"" help:"Run the Gatehouse server: management API, proxy and web UI."`
 	Version versionCmd `cmd:"" help:"Print the version."`
-	Conf    confCmd    `cmd:"" name:"config" help:"Inspect configuration."`
+	// Extender is the agent run inside a remote segment; it talks to the gateway, not to the admin API.
+	Extender extenderCmd `cmd:"" help:"Run an extender agent: dial out to the gateway and carry its connections into this network."`
+	Conf     confCmd     `cmd:"" name:"config" help:"Inspect configuration."`
 	clientCommands
 }
 

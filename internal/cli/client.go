@@ -17,4 +17,5 @@ type clientCommands struct {
 	Trail       trailCmd       `cmd:"" group:"Client" help:"Read, export, follow and verify session trails."`
 	Sources     sourcesCmd     `cmd:"" group:"Client" help:"Manage user sources (LDAP, AD, OIDC, ...), start syncs and see their status."`
 	Hosts       hostsCmd       `cmd:"" group:"Client" help:"Manage the host store: hosts with their addresses, services and tags."`
+	Extenders   extendersCmd   `cmd:"" group:"Client" help:"Manage extenders: agents that reach APIs in networks the gateway cannot route to."`
 }

@@ -104,7 +104,8 @@ func ValidateEndpoint(e Endpoint) []FieldError {
 		}
 	}
 	if e.NATTargetHost != "" {
-		if _, err := parseHostPort(e.NATTargetHost, false); err != nil {
+		// extender:<prefix>[/host:port] routes through an extender (see extender.go).
+		if err := validateNAT(e.NATTargetHost); err != nil {
 			add("nat_target_host", err.Error())
 		}
 	}
@@ -124,9 +125,7 @@ func NormalizeEndpoint(e Endpoint) Endpoint {
 		out.Host = hp.String()
 	}
 	if e.NATTargetHost != "" {
-		if hp, err := parseHostPort(e.NATTargetHost, false); err == nil {
-			out.NATTargetHost = hp.String()
-		}
+		out.NATTargetHost = normalizeNAT(e.NATTargetHost)
 	}
 	out.Protocols = mapDedup(e.Protocols, strings.ToLower)
 	out.Methods = mapDedup(e.Methods, strings.ToUpper)

@@ -40,6 +40,9 @@ type Server struct {
 	Certs CertSource
 	// Logger receives the access log and errors. Nil discards them.
 	Logger *slog.Logger
+	// Extenders dials targets whose NAT target host is extender:<prefix>[/host:port]. Nil refuses those
+	// targets with a 502 naming the prefix.
+	Extenders ExtenderDialer
 	// Metrics, if not nil, is updated for every request.
 	Metrics *Metrics
 	// Denied, if set, is told of every request or tunnel the policy refused, with the precise reason, once it

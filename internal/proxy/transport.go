@@ -12,6 +12,8 @@ import (
 	"os"
 	"sync"
 	"syscall"
+
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
 
 // upstreamConfigError marks a target whose transport cannot be built (bad
@@ -121,14 +123,30 @@ func (s *Server) buildTransport(ctx context.Context, t *Target, nat string, conn
 		dialer.LocalAddr = &net.TCPAddr{IP: conn.SourceAddress.AsSlice()}
 	}
 	route := conn.Route
+	if prefix, extAddr, ok, err := policy.ParseExtenderNAT(nat); ok {
+		if err != nil {
+			return nil, fmt.Errorf("build transport for %s: nat_target_host: %w", t.Name, err)
+		}
+		// The address is resolved and dialled inside the extender's segment, so the gateway's own routing
+		// (connection-policy routes, source address) does not apply to it.
+		nat = extAddr
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return s.dialExtender(ctx, prefix, natAddress(nat, addr))
+		}
+		return s.newTransport(tlsConf, dial), nil
+	}
+	return s.newTransport(tlsConf, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		addr, err := s.resolveRoute(ctx, route, natAddress(nat, addr))
+		if err != nil {
+			return nil, err
+		}
+		return dialer.DialContext(ctx, network, addr)
+	}), nil
+}
+
+func (s *Server) newTransport(tlsConf *tls.Config, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {
 	return &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			addr, err := s.resolveRoute(ctx, route, natAddress(nat, addr))
-			if err != nil {
-				return nil, err
-			}
-			return dialer.DialContext(ctx, network, addr)
-		},
+		DialContext:           dial,
 		TLSClientConfig:       tlsConf,
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   s.tlsHandshakeTimeout(),
@@ -139,7 +157,7 @@ func (s *Server) buildTransport(ctx context.Context, t *Target, nat string, conn
 		MaxIdleConnsPerHost: 512,
 		// The proxy's own environment must not reroute target traffic.
 		Proxy: nil,
-	}, nil
+	}
 }
 
 // natAddress is the address to dial: the NAT host when set, keeping the
@@ -203,6 +221,7 @@ func classifyUpstreamError(clientCtx, reqCtx context.Context, err error) (*httpE
 		alertErr  tls.AlertError
 		unknownCA x509.UnknownAuthorityError
 		hostErr   x509.HostnameError
+		extErr    extenderFailure
 	)
 	switch {
 	case clientCtx.Err() != nil:
@@ -216,6 +235,9 @@ func classifyUpstreamError(clientCtx, reqCtx context.Context, err error) (*httpE
 		return bodyTooLarge(err), "body_too_large"
 	case errors.As(err, &refused):
 		return upstream(http.StatusBadGateway, "UPSTREAM_REFUSED", "refused_response", "target response refused")
+	case errors.As(err, &extErr):
+		code, msg := extErr.ExtenderFailure()
+		return upstream(http.StatusBadGateway, code, "extender", msg)
 	case errors.As(err, &cfgErr):
 		return upstream(http.StatusBadGateway, "UPSTREAM_CONFIG", "config", "target transport misconfigured")
 	case errors.As(err, &verifErr), errors.As(err, &recErr), errors.As(err, &alertErr),

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/configapi"
 	"github.com/gatehouse-dev/gatehouse/internal/console"
 	"github.com/gatehouse-dev/gatehouse/internal/directory"
+	"github.com/gatehouse-dev/gatehouse/internal/extender"
 	"github.com/gatehouse-dev/gatehouse/internal/gate"
 	"github.com/gatehouse-dev/gatehouse/internal/limits"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
@@ -45,6 +46,7 @@ type Server struct {
 	dir     *directory.Directory
 	node    *cluster.Node
 	shared  *cluster.Counters // limiter counts shared by a cluster's nodes; nil on SQLite
+	ext     *extender.Hub
 	closers []func(context.Context) error
 }
 
@@ -160,6 +162,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	s.newRetention(log)
 	s.dir = &directory.Directory{Store: s.store, Log: log.With("component", "directory"), OnChange: s.changed}
 	s.api.Directory = s.dir
+	s.ext = newExtenderHub(s.store, log.With("component", "extender"))
+	s.api.Extenders, s.dp.proxy.Extenders = s.ext, s.ext
 	mux := http.NewServeMux()
 	// Live views (the console's event streams) end when the API listener shuts down, so they never hold it open.
 	liveCtx, stopLive := context.WithCancel(context.Background())
@@ -220,6 +224,7 @@ func (s *Server) routes(mux *http.ServeMux, log *slog.Logger, live <-chan struct
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.api.Routes(mux)
+	mux.Handle("GET "+extender.ConnectPath, s.ext)
 	s.cfgapi.Routes(mux)
 	// The web console at /, reading and writing through the service API above; its OIDC sign-in is one more
 	// registered callback of the API's OIDC login.

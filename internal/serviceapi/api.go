@@ -54,6 +54,9 @@ type API struct {
 	// PasswordLoginAllowed, if set, says whether username may log in with a password at all; the configuration
 	// API's X.509 setting (aaa/settings) refuses password logins to all but the fallback admin. Nil allows them.
 	PasswordLoginAllowed func(ctx context.Context, username string) (bool, error)
+	// Extenders closes live extender sessions when an extender is deleted, disabled or re-keyed; nil means none
+	// are served by this process.
+	Extenders ExtenderControl
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Peers, if set, serves the trail of a session that is open on another node of the cluster (only that node
@@ -180,6 +183,15 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("DELETE "+proxy+"/users/{user}"+creds+"/{id}", auth.APIProxyCredentialsOwn, a.deleteCredential)
 	handle("GET "+proxy+"/users/{user}"+creds+"/{id}/secret", auth.APIProxyCredentialsOwn, a.credentialSecret)
 	handle("POST "+proxy+"/users/{user}"+creds+"/{id}/rotate", auth.APIProxyCredentialsOwn, a.rotateCredential)
+
+	// Extenders are part of reaching targets, so they take the api-targets permissions. The agents' own connect
+	// route (extenders/connect) authenticates by enrolment token and is served by the extender hub.
+	handle("GET "+proxy+"/extenders", auth.APITargetsView, a.listExtenders)
+	handle("POST "+proxy+"/extenders", auth.APITargetsManage, a.createExtender)
+	handle("GET "+proxy+"/extenders/{id}", auth.APITargetsView, a.getExtender)
+	handle("PUT "+proxy+"/extenders/{id}", auth.APITargetsManage, a.updateExtender)
+	handle("DELETE "+proxy+"/extenders/{id}", auth.APITargetsManage, a.deleteExtender)
+	handle("POST "+proxy+"/extenders/{id}/token", auth.APITargetsManage, a.rotateExtenderToken)
 
 	handle("GET "+proxy+"/conf", anyPerm, a.conf)
 	handle("GET "+proxy+"/status", auth.SettingsView, a.status)

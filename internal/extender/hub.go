@@ -1,0 +1,314 @@
+package extender
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// Identity is who a connecting agent is, as its token says.
+type Identity struct {
+	ID     string
+	Name   string
+	Prefix string
+}
+
+// Status is what the hub reports of one extender's connection. A zero Since means no agent holds one.
+type Status struct {
+	Since     time.Time
+	Address   string
+	Version   string
+	Heartbeat time.Time
+}
+
+// ErrRefused is what Authenticate returns for a token that is unknown, revoked or belongs to a disabled extender.
+var ErrRefused = errors.New("extender token refused")
+
+// UnavailableError is a dial through a prefix that no connected extender serves.
+type UnavailableError struct{ Prefix string }
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("no extender connected for routing prefix %q", e.Prefix)
+}
+
+// ExtenderFailure is the client-safe code and message of the failure; the proxy shows it in its 502.
+func (e *UnavailableError) ExtenderFailure() (string, string) {
+	return "EXTENDER_UNAVAILABLE", e.Error()
+}
+
+// DialError is the agent's refusal or failure to reach the address the gateway asked for.
+type DialError struct {
+	Prefix, Addr, Reason string
+}
+
+func (e *DialError) Error() string {
+	return fmt.Sprintf("extender %q could not reach %s: %s", e.Prefix, e.Addr, e.Reason)
+}
+
+// ExtenderFailure names the prefix and address but not the agent's reason, which may describe the segment.
+func (e *DialError) ExtenderFailure() (string, string) {
+	return "EXTENDER_DIAL_FAILED", fmt.Sprintf("extender %q could not reach the target", e.Prefix)
+}
+
+// Hub keeps the agents' sessions and dials through them. Authenticate is required.
+type Hub struct {
+	// Authenticate maps an enrolment token to its extender, or returns ErrRefused.
+	Authenticate func(ctx context.Context, token string) (Identity, error)
+	// OnStatus, if set, records an extender's connection status (connect, heartbeat, disconnect).
+	OnStatus func(ctx context.Context, id string, st Status)
+	// Log receives connects, disconnects and failures; nil discards.
+	Log *slog.Logger
+	// HeartbeatInterval is how often the hub pings each agent; zero means 15 seconds.
+	HeartbeatInterval time.Duration
+	// DialTimeout bounds opening a stream and the agent's answer to it; zero means 10 seconds.
+	DialTimeout time.Duration
+
+	mu    sync.Mutex
+	links map[string][]*link // by routing prefix
+	next  map[string]int
+}
+
+type link struct {
+	id     Identity
+	sess   *yamux.Session
+	status Status
+}
+
+func (h *Hub) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Log
+}
+
+// ServeHTTP is the connect endpoint: it authenticates the token, answers 101 and runs the session until it ends.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), Protocol) {
+		http.Error(w, "extender connect needs GET with Upgrade: "+Protocol, http.StatusBadRequest)
+		return
+	}
+	if !ok || token == "" {
+		http.Error(w, "extender token required", http.StatusUnauthorized)
+		return
+	}
+	id, err := h.Authenticate(r.Context(), token)
+	if err != nil {
+		if !errors.Is(err, ErrRefused) {
+			h.log().Error("extender authenticate", "err", err)
+			http.Error(w, "extender authentication failed", http.StatusServiceUnavailable)
+			return
+		}
+		h.log().Warn("extender token refused", "remote", r.RemoteAddr)
+		http.Error(w, "extender token refused", http.StatusUnauthorized)
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "extender connect needs HTTP/1.1", http.StatusHTTPVersionNotSupported)
+		return
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		h.log().Error("extender hijack", "err", err)
+		return
+	}
+	// The API server's read and write timeouts were for one request; the session lives for hours.
+	conn.SetDeadline(time.Time{})
+	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+Protocol+"\r\n\r\n"); err != nil {
+		conn.Close()
+		return
+	}
+	cfg := yamux.DefaultConfig()
+	cfg.LogOutput = io.Discard
+	// The hub pings on its own schedule and records the answers; yamux's keepalive would only duplicate them.
+	cfg.EnableKeepAlive = false
+	sess, err := yamux.Client(&bufConn{Conn: conn, r: rw.Reader}, cfg)
+	if err != nil {
+		conn.Close()
+		return
+	}
+	version := r.Header.Get(VersionHeader)
+	if len(version) > 64 {
+		version = version[:64]
+	}
+	now := time.Now()
+	l := &link{id: id, sess: sess, status: Status{Since: now, Address: r.RemoteAddr, Version: version, Heartbeat: now}}
+	h.add(l)
+	h.log().Info("extender connected", "extender", id.Name, "prefix", id.Prefix, "remote", r.RemoteAddr, "version", version)
+	h.report(l.id.ID, l.status)
+	h.watch(l)
+	h.remove(l)
+	h.log().Info("extender disconnected", "extender", id.Name, "prefix", id.Prefix, "remote", r.RemoteAddr)
+	h.report(l.id.ID, h.statusOf(l.id.ID))
+}
+
+// watch pings the agent until the session ends or a ping fails.
+func (h *Hub) watch(l *link) {
+	every := h.HeartbeatInterval
+	if every <= 0 {
+		every = 15 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	defer l.sess.Close()
+	for {
+		select {
+		case <-l.sess.CloseChan():
+			return
+		case <-t.C:
+			if _, err := l.sess.Ping(); err != nil {
+				h.log().Warn("extender heartbeat failed", "extender", l.id.Name, "err", err)
+				return
+			}
+			h.mu.Lock()
+			l.status.Heartbeat = time.Now()
+			st := l.status
+			h.mu.Unlock()
+			h.report(l.id.ID, st)
+		}
+	}
+}
+
+func (h *Hub) report(id string, st Status) {
+	if h.OnStatus == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.OnStatus(ctx, id, st)
+}
+
+func (h *Hub) add(l *link) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.links == nil {
+		h.links, h.next = map[string][]*link{}, map[string]int{}
+	}
+	h.links[l.id.Prefix] = append(h.links[l.id.Prefix], l)
+}
+
+func (h *Hub) remove(l *link) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	list := h.links[l.id.Prefix]
+	for i, x := range list {
+		if x == l {
+			h.links[l.id.Prefix] = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(h.links[l.id.Prefix]) == 0 {
+		delete(h.links, l.id.Prefix)
+	}
+}
+
+// statusOf is the status of another live link of the same extender (one token may run on two agents), or zero.
+func (h *Hub) statusOf(id string) Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, list := range h.links {
+		for _, l := range list {
+			if l.id.ID == id {
+				return l.status
+			}
+		}
+	}
+	return Status{}
+}
+
+// Disconnect closes every session of the extender id, for a deleted, disabled or re-keyed extender.
+func (h *Hub) Disconnect(id string) {
+	h.mu.Lock()
+	var victims []*link
+	for _, list := range h.links {
+		for _, l := range list {
+			if l.id.ID == id {
+				victims = append(victims, l)
+			}
+		}
+	}
+	h.mu.Unlock()
+	for _, l := range victims {
+		l.sess.Close()
+	}
+}
+
+// Connected is the number of live sessions serving prefix.
+func (h *Hub) Connected(prefix string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.links[prefix])
+}
+
+// pick returns the live links of prefix in round-robin order, so each dial starts at the next extender and fails
+// over to the others.
+func (h *Hub) pick(prefix string) []*link {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	list := h.links[prefix]
+	if len(list) == 0 {
+		return nil
+	}
+	start := h.next[prefix] % len(list)
+	h.next[prefix] = start + 1
+	out := make([]*link, 0, len(list))
+	out = append(out, list[start:]...)
+	return append(out, list[:start]...)
+}
+
+// Dial opens a connection to addr through an extender serving prefix. A session that fails to open a stream is
+// skipped for the next one; an agent that answers but cannot reach addr ends the dial with a DialError, since
+// another agent of the same segment would see the same target.
+func (h *Hub) Dial(ctx context.Context, prefix, addr string) (net.Conn, error) {
+	timeout := h.DialTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	for _, l := range h.pick(prefix) {
+		st, err := l.sess.OpenStream()
+		if err != nil {
+			h.log().Warn("extender stream failed; trying the next", "extender", l.id.Name, "err", err)
+			continue
+		}
+		deadline := time.Now().Add(timeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		st.SetDeadline(deadline)
+		stop := context.AfterFunc(ctx, func() { st.SetDeadline(time.Now()) })
+		br := bufio.NewReader(st)
+		err = writeDial(st, addr)
+		var line string
+		if err == nil {
+			line, err = readLine(br)
+		}
+		stop()
+		if ctx.Err() != nil {
+			st.Close()
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			st.Close()
+			h.log().Warn("extender stream failed; trying the next", "extender", l.id.Name, "err", err)
+			continue
+		}
+		if rerr := parseReply(line); rerr != nil {
+			st.Close()
+			return nil, &DialError{Prefix: prefix, Addr: addr, Reason: rerr.Error()}
+		}
+		st.SetDeadline(time.Time{})
+		return &bufConn{Conn: st, r: br}, nil
+	}
+	return nil, &UnavailableError{Prefix: prefix}
+}

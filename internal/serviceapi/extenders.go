@@ -1,0 +1,157 @@
+package serviceapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/secrets"
+)
+
+// ExtenderControl is what the extender routes need of the gateway's live extender sessions.
+type ExtenderControl interface {
+	// Disconnect closes the sessions of extender id, so a deleted, disabled or re-keyed extender stops at once.
+	Disconnect(id string)
+}
+
+type extenderInput struct {
+	Name          *string `json:"name"`
+	RoutingPrefix *string `json:"routing_prefix"`
+	Enabled       *bool   `json:"enabled"`
+	// Server-populated fields are accepted and ignored.
+	ID        string `json:"id"`
+	Status    any    `json:"status"`
+	Created   string `json:"created"`
+	Author    string `json:"author"`
+	Updated   string `json:"updated"`
+	UpdatedBy string `json:"updated_by"`
+}
+
+// extenderWithToken is the create and token answers: the only place the enrolment token is ever shown.
+type extenderWithToken struct {
+	ID    string `json:"id"`
+	Token string `json:"token"`
+}
+
+func applyExtender(in *extenderInput, e *model.Extender) error {
+	if in.Name != nil {
+		e.Name = strings.TrimSpace(*in.Name)
+	}
+	if e.Name == "" || len(e.Name) > 128 {
+		return badRequest("name", "name is required and must be at most 128 bytes")
+	}
+	if in.RoutingPrefix != nil {
+		e.RoutingPrefix = strings.ToLower(strings.TrimSpace(*in.RoutingPrefix))
+	}
+	if !policy.ValidExtenderPrefix(e.RoutingPrefix) {
+		return badRequest("routing_prefix", "routing_prefix is required: 1-64 letters, digits, '-', '_' or '.'")
+	}
+	if in.Enabled != nil {
+		e.Enabled = *in.Enabled
+	}
+	return nil
+}
+
+func newExtenderToken() string { return "gx_" + secrets.RandomToken(32) }
+
+func (a *API) listExtenders(w http.ResponseWriter, r *http.Request) error {
+	opts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	items, total, err := a.Store.ListExtenders(r.Context(), opts)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(items, total))
+	return nil
+}
+
+func (a *API) createExtender(w http.ResponseWriter, r *http.Request) error {
+	var in extenderInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	e := &model.Extender{Enabled: true}
+	if err := applyExtender(&in, e); err != nil {
+		return err
+	}
+	token := newExtenderToken()
+	if err := a.Store.CreateExtender(r.Context(), e, token, principal(r.Context()).Name); err != nil {
+		return err
+	}
+	a.audit(r, "create", "extender", e.ID, nil, e)
+	writeJSON(w, http.StatusCreated, extenderWithToken{ID: e.ID, Token: token})
+	return nil
+}
+
+func (a *API) getExtender(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.Store.Extender(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (a *API) updateExtender(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.Store.Extender(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	before := *e
+	var in extenderInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := applyExtender(&in, e); err != nil {
+		return err
+	}
+	if err := a.Store.UpdateExtender(r.Context(), e, principal(r.Context()).Name); err != nil {
+		return err
+	}
+	if !e.Enabled || e.RoutingPrefix != before.RoutingPrefix {
+		// A live session carries the old prefix and the old enabled state; the agent reconnects under the new.
+		a.disconnectExtender(e.ID)
+	}
+	a.audit(r, "update", "extender", e.ID, &before, e)
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (a *API) deleteExtender(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.Store.Extender(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := a.Store.DeleteExtender(r.Context(), e.ID); err != nil {
+		return err
+	}
+	a.disconnectExtender(e.ID)
+	a.audit(r, "delete", "extender", e.ID, e, nil)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// rotateExtenderToken issues a new enrolment token; the old one is refused at once and its sessions close.
+func (a *API) rotateExtenderToken(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.Store.Extender(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	token := newExtenderToken()
+	if err := a.Store.RotateExtenderToken(r.Context(), e.ID, token, principal(r.Context()).Name); err != nil {
+		return err
+	}
+	a.disconnectExtender(e.ID)
+	a.audit(r, "rotate-token", "extender", e.ID, nil, nil)
+	writeJSON(w, http.StatusOK, extenderWithToken{ID: e.ID, Token: token})
+	return nil
+}
+
+func (a *API) disconnectExtender(id string) {
+	if a.Extenders != nil {
+		a.Extenders.Disconnect(id)
+	}
+}

@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/google/uuid"
+)
+
+// IndexExtenderToken keeps the keyed hashes of extender enrolment tokens apart from every other secret's.
+const IndexExtenderToken = "extender-token"
+
+const extenderColumns = `id, name, routing_prefix, enabled, connected_since, address, version, last_heartbeat, created, author, updated, updated_by`
+
+func scanExtender(row interface{ Scan(...any) error }) (*model.Extender, error) {
+	var e model.Extender
+	var since, beat, created, updated int64
+	if err := row.Scan(&e.ID, &e.Name, &e.RoutingPrefix, &e.Enabled, &since, &e.Status.Address, &e.Status.Version, &beat,
+		&created, &e.Author, &updated, &e.UpdatedBy); err != nil {
+		return nil, mapErr(err)
+	}
+	if since != 0 {
+		t := fromMicros(since)
+		e.Status.Connected, e.Status.ConnectedSince = true, &t
+	}
+	if beat != 0 {
+		t := fromMicros(beat)
+		e.Status.LastHeartbeat = &t
+	}
+	e.Created, e.Updated = fromMicros(created), fromMicros(updated)
+	return &e, nil
+}
+
+// CreateExtender stores e with the keyed hash of its enrolment token; the token itself is not kept.
+func (s *Store) CreateExtender(ctx context.Context, e *model.Extender, token, actor string) error {
+	e.ID = uuid.NewString()
+	now := s.now()
+	e.Created, e.Updated, e.Author, e.UpdatedBy = now, now, actor, actor
+	_, err := s.conn().exec(ctx, `INSERT INTO extenders (id, name, routing_prefix, enabled, token_index, created, author, updated, updated_by)
+		VALUES (?,?,?,?,?,?,?,?,?)`, e.ID, e.Name, e.RoutingPrefix, e.Enabled, s.SecretIndex(IndexExtenderToken, token),
+		micros(now), actor, micros(now), actor)
+	if err != nil {
+		return fmt.Errorf("create extender: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Extender returns the extender with id.
+func (s *Store) Extender(ctx context.Context, id string) (*model.Extender, error) {
+	e, err := scanExtender(s.conn().queryRow(ctx, `SELECT `+extenderColumns+` FROM extenders WHERE id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("get extender %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// ExtenderByToken finds the extender whose enrolment token is token, through its keyed hash. An unknown token is
+// ErrNotFound.
+func (s *Store) ExtenderByToken(ctx context.Context, token string) (*model.Extender, error) {
+	e, err := scanExtender(s.conn().queryRow(ctx, `SELECT `+extenderColumns+` FROM extenders WHERE token_index = ?`,
+		s.SecretIndex(IndexExtenderToken, token)))
+	if err != nil {
+		return nil, fmt.Errorf("find extender: %w", err)
+	}
+	return e, nil
+}
+
+var extenderSortKeys = map[string]string{"name": "name", "routing_prefix": "routing_prefix", "created": "created", "updated": "updated"}
+
+// ListExtenders returns a page of extenders.
+func (s *Store) ListExtenders(ctx context.Context, opts ListOptions) ([]*model.Extender, int, error) {
+	tail, err := opts.clause(extenderSortKeys, "name")
+	if err != nil {
+		return nil, 0, err
+	}
+	where, args := "", []any{}
+	if opts.Filter != "" {
+		where, args = ` WHERE LOWER(name) LIKE ? ESCAPE '\'`, []any{likePattern(opts.Filter)}
+	}
+	var total int
+	if err := s.conn().queryRow(ctx, `SELECT COUNT(*) FROM extenders`+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count extenders: %w", err)
+	}
+	rows, err := s.conn().query(ctx, `SELECT `+extenderColumns+` FROM extenders`+where+tail, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list extenders: %w", err)
+	}
+	defer rows.Close()
+	out := []*model.Extender{}
+	for rows.Next() {
+		e, err := scanExtender(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, e)
+	}
+	return out, total, rows.Err()
+}
+
+// UpdateExtender replaces the name, routing prefix and enabled flag.
+func (s *Store) UpdateExtender(ctx context.Context, e *model.Extender, actor string) error {
+	now := s.now()
+	res, err := s.conn().exec(ctx, `UPDATE extenders SET name = ?, routing_prefix = ?, enabled = ?, updated = ?, updated_by = ? WHERE id = ?`,
+		e.Name, e.RoutingPrefix, e.Enabled, micros(now), actor, e.ID)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("update extender %s: %w", e.ID, err)
+	}
+	e.Updated, e.UpdatedBy = now, actor
+	return nil
+}
+
+// RotateExtenderToken replaces the extender's enrolment token; the old one stops matching at once.
+func (s *Store) RotateExtenderToken(ctx context.Context, id, token, actor string) error {
+	res, err := s.conn().exec(ctx, `UPDATE extenders SET token_index = ?, updated = ?, updated_by = ? WHERE id = ?`,
+		s.SecretIndex(IndexExtenderToken, token), micros(s.now()), actor, id)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("rotate extender token %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteExtender removes the extender.
+func (s *Store) DeleteExtender(ctx context.Context, id string) error {
+	res, err := s.conn().exec(ctx, `DELETE FROM extenders WHERE id = ?`, id)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("delete extender %s: %w", id, err)
+	}
+	return nil
+}
+
+// SetExtenderStatus records what the gateway sees of the extender's connection; a zero since means disconnected
+// and clears the address and version.
+func (s *Store) SetExtenderStatus(ctx context.Context, id string, since time.Time, address, version string, heartbeat time.Time) error {
+	var sinceMicros, beatMicros int64
+	if !since.IsZero() {
+		sinceMicros = micros(since)
+	} else {
+		address, version = "", ""
+	}
+	if !heartbeat.IsZero() {
+		beatMicros = micros(heartbeat)
+	}
+	_, err := s.conn().exec(ctx, `UPDATE extenders SET connected_since = ?, address = ?, version = ?, last_heartbeat = ? WHERE id = ?`,
+		sinceMicros, address, version, beatMicros, id)
+	if err != nil {
+		return fmt.Errorf("set extender status %s: %w", id, err)
+	}
+	return nil
+}
