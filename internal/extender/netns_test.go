@@ -1,0 +1,220 @@
+package extender_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// netns is a network namespace made for one test: only loopback and one end of a veth pair whose /30 exists
+// between it and this host, so nothing it does leaves the machine and the host cannot reach its loopback.
+type netns struct {
+	name   string
+	hostIP string // this host's end of the veth pair
+	nsIP   string
+}
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func newNetns(t *testing.T) *netns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("the extender namespace tests create network namespaces and must run as root (as they do in CI)")
+	}
+	id := mrand.IntN(250) + 1
+	n := &netns{name: fmt.Sprintf("ghx-%d-%d", os.Getpid(), id), hostIP: fmt.Sprintf("10.77.%d.1", id), nsIP: fmt.Sprintf("10.77.%d.2", id)}
+	hostVeth, nsVeth := fmt.Sprintf("ghxh%d", id), fmt.Sprintf("ghxn%d", id)
+	run(t, "ip", "netns", "add", n.name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.name).Run() })
+	run(t, "ip", "link", "add", hostVeth, "type", "veth", "peer", "name", nsVeth)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", hostVeth).Run() })
+	run(t, "ip", "link", "set", nsVeth, "netns", n.name)
+	run(t, "ip", "addr", "add", n.hostIP+"/30", "dev", hostVeth)
+	run(t, "ip", "link", "set", hostVeth, "up")
+	run(t, "ip", "netns", "exec", n.name, "ip", "addr", "add", n.nsIP+"/30", "dev", nsVeth)
+	run(t, "ip", "netns", "exec", n.name, "ip", "link", "set", nsVeth, "up")
+	run(t, "ip", "netns", "exec", n.name, "ip", "link", "set", "lo", "up")
+	return n
+}
+
+// listen opens a TCP listener on 127.0.0.1 inside the namespace. A socket belongs to the namespace it was made
+// in, so one OS thread enters the namespace just for the socket call; if it cannot return, the thread is left
+// locked and Go retires it with its goroutine.
+func (n *netns) listen(t *testing.T) net.Listener {
+	t.Helper()
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer orig.Close()
+		target, err := os.Open("/var/run/netns/" + n.name)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{ln, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("listen in %s: %v", n.name, r.err)
+	}
+	t.Cleanup(func() { r.ln.Close() })
+	return r.ln
+}
+
+// privateOrigin is an HTTPS API on 127.0.0.1 inside the namespace; it counts requests and keeps the last
+// Authorization header it got.
+type privateOrigin struct {
+	addr  string
+	hits  atomic.Int64
+	auth  atomic.Value
+	caPEM string
+}
+
+func startPrivateOrigin(t *testing.T, n *netns, names ...string) *privateOrigin {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "private origin CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "private origin"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: names,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &privateOrigin{caPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.hits.Add(1)
+		o.auth.Store(r.Header.Get("Authorization"))
+		fmt.Fprintf(w, `{"private":true,"path":%q}`, r.URL.Path)
+	}))
+	srv.Listener.Close()
+	srv.Listener = n.listen(t)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	o.addr = srv.Listener.Addr().String()
+	return o
+}
+
+// agent is `gatehouse extender` running inside the namespace.
+type agent struct {
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan struct{}
+}
+
+func startAgent(t *testing.T, bin string, n *netns, gateway, caFile, token string, extra ...string) *agent {
+	t.Helper()
+	args := append([]string{"netns", "exec", n.name, bin, "extender", "--gateway", gateway, "--ca", caFile}, extra...)
+	a := &agent{cmd: exec.Command("ip", args...), out: &bytes.Buffer{}, done: make(chan struct{})}
+	a.cmd.Env = append(os.Environ(), "GATEHOUSE_EXTENDER_TOKEN="+token)
+	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.cmd.Wait(); close(a.done) }()
+	t.Cleanup(a.kill)
+	return a
+}
+
+// kill ends the agent the way a crash or a lost host would: SIGKILL, no goodbye.
+func (a *agent) kill() {
+	a.cmd.Process.Kill()
+	<-a.done
+}
+
+// exited waits a bounded time for the agent to end on its own and reports whether it did.
+func (a *agent) exited(within time.Duration) bool {
+	select {
+	case <-a.done:
+		return true
+	case <-time.After(within):
+		return false
+	}
+}
+
+func proxyClient(t *testing.T, proxyAddr, proxyCAPEM string) *http.Client {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(proxyCAPEM)) {
+		t.Fatal("no proxy CA")
+	}
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: proxyAddr}),
+		TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+}
+
+func get(t *testing.T, c *http.Client, rawURL, secret string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", rawURL, nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", rawURL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
