@@ -506,6 +506,17 @@ func exercise(t *testing.T, cl *client) {
 	alice := cl.field(exchange{method: "POST", path: tokenPath, form: login("alice", "Alice-pass-2"), want: 200}, "access_token")
 	cl.do(exchange{method: "GET", path: U + "/users", token: alice, want: 403})
 
+	// Extenders.
+	ext := cl.id(exchange{method: "POST", path: P + "/extenders", token: adm, want: 201, json: map[string]any{"name": "site-a-1", "routing_prefix": "site-a"}})
+	cl.do(exchange{method: "POST", path: P + "/extenders", token: adm, want: 409, json: map[string]any{"name": "site-a-1", "routing_prefix": "site-a"}})
+	cl.do(exchange{method: "POST", path: P + "/extenders", token: adm, want: 400, invalid: true, json: map[string]any{"name": "x", "routing_prefix": "a/b"}})
+	cl.do(exchange{method: "GET", path: P + "/extenders?sortkey=routing_prefix", token: adm, want: 200})
+	cl.do(exchange{method: "GET", path: P + "/extenders/" + ext, token: adm, want: 200})
+	cl.do(exchange{method: "GET", path: P + "/extenders/no-such-extender", token: adm, want: 404})
+	cl.do(exchange{method: "PUT", path: P + "/extenders/" + ext, token: adm, want: 200, json: map[string]any{"enabled": false}})
+	cl.do(exchange{method: "POST", path: P + "/extenders/" + ext + "/token", token: adm, want: 200})
+	cl.do(exchange{method: "DELETE", path: P + "/extenders/" + ext, token: adm, want: 200})
+
 	// API clients, and the reference's token requests with their credentials.
 	ac := cl.id(exchange{method: "POST", path: U + "/api-clients", token: adm, want: 201, json: map[string]any{"name": "ci", "roles": []map[string]string{{"id": role}}}})
 	cl.do(exchange{method: "POST", path: U + "/api-clients", token: adm, want: 409, json: map[string]any{"name": "ci"}})
