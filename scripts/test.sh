@@ -35,6 +35,7 @@ APT_PACKAGES=(
 	rsyslog rsyslog-openssl # audit export to syslog over TLS (internal/auditexport runs its own rsyslogd)
 	freeradius       # RADIUS second-factor tests (internal/mfa/radiustest runs its own freeradius)
 	chromium         # web console browser tests (internal/console, chromedp)
+	iproute2         # extender tests: ip netns and veth pairs (internal/extender)
 )
 
 # staticcheck 2026.2.2, the newest release when Go 1.26 was current. Bump it
