@@ -24,7 +24,8 @@ require (
 )
 
 require layeh.com/radius v0.0.0-20231213012653-1006025d24f8 // indirect
-require github.com/hashicorp/yamux v0.1.2 // indirect
+
+require github.com/hashicorp/yamux v0.1.2
 
 require github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 

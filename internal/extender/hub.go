@@ -244,6 +244,19 @@ func (h *Hub) Disconnect(id string) {
 	}
 }
 
+// Close ends every session; agents reconnect to whichever gateway serves next.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	var all []*link
+	for _, list := range h.links {
+		all = append(all, list...)
+	}
+	h.mu.Unlock()
+	for _, l := range all {
+		l.sess.Close()
+	}
+}
+
 // Connected is the number of live sessions serving prefix.
 func (h *Hub) Connected(prefix string) int {
 	h.mu.Lock()

@@ -317,6 +317,7 @@ func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
 	if serr := s.apiSrv.Shutdown(sctx); serr != nil && err == nil {
 		err = serr
 	}
+	s.ext.Close() // hijacked extender sessions are not the HTTP server's to close
 	if serr := s.dp.shutdown(sctx); serr != nil && err == nil {
 		err = serr
 	}

@@ -3,6 +3,7 @@ package serviceapi
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
@@ -53,6 +54,17 @@ func applyExtender(in *extenderInput, e *model.Extender) error {
 	return nil
 }
 
+// staleAfter is how old a heartbeat may be before the status no longer counts as connected: three missed pings
+// of the hub's default 15 s, so a gateway that died without recording the disconnect does not show a live agent.
+const staleAfter = 45 * time.Second
+
+func (a *API) freshStatus(e *model.Extender) *model.Extender {
+	if e.Status.Connected && (e.Status.LastHeartbeat == nil || a.now().Sub(*e.Status.LastHeartbeat) > staleAfter) {
+		e.Status = model.ExtenderStatus{LastHeartbeat: e.Status.LastHeartbeat}
+	}
+	return e
+}
+
 func newExtenderToken() string { return "gx_" + secrets.RandomToken(32) }
 
 func (a *API) listExtenders(w http.ResponseWriter, r *http.Request) error {
@@ -63,6 +75,9 @@ func (a *API) listExtenders(w http.ResponseWriter, r *http.Request) error {
 	items, total, err := a.Store.ListExtenders(r.Context(), opts)
 	if err != nil {
 		return err
+	}
+	for _, e := range items {
+		a.freshStatus(e)
 	}
 	writeJSON(w, http.StatusOK, newList(items, total))
 	return nil
@@ -91,7 +106,7 @@ func (a *API) getExtender(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, e)
+	writeJSON(w, http.StatusOK, a.freshStatus(e))
 	return nil
 }
 

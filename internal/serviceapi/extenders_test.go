@@ -1,9 +1,11 @@
 package serviceapi_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
@@ -27,6 +29,23 @@ func TestExtenderObjects(t *testing.T) {
 		!strings.Contains(string(body), `"connected":false`) {
 		t.Fatalf("get: %d %s", status, body)
 	}
+
+	t.Run("a status whose heartbeat went stale is not connected", func(t *testing.T) {
+		st := gh.Server.Store()
+		for _, c := range []struct {
+			beat time.Duration
+			want string
+		}{{-time.Second, `"connected":true`}, {-time.Hour, `"connected":false`}} {
+			now := time.Now()
+			if err := st.SetExtenderStatus(context.Background(), created.ID, now.Add(-2*time.Hour), "10.0.0.9:5555", "v1", now.Add(c.beat)); err != nil {
+				t.Fatal(err)
+			}
+			if _, b := gh.Do("GET", extendersPath+"/"+created.ID, adm, nil); !strings.Contains(string(b), c.want) {
+				t.Errorf("heartbeat %v ago: %s, want %s", -c.beat, b, c.want)
+			}
+		}
+		st.SetExtenderStatus(context.Background(), created.ID, time.Time{}, "", "", time.Time{})
+	})
 
 	t.Run("bad input names the field and stores nothing", func(t *testing.T) {
 		for _, c := range []struct {
