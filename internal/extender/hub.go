@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/hashicorp/yamux"
 )
 
@@ -30,6 +32,10 @@ type Status struct {
 	Version   string
 	Heartbeat time.Time
 }
+
+// limiterName is the name refused tokens count under in the login limiter; tokens have no user name, so all
+// share it, and only the per-source counts refuse.
+const limiterName = "(extender token)"
 
 // ErrRefused is what Authenticate returns for a token that is unknown, revoked or belongs to a disabled extender.
 var ErrRefused = errors.New("extender token refused")
@@ -66,6 +72,8 @@ type Hub struct {
 	Authenticate func(ctx context.Context, token string) (Identity, error)
 	// OnStatus, if set, records an extender's connection status (connect, heartbeat, disconnect).
 	OnStatus func(ctx context.Context, id string, st Status)
+	// Limiter throttles refused tokens per source address, like failed logins; nil means no throttling.
+	Limiter auth.LoginLimiter
 	// Log receives connects, disconnects and failures; nil discards.
 	Log *slog.Logger
 	// HeartbeatInterval is how often the hub pings each agent; zero means 15 seconds.
@@ -102,12 +110,30 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "extender token required", http.StatusUnauthorized)
 		return
 	}
+	source := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(source); err == nil {
+		source = host
+	}
+	if h.Limiter != nil {
+		d := h.Limiter.Check(r.Context(), source, limiterName)
+		if d.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds())+1))
+			http.Error(w, "too many refused extender tokens", http.StatusTooManyRequests)
+			return
+		}
+		if d.Wait(r.Context()) != nil {
+			return
+		}
+	}
 	id, err := h.Authenticate(r.Context(), token)
 	if err != nil {
 		if !errors.Is(err, ErrRefused) {
 			h.log().Error("extender authenticate", "err", err)
 			http.Error(w, "extender authentication failed", http.StatusServiceUnavailable)
 			return
+		}
+		if h.Limiter != nil {
+			h.Limiter.Failed(r.Context(), source, limiterName)
 		}
 		h.log().Warn("extender token refused", "remote", r.RemoteAddr)
 		http.Error(w, "extender token refused", http.StatusUnauthorized)

@@ -8,9 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 // startHub serves a hub over real TLS; tokens "tok-a" and "tok-b" are extenders a and b of prefix "site".
@@ -121,7 +124,8 @@ func TestDialErrors(t *testing.T) {
 	}
 
 	allow, _ := ParseAllowList([]string{"127.0.0.1:9"})
-	a := &Agent{Gateway: url, Token: "tok-a", RootCAs: pool, Allow: allow}
+	var connects atomic.Int64
+	a := &Agent{Gateway: url, Token: "tok-a", RootCAs: pool, Allow: allow, OnConnected: func() { connects.Add(1) }}
 	go a.Run(ctx)
 	waitLinks(t, h, "site", 1)
 	_, err = h.Dial(ctx, "site", echoServer(t))
@@ -134,8 +138,14 @@ func TestDialErrors(t *testing.T) {
 		t.Fatalf("client-facing failure: %s %s", code, msg)
 	}
 
+	// Disconnect cuts the session; the agent, whose token is still good, reconnects at once.
 	h.Disconnect("a")
-	waitLinks(t, h, "site", 0)
+	for i := 0; connects.Load() < 2; i++ {
+		if i == 500 {
+			t.Fatalf("after Disconnect the agent connected %d times, want a second session", connects.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestConnectRefusals(t *testing.T) {
@@ -154,6 +164,24 @@ func TestConnectRefusals(t *testing.T) {
 	}
 	if _, err := (&Agent{Gateway: "http://" + url[len("https://"):], Token: "tok-a"}).Connect(ctx); !errors.As(err, &refused) {
 		t.Fatalf("plain http gateway URL: %v, want refused", err)
+	}
+}
+
+// TestRefusedTokensAreThrottled: guessing tokens from one address is refused once the login limiter's per-source
+// count is reached, even for a correct token, so a token cannot be brute-forced through the connect route.
+func TestRefusedTokensAreThrottled(t *testing.T) {
+	h, url, pool := startHub(t)
+	h.Limiter = &auth.MemoryLoginLimiter{PairBurst: 3, SourceBurst: 3, NameSlowAfter: 100}
+	ctx := context.Background()
+	var refused *RefusedError
+	for i := range 3 {
+		if _, err := (&Agent{Gateway: url, Token: "guess", RootCAs: pool}).Connect(ctx); !errors.As(err, &refused) || refused.Status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	_, err := (&Agent{Gateway: url, Token: "tok-a", RootCAs: pool}).Connect(ctx)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 429") {
+		t.Fatalf("after the burst: %v, want HTTP 429", err)
 	}
 }
 

@@ -163,6 +163,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	s.dir = &directory.Directory{Store: s.store, Log: log.With("component", "directory"), OnChange: s.changed}
 	s.api.Directory = s.dir
 	s.ext = newExtenderHub(s.store, log.With("component", "extender"))
+	s.ext.Limiter = s.api.Limiter
 	s.api.Extenders, s.dp.proxy.Extenders = s.ext, s.ext
 	mux := http.NewServeMux()
 	// Live views (the console's event streams) end when the API listener shuts down, so they never hold it open.
