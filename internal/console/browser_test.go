@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/testnet"
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
@@ -218,6 +219,7 @@ func runCurl(t *testing.T, dir, command string) (string, string) {
 // target through the form, a cross-site form post is refused, a target named like markup is shown as text, and no
 // page writes a console error.
 func TestConsoleInBrowser(t *testing.T) {
+	testnet.Exclusive(t) // Chromium aborts loads with ERR_NETWORK_CHANGED when another test adds an interface
 	start := time.Now()
 	gh := testserver.Start(t, testserver.Options{})
 	adm := gh.AdminToken()

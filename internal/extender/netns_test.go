@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/testnet"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,6 +50,7 @@ func newNetns(t *testing.T) *netns {
 	if os.Geteuid() != 0 {
 		t.Fatal("the extender namespace tests create network namespaces and must run as root (as they do in CI)")
 	}
+	testnet.Exclusive(t) // a new veth pair disturbs other tests' browsers (ERR_NETWORK_CHANGED)
 	id := mrand.IntN(250) + 1
 	n := &netns{name: fmt.Sprintf("ghx-%d-%d", os.Getpid(), id), hostIP: fmt.Sprintf("10.77.%d.1", id), nsIP: fmt.Sprintf("10.77.%d.2", id)}
 	hostVeth, nsVeth := fmt.Sprintf("ghxh%d", id), fmt.Sprintf("ghxn%d", id)
