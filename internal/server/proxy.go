@@ -49,9 +49,11 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 	}
 	var err error
 	if dp.trails, err = recording.Open(filepath.Join(s.cfg.DataDir, "recordings"), s.keys.SigningKey("trail-chain"), log); err != nil {
-		return nil, err
+		return nil, &StartError{Flag: "data-dir", Value: s.cfg.DataDir, Err: err}
 	}
 	dp.trails.Archive = s.archivedTrail
+	trails := dp.trails
+	s.closers = append(s.closers, func(context.Context) error { return trails.Close() })
 	dp.trails.BodyLimit = dp.settings.Load().RecordingBodyLimit
 	if dp.trails.BodyLimit == 0 {
 		dp.trails.BodyLimit = -1 // a limit of 0 in the settings means "record no bodies"
@@ -107,17 +109,11 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 		}
 		return 1
 	}))
-	if dp.ln, err = net.Listen("tcp", s.cfg.ProxyListen); err != nil {
-		return nil, fmt.Errorf("proxy listener: %w", err)
-	}
-	if s.cfg.MetricsListen != "" {
+	dp.ln, dp.metLn = s.proxyLn, s.metLn
+	if dp.metLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(dp.registry, promhttp.HandlerOpts{}))
 		dp.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		if dp.metLn, err = net.Listen("tcp", s.cfg.MetricsListen); err != nil {
-			dp.ln.Close()
-			return nil, fmt.Errorf("metrics listener: %w", err)
-		}
 	}
 	return dp, nil
 }

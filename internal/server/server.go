@@ -41,6 +41,8 @@ type Server struct {
 	cfgapi  *configapi.Service
 	apiSrv  *http.Server
 	apiLn   net.Listener
+	proxyLn net.Listener
+	metLn   net.Listener // nil without --metrics-listen
 	dp      *dataPlane
 	dir     *directory.Directory
 	node    *cluster.Node
@@ -62,56 +64,67 @@ type Options struct {
 	LoginLimiter auth.LoginLimiter
 }
 
-// New opens everything the configuration names and binds the listeners, but serves nothing yet.
-func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err error) {
+// New opens everything the configuration names and binds the listeners, but serves nothing yet. A failure is
+// returned as a StartError naming the flag at fault, and everything opened so far is closed again.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s = &Server{cfg: cfg, log: log}
-	// The error returns below set the named result s to nil, so the cleanup holds its own reference.
-	opened := s
-	defer func() {
-		if err != nil {
-			opened.Close(context.Background())
-		}
-	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	var master []byte
-	if cfg.MasterKey != "" {
-		master, err = secrets.ParseMasterKey(cfg.MasterKey)
-	} else {
-		master, err = secrets.LoadOrCreateMasterKey(cfg.MasterKeyPath())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
-	}
-	if s.keys, err = secrets.NewKeyring(master); err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
-	}
-	if s.store, err = store.Open(ctx, cfg.DatabaseDSN(), s.keys, log); err != nil {
+	s := &Server{cfg: cfg, log: log}
+	if err := s.open(ctx, opts); err != nil {
+		s.Close(context.Background())
 		return nil, err
 	}
-	st := s.store // not s: New's error returns set it to nil before the cleanup runs
+	return s, nil
+}
+
+// open does New's work. Each resource registers its closer as soon as it exists, so a failure part-way leaves
+// nothing bound or open behind.
+func (s *Server) open(ctx context.Context, opts Options) error {
+	cfg, log := s.cfg, s.log
+	// Listeners first: a taken port then fails the start before anything is created or migrated.
+	if err := s.bindListeners(); err != nil {
+		return err
+	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return &StartError{Flag: "data-dir", Value: cfg.DataDir, Err: err}
+	}
+	var master []byte
+	var err error
+	if cfg.MasterKey != "" {
+		master, err = secrets.ParseMasterKey(cfg.MasterKey)
+		if err != nil {
+			return &StartError{Flag: "master-key", Err: err}
+		}
+	} else if master, err = secrets.LoadOrCreateMasterKey(cfg.MasterKeyPath()); err != nil {
+		return &StartError{Flag: "master-key-file", Value: cfg.MasterKeyPath(), Err: err}
+	}
+	if s.keys, err = secrets.NewKeyring(master); err != nil {
+		return &StartError{Flag: "master-key", Err: err}
+	}
+	st, err := store.Open(ctx, cfg.DatabaseDSN(), s.keys, log)
+	if err != nil {
+		return &StartError{Flag: "db", Value: cfg.Masked()["database"].(string), Err: err}
+	}
+	s.store = st
 	s.closers = append(s.closers, func(context.Context) error { return st.Close() })
 	out := opts.Out
 	if out == nil {
 		out = io.Discard
 	}
 	if err := s.joinCluster(ctx, opts.AdminPassword, out); err != nil {
-		return nil, err
+		return err
 	}
 	tlsCert, err := s.apiCertificate()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if s.dp, err = s.newDataPlane(ctx, log); err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.startAuditExport(log); err != nil {
-		return nil, err
+		return err
 	}
 	s.newSearchIndex(log)
 	s.api = &serviceapi.API{
@@ -153,7 +166,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	// X.509 login (aaa/settings) refuses password logins through the service API's token endpoint too.
 	s.api.PasswordLoginAllowed = s.cfgapi.PasswordLoginAllowed
 	if err := s.cfgapi.Reload(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	s.dp.gate.Connections = s.cfgapi.Policies
 	s.api.AuditTrailDownloads = func(key string) bool { return s.cfgapi.Policies().AuditTrailDownloads(key) }
@@ -165,7 +178,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	liveCtx, stopLive := context.WithCancel(context.Background())
 	s.closers = append(s.closers, func(context.Context) error { stopLive(); return nil })
 	if err := s.routes(mux, log, liveCtx.Done()); err != nil {
-		return nil, err
+		return err
 	}
 	s.apiSrv = &http.Server{
 		Handler: mux,
@@ -179,10 +192,28 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		ConnState: limits.HTTPConnState,
 	}
 	s.apiSrv.RegisterOnShutdown(stopLive)
-	if s.apiLn, err = net.Listen("tcp", cfg.APIListen); err != nil {
-		return nil, fmt.Errorf("api listener: %w", err)
+	return nil
+}
+
+// bindListeners binds the API, proxy and (when configured) metrics listeners; Close releases them if the start
+// fails later.
+func (s *Server) bindListeners() error {
+	for _, l := range []struct {
+		flag, addr string
+		ln         *net.Listener
+	}{{"api-listen", s.cfg.APIListen, &s.apiLn}, {"proxy-listen", s.cfg.ProxyListen, &s.proxyLn}, {"metrics-listen", s.cfg.MetricsListen, &s.metLn}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := listen(l.flag, l.addr)
+		if err != nil {
+			return err
+		}
+		*l.ln = ln
+		// Closing a listener that Serve's shutdown already closed is harmless.
+		s.closers = append(s.closers, func(context.Context) error { ln.Close(); return nil })
 	}
-	return s, nil
+	return nil
 }
 
 // apiCertificate loads --api-cert/--api-key, or has the CA issue one for the listen address.
