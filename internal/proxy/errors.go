@@ -60,6 +60,8 @@ type httpError struct {
 	// reason is the precise cause for the log, the trail and the audit event when msg is kept neutral; "" means
 	// msg says it all.
 	reason string
+	// retryAfter, if set, is sent as Retry-After (seconds).
+	retryAfter string
 }
 
 // logReason is what the log, trail and audit event say about the failure.
@@ -128,6 +130,13 @@ func recordingUnavailable(err error) *httpError {
 		msg: "session recording unavailable", decision: decisionError, err: err}
 }
 
+// shuttingDown refuses a request that arrives while the proxy drains. Another node, or this one restarted, takes
+// it a few seconds later.
+func shuttingDown() *httpError {
+	return &httpError{code: http.StatusServiceUnavailable, errCode: "SHUTTING_DOWN", msg: "gatehouse is shutting down; retry shortly",
+		decision: decisionError, retryAfter: "5"}
+}
+
 // writeError sends e as the JSON body used for every error the proxy itself
 // answers, in the service API's shape, with the request id.
 func writeError(w http.ResponseWriter, e *httpError, requestID string) {
@@ -140,6 +149,9 @@ func writeError(w http.ResponseWriter, e *httpError, requestID string) {
 		h.Set("Proxy-Authenticate", `Basic realm="gatehouse"`)
 	case http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+	}
+	if e.retryAfter != "" {
+		h.Set("Retry-After", e.retryAfter)
 	}
 	body, _ := json.Marshal(struct {
 		ErrorCode    string `json:"error_code"`

@@ -156,13 +156,16 @@ func (dp *dataPlane) serve(ctx context.Context, errc chan<- error) {
 	})
 }
 
-// shutdown stops accepting, lets requests finish, and closes every session so trails are sealed.
+// shutdown stops accepting and lets requests finish until ctx ends; then, whether they finished or were cut off,
+// it closes every session so trails are sealed.
 func (dp *dataPlane) shutdown(ctx context.Context) error {
 	err := dp.proxy.Shutdown(ctx)
 	if dp.metrics != nil {
 		dp.metrics.Shutdown(ctx)
 	}
-	dp.sessions.CloseAll(ctx, "gatehouse shut down")
-	dp.gate.Flush(ctx)
+	cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	dp.sessions.CloseAll(cctx, "gatehouse shut down")
+	dp.gate.Flush(cctx)
 	return err
 }

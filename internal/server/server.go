@@ -314,18 +314,23 @@ func (s *Server) Store() *store.Store { return s.store }
 // CA returns the proxy CA.
 func (s *Server) CA() *ca.CA { return s.ca }
 
-// Serve serves until ctx is done, then shuts down gracefully.
+// Serve serves until ctx is done, then drains: the listeners stop accepting, requests in flight get up to
+// --shutdown-grace to finish (new requests on connections still open are answered 503 with Retry-After), every
+// session is closed so its trail is sealed, and everything is released.
 func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
 	errc := make(chan error, 4)
 	go func() { errc <- s.apiSrv.ServeTLS(s.apiListener(), "", "") }()
-	runCtx, stopRun := context.WithCancel(ctx)
+	// Housekeeping outlives ctx: the session manager closes every session when its context ends, which would
+	// abort the requests the drain is waiting for.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
 	s.dp.serve(runCtx, errc)
 	dirDone := make(chan struct{})
 	// The node's jobs include the directory syncs, which run on the cluster's leader only.
 	go func() { s.runNode(runCtx); close(dirDone) }()
 	go s.reloadConfigPeriodically(runCtx)
-	s.log.Info("gatehouse started", "api", s.APIAddr(), "proxy", s.ProxyAddr(), "database", s.store.Dialect(), "data_dir", s.cfg.DataDir, "node", s.node.ID)
+	s.log.Info("gatehouse started", "api", s.APIAddr(), "proxy", s.ProxyAddr(), "metrics", s.MetricsAddr(),
+		"database", s.store.Dialect(), "data_dir", s.cfg.DataDir, "node", s.node.ID)
 	if ready != nil {
 		ready(s)
 	}
@@ -337,21 +342,35 @@ func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
 			err = nil
 		}
 	}
-	s.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if serr := s.apiSrv.Shutdown(sctx); serr != nil && err == nil {
-		err = serr
+	grace := s.cfg.ShutdownGrace
+	if grace <= 0 {
+		grace = 15 * time.Second // a Config built by hand, without the flag's default
 	}
+	s.log.Info("shutting down: draining requests in flight", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	apiDone := make(chan error, 1)
+	go func() { apiDone <- s.apiSrv.Shutdown(sctx) }()
 	if serr := s.dp.shutdown(sctx); serr != nil && err == nil {
+		if errors.Is(serr, context.DeadlineExceeded) {
+			s.log.Warn("shutdown: requests still in flight after the grace period were cut off", "grace", grace.String())
+		} else {
+			err = serr
+		}
+	}
+	if serr := <-apiDone; serr != nil && err == nil && !errors.Is(serr, context.DeadlineExceeded) {
 		err = serr
 	}
 	stopRun()
 	<-dirDone // no sync may write to the store once it closes
 	s.dp.index.wait()
-	if cerr := s.Close(sctx); cerr != nil && err == nil {
+	// Sealing and storing what the drain closed gets its own bound: the grace period may be used up.
+	cctx, ccancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer ccancel()
+	if cerr := s.Close(cctx); cerr != nil && err == nil {
 		err = cerr
 	}
+	s.log.Info("gatehouse stopped")
 	return err
 }
 

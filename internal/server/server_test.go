@@ -153,18 +153,18 @@ func TestAdminPasswordOnExistingStoreWarns(t *testing.T) {
 	stop()
 	var logs bytes.Buffer
 	srv, stop := run(t, cfg, Options{AdminPassword: "Second-pass-456", Log: slog.New(slog.NewJSONHandler(&logs, nil))})
-	defer stop()
+	u, err := srv.Store().UserByName(context.Background(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop() // the server writes no more logs
+	if ok, _ := secrets.VerifyPassword(u.PasswordHash, "First-pass-123"); !ok {
+		t.Error("the first-start password no longer works")
+	}
 	if !strings.Contains(logs.String(), `"level":"WARN","msg":"GATEHOUSE_ADMIN_PASSWORD is set but ignored`) {
 		t.Errorf("no warning in the log:\n%s", logs.String())
 	}
 	if strings.Contains(logs.String(), "Second-pass-456") {
 		t.Error("the password was logged")
-	}
-	u, err := srv.Store().UserByName(context.Background(), "admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := secrets.VerifyPassword(u.PasswordHash, "First-pass-123"); !ok {
-		t.Error("the first-start password no longer works")
 	}
 }
