@@ -35,7 +35,11 @@ APT_PACKAGES=(
 	rsyslog rsyslog-openssl # audit export to syslog over TLS (internal/auditexport runs its own rsyslogd)
 	freeradius       # RADIUS second-factor tests (internal/mfa/radiustest runs its own freeradius)
 	chromium         # web console browser tests (internal/console, chromedp)
+	nodejs           # the README walk-through's Node client (internal/e2e TestREADMEWalkthrough)
 )
+# kubectl for the walk-through: Debian's kubernetes-client, unless some kubectl is installed already (another
+# package's /usr/bin/kubectl would conflict with it).
+command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 
 # staticcheck 2026.2.2, the newest release when Go 1.26 was current. Bump it
 # when go.mod's go line moves to a Go release it does not know yet

@@ -31,6 +31,7 @@ type root struct {
 	Serve   serveCmd   `cmd:"" help:"Run the Gatehouse server: management API, proxy and web UI."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 	Conf    confCmd    `cmd:"" name:"config" help:"Inspect configuration."`
+	DemoAPI demoAPICmd `cmd:"" name:"demo-api" help:"Serve a small HTTPS API to put behind Gatehouse (the README walk-through's target)."`
 	clientCommands
 }
 
