@@ -107,7 +107,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 		n          int
 	}{
 		{"API client token (step 3)", `"token_type":"bearer"`, 1},
-		{"hello through curl, Python requests, Go and Node", `{"hello":"world"}`, 4},
+		{"hello through curl (header, username and id in the proxy URL), Python requests, Go and Node", `{"hello":"world"}`, 6},
 		{"the admin path refused", `"error_code":"FORBIDDEN"`, 1},
 		{"kubectl get pods", "demo-pod", 1},
 		{"the target after the restart", "\ndemo-api\n", 1},

@@ -209,7 +209,7 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 	c := s.credentials[index]
 	// The map lookup is on a keyed hash, so its timing tells an attacker nothing about the secret; the compare
 	// below keeps even a forged hash collision from matching a different id.
-	if c == nil || (r.CredentialID != "" && subtle.ConstantTimeCompare([]byte(r.CredentialID), []byte(c.id)) != 1) {
+	if c == nil || (r.CredentialID != "" && !basicUserMatches(r.CredentialID, c, s.users[c.userID])) {
 		g.fail(r)
 		return nil, proxy.ErrUnauthenticated
 	}
@@ -446,4 +446,13 @@ func applyConnection(g *proxy.Grant, d *connpolicy.Decision) {
 		t.AuditEnabled = false
 		g.Target = &t
 	}
+}
+
+// basicUserMatches says whether the user part of a Basic proxy credential names the credential the secret belongs
+// to: its id, or its owner's username (what http://alice:SECRET@gatehouse:20080 sends). Either way the secret
+// decides; the name must only not contradict it.
+func basicUserMatches(name string, c *credential, owner *user) bool {
+	idOK := subtle.ConstantTimeCompare([]byte(name), []byte(c.id)) == 1
+	nameOK := owner != nil && subtle.ConstantTimeCompare([]byte(name), []byte(owner.name)) == 1
+	return idOK || nameOK
 }

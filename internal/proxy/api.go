@@ -32,8 +32,8 @@ type AuthRequest struct {
 	Client netip.AddrPort
 	// Secret is the presented proxy secret, "" if none.
 	Secret string
-	// CredentialID is the user part of a Proxy-Authorization Basic header,
-	// "" if the client sent none.
+	// CredentialID is the user part of a Proxy-Authorization Basic header
+	// (a credential id or its owner's username), "" if the client sent none.
 	CredentialID string
 	// Scheme is "http" or "https": what the client talks to the target.
 	Scheme string
