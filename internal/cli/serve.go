@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
+	"github.com/gatehouse-dev/gatehouse/internal/version"
 )
 
 type serveCmd struct {
@@ -25,7 +26,7 @@ func (c *serveCmd) Run(g *Globals) error {
 		return &exitError{code: 2, msg: strings.ReplaceAll(err.Error(), "\n", "\ngatehouse: ")}
 	}
 	log := newLogger(g, c.LogLevel, c.LogFormat)
-	serviceapi.Version = Version
+	serviceapi.Version = version.Version()
 	srv, err := server.New(g.Ctx, &c.Config, server.Options{Log: log, Out: g.Stdout, AdminPassword: os.Getenv("GATEHOUSE_ADMIN_PASSWORD")})
 	if err != nil {
 		// Only the one line on stderr: a start-up failure is for the operator to read, not a log record to parse.
