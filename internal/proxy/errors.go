@@ -3,8 +3,10 @@ package proxy
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // ErrUnauthenticated is returned by an Authorizer when no valid credential
@@ -34,6 +36,8 @@ type DeniedError struct {
 	// denial is then also recorded in the trail of the credential's API session when the target is audited.
 	// Without one (a disabled or expired credential, say) only Session is meaningful.
 	Grant *Grant
+	// RetryAfter, if positive, is sent as Retry-After: when the refusal lifts (a session cool-down).
+	RetryAfter time.Duration
 }
 
 func (e *DeniedError) Error() string { return "proxy: denied: " + e.Reason }
@@ -110,8 +114,12 @@ func authFailure(err error, level authLevel) *httpError {
 		return &httpError{code: http.StatusForbidden, errCode: "FORBIDDEN", msg: neutralDenial, decision: decisionDeny,
 			err: err, reason: "no API target serves this host and port"}
 	case errors.As(err, &denied):
-		return &httpError{code: http.StatusForbidden, errCode: "FORBIDDEN", msg: neutralDenial, decision: decisionDeny,
+		e := &httpError{code: http.StatusForbidden, errCode: "FORBIDDEN", msg: neutralDenial, decision: decisionDeny,
 			err: err, reason: denied.Reason}
+		if denied.RetryAfter > 0 {
+			e.retryAfter = strconv.Itoa(int(math.Ceil(denied.RetryAfter.Seconds())))
+		}
+		return e
 	case errors.Is(err, ErrRecordingUnavailable):
 		return recordingUnavailable(err)
 	case errors.Is(err, ErrRateLimited):

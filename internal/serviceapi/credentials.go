@@ -112,7 +112,7 @@ func (a *API) credentialOwner(r *http.Request) (*model.User, error) {
 	}
 	own := p.Kind == auth.KindUser && p.ID == id
 	if !own && !p.Permissions.Has(auth.APIProxyCredentialsManage) {
-		return nil, errForbidden
+		return nil, permissionDenied(auth.APIProxyCredentialsManage)
 	}
 	u, err := a.Store.User(r.Context(), id)
 	if errors.Is(err, store.ErrNotExist) {

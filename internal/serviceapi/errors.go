@@ -51,10 +51,24 @@ func notFound(what string) *Error {
 	return &Error{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: what + " not found"}
 }
 
-var (
-	errUnauthenticated = &Error{Status: http.StatusUnauthorized, Code: "UNAUTHENTICATED", Message: "missing or invalid access token"}
-	errForbidden       = &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: "permission denied"}
-)
+var errUnauthenticated = &Error{Status: http.StatusUnauthorized, Code: "UNAUTHENTICATED", Message: "missing or invalid access token"}
+
+// permissionDenied refuses a principal that lacks perm, naming it so that an operator knows which role to grant.
+func permissionDenied(perm string) *Error {
+	return &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: "permission denied: this needs the " + perm + " permission",
+		Details: map[string]string{"missing_permission": perm}}
+}
+
+// WriteRouteError answers a request that matches no route (404) or none for its method (405, with allow as the
+// Allow header) in the service API's error shape, so clients parse every answer of the API the same way.
+func WriteRouteError(w http.ResponseWriter, r *http.Request, status int, allow string) {
+	e := errorBody{ErrorCode: "NOT_FOUND", ErrorMessage: "no such endpoint: " + r.URL.Path}
+	if status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", allow)
+		e = errorBody{ErrorCode: "METHOD_NOT_ALLOWED", ErrorMessage: "method " + r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + allow}
+	}
+	writeJSON(w, status, e)
+}
 
 // rateLimited is the answer to a login attempt from a source or for a user with too many recent failures.
 type rateLimited struct{ retryAfter time.Duration }

@@ -153,12 +153,12 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 	key := sessionKey(g, client)
 	subjects := cooldownSubjects(g, key)
 	m.mu.Lock()
-	if m.coolingLocked(subjects, now) {
+	if until, cooling := m.coolingUntilLocked(subjects, now); cooling {
 		if s := m.active[key]; s != nil {
 			m.closeLocked(s, store.SessionTerminated, "cool-down of its credential or user", now)
 		}
 		m.mu.Unlock()
-		return nil, nil, errCooldown
+		return nil, nil, cooldownError(until.Sub(now))
 	}
 	s := m.active[key]
 	if s != nil {
@@ -184,11 +184,15 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 			m.mu.Unlock()
 			return nil, nil, fmt.Errorf("open session: %w", err)
 		} else if len(cds) > 0 {
+			var last time.Time
 			for sub, until := range cds {
 				m.cooldown[sub] = until
+				if until.After(last) {
+					last = until
+				}
 			}
 			m.mu.Unlock()
-			return nil, nil, errCooldown
+			return nil, nil, cooldownError(last.Sub(now))
 		}
 		var err error
 		if s, err = m.open(ctx, key, g, client, now, set); err != nil {
@@ -207,8 +211,11 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 	return rctx, &request{m: m, s: s, cancel: cancel, stop: stop}, nil
 }
 
-// errCooldown refuses a request whose credential or user is in the cool-down after a termination.
-var errCooldown = &proxy.DeniedError{Reason: "session in cool-down after termination; retry later"}
+// cooldownError refuses a request whose credential or user is in the cool-down after a termination, saying when
+// it lifts (Retry-After).
+func cooldownError(left time.Duration) error {
+	return &proxy.DeniedError{Reason: "session in cool-down after termination; retry later", RetryAfter: left}
+}
 
 // cooldownSubjects is what a termination of this session cools down: its credential whatever the client address,
 // and its user (a terminate/user); an unauthenticated session has neither, so its key stands in.
@@ -225,15 +232,25 @@ func cooldownSubjects(g *proxy.Grant, key string) []string {
 
 // coolingLocked says whether any subject is in a running cool-down, forgetting ended ones. Called with m.mu held.
 func (m *Manager) coolingLocked(subjects []string, now time.Time) bool {
+	_, cooling := m.coolingUntilLocked(subjects, now)
+	return cooling
+}
+
+// coolingUntilLocked is coolingLocked that also says when the last running cool-down of the subjects ends.
+func (m *Manager) coolingUntilLocked(subjects []string, now time.Time) (last time.Time, cooling bool) {
 	for _, sub := range subjects {
 		if until, ok := m.cooldown[sub]; ok {
 			if now.Before(until) {
-				return true
+				cooling = true
+				if until.After(last) {
+					last = until
+				}
+				continue
 			}
 			delete(m.cooldown, sub)
 		}
 	}
-	return false
+	return last, cooling
 }
 
 // expiry says why an open session must close before serving another request, or "".
