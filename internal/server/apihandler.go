@@ -2,7 +2,9 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"net/http"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
 )
@@ -11,15 +13,22 @@ import (
 // them an error in the service API's JSON shape instead of ServeMux's plain text. (The configuration API routes
 // all of /api and /api/ itself, in its own shape.)
 type apiHandler struct {
-	mux *http.ServeMux
+	mux     *http.ServeMux
+	metrics *apiMetrics // nil counts nothing
 }
 
 func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := h.mux.Handler(r); pattern == "" {
-		h.unrouted(w, r)
-		return
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	_, pattern := h.mux.Handler(r)
+	if pattern == "" {
+		h.unrouted(sw, r)
+	} else {
+		h.mux.ServeHTTP(sw, r)
 	}
-	h.mux.ServeHTTP(w, r)
+	if h.metrics != nil {
+		h.metrics.observe(r, pattern, cmp.Or(sw.status, http.StatusOK), time.Since(start))
+	}
 }
 
 // unrouted lets the mux decide what a request without a route gets (404, 405 with Allow, or a redirect to the

@@ -44,6 +44,11 @@ type Manager struct {
 	Index interface {
 		EnqueueExchange(trailindex.Session, *recording.Exchange) bool
 	}
+	// OnClose, if set, is called for every session that closes, with its target's name and final status
+	// (DISCONNECTED, TERMINATED, UNAUTHORIZED); it runs under the manager's lock and must be quick (a counter).
+	OnClose func(target, status string)
+	// OnRecordingFailure, if set, is called for every failed trail write or trail creation.
+	OnRecordingFailure func()
 
 	mu       sync.Mutex
 	active   map[string]*Session // by key
@@ -373,6 +378,9 @@ func (m *Manager) closeLocked(s *Session, status, reason string, now time.Time) 
 	delete(m.active, s.row.Key)
 	delete(m.byID, s.row.ID)
 	s.cancel(fmt.Errorf("session %s: %s", status, reason))
+	if m.OnClose != nil {
+		m.OnClose(s.row.TargetName, status)
+	}
 	// Counted here, under m.mu, rather than when finish runs: a request still in flight (a WebSocket, say) may
 	// call finish after CloseAll started waiting, and a WaitGroup must not go up from zero during a Wait.
 	m.pending.Add(1)
