@@ -3,8 +3,11 @@ package server
 import (
 	"bytes"
 	"cmp"
+	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
 )
@@ -14,11 +17,15 @@ import (
 // all of /api and /api/ itself, in its own shape.)
 type apiHandler struct {
 	mux     *http.ServeMux
-	metrics *apiMetrics // nil counts nothing
+	metrics *apiMetrics  // nil counts nothing
+	log     *slog.Logger // the access log; nil writes none
 }
 
 func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	id := requestid.FromHeader(r.Header.Get(requestid.Header))
+	r = r.WithContext(requestid.With(r.Context(), id))
+	w.Header().Set(requestid.Header, id)
 	sw := &statusWriter{ResponseWriter: w}
 	_, pattern := h.mux.Handler(r)
 	if pattern == "" {
@@ -26,8 +33,15 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.mux.ServeHTTP(sw, r)
 	}
+	status, d := cmp.Or(sw.status, http.StatusOK), time.Since(start)
 	if h.metrics != nil {
-		h.metrics.observe(r, pattern, cmp.Or(sw.status, http.StatusOK), time.Since(start))
+		h.metrics.observe(r, pattern, status, d)
+	}
+	if h.log != nil {
+		// No query string: it may carry a filter with personal data; no headers: they carry tokens.
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "api request", slog.String("request_id", id), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.String("route", pattern), slog.Int("status", status),
+			slog.String("client", r.RemoteAddr), slog.Duration("duration", d))
 	}
 }
 

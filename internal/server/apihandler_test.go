@@ -100,3 +100,85 @@ func TestStartupLogsEveryAddress(t *testing.T) {
 	}
 	t.Fatalf("no start-up line in:\n%s", gh.Logs.String())
 }
+
+// TestRequestIDs follows one id from the request header to the answer's header, the error body of each dialect,
+// the access log and the audit event, and checks that an unusable incoming id is replaced.
+func TestRequestIDs(t *testing.T) {
+	gh := testserver.Start(t, testserver.Options{})
+	adm := gh.AdminToken()
+	send := func(method, path, id, body string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, gh.URL+path, strings.NewReader(body))
+		if !strings.HasPrefix(path, "/api/") { // the configuration API call goes without a login, to fail
+			req.Header.Set("Authorization", "Bearer "+adm)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if id != "" {
+			req.Header.Set("X-Request-Id", id)
+		}
+		resp, err := gh.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, b
+	}
+
+	resp, body := send("POST", "/role-store/api/v1/roles", "support-case-42", `{"name":""}`)
+	var e struct {
+		RequestID string `json:"request_id"`
+	}
+	json.Unmarshal(body, &e)
+	if resp.StatusCode != 400 || resp.Header.Get("X-Request-Id") != "support-case-42" || e.RequestID != "support-case-42" {
+		t.Errorf("service API error: %d X-Request-Id=%q %s", resp.StatusCode, resp.Header.Get("X-Request-Id"), body)
+	}
+	resp, body = send("GET", "/api/configuration", "cfg-req-7", "")
+	var ce struct {
+		Error struct {
+			Details struct {
+				RequestID string `json:"request_id"`
+			} `json:"details"`
+		} `json:"error"`
+	}
+	json.Unmarshal(body, &ce)
+	if resp.Header.Get("X-Request-Id") != "cfg-req-7" || ce.Error.Details.RequestID != "cfg-req-7" {
+		t.Errorf("configuration API error: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = send("GET", "/healthz", "<script>", "")
+	if got := resp.Header.Get("X-Request-Id"); got == "<script>" || len(got) != 32 {
+		t.Errorf("an unusable incoming id was kept or not replaced: %q", got)
+	}
+	if resp, _ = send("GET", "/healthz", "", ""); len(resp.Header.Get("X-Request-Id")) != 32 {
+		t.Errorf("no id minted: %q", resp.Header.Get("X-Request-Id"))
+	}
+
+	resp, body = send("POST", "/role-store/api/v1/roles", "create-role-9", `{"name":"auditors","permissions":["audit-view"]}`)
+	var created struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(body, &created); resp.StatusCode != 201 {
+		t.Fatalf("create role: %d %s", resp.StatusCode, body)
+	}
+	var events struct {
+		Items []struct {
+			ObjectID  string `json:"object_id"`
+			RequestID string `json:"request_id"`
+		} `json:"items"`
+	}
+	gh.JSON("GET", "/audit/api/v1/events?object_id="+created.ID, adm, nil, 200, &events)
+	if len(events.Items) != 1 || events.Items[0].RequestID != "create-role-9" {
+		t.Errorf("audit events of the new role: %+v", events.Items)
+	}
+
+	found := false
+	for _, line := range strings.Split(gh.Logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"api request"`) && strings.Contains(line, `"request_id":"support-case-42"`) &&
+			strings.Contains(line, `"status":400`) && strings.Contains(line, `"route":"POST /role-store/api/v1/roles"`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no access log line for support-case-42")
+	}
+}

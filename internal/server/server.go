@@ -181,7 +181,7 @@ func (s *Server) open(ctx context.Context, opts Options) error {
 		return err
 	}
 	s.apiSrv = &http.Server{
-		Handler: &apiHandler{mux: mux, metrics: newAPIMetrics(s.dp.registry)},
+		Handler: &apiHandler{mux: mux, metrics: newAPIMetrics(s.dp.registry), log: log.With("component", "api")},
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{*tlsCert}, MinVersion: tls.VersionTLS12,
 			// Asked for, never required: /api/authentication?type=x509 verifies it against the configured CA.
 			ClientAuth: tls.RequestClientCert},
