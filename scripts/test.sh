@@ -36,6 +36,7 @@ APT_PACKAGES=(
 	freeradius       # RADIUS second-factor tests (internal/mfa/radiustest runs its own freeradius)
 	chromium         # web console browser tests (internal/console, chromedp)
 	nodejs           # the README walk-through's Node client (internal/e2e TestREADMEWalkthrough)
+	systemd          # systemd-analyze verify/security of packaging/systemd/gatehouse.service
 )
 # kubectl for the walk-through: Debian's kubernetes-client, unless some kubectl is installed already (another
 # package's /usr/bin/kubectl would conflict with it).
