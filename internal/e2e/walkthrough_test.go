@@ -34,7 +34,7 @@ func walkthroughBlocks(t *testing.T, readme string) []string {
 
 // TestREADMEWalkthrough runs the README's walk-through, every sh block in order as one bash script, the way a
 // newcomer would paste it: from a directory laid out like the repository (the sources linked in), with nothing
-// changed but the three ports, which are swapped for free ones so the test cannot collide with anything running.
+// changed but the four ports, which are swapped for free ones so the test cannot collide with anything running.
 // It needs curl, python3-requests, go, node and kubectl (scripts/test.sh installs the Debian packages).
 func TestREADMEWalkthrough(t *testing.T) {
 	if testing.Short() {
@@ -55,8 +55,8 @@ func TestREADMEWalkthrough(t *testing.T) {
 		t.Errorf("README points outside the repository: %q", m)
 	}
 	script := strings.Join(walkthroughBlocks(t, readme), "\n")
-	ports := testbinary.FreeAddrs(t, 3)
-	for i, p := range []string{":8443", ":20080", ":9443"} {
+	ports := testbinary.FreeAddrs(t, 4)
+	for i, p := range []string{":8443", ":20080", ":9443", ":9080"} {
 		if !strings.Contains(script, p) {
 			t.Fatalf("the walk-through no longer uses port %s; update this test", p)
 		}
@@ -107,7 +107,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 		n          int
 	}{
 		{"API client token (step 3)", `"token_type":"bearer"`, 1},
-		{"hello through curl (header, username and id in the proxy URL), Python requests, Go and Node", `{"hello":"world"}`, 6},
+		{"hello through curl (header, username and id in the proxy URL), Python requests, Go, Node and gatehouse connect", `{"hello":"world"}`, 7},
 		{"the admin path refused", `"error_code":"FORBIDDEN"`, 1},
 		{"kubectl get pods", "demo-pod", 1},
 		{"the target after the restart", "\ndemo-api\n", 1},
