@@ -156,8 +156,14 @@ func (c *credentialCreateCmd) Run(g *Globals, r *resource) error {
 		return err
 	}
 	if !c.json() {
-		fmt.Fprintln(g.Stderr, "Keep the secret safe: it works like a password. `gatehouse credentials secret "+res.ID+"` prints it again;")
-		fmt.Fprintln(g.Stderr, "`gatehouse env --credential "+res.ID+userFlag(r)+"` prints the proxy settings that use it.")
+		if userFlag(r) == "" {
+			fmt.Fprintln(g.Stderr, "Keep the secret safe: it works like a password. `gatehouse credentials secret "+res.ID+"` prints it again;")
+			fmt.Fprintln(g.Stderr, "`gatehouse env --credential "+res.ID+"` prints the proxy settings that use it.")
+		} else {
+			// The server lets the creator read another user's secret only briefly, to hand it over.
+			fmt.Fprintln(g.Stderr, "Hand the secret to its owner over a safe channel: they can print it again with `gatehouse credentials secret "+res.ID+"`;")
+			fmt.Fprintln(g.Stderr, "you can (also with `gatehouse env --credential "+res.ID+userFlag(r)+"`) only until its first use, 10 minutes at most.")
+		}
 	}
 	return nil
 }
