@@ -129,7 +129,7 @@ func TestValidate(t *testing.T) {
 		{"bad db", func(c *Config) { c.DB = "mysql://x" }, "--db"},
 		{"cert without key", func(c *Config) { c.APICert = "/nonexistent.pem" }, "--api-cert"},
 		{"ttl too short", func(c *Config) { c.TokenTTL = time.Second }, "--token-ttl"},
-		{"no shutdown grace", func(c *Config) { c.ShutdownGrace = 0 }, "--shutdown-grace"},
+		{"negative shutdown grace", func(c *Config) { c.ShutdownGrace = -time.Second }, "--shutdown-grace"},
 		{"shutdown grace too long", func(c *Config) { c.ShutdownGrace = 2 * time.Hour }, "--shutdown-grace"},
 		{"bad trusted cidr", func(c *Config) { c.ProxyProtocolTrusted = []string{"10.0.0.0/33"} }, "--proxy-protocol-trusted"},
 		{"no proxy cap", func(c *Config) { c.ProxyMaxConns = -1 }, ""},
