@@ -36,7 +36,12 @@ APT_PACKAGES=(
 	freeradius       # RADIUS second-factor tests (internal/mfa/radiustest runs its own freeradius)
 	chromium         # web console browser tests (internal/console, chromedp)
 	iproute2         # extender tests: ip netns and veth pairs (internal/extender)
+	nodejs           # the README walk-through's Node client (internal/e2e TestREADMEWalkthrough)
+	systemd          # systemd-analyze verify/security of packaging/systemd/gatehouse.service
 )
+# kubectl for the walk-through: Debian's kubernetes-client, unless some kubectl is installed already (another
+# package's /usr/bin/kubectl would conflict with it).
+command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 
 # staticcheck 2026.2.2, the newest release when Go 1.26 was current. Bump it
 # when go.mod's go line moves to a Go release it does not know yet

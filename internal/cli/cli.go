@@ -11,10 +11,8 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/version"
 )
-
-// Version is set at build time with -ldflags "-X github.com/gatehouse-dev/gatehouse/internal/cli.Version=...".
-var Version = "dev"
 
 // Globals are passed to every command's Run.
 type Globals struct {
@@ -27,19 +25,21 @@ type Globals struct {
 
 // root is the whole command tree.
 type root struct {
-	Config  string     `name:"config" env:"GATEHOUSE_CONFIG" type:"path" help:"YAML or TOML file with serve settings (keys are flag names)."`
-	Serve   serveCmd   `cmd:"" help:"Run the Gatehouse server: management API, proxy and web UI."`
-	Version versionCmd `cmd:"" help:"Print the version."`
+	Config      string           `name:"config" env:"GATEHOUSE_CONFIG" type:"path" help:"YAML or TOML file with serve settings (keys are flag names)."`
+	VersionFlag kong.VersionFlag `name:"version" help:"Print the version and exit."`
+	Serve       serveCmd         `cmd:"" help:"Run the Gatehouse server: management API, proxy and web UI."`
+	Version     versionCmd       `cmd:"" help:"Print the version."`
 	// Extender is the agent run inside a remote segment; it talks to the gateway, not to the admin API.
 	Extender extenderCmd `cmd:"" help:"Run an extender agent: dial out to the gateway and carry its connections into this network."`
 	Conf     confCmd     `cmd:"" name:"config" help:"Inspect configuration."`
+	DemoAPI  demoAPICmd  `cmd:"" name:"demo-api" help:"Serve a small HTTPS API to put behind Gatehouse (the README walk-through's target)."`
 	clientCommands
 }
 
 type versionCmd struct{}
 
 func (versionCmd) Run(g *Globals) error {
-	fmt.Fprintf(g.Stdout, "gatehouse %s\n", Version)
+	fmt.Fprintln(g.Stdout, version.Get())
 	return nil
 }
 
@@ -67,6 +67,7 @@ func RunWithStdin(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exit = code; panic(exitPanic{}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"version": version.Get().String()},
 		kong.Bind(&Globals{Ctx: ctx, Stdin: stdin, Stdout: stdout, Stderr: stderr}),
 	}
 	if path := config.ConfigPath(args); path != "" {

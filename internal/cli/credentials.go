@@ -47,9 +47,17 @@ func (c *credentialsCmd) ProvideResource(g *Globals) (*resource, error) {
 	return credentialsResource(user), nil
 }
 
+// userFlag is the --user flag that finds a credential of r again, "" for the caller's own.
+func userFlag(r *resource) string {
+	if r.owner == "" || r.owner == "current" {
+		return ""
+	}
+	return " --user " + r.owner
+}
+
 func credentialsResource(userID string) *resource {
 	return &resource{noun: "credential", path: "/api-proxy/api/v1/users/" + url.PathEscape(userID) + "/client-credentials",
-		nameField: "name", columns: credentialColumns}
+		nameField: "name", columns: credentialColumns, owner: userID}
 }
 
 type credentialCreateCmd struct {
@@ -113,10 +121,14 @@ func (c *credentialCreateCmd) Run(g *Globals, r *resource) error {
 		return err
 	}
 	var res struct {
-		ID string `json:"id"`
+		ID       string   `json:"id"`
+		Warnings []string `json:"warnings"`
 	}
 	if err := api.call(g.Ctx, http.MethodPost, r.path, body, &res); err != nil {
 		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(g.Stderr, "warning:", w)
 	}
 	var cred json.RawMessage
 	if err := api.get(g.Ctx, r.item(res.ID), nil, &cred); err != nil {
@@ -144,7 +156,14 @@ func (c *credentialCreateCmd) Run(g *Globals, r *resource) error {
 		return err
 	}
 	if !c.json() {
-		fmt.Fprintln(g.Stderr, "Keep the secret safe: it is shown here once. `gatehouse env --credential "+res.ID+"` prints the proxy settings.")
+		if userFlag(r) == "" {
+			fmt.Fprintln(g.Stderr, "Keep the secret safe: it works like a password. `gatehouse credentials secret "+res.ID+"` prints it again;")
+			fmt.Fprintln(g.Stderr, "`gatehouse env --credential "+res.ID+"` prints the proxy settings that use it.")
+		} else {
+			// The server lets the creator read another user's secret only briefly, to hand it over.
+			fmt.Fprintln(g.Stderr, "Hand the secret to its owner over a safe channel: they can print it again with `gatehouse credentials secret "+res.ID+"`;")
+			fmt.Fprintln(g.Stderr, "you can (also with `gatehouse env --credential "+res.ID+userFlag(r)+"`) only until its first use, 10 minutes at most.")
+		}
 	}
 	return nil
 }

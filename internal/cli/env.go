@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
 
 type envCmd struct {
@@ -80,30 +82,20 @@ func (c *envCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	// A user without api-targets-view cannot read the target; the example then names no host.
-	host := "TARGET-HOST"
-	var target struct {
-		AuthorizedEndpoints []struct {
-			Host string `json:"host"`
-		} `json:"authorized_endpoints"`
-	}
-	if api.get(g.Ctx, targetsResource.item(cred.Target.ID), nil, &target) == nil {
-		for _, e := range target.AuthorizedEndpoints {
-			if !strings.HasPrefix(e.Host, "*") {
-				host = e.Host
-				break
-			}
-		}
-	}
+	example := exampleCommand(g, api, cred.Target.ID)
 	w := g.Stdout
 	fmt.Fprintf(w, "# Gatehouse proxy settings for credential %q (target %q), valid until %s.\n", cred.Name, cred.Target.Name, cred.NotAfter)
-	fmt.Fprintf(w, "# Load them with: eval \"$(gatehouse env --credential %s)\"\n", id)
+	again := "gatehouse env --credential " + id
+	if c.User != "current" {
+		again += " --user " + user // the credential is found under its owner, not under whoever runs this
+	}
+	fmt.Fprintf(w, "# Load them with: eval \"$(%s)\"\n", again)
 	fmt.Fprintf(w, "export HTTPS_PROXY=%s HTTP_PROXY=%s https_proxy=%s http_proxy=%s\n", shellQuote(addr), shellQuote(addr), shellQuote(addr), shellQuote(addr))
 	q := shellQuote(caPath)
 	fmt.Fprintf(w, "export SSL_CERT_FILE=%s REQUESTS_CA_BUNDLE=%s NODE_EXTRA_CA_CERTS=%s CURL_CA_BUNDLE=%s\n", q, q, q, q)
 	fmt.Fprintf(w, "export GATEHOUSE_TOKEN=%s\n", shellQuote(strings.TrimSpace(string(secret))))
 	fmt.Fprintf(w, "# Send the token with every request through the proxy, e.g.:\n")
-	fmt.Fprintf(w, "#   curl -H \"Authorization: Bearer $GATEHOUSE_TOKEN\" https://%s/\n", host)
+	fmt.Fprintf(w, "#   %s\n", example)
 	fmt.Fprintf(w, "# Or, for clients with no proxy, CA or token setting: gatehouse connect %s --credential %s --listen 127.0.0.1:8080\n", shellQuote(cred.Target.Name), id)
 	fmt.Fprintf(w, "#   then plain HTTP to the target: curl http://127.0.0.1:8080/\n")
 	fmt.Fprintf(w, "# NO_PROXY/no_proxy: hosts listed there bypass Gatehouse, so the target's hosts must not be in it. The CA\n")
@@ -111,6 +103,39 @@ func (c *envCmd) Run(g *Globals) error {
 	fmt.Fprintf(w, "# clients, so HTTPS to hosts you do add to NO_PROXY may fail verification; use a separate shell for those.\n")
 	return nil
 }
+
+// exampleCommand is a curl command the credential's target allows. A user without api-targets-view cannot read the
+// target; the example then names no host.
+func exampleCommand(g *Globals, api *apiClient, targetID string) string {
+	const generic = `curl -H "Authorization: Bearer $GATEHOUSE_TOKEN" https://TARGET-HOST/PATH`
+	var target struct {
+		Authorized   []policy.Endpoint `json:"authorized_endpoints"`
+		Unauthorized []policy.Endpoint `json:"unauthorized_endpoints"`
+	}
+	if api.get(g.Ctx, targetsResource.item(targetID), nil, &target) != nil {
+		return generic
+	}
+	rules, err := policy.CompileRules(target.Authorized, target.Unauthorized)
+	if err != nil {
+		return generic
+	}
+	ex, ok := policy.ExampleRequest(rules)
+	if !ok {
+		return generic
+	}
+	method := ""
+	if ex.Method != http.MethodGet {
+		method = "-X " + ex.Method + " "
+	}
+	u := ex.URL
+	if strings.ContainsFunc(u, func(r rune) bool { return !strings.ContainsRune(urlSafe, r) }) {
+		u = shellQuote(u)
+	}
+	return fmt.Sprintf(`curl %s-H "Authorization: Bearer $GATEHOUSE_TOKEN" %s`, method, u)
+}
+
+// urlSafe are the characters a shell never treats specially, so a URL made only of them needs no quotes.
+const urlSafe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:/_~%-"
 
 // writeCA writes the proxy CA chain where clients will read it. It is public, so 0644.
 func (c *envCmd) writeCA(chain string) (string, error) {

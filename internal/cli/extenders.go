@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/extender"
+	"github.com/gatehouse-dev/gatehouse/internal/version"
 )
 
 var extendersResource = &resource{
@@ -128,6 +129,6 @@ func (c *extenderCmd) Run(g *Globals) error {
 		}
 	}
 	a := &extender.Agent{Gateway: strings.TrimRight(c.Gateway, "/"), Token: c.Token, RootCAs: roots, Allow: allow,
-		Version: Version, Log: newLogger(g, c.LogLevel, c.LogFormat)}
+		Version: version.Version(), Log: newLogger(g, c.LogLevel, c.LogFormat)}
 	return a.Run(g.Ctx)
 }

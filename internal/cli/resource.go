@@ -15,6 +15,7 @@ type resource struct {
 	path      string // the collection: GET lists, POST creates, /{id} is one object
 	nameField string // the unique human name, so commands accept a name wherever an id goes
 	columns   []column
+	owner     string // for per-user collections (credentials): the owner's id, or "current"
 }
 
 func (r *resource) item(id string) string { return r.path + "/" + url.PathEscape(id) }

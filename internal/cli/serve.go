@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
+	"github.com/gatehouse-dev/gatehouse/internal/version"
 )
 
 type serveCmd struct {
@@ -20,14 +22,15 @@ type serveCmd struct {
 
 func (c *serveCmd) Run(g *Globals) error {
 	if err := c.Validate(); err != nil {
-		return &exitError{code: 2, msg: "invalid configuration:\n" + err.Error()}
+		// One line per setting at fault, each naming its flag.
+		return &exitError{code: 2, msg: strings.ReplaceAll(err.Error(), "\n", "\ngatehouse: ")}
 	}
 	log := newLogger(g, c.LogLevel, c.LogFormat)
-	serviceapi.Version = Version
+	serviceapi.Version = version.Version()
 	srv, err := server.New(g.Ctx, &c.Config, server.Options{Log: log, Out: g.Stdout, AdminPassword: os.Getenv("GATEHOUSE_ADMIN_PASSWORD")})
 	if err != nil {
-		log.Error("start failed", "err", err)
-		return &exitError{code: 1, msg: err.Error()}
+		// Only the one line on stderr: a start-up failure is for the operator to read, not a log record to parse.
+		return &exitError{code: 1, msg: "cannot start: " + err.Error()}
 	}
 	return srv.Serve(g.Ctx, nil)
 }

@@ -32,8 +32,8 @@ func (*sessionsCmd) ProvideResource() *resource { return connectionsResource }
 
 type sessionListCmd struct {
 	Status []string `help:"Only these statuses: CONNECTED, DISCONNECTED, TERMINATED, UNAUTHORIZED."`
-	User   string   `help:"Only this user's sessions (user id)."`
-	Target string   `help:"Only sessions to this target (target id)."`
+	User   string   `placeholder:"USER" help:"Only this user's sessions (username or id)."`
+	Target string   `placeholder:"TARGET" help:"Only sessions to this target (name or id)."`
 	listFlags
 	outputFlags
 }
@@ -53,7 +53,15 @@ func (c *sessionListCmd) Run(g *Globals) error {
 	var page struct {
 		Items []json.RawMessage `json:"items"`
 	}
-	body := map[string]any{"status": c.Status, "user_id": c.User, "target_id": c.Target, "keywords": c.Filter}
+	user, err := resolveOrID(g, api, usersResource, c.User)
+	if err != nil {
+		return err
+	}
+	target, err := resolveOrID(g, api, targetsResource, c.Target)
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"status": c.Status, "user_id": user, "target_id": target, "keywords": c.Filter}
 	q := url.Values{"limit": {"1000"}}
 	if err := api.call(g.Ctx, http.MethodPost, connectionsPath+"/connections/search?"+q.Encode(), body, &page); err != nil {
 		return err
@@ -61,9 +69,22 @@ func (c *sessionListCmd) Run(g *Globals) error {
 	return printList(g.Stdout, c.outputFlags, page.Items, connectionsResource.columns)
 }
 
+// resolveOrID turns a name or id into an id. Someone who may see sessions need not be allowed to read users or
+// targets: then ref is passed on as an id and the server decides.
+func resolveOrID(g *Globals, api *apiClient, r *resource, ref string) (string, error) {
+	if ref == "" {
+		return "", nil
+	}
+	id, err := r.resolve(g.Ctx, api, ref)
+	if isForbidden(err) {
+		return ref, nil
+	}
+	return id, err
+}
+
 type sessionTerminateCmd struct {
 	ID   string `arg:"" optional:"" name:"session-id" help:"The session to terminate."`
-	User string `help:"Terminate every open session of this user (id) instead."`
+	User string `placeholder:"USER" help:"Terminate every open session of this user (username or id) instead."`
 }
 
 func (c *sessionTerminateCmd) Run(g *Globals) error {
@@ -78,7 +99,11 @@ func (c *sessionTerminateCmd) Run(g *Globals) error {
 		var out struct {
 			Terminated int `json:"terminated"`
 		}
-		if err := api.call(g.Ctx, http.MethodPost, connectionsPath+"/terminate/user/"+url.PathEscape(c.User), nil, &out); err != nil {
+		user, err := resolveOrID(g, api, usersResource, c.User)
+		if err != nil {
+			return err
+		}
+		if err := api.call(g.Ctx, http.MethodPost, connectionsPath+"/terminate/user/"+url.PathEscape(user), nil, &out); err != nil {
 			return err
 		}
 		fmt.Fprintf(g.Stdout, "terminated %d session(s)\n", out.Terminated)

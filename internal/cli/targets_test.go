@@ -136,7 +136,7 @@ func TestCredentialsAndEnv(t *testing.T) {
 	t.Run("table create prints the secret", func(t *testing.T) {
 		h := h.sub(t)
 		r := h.run("", "credentials", "create", "--target", "echo")
-		if r.code != 0 || !strings.Contains(r.stdout, "SECRET:") || !strings.Contains(r.stdout, "ghp_") || !strings.Contains(r.stderr, "shown here once") {
+		if r.code != 0 || !strings.Contains(r.stdout, "SECRET:") || !strings.Contains(r.stdout, "ghp_") || !strings.Contains(r.stderr, "credentials secret") {
 			t.Errorf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 		}
 	})

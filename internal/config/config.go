@@ -39,6 +39,7 @@ type Config struct {
 	TLSHandshakeTimeout     time.Duration `name:"tls-handshake-timeout" env:"GATEHOUSE_TLS_HANDSHAKE_TIMEOUT" default:"10s" help:"Longest TLS handshake with a client (intercepted tunnels) or a target."`
 	LeafMintsPerSecond      float64       `name:"leaf-mints-per-second" env:"GATEHOUSE_LEAF_MINTS_PER_SECOND" default:"50" help:"Leaf certificates minted per second for intercepted hosts, with bursts of twice as many; cached leaves do not count (0: no limit)."`
 	NodeTimeout             time.Duration `name:"node-timeout" env:"GATEHOUSE_NODE_TIMEOUT" default:"10s" help:"In a cluster: how long a node's heartbeat may be missing before the other nodes close its sessions."`
+	ShutdownGrace           time.Duration `name:"shutdown-grace" env:"GATEHOUSE_SHUTDOWN_GRACE" default:"15s" help:"On SIGTERM, how long requests in flight may take to finish before they are cut off (0: 15s)."`
 	LogLevel                string        `name:"log-level" env:"GATEHOUSE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 	LogFormat               string        `name:"log-format" env:"GATEHOUSE_LOG_FORMAT" default:"json" enum:"json,text" help:"Log format: json or text."`
 	AuditExport
@@ -139,6 +140,9 @@ func (c *Config) Validate() error {
 	if c.NodeTimeout != 0 && (c.NodeTimeout < 2*time.Second || c.NodeTimeout > 10*time.Minute) {
 		bad("node-timeout", "must be between 2s and 10m")
 	}
+	if c.ShutdownGrace < 0 || c.ShutdownGrace > time.Hour {
+		bad("shutdown-grace", "must be between 0 (the default, 15s) and 1h")
+	}
 	for _, s := range c.ProxyProtocolTrusted {
 		if _, err := parsePrefix(s); err != nil {
 			bad("proxy-protocol-trusted", fmt.Sprintf("%q is not an IP or CIDR", s))
@@ -181,6 +185,7 @@ func (c *Config) Masked() map[string]any {
 		"body-read-timeout": c.BodyReadTimeout.String(), "tls-handshake-timeout": c.TLSHandshakeTimeout.String(),
 		"leaf-mints-per-second": c.LeafMintsPerSecond,
 		"node-timeout":          c.NodeTimeout.String(),
+		"shutdown-grace":        c.ShutdownGrace.String(),
 	}
 	c.AuditExport.masked(m)
 	return m

@@ -114,7 +114,7 @@ func TestPrecedence(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	good := func() Config {
-		return Config{DataDir: "d", APIListen: ":8443", ProxyListen: ":20080", TokenTTL: 30 * time.Minute}
+		return Config{DataDir: "d", APIListen: ":8443", ProxyListen: ":20080", TokenTTL: 30 * time.Minute, ShutdownGrace: 15 * time.Second}
 	}
 	tests := []struct {
 		name   string
@@ -129,6 +129,8 @@ func TestValidate(t *testing.T) {
 		{"bad db", func(c *Config) { c.DB = "mysql://x" }, "--db"},
 		{"cert without key", func(c *Config) { c.APICert = "/nonexistent.pem" }, "--api-cert"},
 		{"ttl too short", func(c *Config) { c.TokenTTL = time.Second }, "--token-ttl"},
+		{"negative shutdown grace", func(c *Config) { c.ShutdownGrace = -time.Second }, "--shutdown-grace"},
+		{"shutdown grace too long", func(c *Config) { c.ShutdownGrace = 2 * time.Hour }, "--shutdown-grace"},
 		{"bad trusted cidr", func(c *Config) { c.ProxyProtocolTrusted = []string{"10.0.0.0/33"} }, "--proxy-protocol-trusted"},
 		{"no proxy cap", func(c *Config) { c.ProxyMaxConns = -1 }, ""},
 		{"proxy cap below -1", func(c *Config) { c.ProxyMaxConns = -2 }, "--proxy-max-conns"},

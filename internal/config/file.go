@@ -17,7 +17,7 @@ import (
 func FileResolver(path string) (kong.Resolver, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
+		return nil, fmt.Errorf("--config: %w", err)
 	}
 	values := map[string]any{}
 	switch strings.ToLower(filepath.Ext(path)) {
@@ -26,10 +26,10 @@ func FileResolver(path string) (kong.Resolver, error) {
 	case ".toml":
 		err = toml.Unmarshal(b, &values)
 	default:
-		return nil, fmt.Errorf("config file %s: unknown format; use .yaml, .yml or .toml", path)
+		return nil, fmt.Errorf("--config %s: unknown format; use .yaml, .yml or .toml", path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
+		return nil, fmt.Errorf("--config %s: %s", path, strings.ReplaceAll(err.Error(), "\n", " "))
 	}
 	known := map[string]bool{}
 	return &fileResolver{values: values, known: known, path: path}, nil
@@ -53,7 +53,7 @@ func (r *fileResolver) Validate(app *kong.Application) error {
 	}
 	for k := range r.values {
 		if !names[strings.ReplaceAll(k, "_", "-")] {
-			return fmt.Errorf("config file %s: unknown key %q", r.path, k)
+			return fmt.Errorf("--config %s: unknown key %q", r.path, k)
 		}
 	}
 	return nil

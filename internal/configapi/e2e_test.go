@@ -17,6 +17,7 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -107,6 +108,8 @@ func golden(t *testing.T, name string, b []byte, volatile ...string) {
 	for i, v := range volatile {
 		s = strings.ReplaceAll(s, v, "<volatile-"+string(rune('a'+i))+">")
 	}
+	// Every error carries the request's id, new each time.
+	s = regexp.MustCompile(`"request_id":\s*"[^"]*"`).ReplaceAllString(s, `"request_id":"<request-id>"`)
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, []byte(s), "", "  "); err != nil {
 		t.Fatalf("%s: %v: %s", name, err, s)

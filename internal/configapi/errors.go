@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 )
 
 // Error codes of the configuration API. The first six are the reference's; the rest follow its style.
@@ -68,6 +70,8 @@ type errorBody struct {
 type errorDetails struct {
 	Path  string `json:"path"`
 	Field string `json:"field,omitempty"`
+	// RequestID is the id of the request (also in the X-Request-Id header and the access log), for support.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 func syntactic(field, msg string) *Error {
@@ -117,7 +121,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	var b errorBody
 	b.Error.Code, b.Error.Message = e.Code, e.Message
-	b.Error.Details = errorDetails{Path: r.URL.Path, Field: e.Field}
+	b.Error.Details = errorDetails{Path: r.URL.Path, Field: e.Field, RequestID: requestid.From(r.Context())}
 	b.Meta = map[string]string{"href": r.URL.Path, "transaction": transactionPath}
 	writeJSON(w, e.Status, b)
 }

@@ -50,8 +50,8 @@ func curl(t *testing.T, args ...string) (string, int) {
 }
 
 // TestCurl sends curl through the proxy as the README tells users to: the secret in the client's own
-// Authorization header (HTTPS through CONNECT, and plain HTTP in absolute form), or as --proxy-user on the
-// CONNECT or the absolute-form request.
+// Authorization header (HTTPS through CONNECT, and plain HTTP in absolute form), or as --proxy-user (or in the proxy
+// URL) on the CONNECT or the absolute-form request, with the credential id or the owner's username as the user.
 func TestCurl(t *testing.T) {
 	for _, db := range []struct {
 		name     string
@@ -72,6 +72,10 @@ func TestCurl(t *testing.T) {
 				{"http absolute-form bearer", f.http, []string{"-H", "Authorization: Bearer " + c.Secret, f.http.URL + "/api/items?page=2"}, 200, true},
 				{"https proxy-user on CONNECT", f.https, []string{"--proxy-user", c.ID + ":" + c.Secret, f.https.URL + "/api/items?page=2"}, 200, true},
 				{"http proxy-user", f.http, []string{"--proxy-user", c.ID + ":" + c.Secret, f.http.URL + "/api/items?page=2"}, 200, true},
+				// The proxy URL form, http://USER:SECRET@gatehouse:PORT, with the owner's username instead of the id.
+				{"https username in the proxy URL", f.https, []string{"--proxy", "http://alice:" + c.Secret + "@" + f.gh.Server.ProxyAddr(), f.https.URL + "/api/items?page=2"}, 200, true},
+				{"http username in the proxy URL", f.http, []string{"--proxy", "http://alice:" + c.Secret + "@" + f.gh.Server.ProxyAddr(), f.http.URL + "/api/items?page=2"}, 200, true},
+				{"https another username in the proxy URL", f.https, []string{"--proxy", "http://bob:" + c.Secret + "@" + f.gh.Server.ProxyAddr(), f.https.URL + "/api/items"}, 407, false},
 				{"https no credential", f.https, []string{f.https.URL + "/api/items"}, 401, false},
 				{"https wrong secret", f.https, []string{"-H", "Authorization: Bearer ghp_not-the-secret", f.https.URL + "/api/items"}, 401, false},
 				{"http no credential", f.http, []string{f.http.URL + "/api/items"}, 407, false},

@@ -473,9 +473,9 @@ func TestMetricsAndLogs(t *testing.T) {
 		}
 	}
 	// A policy denial of a good credential carries its target's label (the gate names who was refused); an
-	// unauthenticated request has none. The CONNECT that opened the tunnel counts as one allowed request without a
-	// target.
-	want := map[string]float64{"alpha allow 200": 2, "alpha deny 403": 1, "none unauthenticated 401": 1, "none allow 200": 1}
+	// unauthenticated request has none. The CONNECT that opened the tunnel (without a credential: the requests
+	// inside carry it) counts under the target that serves its host.
+	want := map[string]float64{"alpha allow 200": 3, "alpha deny 403": 1, "none unauthenticated 401": 1}
 	if len(delta) != len(want) {
 		t.Errorf("counters changed: %v, want only %v", delta, want)
 	}
@@ -496,4 +496,38 @@ func TestMetricsAndLogs(t *testing.T) {
 		t.Errorf("the logs have no access line with a decision")
 	}
 	noSecret(t, "the logs", logs, c.Secret, alphaToken, betaToken, userPassword)
+
+	// What an operator alerts on besides the proxy requests: the management API by route and status, logins by
+	// outcome, sessions open by target and closed by status, recording failures, the policy snapshot's age.
+	f.gh.Do("GET", "/no/such/route", f.adm, nil)
+	f.gh.Token("alice", userPassword)
+	// Do sends a JSON content type, which the token endpoint refuses (400): a failed login.
+	if code, _ := f.gh.Do("POST", "/auth/api/v1/oauth/token", "", "grant_type=password&client_id=gatehouse-cli&username=alice&password=wrong"); code != 400 {
+		t.Fatalf("token request with the wrong content type: %d, want 400", code)
+	}
+	_, scrape = requestsTotal(t, f)
+	for _, m := range []string{
+		`gatehouse_api_requests_total{code="404",route="unmatched"} 1`,
+		`gatehouse_api_requests_total{code="201",route="POST /api-proxy/api/v1/users/{user}/client-credentials"} 1`,
+		`gatehouse_api_logins_total{api="service",outcome="success"}`,
+		`gatehouse_api_logins_total{api="service",outcome="failure"} 1`,
+		`gatehouse_api_request_duration_seconds_bucket{route="GET /healthz"`,
+		`gatehouse_sessions_open{target="alpha"} 1`,
+		`gatehouse_recording_failures_total 0`,
+		`gatehouse_policy_snapshot_age_seconds `,
+	} {
+		if !strings.Contains(scrape, m) {
+			t.Errorf("the scrape has no %s", m)
+		}
+	}
+	f.gh.JSON("POST", connsAPI+"/terminate/connection/"+f.session(c.ID), f.adm, nil, http.StatusOK, nil)
+	_, scrape = requestsTotal(t, f)
+	for _, m := range []string{`gatehouse_sessions_closed_total{status="TERMINATED",target="alpha"} 1`} {
+		if !strings.Contains(scrape, m) {
+			t.Errorf("after a termination, the scrape has no %s", m)
+		}
+	}
+	if strings.Contains(scrape, `gatehouse_sessions_open{target="alpha"}`) {
+		t.Errorf("the terminated session is still counted open")
+	}
 }

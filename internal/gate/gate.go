@@ -209,7 +209,7 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 	c := s.credentials[index]
 	// The map lookup is on a keyed hash, so its timing tells an attacker nothing about the secret; the compare
 	// below keeps even a forged hash collision from matching a different id.
-	if c == nil || (r.CredentialID != "" && subtle.ConstantTimeCompare([]byte(r.CredentialID), []byte(c.id)) != 1) {
+	if c == nil || (r.CredentialID != "" && !basicUserMatches(r.CredentialID, c, s.users[c.userID])) {
 		g.fail(r)
 		return nil, proxy.ErrUnauthenticated
 	}
@@ -326,6 +326,29 @@ func anyTargetServes(s *snapshot, authority string) bool {
 	return false
 }
 
+// TargetFor implements proxy.TargetNamer: the name of the target serving authority (a CONNECT's host:port), for
+// labelling a tunnel opened before any credential is seen; "multiple" when several targets serve it, "" when none.
+func (g *Gate) TargetFor(authority string) string {
+	hp, err := policy.ParseAuthority(authority)
+	if err != nil {
+		return ""
+	}
+	if hp.Port == 0 {
+		hp.Port = 443
+	}
+	s := g.snap.Load()
+	name := ""
+	for _, id := range s.hosts.Lookup(hp) {
+		if t := s.targets[id]; t != nil && !t.disabled {
+			if name != "" && name != t.name {
+				return "multiple"
+			}
+			name = t.name
+		}
+	}
+	return name
+}
+
 func servesHost(s *snapshot, targetID string, hp policy.HostPort) bool {
 	if hp.Port == 0 {
 		hp.Port = 443
@@ -374,7 +397,10 @@ func (g *Gate) limiterActive() bool {
 	return last != 0 && time.Since(g.start)-time.Duration(last) < g.failureMemory()
 }
 
-// Built is when the policy snapshot in force was built; every reload builds a new one.
+var _ proxy.TargetNamer = (*Gate)(nil)
+
+// Built is when the policy snapshot in force was built; every reload builds a new one, so its age says whether
+// reloads still happen.
 func (g *Gate) Built() time.Time { return g.snap.Load().built }
 
 // Stats reports snapshot sizes for the status endpoint.
@@ -446,4 +472,13 @@ func applyConnection(g *proxy.Grant, d *connpolicy.Decision) {
 		t.AuditEnabled = false
 		g.Target = &t
 	}
+}
+
+// basicUserMatches says whether the user part of a Basic proxy credential names the credential the secret belongs
+// to: its id, or its owner's username (what http://alice:SECRET@gatehouse:20080 sends). Either way the secret
+// decides; the name must only not contradict it.
+func basicUserMatches(name string, c *credential, owner *user) bool {
+	idOK := subtle.ConstantTimeCompare([]byte(name), []byte(c.id)) == 1
+	nameOK := owner != nil && subtle.ConstantTimeCompare([]byte(name), []byte(owner.name)) == 1
+	return idOK || nameOK
 }

@@ -233,6 +233,17 @@ func TestCredentialIDMustMatch(t *testing.T) {
 	if _, err := f.g.Authorize(context.Background(), r); err != nil {
 		t.Fatalf("matching credential id: %v", err)
 	}
+	// The owner's username works too (http://alice:SECRET@proxy); another user's name does not.
+	r.CredentialID = "alice"
+	if _, err := f.g.Authorize(context.Background(), r); err != nil {
+		t.Fatalf("owner's username: %v", err)
+	}
+	for _, name := range []string{"bob", "Alice", "alice "} {
+		r.CredentialID = name
+		if _, err := f.g.Authorize(context.Background(), r); !errors.Is(err, proxy.ErrUnauthenticated) {
+			t.Errorf("user part %q with alice's secret: %v, want unauthenticated", name, err)
+		}
+	}
 }
 
 func TestLastUseIsBatched(t *testing.T) {

@@ -121,4 +121,6 @@ type AuditEvent struct {
 	SourceAddress string         `json:"source_address,omitempty"`
 	Outcome       string         `json:"outcome"` // success or failure
 	Diff          map[string]any `json:"diff,omitempty"`
+	// RequestID is the management API request that caused the event, "" for background work.
+	RequestID string `json:"request_id,omitempty"`
 }

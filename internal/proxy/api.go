@@ -24,6 +24,12 @@ type Authorizer interface {
 	Authorize(ctx context.Context, r *AuthRequest) (*Grant, error)
 }
 
+// TargetNamer is optionally implemented by an Authorizer: it names the target serving an authority, so that a
+// tunnel opened before any credential is seen is counted under its target rather than "none".
+type TargetNamer interface {
+	TargetFor(authority string) string
+}
+
 // AuthRequest is what the proxy knows about a request when it asks for a
 // decision. All of it comes from the client and has passed the framing checks.
 type AuthRequest struct {
@@ -32,8 +38,8 @@ type AuthRequest struct {
 	Client netip.AddrPort
 	// Secret is the presented proxy secret, "" if none.
 	Secret string
-	// CredentialID is the user part of a Proxy-Authorization Basic header,
-	// "" if the client sent none.
+	// CredentialID is the user part of a Proxy-Authorization Basic header
+	// (a credential id or its owner's username), "" if the client sent none.
 	CredentialID string
 	// Scheme is "http" or "https": what the client talks to the target.
 	Scheme string

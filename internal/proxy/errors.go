@@ -3,8 +3,10 @@ package proxy
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // ErrUnauthenticated is returned by an Authorizer when no valid credential
@@ -34,6 +36,8 @@ type DeniedError struct {
 	// denial is then also recorded in the trail of the credential's API session when the target is audited.
 	// Without one (a disabled or expired credential, say) only Session is meaningful.
 	Grant *Grant
+	// RetryAfter, if positive, is sent as Retry-After: when the refusal lifts (a session cool-down).
+	RetryAfter time.Duration
 }
 
 func (e *DeniedError) Error() string { return "proxy: denied: " + e.Reason }
@@ -60,6 +64,8 @@ type httpError struct {
 	// reason is the precise cause for the log, the trail and the audit event when msg is kept neutral; "" means
 	// msg says it all.
 	reason string
+	// retryAfter, if set, is sent as Retry-After (seconds).
+	retryAfter string
 }
 
 // logReason is what the log, trail and audit event say about the failure.
@@ -108,8 +114,12 @@ func authFailure(err error, level authLevel) *httpError {
 		return &httpError{code: http.StatusForbidden, errCode: "FORBIDDEN", msg: neutralDenial, decision: decisionDeny,
 			err: err, reason: "no API target serves this host and port"}
 	case errors.As(err, &denied):
-		return &httpError{code: http.StatusForbidden, errCode: "FORBIDDEN", msg: neutralDenial, decision: decisionDeny,
+		e := &httpError{code: http.StatusForbidden, errCode: "FORBIDDEN", msg: neutralDenial, decision: decisionDeny,
 			err: err, reason: denied.Reason}
+		if denied.RetryAfter > 0 {
+			e.retryAfter = strconv.Itoa(int(math.Ceil(denied.RetryAfter.Seconds())))
+		}
+		return e
 	case errors.Is(err, ErrRecordingUnavailable):
 		return recordingUnavailable(err)
 	case errors.Is(err, ErrRateLimited):
@@ -128,6 +138,13 @@ func recordingUnavailable(err error) *httpError {
 		msg: "session recording unavailable", decision: decisionError, err: err}
 }
 
+// shuttingDown refuses a request that arrives while the proxy drains. Another node, or this one restarted, takes
+// it a few seconds later.
+func shuttingDown() *httpError {
+	return &httpError{code: http.StatusServiceUnavailable, errCode: "SHUTTING_DOWN", msg: "gatehouse is shutting down; retry shortly",
+		decision: decisionError, retryAfter: "5"}
+}
+
 // writeError sends e as the JSON body used for every error the proxy itself
 // answers, in the service API's shape, with the request id.
 func writeError(w http.ResponseWriter, e *httpError, requestID string) {
@@ -140,6 +157,9 @@ func writeError(w http.ResponseWriter, e *httpError, requestID string) {
 		h.Set("Proxy-Authenticate", `Basic realm="gatehouse"`)
 	case http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+	}
+	if e.retryAfter != "" {
+		h.Set("Retry-After", e.retryAfter)
 	}
 	body, _ := json.Marshal(struct {
 		ErrorCode    string `json:"error_code"`

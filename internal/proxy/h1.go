@@ -86,6 +86,10 @@ func (c *h1Conn) serve(ctx context.Context) {
 			c.refuse(ctx, badRequest("malformed request: "+err.Error(), err))
 			return
 		}
+		if c.srv.closing.Load() {
+			c.refuse(ctx, shuttingDown())
+			return
+		}
 		if !c.serveRequest(ctx, req, hi) {
 			return
 		}

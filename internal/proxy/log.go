@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"strconv"
 )
@@ -72,6 +73,11 @@ func (s *Server) logAccess(ctx context.Context, rs *requestState, bytesIn, bytes
 			slog.String("target", target),
 			slog.Bool("unauthenticated", g.Unauthenticated),
 		)
+	}
+	if tn, ok := s.Authorizer.(TargetNamer); ok && target == "" && rs.method == http.MethodConnect {
+		if target = tn.TargetFor(rs.host); target != "" {
+			attrs = append(attrs, slog.String("target", target))
+		}
 	}
 	if rs.reason != "" {
 		attrs = append(attrs, slog.String("reason", rs.reason))

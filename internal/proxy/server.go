@@ -289,7 +289,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		s.closeConns(true)
+		// Idle connections stay open while any request is in flight, so a client that sends another request on
+		// one is told to retry (503, Retry-After) rather than finding the connection reset.
+		if !s.anyBusy() {
+			s.closeConns(true)
+		}
 		select {
 		case <-done:
 			s.transports.closeIdle()
@@ -300,6 +304,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// anyBusy reports whether a connection is in the middle of a request.
+func (s *Server) anyBusy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tc := range s.conns {
+		if !tc.idle.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) closeConns(onlyIdle bool) {

@@ -9,25 +9,18 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-dev/gatehouse/internal/version"
 	"github.com/gatehouse-dev/gatehouse/internal/wsframe"
 )
 
 // creatorVersion is the Gatehouse version named in HAR files; a variable so
 // that golden tests do not depend on how the test binary was built.
-var creatorVersion = buildVersion()
-
-func buildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
+var creatorVersion = version.Version()
 
 // HAR 1.2 document, http://www.softwareishard.com/blog/har-12-spec/. Names
 // starting with an underscore are custom fields, which the format allows.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -19,12 +20,18 @@ const AdminPasswordFile = "initial-admin-password"
 // bootstrap creates the superuser role and the admin user on first start with an empty store. The password is
 // adminPassword if set; otherwise it is generated, written to <dataDir>/initial-admin-password (0600) and printed
 // once to out.
-func bootstrap(ctx context.Context, st *store.Store, dataDir, adminPassword string, out io.Writer) error {
+func bootstrap(ctx context.Context, st *store.Store, dataDir, adminPassword string, out io.Writer, log *slog.Logger) error {
 	n, err := st.CountUsers(ctx)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	if n > 0 {
+		if adminPassword != "" {
+			// Applying it here would let anyone who can set the environment reset the admin password on every
+			// restart; say so instead of ignoring it silently.
+			log.Warn("GATEHOUSE_ADMIN_PASSWORD is set but ignored: it only sets the admin password on the first start with an empty store, and this store already has users",
+				"data_dir", dataDir, "hint", "log in with the existing admin password (a generated one is in "+filepath.Join(dataDir, AdminPasswordFile)+"), or start on a new --data-dir")
+		}
 		return nil
 	}
 	generated := adminPassword == ""

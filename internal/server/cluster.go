@@ -39,7 +39,7 @@ func (s *Server) joinCluster(ctx context.Context, adminPassword string, out io.W
 		} else if err != nil {
 			return err
 		}
-		if err := bootstrap(ctx, s.store, s.cfg.DataDir, adminPassword, out); err != nil {
+		if err := bootstrap(ctx, s.store, s.cfg.DataDir, adminPassword, out, s.log); err != nil {
 			return err
 		}
 		files := &dbFiles{ctx: ctx, st: s.store, local: ca.Dir(filepath.Join(s.cfg.DataDir, "ca"))}

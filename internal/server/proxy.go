@@ -49,9 +49,11 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 	}
 	var err error
 	if dp.trails, err = recording.Open(filepath.Join(s.cfg.DataDir, "recordings"), s.keys.SigningKey("trail-chain"), log); err != nil {
-		return nil, err
+		return nil, &StartError{Flag: "data-dir", Value: s.cfg.DataDir, Err: err}
 	}
 	dp.trails.Archive = s.archivedTrail
+	trails := dp.trails
+	s.closers = append(s.closers, func(context.Context) error { return trails.Close() })
 	dp.trails.BodyLimit = dp.settings.Load().RecordingBodyLimit
 	if dp.trails.BodyLimit == 0 {
 		dp.trails.BodyLimit = -1 // a limit of 0 in the settings means "record no bodies"
@@ -96,6 +98,7 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 	}, func() float64 { return float64(s.ca.Minted()) }))
 	dp.denials = newDenialAuditor(s.store, log)
 	dp.proxy.Denied = dp.denials.enqueue
+	s.registerDataPlaneMetrics(dp)
 	dp.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "gatehouse", Subsystem: "proxy", Name: "active_sessions", Help: "Open API sessions.",
 	}, func() float64 { return float64(len(dp.sessions.Active())) }))
@@ -107,17 +110,11 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 		}
 		return 1
 	}))
-	if dp.ln, err = net.Listen("tcp", s.cfg.ProxyListen); err != nil {
-		return nil, fmt.Errorf("proxy listener: %w", err)
-	}
-	if s.cfg.MetricsListen != "" {
+	dp.ln, dp.metLn = s.proxyLn, s.metLn
+	if dp.metLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(dp.registry, promhttp.HandlerOpts{}))
 		dp.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		if dp.metLn, err = net.Listen("tcp", s.cfg.MetricsListen); err != nil {
-			dp.ln.Close()
-			return nil, fmt.Errorf("metrics listener: %w", err)
-		}
 	}
 	return dp, nil
 }
@@ -160,13 +157,16 @@ func (dp *dataPlane) serve(ctx context.Context, errc chan<- error) {
 	})
 }
 
-// shutdown stops accepting, lets requests finish, and closes every session so trails are sealed.
+// shutdown stops accepting and lets requests finish until ctx ends; then, whether they finished or were cut off,
+// it closes every session so trails are sealed.
 func (dp *dataPlane) shutdown(ctx context.Context) error {
 	err := dp.proxy.Shutdown(ctx)
 	if dp.metrics != nil {
 		dp.metrics.Shutdown(ctx)
 	}
-	dp.sessions.CloseAll(ctx, "gatehouse shut down")
-	dp.gate.Flush(ctx)
+	cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	dp.sessions.CloseAll(cctx, "gatehouse shut down")
+	dp.gate.Flush(cctx)
 	return err
 }

@@ -42,6 +42,8 @@ type Server struct {
 	cfgapi  *configapi.Service
 	apiSrv  *http.Server
 	apiLn   net.Listener
+	proxyLn net.Listener
+	metLn   net.Listener // nil without --metrics-listen
 	dp      *dataPlane
 	dir     *directory.Directory
 	node    *cluster.Node
@@ -64,56 +66,67 @@ type Options struct {
 	LoginLimiter auth.LoginLimiter
 }
 
-// New opens everything the configuration names and binds the listeners, but serves nothing yet.
-func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err error) {
+// New opens everything the configuration names and binds the listeners, but serves nothing yet. A failure is
+// returned as a StartError naming the flag at fault, and everything opened so far is closed again.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s = &Server{cfg: cfg, log: log}
-	// The error returns below set the named result s to nil, so the cleanup holds its own reference.
-	opened := s
-	defer func() {
-		if err != nil {
-			opened.Close(context.Background())
-		}
-	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	var master []byte
-	if cfg.MasterKey != "" {
-		master, err = secrets.ParseMasterKey(cfg.MasterKey)
-	} else {
-		master, err = secrets.LoadOrCreateMasterKey(cfg.MasterKeyPath())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
-	}
-	if s.keys, err = secrets.NewKeyring(master); err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
-	}
-	if s.store, err = store.Open(ctx, cfg.DatabaseDSN(), s.keys, log); err != nil {
+	s := &Server{cfg: cfg, log: log}
+	if err := s.open(ctx, opts); err != nil {
+		s.Close(context.Background())
 		return nil, err
 	}
-	st := s.store // not s: New's error returns set it to nil before the cleanup runs
+	return s, nil
+}
+
+// open does New's work. Each resource registers its closer as soon as it exists, so a failure part-way leaves
+// nothing bound or open behind.
+func (s *Server) open(ctx context.Context, opts Options) error {
+	cfg, log := s.cfg, s.log
+	// Listeners first: a taken port then fails the start before anything is created or migrated.
+	if err := s.bindListeners(); err != nil {
+		return err
+	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return &StartError{Flag: "data-dir", Value: cfg.DataDir, Err: err}
+	}
+	var master []byte
+	var err error
+	if cfg.MasterKey != "" {
+		master, err = secrets.ParseMasterKey(cfg.MasterKey)
+		if err != nil {
+			return &StartError{Flag: "master-key", Err: err}
+		}
+	} else if master, err = secrets.LoadOrCreateMasterKey(cfg.MasterKeyPath()); err != nil {
+		return &StartError{Flag: "master-key-file", Value: cfg.MasterKeyPath(), Err: err}
+	}
+	if s.keys, err = secrets.NewKeyring(master); err != nil {
+		return &StartError{Flag: "master-key", Err: err}
+	}
+	st, err := store.Open(ctx, cfg.DatabaseDSN(), s.keys, log)
+	if err != nil {
+		return &StartError{Flag: "db", Value: cfg.Masked()["database"].(string), Err: err}
+	}
+	s.store = st
 	s.closers = append(s.closers, func(context.Context) error { return st.Close() })
 	out := opts.Out
 	if out == nil {
 		out = io.Discard
 	}
 	if err := s.joinCluster(ctx, opts.AdminPassword, out); err != nil {
-		return nil, err
+		return err
 	}
 	tlsCert, err := s.apiCertificate()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if s.dp, err = s.newDataPlane(ctx, log); err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.startAuditExport(log); err != nil {
-		return nil, err
+		return err
 	}
 	s.newSearchIndex(log)
 	s.api = &serviceapi.API{
@@ -155,7 +168,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	// X.509 login (aaa/settings) refuses password logins through the service API's token endpoint too.
 	s.api.PasswordLoginAllowed = s.cfgapi.PasswordLoginAllowed
 	if err := s.cfgapi.Reload(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	s.dp.gate.Connections = s.cfgapi.Policies
 	s.api.AuditTrailDownloads = func(key string) bool { return s.cfgapi.Policies().AuditTrailDownloads(key) }
@@ -170,10 +183,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	liveCtx, stopLive := context.WithCancel(context.Background())
 	s.closers = append(s.closers, func(context.Context) error { stopLive(); return nil })
 	if err := s.routes(mux, log, liveCtx.Done()); err != nil {
-		return nil, err
+		return err
 	}
 	s.apiSrv = &http.Server{
-		Handler: mux,
+		Handler: &apiHandler{mux: mux, metrics: newAPIMetrics(s.dp.registry), log: log.With("component", "api")},
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{*tlsCert}, MinVersion: tls.VersionTLS12,
 			// Asked for, never required: /api/authentication?type=x509 verifies it against the configured CA.
 			ClientAuth: tls.RequestClientCert},
@@ -184,10 +197,28 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		ConnState: limits.HTTPConnState,
 	}
 	s.apiSrv.RegisterOnShutdown(stopLive)
-	if s.apiLn, err = net.Listen("tcp", cfg.APIListen); err != nil {
-		return nil, fmt.Errorf("api listener: %w", err)
+	return nil
+}
+
+// bindListeners binds the API, proxy and (when configured) metrics listeners; Close releases them if the start
+// fails later.
+func (s *Server) bindListeners() error {
+	for _, l := range []struct {
+		flag, addr string
+		ln         *net.Listener
+	}{{"api-listen", s.cfg.APIListen, &s.apiLn}, {"proxy-listen", s.cfg.ProxyListen, &s.proxyLn}, {"metrics-listen", s.cfg.MetricsListen, &s.metLn}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := listen(l.flag, l.addr)
+		if err != nil {
+			return err
+		}
+		*l.ln = ln
+		// Closing a listener that Serve's shutdown already closed is harmless.
+		s.closers = append(s.closers, func(context.Context) error { ln.Close(); return nil })
 	}
-	return s, nil
+	return nil
 }
 
 // apiCertificate loads --api-cert/--api-key, or has the CA issue one for the listen address.
@@ -289,18 +320,23 @@ func (s *Server) Store() *store.Store { return s.store }
 // CA returns the proxy CA.
 func (s *Server) CA() *ca.CA { return s.ca }
 
-// Serve serves until ctx is done, then shuts down gracefully.
+// Serve serves until ctx is done, then drains: the listeners stop accepting, requests in flight get up to
+// --shutdown-grace to finish (new requests on connections still open are answered 503 with Retry-After), every
+// session is closed so its trail is sealed, and everything is released.
 func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
 	errc := make(chan error, 4)
 	go func() { errc <- s.apiSrv.ServeTLS(s.apiListener(), "", "") }()
-	runCtx, stopRun := context.WithCancel(ctx)
+	// Housekeeping outlives ctx: the session manager closes every session when its context ends, which would
+	// abort the requests the drain is waiting for.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
 	s.dp.serve(runCtx, errc)
 	dirDone := make(chan struct{})
 	// The node's jobs include the directory syncs, which run on the cluster's leader only.
 	go func() { s.runNode(runCtx); close(dirDone) }()
 	go s.reloadConfigPeriodically(runCtx)
-	s.log.Info("gatehouse started", "api", s.APIAddr(), "proxy", s.ProxyAddr(), "database", s.store.Dialect(), "data_dir", s.cfg.DataDir, "node", s.node.ID)
+	s.log.Info("gatehouse started", "api", s.APIAddr(), "proxy", s.ProxyAddr(), "metrics", s.MetricsAddr(),
+		"database", s.store.Dialect(), "data_dir", s.cfg.DataDir, "node", s.node.ID)
 	if ready != nil {
 		ready(s)
 	}
@@ -312,22 +348,36 @@ func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
 			err = nil
 		}
 	}
-	s.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if serr := s.apiSrv.Shutdown(sctx); serr != nil && err == nil {
-		err = serr
+	grace := s.cfg.ShutdownGrace
+	if grace <= 0 {
+		grace = 15 * time.Second // a Config built by hand, without the flag's default
 	}
+	s.log.Info("shutting down: draining requests in flight", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	apiDone := make(chan error, 1)
+	go func() { apiDone <- s.apiSrv.Shutdown(sctx) }()
 	s.ext.Close() // hijacked extender sessions are not the HTTP server's to close
 	if serr := s.dp.shutdown(sctx); serr != nil && err == nil {
+		if errors.Is(serr, context.DeadlineExceeded) {
+			s.log.Warn("shutdown: requests still in flight after the grace period were cut off", "grace", grace.String())
+		} else {
+			err = serr
+		}
+	}
+	if serr := <-apiDone; serr != nil && err == nil && !errors.Is(serr, context.DeadlineExceeded) {
 		err = serr
 	}
 	stopRun()
 	<-dirDone // no sync may write to the store once it closes
 	s.dp.index.wait()
-	if cerr := s.Close(sctx); cerr != nil && err == nil {
+	// Sealing and storing what the drain closed gets its own bound: the grace period may be used up.
+	cctx, ccancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer ccancel()
+	if cerr := s.Close(cctx); cerr != nil && err == nil {
 		err = cerr
 	}
+	s.log.Info("gatehouse stopped")
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 )
 
 func testConfig(t *testing.T) *config.Config {
@@ -140,5 +142,29 @@ func TestExplicitAPICertificate(t *testing.T) {
 	defer conn.Close()
 	if got := conn.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(cert.Leaf.SerialNumber) != 0 {
 		t.Errorf("served certificate serial %v, want the configured one %v", got, cert.Leaf.SerialNumber)
+	}
+}
+
+// TestAdminPasswordOnExistingStoreWarns pins that GATEHOUSE_ADMIN_PASSWORD given for a data dir that already has
+// users is neither applied nor ignored silently.
+func TestAdminPasswordOnExistingStoreWarns(t *testing.T) {
+	cfg := testConfig(t)
+	_, stop := run(t, cfg, Options{AdminPassword: "First-pass-123"})
+	stop()
+	var logs bytes.Buffer
+	srv, stop := run(t, cfg, Options{AdminPassword: "Second-pass-456", Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	u, err := srv.Store().UserByName(context.Background(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop() // the server writes no more logs
+	if ok, _ := secrets.VerifyPassword(u.PasswordHash, "First-pass-123"); !ok {
+		t.Error("the first-start password no longer works")
+	}
+	if !strings.Contains(logs.String(), `"level":"WARN","msg":"GATEHOUSE_ADMIN_PASSWORD is set but ignored`) {
+		t.Errorf("no warning in the log:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "Second-pass-456") {
+		t.Error("the password was logged")
 	}
 }

@@ -253,7 +253,7 @@ func (a *API) guard(perm string, h handlerFunc) http.Handler {
 			return err
 		}
 		if perm != "" && !p.Permissions.Has(perm) {
-			return errForbidden
+			return permissionDenied(perm)
 		}
 		r = r.WithContext(withPrincipal(r.Context(), p))
 		if r.Method == http.MethodGet || a.OnChange == nil {

@@ -3,6 +3,7 @@ package serviceapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -111,7 +112,7 @@ func (a *API) credentialOwner(r *http.Request) (*model.User, error) {
 	}
 	own := p.Kind == auth.KindUser && p.ID == id
 	if !own && !p.Permissions.Has(auth.APIProxyCredentialsManage) {
-		return nil, errForbidden
+		return nil, permissionDenied(auth.APIProxyCredentialsManage)
 	}
 	u, err := a.Store.User(r.Context(), id)
 	if errors.Is(err, store.ErrNotExist) {
@@ -188,14 +189,18 @@ func (a *API) createCredential(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := principal(r.Context())
-	if !p.Permissions.Has(auth.APIProxyCredentialsManage) {
-		roles, err := a.Store.UserRoles(r.Context(), u.ID)
-		if err != nil {
-			return err
-		}
-		if !holdsTargetRole(roles, t) {
+	roles, err := a.Store.UserRoles(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	var warnings []string
+	if !holdsTargetRole(roles, t) {
+		if !p.Permissions.Has(auth.APIProxyCredentialsManage) {
 			return &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: "you hold no role of this target", Property: "target.id"}
 		}
+		// A manager may prepare a credential before granting the role, so it is created, but not silently: the
+		// proxy refuses every request with it until the owner holds a role of the target.
+		warnings = append(warnings, fmt.Sprintf("user %s holds no role of target %s: every request with this credential is refused until they do", u.Username, t.Name))
 	}
 	settings, err := a.Store.Settings(r.Context())
 	if err != nil {
@@ -220,7 +225,10 @@ func (a *API) createCredential(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.audit(r, "create", "api-proxy-credential", c.ID, nil, a.viewCredential(r, c))
-	writeJSON(w, http.StatusCreated, created{ID: c.ID})
+	writeJSON(w, http.StatusCreated, struct {
+		ID       string   `json:"id"`
+		Warnings []string `json:"warnings,omitempty"`
+	}{c.ID, warnings})
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -41,6 +42,8 @@ type errorBody struct {
 	ErrorMessage string `json:"error_message"`
 	Property     string `json:"property,omitempty"`
 	Details      any    `json:"details,omitempty"`
+	// RequestID is the id of the request (also in the X-Request-Id header and the access log), for support.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 func badRequest(property, msg string) *Error {
@@ -51,10 +54,25 @@ func notFound(what string) *Error {
 	return &Error{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: what + " not found"}
 }
 
-var (
-	errUnauthenticated = &Error{Status: http.StatusUnauthorized, Code: "UNAUTHENTICATED", Message: "missing or invalid access token"}
-	errForbidden       = &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: "permission denied"}
-)
+var errUnauthenticated = &Error{Status: http.StatusUnauthorized, Code: "UNAUTHENTICATED", Message: "missing or invalid access token"}
+
+// permissionDenied refuses a principal that lacks perm, naming it so that an operator knows which role to grant.
+func permissionDenied(perm string) *Error {
+	return &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: "permission denied: this needs the " + perm + " permission",
+		Details: map[string]string{"missing_permission": perm}}
+}
+
+// WriteRouteError answers a request that matches no route (404) or none for its method (405, with allow as the
+// Allow header) in the service API's error shape, so clients parse every answer of the API the same way.
+func WriteRouteError(w http.ResponseWriter, r *http.Request, status int, allow string) {
+	e := errorBody{ErrorCode: "NOT_FOUND", ErrorMessage: "no such endpoint: " + r.URL.Path}
+	if status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", allow)
+		e = errorBody{ErrorCode: "METHOD_NOT_ALLOWED", ErrorMessage: "method " + r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + allow}
+	}
+	e.RequestID = requestid.From(r.Context())
+	writeJSON(w, status, e)
+}
 
 // rateLimited is the answer to a login attempt from a source or for a user with too many recent failures.
 type rateLimited struct{ retryAfter time.Duration }
@@ -112,19 +130,21 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	var rl *rateLimited
 	if errors.As(err, &rl) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(rl.retryAfter.Seconds())))
-		writeJSON(w, http.StatusTooManyRequests, errorBody{ErrorCode: "TOO_MANY_REQUESTS", ErrorMessage: "too many failed attempts; retry later"})
+		writeJSON(w, http.StatusTooManyRequests, errorBody{ErrorCode: "TOO_MANY_REQUESTS", ErrorMessage: "too many failed attempts; retry later",
+			RequestID: requestid.From(r.Context())})
 		return
 	}
 	e := toError(err)
 	if e.Status >= 500 {
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", requestid.From(r.Context()), "err", err)
 	} else if e.Err != nil {
-		log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", e.Status, "err", e.Err)
+		log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", e.Status, "request_id", requestid.From(r.Context()), "err", e.Err)
 	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
 	}
-	writeJSON(w, e.Status, errorBody{ErrorCode: e.Code, ErrorMessage: e.Message, Property: e.Property, Details: e.Details})
+	writeJSON(w, e.Status, errorBody{ErrorCode: e.Code, ErrorMessage: e.Message, Property: e.Property, Details: e.Details,
+		RequestID: requestid.From(r.Context())})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -223,6 +223,17 @@ func (m *Manager) Live(id string) (store.APISession, bool) {
 	return s.snapshotRow(), true
 }
 
+// OpenByTarget counts the open sessions of each target, by target name, for metrics.
+func (m *Manager) OpenByTarget() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]int)
+	for _, s := range m.byID {
+		out[s.row.TargetName]++
+	}
+	return out
+}
+
 // Run closes idle and over-age sessions, flushes counters in one batch and forgets finished cool-downs, every
 // interval until ctx is done; then it closes every open session.
 func (m *Manager) Run(ctx context.Context, interval time.Duration) {
@@ -353,6 +364,9 @@ func (m *Manager) Healthy() error {
 }
 
 func (m *Manager) failRecording(err error) {
+	if m.OnRecordingFailure != nil {
+		m.OnRecordingFailure()
+	}
 	if m.recErr.Load() == nil {
 		m.log.Error("recording failed; audited targets are closed until it recovers", "err", err)
 	}

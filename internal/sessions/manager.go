@@ -44,6 +44,11 @@ type Manager struct {
 	Index interface {
 		EnqueueExchange(trailindex.Session, *recording.Exchange) bool
 	}
+	// OnClose, if set, is called for every session that closes, with its target's name and final status
+	// (DISCONNECTED, TERMINATED, UNAUTHORIZED); it runs under the manager's lock and must be quick (a counter).
+	OnClose func(target, status string)
+	// OnRecordingFailure, if set, is called for every failed trail write or trail creation.
+	OnRecordingFailure func()
 
 	mu       sync.Mutex
 	active   map[string]*Session // by key
@@ -153,12 +158,12 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 	key := sessionKey(g, client)
 	subjects := cooldownSubjects(g, key)
 	m.mu.Lock()
-	if m.coolingLocked(subjects, now) {
+	if until, cooling := m.coolingUntilLocked(subjects, now); cooling {
 		if s := m.active[key]; s != nil {
 			m.closeLocked(s, store.SessionTerminated, "cool-down of its credential or user", now)
 		}
 		m.mu.Unlock()
-		return nil, nil, errCooldown
+		return nil, nil, cooldownError(until.Sub(now))
 	}
 	s := m.active[key]
 	if s != nil {
@@ -184,11 +189,15 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 			m.mu.Unlock()
 			return nil, nil, fmt.Errorf("open session: %w", err)
 		} else if len(cds) > 0 {
+			var last time.Time
 			for sub, until := range cds {
 				m.cooldown[sub] = until
+				if until.After(last) {
+					last = until
+				}
 			}
 			m.mu.Unlock()
-			return nil, nil, errCooldown
+			return nil, nil, cooldownError(last.Sub(now))
 		}
 		var err error
 		if s, err = m.open(ctx, key, g, client, now, set); err != nil {
@@ -207,8 +216,11 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 	return rctx, &request{m: m, s: s, cancel: cancel, stop: stop}, nil
 }
 
-// errCooldown refuses a request whose credential or user is in the cool-down after a termination.
-var errCooldown = &proxy.DeniedError{Reason: "session in cool-down after termination; retry later"}
+// cooldownError refuses a request whose credential or user is in the cool-down after a termination, saying when
+// it lifts (Retry-After).
+func cooldownError(left time.Duration) error {
+	return &proxy.DeniedError{Reason: "session in cool-down after termination; retry later", RetryAfter: left}
+}
 
 // cooldownSubjects is what a termination of this session cools down: its credential whatever the client address,
 // and its user (a terminate/user); an unauthenticated session has neither, so its key stands in.
@@ -225,15 +237,25 @@ func cooldownSubjects(g *proxy.Grant, key string) []string {
 
 // coolingLocked says whether any subject is in a running cool-down, forgetting ended ones. Called with m.mu held.
 func (m *Manager) coolingLocked(subjects []string, now time.Time) bool {
+	_, cooling := m.coolingUntilLocked(subjects, now)
+	return cooling
+}
+
+// coolingUntilLocked is coolingLocked that also says when the last running cool-down of the subjects ends.
+func (m *Manager) coolingUntilLocked(subjects []string, now time.Time) (last time.Time, cooling bool) {
 	for _, sub := range subjects {
 		if until, ok := m.cooldown[sub]; ok {
 			if now.Before(until) {
-				return true
+				cooling = true
+				if until.After(last) {
+					last = until
+				}
+				continue
 			}
 			delete(m.cooldown, sub)
 		}
 	}
-	return false
+	return last, cooling
 }
 
 // expiry says why an open session must close before serving another request, or "".
@@ -356,6 +378,9 @@ func (m *Manager) closeLocked(s *Session, status, reason string, now time.Time) 
 	delete(m.active, s.row.Key)
 	delete(m.byID, s.row.ID)
 	s.cancel(fmt.Errorf("session %s: %s", status, reason))
+	if m.OnClose != nil {
+		m.OnClose(s.row.TargetName, status)
+	}
 	// Counted here, under m.mu, rather than when finish runs: a request still in flight (a WebSocket, say) may
 	// call finish after CloseAll started waiting, and a WaitGroup must not go up from zero during a Wait.
 	m.pending.Add(1)

@@ -159,6 +159,9 @@ func TestTerminateAbortsInFlightAndCoolsDown(t *testing.T) {
 	if !errors.As(err, &de) || !strings.Contains(de.Reason, "cool-down") {
 		t.Fatalf("request during cool-down: %v", err)
 	}
+	if de.RetryAfter != 300*time.Second {
+		t.Errorf("cool-down refusal says retry after %v, want the 300s cool-down", de.RetryAfter)
+	}
 	c.advance(301 * time.Second)
 	if _, r, err := m.Begin(ctx, grant(false), client); err != nil {
 		t.Fatalf("after cool-down: %v", err)

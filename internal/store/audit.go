@@ -80,7 +80,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter, opts ListOptions) 
 	if err := s.conn().queryRow(ctx, `SELECT COUNT(*) FROM audit_events`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count audit: %w", err)
 	}
-	rows, err := s.conn().query(ctx, `SELECT id, time, actor, actor_id, action, object_type, object_id, source_address, outcome, diff FROM audit_events`+where+tail, args...)
+	rows, err := s.conn().query(ctx, `SELECT id, time, actor, actor_id, action, object_type, object_id, source_address, outcome, diff, request_id FROM audit_events`+where+tail, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list audit: %w", err)
 	}
@@ -90,7 +90,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter, opts ListOptions) 
 		var e model.AuditEvent
 		var t int64
 		var diff string
-		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.ActorID, &e.Action, &e.ObjectType, &e.ObjectID, &e.SourceAddress, &e.Outcome, &diff); err != nil {
+		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.ActorID, &e.Action, &e.ObjectType, &e.ObjectID, &e.SourceAddress, &e.Outcome, &diff, &e.RequestID); err != nil {
 			return nil, 0, mapErr(err)
 		}
 		e.Time = fromMicros(t)

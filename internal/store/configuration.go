@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/gatehouse-dev/gatehouse/internal/requestid"
 )
 
 // IndexConfigSession is the index purpose of configuration API session ids.
@@ -128,6 +129,9 @@ func appendAudit(ctx context.Context, q conn, e *model.AuditEvent, now time.Time
 	if e.Time.IsZero() {
 		e.Time = now
 	}
+	if e.RequestID == "" {
+		e.RequestID = requestid.From(ctx) // every audit writer serving an API request gets it without asking
+	}
 	diff := ""
 	if len(e.Diff) > 0 {
 		b, err := json.Marshal(e.Diff)
@@ -136,9 +140,9 @@ func appendAudit(ctx context.Context, q conn, e *model.AuditEvent, now time.Time
 		}
 		diff = string(b)
 	}
-	err := q.queryRow(ctx, `INSERT INTO audit_events (time, actor, actor_id, action, object_type, object_id, source_address, outcome, diff)
-		VALUES (?,?,?,?,?,?,?,?,?) RETURNING id`, micros(e.Time), e.Actor, e.ActorID, e.Action, e.ObjectType, e.ObjectID,
-		e.SourceAddress, e.Outcome, diff).Scan(&e.ID)
+	err := q.queryRow(ctx, `INSERT INTO audit_events (time, actor, actor_id, action, object_type, object_id, source_address, outcome, diff, request_id)
+		VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id`, micros(e.Time), e.Actor, e.ActorID, e.Action, e.ObjectType, e.ObjectID,
+		e.SourceAddress, e.Outcome, diff, e.RequestID).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}

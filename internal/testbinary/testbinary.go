@@ -166,6 +166,24 @@ func (p *Proc) Kill() {
 	<-p.done
 }
 
+// Signal sends sig to the process without waiting.
+func (p *Proc) Signal(sig os.Signal) {
+	p.cmd.Process.Signal(sig)
+}
+
+// Wait waits up to d for the process to exit and returns its exit code; it fails the test (and kills the
+// process) if it is still running then.
+func (p *Proc) Wait(d time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		p.t.Errorf("gatehouse still running after %v:\n%s", d, p.Logs())
+		p.Kill()
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
 // Stop asks for a graceful shutdown (SIGTERM), bounded, then kills.
 func (p *Proc) Stop() {
 	p.cmd.Process.Signal(syscall.SIGTERM)
