@@ -74,6 +74,11 @@ func (s *Server) runNode(ctx context.Context) {
 		s.dp.sessions.CloseAll(ctx, "interrupted: the node serving the session stopped answering")
 	}
 	n.Jobs = []func(context.Context){s.dir.Run, n.Reaper}
+	if s.dp.retention != nil {
+		// Retention deletes for the whole cluster (sessions, index entries, the database copies of trails), so
+		// it runs once, on the leader.
+		n.Jobs = append(n.Jobs, func(ctx context.Context) { s.dp.retention.Run(ctx, retentionInterval) })
+	}
 	if s.shared != nil {
 		n.Loops = append(n.Loops, s.shared.Run)
 		n.Jobs = append(n.Jobs, s.shared.Forget)

@@ -149,9 +149,6 @@ func (dp *dataPlane) serve(ctx context.Context, errc chan<- error) {
 	go dp.sessions.Run(ctx, time.Second)
 	go dp.denials.run(ctx)
 	dp.index.run(ctx)
-	if dp.retention != nil {
-		go dp.retention.Run(ctx, retentionInterval)
-	}
 	go dp.gate.Run(ctx, func() time.Duration {
 		return time.Duration(max(dp.settings.Load().ReauthorizationInterval, 1)) * time.Second
 	})
