@@ -323,16 +323,30 @@ func TestExportToSIEM(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		_, n, err := gh.Server.Store().ListAudit(context.Background(), store.AuditFilter{Action: "proxy-request-denied"}, store.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the denial was not audited")
+	// An allowed request opens dave's session (the made-up host cannot be dialled, which does not matter here), and
+	// ending it is a session close; both are exported.
+	areq, _ := http.NewRequest("GET", "http://denied.example/public/x", nil)
+	areq.Header.Set("Authorization", "Bearer "+string(credSecret))
+	if resp, err := proxied.Do(areq); err != nil {
+		t.Fatalf("allowed request: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	if st, b := gh.Do("POST", "/connection-manager/api/v1/terminate/user/"+dave, adm, nil); st/100 != 2 {
+		t.Fatalf("terminate dave: %d %s", st, b)
+	}
+	for _, action := range []string{"proxy-request-denied", "api-session-open", "api-session-close"} {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			_, n, err := gh.Server.Store().ListAudit(context.Background(), store.AuditFilter{Action: action}, store.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s event was audited", action)
+			}
 		}
 	}
 
@@ -353,7 +367,8 @@ func TestExportToSIEM(t *testing.T) {
 	if !types["configuration-session"] {
 		t.Fatalf("the store recorded no configuration API login; object types %v", types)
 	}
-	for _, a := range []string{"login/success", "login/failure", "create/success", "delete/success", "proxy-request-denied/failure"} {
+	for _, a := range []string{"login/success", "login/failure", "create/success", "delete/success", "proxy-request-denied/failure",
+		"api-session-open/success", "api-session-close/success"} {
 		if !actions[a] {
 			t.Fatalf("the store recorded no %s event; it has %v", a, actions)
 		}
@@ -366,6 +381,7 @@ func TestExportToSIEM(t *testing.T) {
 			break
 		}
 	}
+	slices.SortFunc(want, byID) // the store lists by event time; a session's close is stamped before its terminate is written
 	slices.SortFunc(gotSyslog, byID)
 	slices.SortFunc(gotHook, byID)
 	if diff := cmp.Diff(want, gotSyslog); diff != "" {

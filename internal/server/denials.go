@@ -16,10 +16,13 @@ import (
 // counted in the log, so a flood of refused requests never stalls the proxy, grows memory or fills the database.
 // Denials that name no credential (a connection policy refusing an address, say) are left to the access log, which
 // has every denial regardless: an anonymous peer must not be able to write the audit table.
+//
+// Sessions opening and closing go through the same queue (enqueueEvent): each needs a credential, so they are
+// bounded by what authenticated users do.
 type denialAuditor struct {
 	store   *store.Store
 	log     *slog.Logger
-	ch      chan proxy.DeniedRequest
+	ch      chan *model.AuditEvent
 	dropped atomic.Int64
 }
 
@@ -27,7 +30,7 @@ type denialAuditor struct {
 const auditRate = 100
 
 func newDenialAuditor(st *store.Store, log *slog.Logger) *denialAuditor {
-	return &denialAuditor{store: st, log: log, ch: make(chan proxy.DeniedRequest, 1024)}
+	return &denialAuditor{store: st, log: log, ch: make(chan *model.AuditEvent, 1024)}
 }
 
 // enqueue is proxy.Server.Denied.
@@ -35,8 +38,21 @@ func (a *denialAuditor) enqueue(d proxy.DeniedRequest) {
 	if d.Session.CredentialID == "" {
 		return
 	}
+	actor := d.Session.UserName
+	if actor == "" {
+		actor = "anonymous"
+	}
+	a.enqueueEvent(&model.AuditEvent{Time: d.Time, Actor: actor, ActorID: d.Session.UserID, Action: "proxy-request-denied",
+		ObjectType: "api-target", ObjectID: d.TargetID, SourceAddress: d.Client.Addr().String(), Outcome: "failure",
+		Diff: map[string]any{"request_id": d.RequestID, "method": d.Method, "host": d.Host, "path": d.Path,
+			"reason": d.Reason, "credential": d.Session.CredentialName, "credential_id": d.Session.CredentialID,
+			"target": d.Session.TargetName}})
+}
+
+// enqueueEvent queues e for the writer, or drops and counts it when the queue is full; it never blocks.
+func (a *denialAuditor) enqueueEvent(e *model.AuditEvent) {
 	select {
-	case a.ch <- d:
+	case a.ch <- e:
 	default:
 		a.dropped.Add(1)
 	}
@@ -52,24 +68,15 @@ func (a *denialAuditor) run(ctx context.Context) {
 			return
 		case <-tick.C:
 			if n := a.dropped.Swap(0); n > 0 {
-				a.log.Warn("proxy denials not audited: the audit writer fell behind (each is in the access log)", "dropped", n)
+				a.log.Warn("proxy audit events dropped: the audit writer fell behind (each is in the access log)", "dropped", n)
 			}
-		case d := <-a.ch:
+		case e := <-a.ch:
 			if !pace.allow(time.Now()) {
 				a.dropped.Add(1)
 				continue
 			}
-			actor := d.Session.UserName
-			if actor == "" {
-				actor = "anonymous"
-			}
-			e := &model.AuditEvent{Time: d.Time, Actor: actor, ActorID: d.Session.UserID, Action: "proxy-request-denied",
-				ObjectType: "api-target", ObjectID: d.TargetID, SourceAddress: d.Client.Addr().String(), Outcome: "failure",
-				Diff: map[string]any{"request_id": d.RequestID, "method": d.Method, "host": d.Host, "path": d.Path,
-					"reason": d.Reason, "credential": d.Session.CredentialName, "credential_id": d.Session.CredentialID,
-					"target": d.Session.TargetName}}
 			if err := a.store.AppendAudit(ctx, e); err != nil && ctx.Err() == nil {
-				a.log.Error("auditing a proxy denial failed", "request_id", d.RequestID, "err", err)
+				a.log.Error("writing a proxy audit event failed", "action", e.Action, "err", err)
 			}
 		}
 	}

@@ -98,6 +98,7 @@ func (s *Server) newDataPlane(ctx context.Context, log *slog.Logger) (*dataPlane
 	}, func() float64 { return float64(s.ca.Minted()) }))
 	dp.denials = newDenialAuditor(s.store, log)
 	dp.proxy.Denied = dp.denials.enqueue
+	dp.sessions.Audit = dp.denials.enqueueEvent
 	s.registerDataPlaneMetrics(dp)
 	dp.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "gatehouse", Subsystem: "proxy", Name: "active_sessions", Help: "Open API sessions.",

@@ -47,6 +47,9 @@ type Manager struct {
 	// OnClose, if set, is called for every session that closes, with its target's name and final status
 	// (DISCONNECTED, TERMINATED, UNAUTHORIZED); it runs under the manager's lock and must be quick (a counter).
 	OnClose func(target, status string)
+	// Audit, if set, receives an audit event for every session that opens or closes (for the audit log and its
+	// export to a SIEM); it runs under the manager's lock and must not block (a bounded queue).
+	Audit func(*model.AuditEvent)
 	// OnRecordingFailure, if set, is called for every failed trail write or trail creation.
 	OnRecordingFailure func()
 
@@ -337,7 +340,19 @@ func (m *Manager) open(ctx context.Context, key string, g *proxy.Grant, client n
 	m.byID[row.ID] = s
 	m.log.Info("api session opened", "session", row.ID, "user", row.UserName, "target", row.TargetName,
 		"credential", row.CredentialName, "client", row.ClientAddress, "audit", row.AuditEnabled)
+	m.auditSession(&row, "api-session-open", now, map[string]any{"audit_enabled": row.AuditEnabled})
 	return s, nil
+}
+
+// auditSession hands Audit one session event: who (the session's user), what (the target), from where, and detail.
+func (m *Manager) auditSession(row *store.APISession, action string, now time.Time, detail map[string]any) {
+	if m.Audit == nil {
+		return
+	}
+	detail["session"], detail["credential"], detail["credential_id"] = row.ID, row.CredentialName, row.CredentialID
+	detail["target"], detail["node"] = row.TargetName, row.NodeID
+	m.Audit(&model.AuditEvent{Time: now, Actor: row.UserName, ActorID: row.UserID, Action: action,
+		ObjectType: "api-target", ObjectID: row.TargetID, SourceAddress: row.ClientAddress, Outcome: "success", Diff: detail})
 }
 
 // redactor lists everything secret about this session: the user's proxy secret and the target credential in
@@ -381,6 +396,7 @@ func (m *Manager) closeLocked(s *Session, status, reason string, now time.Time) 
 	if m.OnClose != nil {
 		m.OnClose(s.row.TargetName, status)
 	}
+	m.auditSession(&s.row, "api-session-close", now, map[string]any{"status": status, "reason": reason})
 	// Counted here, under m.mu, rather than when finish runs: a request still in flight (a WebSocket, say) may
 	// call finish after CloseAll started waiting, and a WaitGroup must not go up from zero during a Wait.
 	m.pending.Add(1)
