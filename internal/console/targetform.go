@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -50,7 +51,7 @@ type storedTarget struct {
 	UnauthorizedEndpoints []storedEndpoint `json:"unauthorized_endpoints"`
 	TLSTrustAnchors       string           `json:"tls_trust_anchors"`
 	TLSInsecureSkipVerify bool             `json:"tls_insecure_skip_verify"`
-	Disabled              bool             `json:"disabled"`
+	Disabled              disabledFlag     `json:"disabled"`
 	AuditEnabled          bool             `json:"audit_enabled"`
 	Credential            struct {
 		Type                 string `json:"type"`
@@ -73,12 +74,30 @@ type storedEndpoint struct {
 	NATTargetHost        string   `json:"nat_target_host"`
 }
 
+// disabledFlag reads a target's disabled state as the service API answers it: PrivX's NOT_DISABLED or BY_ADMIN (a
+// boolean, as older answers had it, also reads).
+type disabledFlag bool
+
+func (d *disabledFlag) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*d = s != "" && s != "NOT_DISABLED"
+		return nil
+	}
+	var v bool
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("disabled: want NOT_DISABLED, BY_ADMIN or a boolean, got %s", b)
+	}
+	*d = disabledFlag(v)
+	return nil
+}
+
 // formFromTarget fills the editor from a stored target, with blank rows to add endpoints without script.
 func formFromTarget(t *storedTarget) *targetForm {
 	f := &targetForm{CredType: "token", AuditEnabled: true}
 	if t != nil {
 		f = &targetForm{ID: t.ID, Name: t.Name, Comment: t.Comment, Tags: strings.Join(t.Tags, ", "), TrustAnchors: t.TLSTrustAnchors,
-			Disabled: t.Disabled, AuditEnabled: t.AuditEnabled, SkipVerify: t.TLSInsecureSkipVerify, CredType: t.Credential.Type,
+			Disabled: bool(t.Disabled), AuditEnabled: t.AuditEnabled, SkipVerify: t.TLSInsecureSkipVerify, CredType: t.Credential.Type,
 			BasicUser: t.Credential.BasicAuthUsername, HeaderName: t.Credential.HeaderName, Cert: t.Credential.Certificate,
 			BearerSet: t.Credential.BearerTokenSet, PasswordSet: t.Credential.BasicAuthPasswordSet,
 			HeaderValueSet: t.Credential.HeaderValueSet, KeySet: t.Credential.PrivateKeySet}
