@@ -139,12 +139,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "extender token refused", http.StatusUnauthorized)
 		return
 	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
+	if r.ProtoMajor != 1 {
 		http.Error(w, "extender connect needs HTTP/1.1", http.StatusHTTPVersionNotSupported)
 		return
 	}
-	conn, rw, err := hj.Hijack()
+	// ResponseController finds the connection through the API's wrapping writers (metrics, access log).
+	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		h.log().Error("extender hijack", "err", err)
 		return
