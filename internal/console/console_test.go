@@ -338,6 +338,9 @@ func TestCredentialLifecycle(t *testing.T) {
 	w := newWeb(t, gh.URL, roots(gh))
 	w.signIn("erin", "Erin-pass-12345")
 	tok := w.csrf("/access")
+	if st, page, _ := w.get("/access/targets/" + tid); st != http.StatusOK || !strings.Contains(page, `<code id="connect-command">gatehouse connect t1 --listen 127.0.0.1:8080</code>`) {
+		t.Errorf("the connection info does not offer the local connector: %d %.300s", st, page)
+	}
 
 	st, body, _ := w.post("/access/credentials", url.Values{"csrf": {tok}, "target.id": {tid}, "name": {"laptop"}, "source_address": {"not-an-address"}}, nil)
 	if st != http.StatusBadRequest || !regexp.MustCompile(`class="field-error" id="err-source_address">[^<]+<`).MatchString(body) {
