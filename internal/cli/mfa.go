@@ -12,19 +12,24 @@ type userMFACmd struct {
 }
 
 func (c *userMFACmd) Run(g *Globals) error {
+	return userMFACall(g, c.ID, http.MethodGet, "/mfa", c.outputFlags)
+}
+
+// userMFACall sends method to the user's MFA path (user by id or name) and prints the answer.
+func userMFACall(g *Globals, user, method, path string, out outputFlags) error {
 	api, err := newAPIClient()
 	if err != nil {
 		return err
 	}
-	id, err := usersResource.resolve(g.Ctx, api, c.ID)
+	id, err := usersResource.resolve(g.Ctx, api, user)
 	if err != nil {
 		return err
 	}
-	raw, err := api.do(g.Ctx, request{method: http.MethodGet, path: usersResource.item(id) + "/mfa"})
+	raw, err := api.do(g.Ctx, request{method: method, path: usersResource.item(id) + path})
 	if err != nil {
 		return err
 	}
-	return printObject(g.Stdout, c.outputFlags, raw)
+	return printObject(g.Stdout, out, raw)
 }
 
 // userEnrolTOTPCmd gives a user a new TOTP authenticator and prints it, for the admin to hand over.
@@ -39,19 +44,7 @@ user's source must have mfa_type TOTP. The user's first login with one of its co
 }
 
 func (c *userEnrolTOTPCmd) Run(g *Globals) error {
-	api, err := newAPIClient()
-	if err != nil {
-		return err
-	}
-	id, err := usersResource.resolve(g.Ctx, api, c.ID)
-	if err != nil {
-		return err
-	}
-	raw, err := api.do(g.Ctx, request{method: http.MethodPost, path: usersResource.item(id) + "/mfa/totp"})
-	if err != nil {
-		return err
-	}
-	return printObject(g.Stdout, c.outputFlags, raw)
+	return userMFACall(g, c.ID, http.MethodPost, "/mfa/totp", c.outputFlags)
 }
 
 // userResetMFACmd forgets a user's TOTP authenticator.
