@@ -33,7 +33,7 @@ func main() {
 		quick      = flag.Bool("quick", false, "smaller sizes and one round: a few minutes")
 		rounds     = flag.Int("rounds", 0, "rounds of alternating endpoints (default 3, 1 with -quick)")
 		only       = flag.String("workloads", "", "comma-separated workloads to run (default all; names: small-get-c1, small-get-c32, small-get-c256, h2-c32x4, new-conn-c8, 1mib-down-c8, 1mib-up-c8, extender-1mib-c8, scale-c32, stream-down, stream-up, idle-tunnels, store)")
-		endpoints  = flag.String("endpoints", "direct,baseline,gatehouse,gatehouse-norec,gatehouse-extender,gatehouse-scale,squid,mitmproxy", "endpoints to compare (each starts only if a chosen workload uses it)")
+		endpoints  = flag.String("endpoints", "direct,baseline,gatehouse,gatehouse-norec,gatehouse-extender,gatehouse-scale,gatehouse-scale-spread,squid,mitmproxy", "endpoints to compare (each starts only if a chosen workload uses it)")
 		peers      = flag.Bool("peers", true, "install (if missing) and run squid and mitmdump")
 		out        = flag.String("out", "bench-results.json", "JSON results file")
 		keep       = flag.Bool("keep", false, "keep the temp dir (logs, data dirs) for inspection")
@@ -262,6 +262,7 @@ func startEndpoints(ctx context.Context, cl *cleanups, dir, bin string, o runOpt
 	}
 	var eps []*endpoint
 	procs := map[string]*gatehouseProc{}
+	var scale *endpoint // both scale endpoints share one process
 	for _, name := range o.endpoints {
 		fmt.Fprintf(os.Stderr, "starting %s...\n", name)
 		switch name {
@@ -316,12 +317,18 @@ func startEndpoints(ctx context.Context, cl *cleanups, dir, bin string, o runOpt
 				return nil, fmt.Errorf("extender: %w", err)
 			}
 			eps = append(eps, e)
-		case "gatehouse-scale":
-			e, err := startScale(ctx, cl, dir, bin, org.addr, originCA.certPEM, o.l.sessions, o.l.creds)
-			if err != nil {
-				return nil, fmt.Errorf("scale: %w", err)
+		case "gatehouse-scale", "gatehouse-scale-spread":
+			if scale == nil {
+				if scale, err = startScale(ctx, cl, dir, bin, org.addr, originCA.certPEM, o.l.sessions, o.l.creds); err != nil {
+					return nil, fmt.Errorf("scale: %w", err)
+				}
 			}
-			eps = append(eps, e)
+			e := *scale
+			e.Name = name
+			if name == "gatehouse-scale" {
+				e.spread = nil
+			}
+			eps = append(eps, &e)
 		case "squid":
 			if !o.peers {
 				continue

@@ -291,20 +291,23 @@ func (rep *report) checkNewTargets(add func(target, got string, known, met bool)
 	} else {
 		add(h2, "", false, false)
 	}
-	one, many := rep.get("scale-c32", "gatehouse"), rep.get("scale-c32", "gatehouse-scale")
-	scale := []string{"scale: req/s >= 0.9x the one-session run's", "scale: CPU per request <= 1.1x the one-session run's",
-		"scale: p99 <= 1.1x the one-session run's"}
-	if measured(one) && measured(many) && one.CPUPerReq > 0 && one.P99 > 0 {
+	one := rep.get("scale-c32", "gatehouse")
+	for _, v := range []struct{ endpoint, what string }{{"gatehouse-scale", "scale"}, {"gatehouse-scale-spread", "scale, spread over the open sessions"}} {
+		many := rep.get("scale-c32", v.endpoint)
+		scale := []string{v.what + ": req/s >= 0.9x the one-session run's", v.what + ": CPU per request <= 1.1x the one-session run's",
+			v.what + ": p99 <= 1.1x the one-session run's"}
+		if !measured(one) || !measured(many) || one.CPUPerReq == 0 || one.P99 == 0 {
+			for _, t := range scale {
+				add(t, "", false, false)
+			}
+			continue
+		}
 		rate := many.ReqPerSec / one.ReqPerSec
 		add(scale[0], fmt.Sprintf("%.2fx (%.0f vs %.0f req/s)", rate, many.ReqPerSec, one.ReqPerSec), true, rate >= 0.9)
 		cpu := float64(many.CPUPerReq) / float64(one.CPUPerReq)
 		add(scale[1], fmt.Sprintf("%.2fx (%s vs %s µs)", cpu, us(many.CPUPerReq), us(one.CPUPerReq)), true, cpu <= 1.1)
 		p99 := float64(many.P99) / float64(one.P99)
 		add(scale[2], fmt.Sprintf("%.2fx (%s vs %s ms)", p99, ms(many.P99), ms(one.P99)), true, p99 <= 1.1)
-	} else {
-		for _, t := range scale {
-			add(t, "", false, false)
-		}
 	}
 	const ext = "1 MiB responses through an extender: >= 0.7x gatehouse straight to the origin (MiB/s)"
 	if gh, ex := rep.get("extender-1mib-c8", "gatehouse"), rep.get("extender-1mib-c8", "gatehouse-extender"); measured(gh) && measured(ex) {

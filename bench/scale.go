@@ -20,7 +20,9 @@ import (
 // through the store (spread over users of a thousand credentials each), restarted, and given `sessions` open API
 // sessions: one request each with distinct credentials. The scale workload then runs the same load through it
 // and through the gatehouse endpoint (one session), so the two rows differ only in what the store and the session
-// table hold. Its idle session timeout is raised so the sessions stay open through a full run.
+// table hold; gatehouse-scale-spread is the same process with each request on the next of the open sessions (the
+// worst case for caches: every session busy). Its idle session timeout is raised so the sessions stay open
+// through a full run. The returned endpoint carries the open sessions' secrets in spread.
 
 // scaleIdleTimeout outlasts a full run; the default of 15 minutes would close the sessions part-way.
 const scaleIdleTimeout = 4 * 3600
@@ -49,10 +51,10 @@ func startScale(ctx context.Context, cl *cleanups, dir, bin, originAddr string, 
 	if err := g.login(); err != nil {
 		return nil, err
 	}
-	e := &endpoint{Name: "gatehouse-scale", proxyAddr: g.proxyAddr, roots: pool, secret: secret, pid: g.cmd.Process.Pid}
+	e := &endpoint{Name: "gatehouse-scale", proxyAddr: g.proxyAddr, roots: pool, secret: secret, pid: g.cmd.Process.Pid, spread: keys}
 	t0 = time.Now()
 	s := requests(ctx, e, limits{perRun: 10 * time.Minute}, 32, len(keys), true, func(i int) (*http.Request, error) {
-		return getAt(e.authority(), keys[i], "/small")
+		return getAt(e.authority(), e.secretFor(i), "/small")
 	})
 	if s.Errors > 0 || s.Requests != len(keys) {
 		return nil, fmt.Errorf("opening %d sessions: %d done, %d errors, first: %s", len(keys), s.Requests, s.Errors, s.FirstErr)

@@ -35,16 +35,26 @@ type endpoint struct {
 	h2Host string
 	// noH2 says why the endpoint cannot carry HTTP/2 inside the tunnel; "" when it can.
 	noH2 string
+	// spread, if set, are the secrets the scale workload's requests take in turn instead of secret.
+	spread []string
 }
 
 // dedicatedEndpoints run only the workloads that name them (Only): each exists for one comparison.
-var dedicatedEndpoints = []string{"gatehouse-extender", "gatehouse-scale"}
+var dedicatedEndpoints = []string{"gatehouse-extender", "gatehouse-scale", "gatehouse-scale-spread"}
 
 func (e *endpoint) authority() string {
 	if e.host != "" {
 		return e.host
 	}
 	return originAddr
+}
+
+// secretFor is the secret of the workload's i-th request.
+func (e *endpoint) secretFor(i int) string {
+	if len(e.spread) > 0 {
+		return e.spread[i%len(e.spread)]
+	}
+	return e.secret
 }
 
 func (e *endpoint) pids() []int {
@@ -158,10 +168,13 @@ func workloads(l limits) []workload {
 			run: func(ctx context.Context, e *endpoint) sample {
 				return requests(ctx, e, l, 8, l.mib, true, func(int) (*http.Request, error) { return get(e, "/blob?size=1048576") })
 			}},
-		{Name: "scale-c32", Desc: fmt.Sprintf("small JSON GET, keep-alive, concurrency 32: gatehouse (one session) and gatehouse-scale (%d open sessions, %d credentials)", l.sessions, l.creds),
-			Only: []string{"gatehouse", "gatehouse-scale"},
+		{Name: "scale-c32", Desc: fmt.Sprintf("small JSON GET, keep-alive, concurrency 32: gatehouse (one session) and gatehouse-scale "+
+			"(%d open sessions, %d credentials; -spread: each request on the next open session)", l.sessions, l.creds),
+			Only: []string{"gatehouse", "gatehouse-scale", "gatehouse-scale-spread"},
 			run: func(ctx context.Context, e *endpoint) sample {
-				return requests(ctx, e, l, 32, l.small, true, func(int) (*http.Request, error) { return get(e, "/small") })
+				return requests(ctx, e, l, 32, l.small, true, func(i int) (*http.Request, error) {
+					return getAt(e.authority(), e.secretFor(i), "/small")
+				})
 			}},
 		{Name: "stream-down", Desc: fmt.Sprintf("one %s streamed response", size(l.stream)), Once: true,
 			run: func(ctx context.Context, e *endpoint) sample {
