@@ -155,6 +155,9 @@ func run(ctx context.Context, cl *cleanups, o runOpts) (*report, error) {
 	if limit < uint64(4*o.l.tunnels+1000) && want("idle-tunnels") {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("descriptor limit %d is low for %d tunnels", limit, o.l.tunnels))
 	}
+	if limit < uint64(o.l.sessions+2000) && want("scale-c32") {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("descriptor limit %d is low for %d open sessions (each holds its trail file open)", limit, o.l.sessions))
+	}
 	rep.Notes = append(rep.Notes,
 		"figures are from a shared 2-core machine with the load generator and origin on the same cores: compare ratios, not absolute numbers",
 		"chunked request bodies are read whole by Gatehouse before forwarding (limit 10 MiB), so uploads use Content-Length",

@@ -53,7 +53,7 @@ func startScale(ctx context.Context, cl *cleanups, dir, bin, originAddr string, 
 	}
 	e := &endpoint{Name: "gatehouse-scale", proxyAddr: g.proxyAddr, roots: pool, secret: secret, pid: g.cmd.Process.Pid, spread: keys}
 	t0 = time.Now()
-	s := requests(ctx, e, limits{perRun: 10 * time.Minute}, 32, len(keys), true, func(i int) (*http.Request, error) {
+	s := requests(ctx, e, limits{perRun: 5 * time.Minute}, 32, len(keys), true, func(i int) (*http.Request, error) {
 		return getAt(e.authority(), e.secretFor(i), "/small")
 	})
 	if s.Errors > 0 || s.Requests != len(keys) {
