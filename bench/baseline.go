@@ -60,11 +60,10 @@ func serveBaseline(addr, caCertPath, caKeyPath, upstreamCAPath string) error {
 		return err
 	}
 	fmt.Println(ln.Addr().String())
-	// Each intercepted connection is served by its own http.Server-less loop through a one-connection listener,
-	// so keep-alive and framing are net/http's.
+	// Every intercepted connection goes to one http.Server through a listener of already-terminated TLS
+	// connections, so keep-alive, framing and HTTP/2 (offered in ALPN, as Gatehouse does) are net/http's.
 	tunnels := &chanListener{c: make(chan net.Conn), addr: ln.Addr()}
-	go (&http.Server{Handler: b.rp, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}).Serve(tunnels)
+	go (&http.Server{Handler: b.rp, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}).Serve(tunnels)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -101,7 +100,7 @@ func (b *baseline) connect(c net.Conn, tunnels *chanListener) {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	tc := tls.Server(&prefixConn{Conn: c, r: br}, &tls.Config{
-		NextProtos: []string{"http/1.1"},
+		NextProtos: []string{"h2", "http/1.1"},
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return b.leaf(host)
 		},

@@ -44,7 +44,10 @@ type gatehouseProc struct {
 	apiAddr, proxyAddr string
 	api                *http.Client
 	token              string
-	startup            time.Duration // from exec to a healthy /healthz
+	dataDir            string
+	// roleID, userID and targetID are what configure created.
+	roleID, userID, targetID string
+	startup                  time.Duration // from exec to a healthy /healthz
 }
 
 // startGatehouse runs serve on dataDir and waits for /healthz.
@@ -63,7 +66,7 @@ func startGatehouse(ctx context.Context, cl *cleanups, bin, dataDir, logPath str
 	if err != nil {
 		return nil, err
 	}
-	g := &gatehouseProc{child: c, apiAddr: apiAddr, proxyAddr: proxyAddr}
+	g := &gatehouseProc{child: c, apiAddr: apiAddr, proxyAddr: proxyAddr, dataDir: dataDir}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if g.api == nil {
@@ -150,7 +153,7 @@ func (g *gatehouseProc) call(method, path string, body any, want int, out any) e
 }
 
 // configure creates a user holding a role, one target for the origin (audited or not) and a proxy credential, and
-// returns the credential's secret and the proxy CA clients must trust.
+// returns the credential's secret and the proxy CA clients must trust; the ids stay on g for later set-ups.
 func (g *gatehouseProc) configure(originAddr string, originCA []byte, audit bool) (secret string, proxyCA *x509.CertPool, err error) {
 	if err := g.login(); err != nil {
 		return "", nil, err
@@ -180,12 +183,9 @@ func (g *gatehouseProc) configure(originAddr string, originCA []byte, audit bool
 		return "", nil, err
 	}
 	target := id.ID
-	credPath := "/api-proxy/api/v1/users/" + user + "/client-credentials"
-	if err := g.call("POST", credPath, map[string]any{"name": "bench", "target": map[string]string{"id": target}}, 201, &id); err != nil {
-		return "", nil, err
-	}
-	var raw []byte
-	if err := g.call("GET", credPath+"/"+id.ID+"/secret", nil, 200, &raw); err != nil {
+	g.roleID, g.userID, g.targetID = role, user, target
+	secret, err = g.credential(user, target, "bench")
+	if err != nil {
 		return "", nil, err
 	}
 	var conf struct {
@@ -198,7 +198,23 @@ func (g *gatehouseProc) configure(originAddr string, originCA []byte, audit bool
 	if !pool.AppendCertsFromPEM([]byte(conf.Chain)) {
 		return "", nil, errors.New("no proxy CA in /conf")
 	}
-	return strings.TrimSpace(string(raw)), pool, nil
+	return secret, pool, nil
+}
+
+// credential creates a proxy credential of user for target and returns its secret.
+func (g *gatehouseProc) credential(user, target, name string) (string, error) {
+	var id struct {
+		ID string `json:"id"`
+	}
+	credPath := "/api-proxy/api/v1/users/" + user + "/client-credentials"
+	if err := g.call("POST", credPath, map[string]any{"name": name, "target": map[string]string{"id": target}}, 201, &id); err != nil {
+		return "", err
+	}
+	var raw []byte
+	if err := g.call("GET", credPath+"/"+id.ID+"/secret", nil, 200, &raw); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(raw)), nil
 }
 
 func ecdsaKey(k crypto.PrivateKey) (*ecdsa.PrivateKey, error) {

@@ -1,7 +1,7 @@
 // Command bench measures Gatehouse side by side with a direct connection, a bare interception baseline, squid
 // (ssl-bump) and mitmproxy (mitmdump), in one run on one machine, and reports ratios.
 //
-//	go run ./bench              # full run: 3 rounds, 1 GiB streams, 10,000 tunnels, 100,000 credentials
+//	go run ./bench              # full run: 3 rounds, 1 GiB streams, 10,000 tunnels and sessions, 100,000 credentials
 //	go run ./bench -quick       # a few minutes: 1 round and smaller sizes
 //	go run ./bench -workloads small-get-c32,store -peers=false
 //
@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -31,8 +32,8 @@ func main() {
 	var (
 		quick      = flag.Bool("quick", false, "smaller sizes and one round: a few minutes")
 		rounds     = flag.Int("rounds", 0, "rounds of alternating endpoints (default 3, 1 with -quick)")
-		only       = flag.String("workloads", "", "comma-separated workloads to run (default all; names: small-get-c1, small-get-c32, small-get-c256, new-conn-c8, 1mib-down-c8, 1mib-up-c8, stream-down, stream-up, idle-tunnels, store)")
-		endpoints  = flag.String("endpoints", "direct,baseline,gatehouse,gatehouse-norec,squid,mitmproxy", "endpoints to compare")
+		only       = flag.String("workloads", "", "comma-separated workloads to run (default all; names: small-get-c1, small-get-c32, small-get-c256, h2-c32x4, new-conn-c8, 1mib-down-c8, 1mib-up-c8, extender-1mib-c8, scale-c32, stream-down, stream-up, idle-tunnels, store)")
+		endpoints  = flag.String("endpoints", "direct,baseline,gatehouse,gatehouse-norec,gatehouse-extender,gatehouse-scale,gatehouse-scale-spread,squid,mitmproxy", "endpoints to compare (each starts only if a chosen workload uses it)")
 		peers      = flag.Bool("peers", true, "install (if missing) and run squid and mitmdump")
 		out        = flag.String("out", "bench-results.json", "JSON results file")
 		keep       = flag.Bool("keep", false, "keep the temp dir (logs, data dirs) for inspection")
@@ -41,6 +42,8 @@ func main() {
 		tunnels    = flag.Int("tunnels", 0, "idle tunnels (default 10000, 1000 with -quick)")
 		targets    = flag.Int("store-targets", 0, "targets in the large store (default 10000, 1000 with -quick)")
 		creds      = flag.Int("store-credentials", 0, "credentials in the large store (default 100000, 10000 with -quick)")
+		sessions   = flag.Int("scale-sessions", 0, "open API sessions of the gatehouse-scale endpoint (default 10000, 1000 with -quick)")
+		scaleCreds = flag.Int("scale-credentials", 0, "credentials of the gatehouse-scale endpoint (default 100000, 10000 with -quick)")
 
 		serveBase = flag.Bool("serve-baseline", false, "internal: run the bare interception baseline")
 		listen    = flag.String("listen", "127.0.0.1:0", "internal: baseline listen address")
@@ -54,10 +57,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "baseline:", serveBaseline(*listen, *caCert, *caKey, *upCA))
 		os.Exit(1)
 	}
-	l := limits{small: 50000, newConn: 2000, mib: 400, stream: 1 << 30, tunnels: 10000, perRun: 20 * time.Second}
+	l := limits{small: 50000, newConn: 2000, mib: 400, stream: 1 << 30, tunnels: 10000, sessions: 10000, creds: 100000,
+		perRun: 20 * time.Second}
 	nTargets, nCreds := 10000, 100000
 	if *quick {
-		l = limits{small: 10000, newConn: 300, mib: 100, stream: 128 << 20, tunnels: 1000, perRun: 8 * time.Second}
+		l = limits{small: 10000, newConn: 300, mib: 100, stream: 128 << 20, tunnels: 1000, sessions: 1000, creds: 10000,
+			perRun: 8 * time.Second}
 		nTargets, nCreds = 1000, 10000
 	}
 	if *rounds == 0 {
@@ -72,6 +77,12 @@ func main() {
 		}
 	}
 	setIf(&l.tunnels, *tunnels)
+	setIf(&l.sessions, *sessions)
+	setIf(&l.creds, *scaleCreds)
+	if l.creds < l.sessions {
+		fmt.Fprintln(os.Stderr, "bench: -scale-credentials must be at least -scale-sessions (one credential per session)")
+		os.Exit(2)
+	}
 	setIf(&nTargets, *targets)
 	setIf(&nCreds, *creds)
 	if *streamSize > 0 {
@@ -144,10 +155,28 @@ func run(ctx context.Context, cl *cleanups, o runOpts) (*report, error) {
 	if limit < uint64(4*o.l.tunnels+1000) && want("idle-tunnels") {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("descriptor limit %d is low for %d tunnels", limit, o.l.tunnels))
 	}
+	if limit < uint64(o.l.sessions+2000) && want("scale-c32") {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("descriptor limit %d is low for %d open sessions (each holds its trail file open)", limit, o.l.sessions))
+	}
 	rep.Notes = append(rep.Notes,
 		"figures are from a shared 2-core machine with the load generator and origin on the same cores: compare ratios, not absolute numbers",
 		"chunked request bodies are read whole by Gatehouse before forwarding (limit 10 MiB), so uploads use Content-Length",
 		"mitmdump runs with stream_large_bodies=1m, as one must for gigabyte bodies; squid with cache deny all")
+
+	var wls []workload
+	for _, w := range workloads(o.l) {
+		if want(w.Name) {
+			wls = append(wls, w)
+		}
+	}
+	// Only the endpoints some chosen workload runs on are started (the scale endpoint's seeding takes a while).
+	var needed []string
+	for _, name := range o.endpoints {
+		if slices.ContainsFunc(wls, func(w workload) bool { return w.uses(name) }) {
+			needed = append(needed, name)
+		}
+	}
+	o.endpoints = needed
 
 	fmt.Fprintln(os.Stderr, "building gatehouse...")
 	bin, err := buildGatehouse(ctx, dir)
@@ -161,12 +190,6 @@ func run(ctx context.Context, cl *cleanups, o runOpts) (*report, error) {
 	for _, e := range eps {
 		rep.Order = append(rep.Order, e.Name)
 	}
-	var wls []workload
-	for _, w := range workloads(o.l) {
-		if want(w.Name) {
-			wls = append(wls, w)
-		}
-	}
 	samples := map[string]map[string][]sample{}
 	for round := range o.rounds {
 		for _, w := range wls {
@@ -176,13 +199,20 @@ func run(ctx context.Context, cl *cleanups, o runOpts) (*report, error) {
 			if samples[w.Name] == nil {
 				samples[w.Name] = map[string][]sample{}
 			}
+			weps := w.endpoints(eps)
 			// Rotate the order each round, so no endpoint always runs first (or right after the heaviest one).
-			for i := range eps {
-				e := eps[(i+round)%len(eps)]
+			for i := range weps {
+				e := weps[(i+round)%len(weps)]
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
-				fmt.Fprintf(os.Stderr, "round %d/%d  %-15s %-16s ", round+1, o.rounds, w.Name, e.Name)
+				if w.NA != nil {
+					if why := w.NA(e); why != "" {
+						samples[w.Name][e.Name] = append(samples[w.Name][e.Name], sample{NA: why})
+						continue
+					}
+				}
+				fmt.Fprintf(os.Stderr, "round %d/%d  %-16s %-18s ", round+1, o.rounds, w.Name, e.Name)
 				s := w.run(ctx, e)
 				fmt.Fprintf(os.Stderr, "%6d req %8.1fs %d errors\n", s.Requests, s.Elapsed.Seconds(), s.Errors)
 				samples[w.Name][e.Name] = append(samples[w.Name][e.Name], s)
@@ -192,7 +222,7 @@ func run(ctx context.Context, cl *cleanups, o runOpts) (*report, error) {
 	for _, w := range wls {
 		wr := workloadReport{Name: w.Name, Desc: w.Desc}
 		rep.results[w.Name] = map[string]*result{}
-		for _, e := range eps {
+		for _, e := range w.endpoints(eps) {
 			r := aggregate(e.Name, samples[w.Name][e.Name])
 			rep.results[w.Name][e.Name] = r
 			wr.Results = append(wr.Results, r)
@@ -234,11 +264,13 @@ func startEndpoints(ctx context.Context, cl *cleanups, dir, bin string, o runOpt
 		rep.Versions["mitmdump"] = peerVersion("mitmdump", "--version")
 	}
 	var eps []*endpoint
+	procs := map[string]*gatehouseProc{}
+	var scale *endpoint // both scale endpoints share one process
 	for _, name := range o.endpoints {
 		fmt.Fprintf(os.Stderr, "starting %s...\n", name)
 		switch name {
 		case "direct":
-			eps = append(eps, &endpoint{Name: name, roots: originCA.pool(), secret: targetToken})
+			eps = append(eps, &endpoint{Name: name, roots: originCA.pool(), secret: targetToken, h2Host: org.h2addr})
 		case "baseline":
 			ca, err := newCA("gatehouse bench baseline CA")
 			if err != nil {
@@ -275,7 +307,31 @@ func startEndpoints(ctx context.Context, cl *cleanups, dir, bin string, o runOpt
 			if err != nil {
 				return nil, fmt.Errorf("configure %s: %w", name, err)
 			}
+			procs[name] = g
 			eps = append(eps, &endpoint{Name: name, proxyAddr: g.proxyAddr, roots: pool, secret: secret, pid: g.cmd.Process.Pid})
+		case "gatehouse-extender":
+			g := procs["gatehouse"]
+			if g == nil {
+				return nil, errors.New("gatehouse-extender runs on the gatehouse endpoint's process: list gatehouse before it")
+			}
+			gh := eps[slices.IndexFunc(eps, func(e *endpoint) bool { return e.Name == "gatehouse" })]
+			e, err := startExtender(ctx, cl, dir, bin, g, gh, org.addr, originCA.certPEM)
+			if err != nil {
+				return nil, fmt.Errorf("extender: %w", err)
+			}
+			eps = append(eps, e)
+		case "gatehouse-scale", "gatehouse-scale-spread":
+			if scale == nil {
+				if scale, err = startScale(ctx, cl, dir, bin, org.addr, originCA.certPEM, o.l.sessions, o.l.creds); err != nil {
+					return nil, fmt.Errorf("scale: %w", err)
+				}
+			}
+			e := *scale
+			e.Name = name
+			if name == "gatehouse-scale" {
+				e.spread = nil
+			}
+			eps = append(eps, &e)
 		case "squid":
 			if !o.peers {
 				continue
@@ -288,7 +344,8 @@ func startEndpoints(ctx context.Context, cl *cleanups, dir, bin string, o runOpt
 			if err != nil {
 				return nil, err
 			}
-			eps = append(eps, &endpoint{Name: name, proxyAddr: addr, roots: ca.pool(), secret: "user-secret-squid", pid: c.cmd.Process.Pid})
+			eps = append(eps, &endpoint{Name: name, proxyAddr: addr, roots: ca.pool(), secret: "user-secret-squid", pid: c.cmd.Process.Pid,
+				noH2: "squid does not speak HTTP/2: ssl-bump offers the client HTTP/1.1 only"})
 		case "mitmproxy":
 			if !o.peers {
 				continue
@@ -305,7 +362,7 @@ func startEndpoints(ctx context.Context, cl *cleanups, dir, bin string, o runOpt
 	// One request through each before any measurement, so a misconfigured endpoint fails fast and clearly.
 	for _, e := range eps {
 		l := limits{perRun: 20 * time.Second}
-		s := requests(ctx, e, l, 1, 1, false, func(string) (*http.Request, error) { return get(e, "/small") })
+		s := requests(ctx, e, l, 1, 1, false, func(int) (*http.Request, error) { return get(e, "/small") })
 		if s.Errors > 0 || s.Requests != 1 {
 			return nil, fmt.Errorf("smoke request through %s failed: %s", e.Name, s.FirstErr)
 		}

@@ -57,8 +57,8 @@ func newCA(name string) (*benchCA, error) {
 		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})}, nil
 }
 
-// leaf issues a server certificate for host (a DNS name or an IP address).
-func (ca *benchCA) leaf(host string) (*tls.Certificate, error) {
+// leaf issues a server certificate for host and the other names (DNS names or IP addresses).
+func (ca *benchCA) leaf(host string, names ...string) (*tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -68,10 +68,12 @@ func (ca *benchCA) leaf(host string) (*tls.Certificate, error) {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	if ip := net.ParseIP(host); ip != nil {
-		tmpl.IPAddresses = []net.IP{ip}
-	} else {
-		tmpl.DNSNames = []string{host}
+	for _, n := range append([]string{host}, names...) {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -98,13 +100,15 @@ func (ca *benchCA) writeFiles(certPath, keyPath string) error {
 const targetToken = "bench-upstream-token-0f1e2d3c4b5a"
 
 // origin is the HTTPS API every workload talks to, on loopback, HTTP/1.1 only so that every proxy speaks the same
-// protocol upstream.
+// protocol upstream. A second listener of the same handler offers HTTP/2 as well, for the direct run of the
+// HTTP/2 workload only. Its certificate also names extenderHost, the name the extender endpoint reaches it by.
 //
 //	GET  /small           a small JSON document
 //	GET  /blob?size=N     N bytes, streamed
 //	POST /upload          reads the body and answers its length
 type origin struct {
 	addr     string
+	h2addr   string
 	srv      *http.Server
 	requests atomic.Int64
 	badAuth  atomic.Int64
@@ -119,7 +123,7 @@ var chunk = func() []byte {
 }()
 
 func startOrigin(cl *cleanups, ca *benchCA) (*origin, error) {
-	cert, err := ca.leaf("127.0.0.1")
+	cert, err := ca.leaf("127.0.0.1", extenderHost)
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +181,19 @@ func startOrigin(cl *cleanups, ca *benchCA) (*origin, error) {
 	}
 	go o.srv.ServeTLS(ln, "", "")
 	cl.add(func() { o.srv.Close() })
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	o.h2addr = ln2.Addr().String()
+	h2 := &http.Server{
+		Handler:           mux,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{*cert}, NextProtos: []string{"h2", "http/1.1"}},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	go h2.ServeTLS(ln2, "", "")
+	cl.add(func() { h2.Close() })
 	return o, nil
 }
 

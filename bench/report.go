@@ -24,6 +24,7 @@ type result struct {
 	PerTunnel  float64       `json:"per_tunnel_kb,omitempty"`
 	Errors     int           `json:"errors"`
 	FirstError string        `json:"first_error,omitempty"`
+	NA         string        `json:"not_applicable,omitempty"`
 }
 
 // report is everything the JSON file holds.
@@ -62,6 +63,10 @@ func aggregate(name string, rounds []sample) *result {
 	var cpu time.Duration
 	reqs := 0
 	for _, s := range rounds {
+		if s.NA != "" {
+			r.NA = s.NA
+			continue
+		}
 		if s.Elapsed > 0 {
 			rps = append(rps, float64(s.Requests)/s.Elapsed.Seconds())
 			mibs = append(mibs, float64(s.Bytes)/(1<<20)/s.Elapsed.Seconds())
@@ -158,6 +163,10 @@ func (rep *report) printTable(w io.Writer) {
 				fmt.Fprintf(tw, "%s\t%d\t%.1f\t%s\t%.1f\t%d\t\n", r.Endpoint, n, r.PerTunnel, mib(r.PeakRSSKB), el.Seconds(), r.Errors)
 				continue
 			}
+			if r.NA != "" {
+				fmt.Fprintf(tw, "%s\tn/a\t\t\t\t\t\t\t\t\t\n", r.Endpoint)
+				continue
+			}
 			vsDirect, vsIt := "-", "-"
 			if direct != nil && r.Endpoint != "direct" {
 				vsDirect = ratio(r.ReqPerSec, direct.ReqPerSec)
@@ -172,6 +181,9 @@ func (rep *report) printTable(w io.Writer) {
 		for _, r := range wl.Results {
 			if r.FirstError != "" {
 				fmt.Fprintf(w, "  first error via %s: %s\n", r.Endpoint, r.FirstError)
+			}
+			if r.NA != "" {
+				fmt.Fprintf(w, "  n/a via %s: %s\n", r.Endpoint, r.NA)
 			}
 		}
 	}
@@ -230,6 +242,7 @@ func (rep *report) checkTargets() {
 	} else {
 		add("small GET c32: p99 no worse than squid's", "", false, false)
 	}
+	rep.checkNewTargets(add)
 	gh1m, squid1m := rep.get("1mib-down-c8", "gatehouse"), rep.get("1mib-down-c8", "squid")
 	if gh1m != nil && squid1m != nil && squid1m.MiBPerSec > 0 {
 		got := gh1m.MiBPerSec / squid1m.MiBPerSec
@@ -266,4 +279,41 @@ func (rep *report) writeJSON(path string) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// checkNewTargets adds the targets of the HTTP/2, scale and extender workloads.
+func (rep *report) checkNewTargets(add func(target, got string, known, met bool)) {
+	measured := func(r *result) bool { return r != nil && r.NA == "" && r.ReqPerSec > 0 }
+	const h2 = "HTTP/2 in the tunnel (32 streams, 4 connections): >= 0.9x the bare baseline's req/s"
+	if gh, base := rep.get("h2-c32x4", "gatehouse"), rep.get("h2-c32x4", "baseline"); measured(gh) && measured(base) {
+		got := gh.ReqPerSec / base.ReqPerSec
+		add(h2, fmt.Sprintf("%.2fx (%.0f vs %.0f req/s)", got, gh.ReqPerSec, base.ReqPerSec), true, got >= 0.9)
+	} else {
+		add(h2, "", false, false)
+	}
+	one := rep.get("scale-c32", "gatehouse")
+	for _, v := range []struct{ endpoint, what string }{{"gatehouse-scale", "scale"}, {"gatehouse-scale-spread", "scale, spread over the open sessions"}} {
+		many := rep.get("scale-c32", v.endpoint)
+		scale := []string{v.what + ": req/s >= 0.9x the one-session run's", v.what + ": CPU per request <= 1.1x the one-session run's",
+			v.what + ": p99 <= 1.1x the one-session run's"}
+		if !measured(one) || !measured(many) || one.CPUPerReq == 0 || one.P99 == 0 {
+			for _, t := range scale {
+				add(t, "", false, false)
+			}
+			continue
+		}
+		rate := many.ReqPerSec / one.ReqPerSec
+		add(scale[0], fmt.Sprintf("%.2fx (%.0f vs %.0f req/s)", rate, many.ReqPerSec, one.ReqPerSec), true, rate >= 0.9)
+		cpu := float64(many.CPUPerReq) / float64(one.CPUPerReq)
+		add(scale[1], fmt.Sprintf("%.2fx (%s vs %s µs)", cpu, us(many.CPUPerReq), us(one.CPUPerReq)), true, cpu <= 1.1)
+		p99 := float64(many.P99) / float64(one.P99)
+		add(scale[2], fmt.Sprintf("%.2fx (%s vs %s ms)", p99, ms(many.P99), ms(one.P99)), true, p99 <= 1.1)
+	}
+	const ext = "1 MiB responses through an extender: >= 0.7x gatehouse straight to the origin (MiB/s)"
+	if gh, ex := rep.get("extender-1mib-c8", "gatehouse"), rep.get("extender-1mib-c8", "gatehouse-extender"); measured(gh) && measured(ex) {
+		got := ex.MiBPerSec / gh.MiBPerSec
+		add(ext, fmt.Sprintf("%.2fx (%.0f vs %.0f MiB/s)", got, ex.MiBPerSec, gh.MiBPerSec), true, got >= 0.7)
+	} else {
+		add(ext, "", false, false)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,42 @@ type endpoint struct {
 	roots     *x509.CertPool
 	secret    string // what the client puts in Authorization
 	pid       int    // the proxy process (and its helpers) to measure; 0 for direct
+	// extraPIDs are measured with pid: processes of the endpoint that are not the proxy's children (the extender
+	// agent).
+	extraPIDs []int
+	// host is the authority requests name; "" means the origin's own address.
+	host string
+	// h2Host is the authority of the HTTP/2 workload, for direct: the origin's HTTP/2 listener.
+	h2Host string
+	// noH2 says why the endpoint cannot carry HTTP/2 inside the tunnel; "" when it can.
+	noH2 string
+	// spread, if set, are the secrets the scale workload's requests take in turn instead of secret.
+	spread []string
+}
+
+// dedicatedEndpoints run only the workloads that name them (Only): each exists for one comparison.
+var dedicatedEndpoints = []string{"gatehouse-extender", "gatehouse-scale", "gatehouse-scale-spread"}
+
+func (e *endpoint) authority() string {
+	if e.host != "" {
+		return e.host
+	}
+	return originAddr
+}
+
+// secretFor is the secret of the workload's i-th request.
+func (e *endpoint) secretFor(i int) string {
+	if len(e.spread) > 0 {
+		return e.spread[i%len(e.spread)]
+	}
+	return e.secret
+}
+
+func (e *endpoint) pids() []int {
+	if e.pid == 0 {
+		return nil
+	}
+	return append([]int{e.pid}, e.extraPIDs...)
 }
 
 // transport is the client side: HTTP/1.1, the proxy's CA as the only root, the proxy from the endpoint (never the
@@ -54,8 +91,10 @@ type sample struct {
 	CPU      time.Duration `json:"cpu_ns"`
 	PeakKB   int64         `json:"peak_rss_kb"`
 	// PerTunnelKB is set by the idle-tunnel workload: resident memory added per open tunnel.
-	PerTunnelKB float64         `json:"per_tunnel_kb,omitempty"`
-	lat         []time.Duration // merged into the result, not kept per sample
+	PerTunnelKB float64 `json:"per_tunnel_kb,omitempty"`
+	// NA says why the endpoint cannot run the workload; nothing else is set then.
+	NA  string          `json:"not_applicable,omitempty"`
+	lat []time.Duration // merged into the result, not kept per sample
 }
 
 // workload is one line of the issue's list.
@@ -64,7 +103,31 @@ type workload struct {
 	Desc string
 	// Once runs it in a single round only (gigabyte streams, idle tunnels): long, and its peak is what counts.
 	Once bool
-	run  func(ctx context.Context, e *endpoint) sample
+	// Only, if set, lists the endpoints the workload runs on (dedicated ones included); nil means every endpoint
+	// that is not dedicated.
+	Only []string
+	// NA, if set, says why an endpoint cannot run the workload ("" when it can); the table shows the reason.
+	NA  func(e *endpoint) string
+	run func(ctx context.Context, e *endpoint) sample
+}
+
+// endpoints are those of eps the workload runs on, in their order.
+func (w *workload) endpoints(eps []*endpoint) []*endpoint {
+	var out []*endpoint
+	for _, e := range eps {
+		if w.uses(e.Name) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// uses says whether the workload runs on (or lists as not applicable) the endpoint named name.
+func (w *workload) uses(name string) bool {
+	if w.Only != nil {
+		return slices.Contains(w.Only, name)
+	}
+	return !slices.Contains(dedicatedEndpoints, name)
 }
 
 // limits bound every load in count and time.
@@ -72,6 +135,7 @@ type limits struct {
 	small, newConn, mib int           // requests per run
 	stream              int64         // bytes of the streamed response and upload
 	tunnels             int           // idle tunnels
+	sessions, creds     int           // the scale endpoint's open sessions and stored credentials
 	perRun              time.Duration // wall-clock cap of one run
 }
 
@@ -79,32 +143,48 @@ func workloads(l limits) []workload {
 	small := func(conc int) workload {
 		return workload{Name: "small-get-c" + strconv.Itoa(conc), Desc: fmt.Sprintf("small JSON GET, keep-alive, concurrency %d", conc),
 			run: func(ctx context.Context, e *endpoint) sample {
-				return requests(ctx, e, l, conc, l.small, true, func(string) (*http.Request, error) { return get(e, "/small") })
+				return requests(ctx, e, l, conc, l.small, true, func(int) (*http.Request, error) { return get(e, "/small") })
 			}}
 	}
 	return []workload{
 		small(1), small(32), small(256),
+		{Name: "h2-c32x4", Desc: "small JSON GET over HTTP/2 inside the tunnel, 32 streams over 4 connections",
+			NA:  func(e *endpoint) string { return e.noH2 },
+			run: func(ctx context.Context, e *endpoint) sample { return h2Requests(ctx, e, l, 4, 32, l.small) }},
 		{Name: "new-conn-c8", Desc: "small JSON GET, new TCP+TLS connection per request, concurrency 8",
 			run: func(ctx context.Context, e *endpoint) sample {
-				return requests(ctx, e, l, 8, l.newConn, false, func(string) (*http.Request, error) { return get(e, "/small") })
+				return requests(ctx, e, l, 8, l.newConn, false, func(int) (*http.Request, error) { return get(e, "/small") })
 			}},
 		{Name: "1mib-down-c8", Desc: "1 MiB responses, keep-alive, concurrency 8",
 			run: func(ctx context.Context, e *endpoint) sample {
-				return requests(ctx, e, l, 8, l.mib, true, func(string) (*http.Request, error) { return get(e, "/blob?size=1048576") })
+				return requests(ctx, e, l, 8, l.mib, true, func(int) (*http.Request, error) { return get(e, "/blob?size=1048576") })
 			}},
 		{Name: "1mib-up-c8", Desc: "1 MiB uploads (Content-Length), keep-alive, concurrency 8",
 			run: func(ctx context.Context, e *endpoint) sample {
-				return requests(ctx, e, l, 8, l.mib, true, func(string) (*http.Request, error) { return upload(e, 1<<20) })
+				return requests(ctx, e, l, 8, l.mib, true, func(int) (*http.Request, error) { return upload(e, 1<<20) })
+			}},
+		{Name: "extender-1mib-c8", Desc: "1 MiB responses, keep-alive, concurrency 8: gatehouse straight to the origin and through an extender agent on loopback",
+			Only: []string{"gatehouse", "gatehouse-extender"},
+			run: func(ctx context.Context, e *endpoint) sample {
+				return requests(ctx, e, l, 8, l.mib, true, func(int) (*http.Request, error) { return get(e, "/blob?size=1048576") })
+			}},
+		{Name: "scale-c32", Desc: fmt.Sprintf("small JSON GET, keep-alive, concurrency 32: gatehouse (one session) and gatehouse-scale "+
+			"(%d open sessions, %d credentials; -spread: each request on the next open session)", l.sessions, l.creds),
+			Only: []string{"gatehouse", "gatehouse-scale", "gatehouse-scale-spread"},
+			run: func(ctx context.Context, e *endpoint) sample {
+				return requests(ctx, e, l, 32, l.small, true, func(i int) (*http.Request, error) {
+					return getAt(e.authority(), e.secretFor(i), "/small")
+				})
 			}},
 		{Name: "stream-down", Desc: fmt.Sprintf("one %s streamed response", size(l.stream)), Once: true,
 			run: func(ctx context.Context, e *endpoint) sample {
-				return requests(ctx, e, l, 1, 1, true, func(string) (*http.Request, error) {
+				return requests(ctx, e, l, 1, 1, true, func(int) (*http.Request, error) {
 					return get(e, "/blob?size="+strconv.FormatInt(l.stream, 10))
 				})
 			}},
 		{Name: "stream-up", Desc: fmt.Sprintf("one %s streamed upload (Content-Length)", size(l.stream)), Once: true,
 			run: func(ctx context.Context, e *endpoint) sample {
-				return requests(ctx, e, l, 1, 1, true, func(string) (*http.Request, error) { return upload(e, l.stream) })
+				return requests(ctx, e, l, 1, 1, true, func(int) (*http.Request, error) { return upload(e, l.stream) })
 			}},
 		{Name: "idle-tunnels", Desc: fmt.Sprintf("%d concurrent idle intercepted tunnels (CONNECT + TLS)", l.tunnels), Once: true,
 			run: func(ctx context.Context, e *endpoint) sample { return idleTunnels(ctx, e, l.tunnels) }},
@@ -119,16 +199,20 @@ func size(n int64) string {
 }
 
 func get(e *endpoint, path string) (*http.Request, error) {
-	req, err := http.NewRequest("GET", "https://"+originAddr+path, nil)
+	return getAt(e.authority(), e.secret, path)
+}
+
+func getAt(authority, secret, path string) (*http.Request, error) {
+	req, err := http.NewRequest("GET", "https://"+authority+path, nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+e.secret)
+	req.Header.Set("Authorization", "Bearer "+secret)
 	return req, nil
 }
 
 func upload(e *endpoint, n int64) (*http.Request, error) {
-	req, err := http.NewRequest("POST", "https://"+originAddr+"/upload", io.LimitReader(zeroReader{}, n))
+	req, err := http.NewRequest("POST", "https://"+e.authority()+"/upload", io.LimitReader(zeroReader{}, n))
 	if err != nil {
 		return nil, err
 	}
@@ -148,13 +232,27 @@ func (zeroReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// requests sends n requests with conc workers (bounded by l.perRun as well) and measures the proxy process.
-func requests(ctx context.Context, e *endpoint, l limits, conc, n int, keepAlive bool, mk func(string) (*http.Request, error)) sample {
+// requests sends n requests with conc workers (bounded by l.perRun as well) over one HTTP/1.1 transport and
+// measures the proxy process.
+func requests(ctx context.Context, e *endpoint, l limits, conc, n int, keepAlive bool, mk func(i int) (*http.Request, error)) sample {
 	tr := e.transport(conc, keepAlive)
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: max(l.perRun, time.Minute)}
-	one := func(ctx context.Context) (int64, time.Duration, error) {
-		req, err := mk("")
+	warm := 0
+	// Warm-up: open the keep-alive connections (and mint the leaf) before measuring.
+	if keepAlive && n > 1 {
+		warm = conc
+	}
+	return drive(ctx, e, l, []*http.Client{client}, conc, n, warm, nil, mk)
+}
+
+// drive sends n requests with conc workers, worker i on clients[i%len(clients)], bounded by l.perRun, after warm
+// unmeasured requests spread over the clients, and measures the endpoint's processes. check, if set, vets each
+// answer beyond its status (the HTTP/2 workload refuses an HTTP/1.1 answer).
+func drive(ctx context.Context, e *endpoint, l limits, clients []*http.Client, conc, n, warm int,
+	check func(*http.Response) error, mk func(i int) (*http.Request, error)) sample {
+	one := func(ctx context.Context, client *http.Client, i int) (int64, time.Duration, error) {
+		req, err := mk(i)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -174,14 +272,18 @@ func requests(ctx context.Context, e *endpoint, l limits, conc, n int, keepAlive
 		if resp.StatusCode != http.StatusOK {
 			return got, 0, fmt.Errorf("status %d", resp.StatusCode)
 		}
+		if check != nil {
+			if err := check(resp); err != nil {
+				return got, 0, err
+			}
+		}
 		return got, time.Since(start), nil
 	}
-	// Warm-up: open the keep-alive connections (and mint the leaf) before measuring.
-	if keepAlive && n > 1 {
+	if warm > 0 {
 		var wg sync.WaitGroup
-		for range conc {
+		for w := range warm {
 			wg.Add(1)
-			go func() { defer wg.Done(); one(ctx) }()
+			go func() { defer wg.Done(); one(ctx, clients[w%len(clients)], 0) }()
 		}
 		wg.Wait()
 	}
@@ -189,21 +291,26 @@ func requests(ctx context.Context, e *endpoint, l limits, conc, n int, keepAlive
 	ctx, cancel := context.WithTimeout(ctx, l.perRun)
 	defer cancel()
 	var s sample
-	m := startMeasure(e.pid)
+	m := startMeasure(e.pids())
 	var next atomic.Int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range conc {
+	for w := range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			client := clients[w%len(clients)]
 			lat := make([]time.Duration, 0, n/conc+1)
 			var bytes int64
 			var errs int
 			var firstErr error
-			for ctx.Err() == nil && next.Add(1) <= int64(n) {
-				b, d, err := one(ctx)
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					break
+				}
+				b, d, err := one(ctx, client, i)
 				bytes += b
 				if err != nil {
 					if ctx.Err() != nil {
@@ -236,24 +343,31 @@ func requests(ctx context.Context, e *endpoint, l limits, conc, n int, keepAlive
 
 // measure brackets a run with the proxy process's CPU time and peak memory.
 type measure struct {
-	pid  int
+	pids []int
 	cpu0 time.Duration
 }
 
-func startMeasure(pid int) measure {
-	if pid == 0 {
-		return measure{}
+// startMeasure brackets the process trees rooted at pids (none for direct).
+func startMeasure(pids []int) measure {
+	m := measure{pids: pids}
+	for _, p := range pids {
+		resetPeak(p)
+		m.cpu0 += cpuTime(p)
 	}
-	resetPeak(pid)
-	return measure{pid: pid, cpu0: cpuTime(pid)}
+	return m
 }
 
 func (m measure) finish(s *sample) {
-	if m.pid == 0 {
+	if len(m.pids) == 0 {
 		return
 	}
-	s.CPU = cpuTime(m.pid) - m.cpu0
-	s.PeakKB = peakKB(m.pid)
+	var cpu time.Duration
+	var peak int64
+	for _, p := range m.pids {
+		cpu += cpuTime(p)
+		peak += peakKB(p)
+	}
+	s.CPU, s.PeakKB = cpu-m.cpu0, peak
 }
 
 // idleTunnels opens n tunnels (CONNECT, then a TLS handshake through the proxy's interception), keeps them all
@@ -266,7 +380,7 @@ func idleTunnels(ctx context.Context, e *endpoint, n int) sample {
 	runtime.GC()
 	time.Sleep(500 * time.Millisecond)
 	before := rssKB(e.pid)
-	m := startMeasure(e.pid)
+	m := startMeasure(e.pids())
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	conns := make([]net.Conn, n)

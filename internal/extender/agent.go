@@ -135,10 +135,14 @@ func (a *Agent) Connect(ctx context.Context) (*yamux.Session, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.dialTimeout())
 	defer cancel()
 	// Only HTTP/1.1 is offered: the upgrade needs the raw connection, which HTTP/2 does not hand over.
-	d := &tls.Dialer{Config: &tls.Config{RootCAs: a.RootCAs, ServerName: u.Hostname(), NextProtos: []string{"http/1.1"},
-		MinVersion: tls.VersionTLS12}}
-	conn, err := d.DialContext(ctx, "tcp", host)
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", host)
 	if err != nil {
+		return nil, fmt.Errorf("dial gateway: %w", err)
+	}
+	conn := newBatchedTLS(raw, &tls.Config{RootCAs: a.RootCAs, ServerName: u.Hostname(), NextProtos: []string{"http/1.1"},
+		MinVersion: tls.VersionTLS12})
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
 		return nil, fmt.Errorf("dial gateway: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })

@@ -17,7 +17,7 @@ import (
 )
 
 // startHub serves a hub over real TLS; tokens "tok-a" and "tok-b" are extenders a and b of prefix "site".
-func startHub(t *testing.T) (*Hub, string, *x509.CertPool) {
+func startHub(t testing.TB) (*Hub, string, *x509.CertPool) {
 	t.Helper()
 	h := &Hub{Authenticate: func(_ context.Context, token string) (Identity, error) {
 		switch token {
@@ -36,7 +36,7 @@ func startHub(t *testing.T) (*Hub, string, *x509.CertPool) {
 	return h, srv.URL, pool
 }
 
-func waitLinks(t *testing.T, h *Hub, prefix string, n int) {
+func waitLinks(t testing.TB, h *Hub, prefix string, n int) {
 	t.Helper()
 	for range 500 {
 		if h.Connected(prefix) == n {
