@@ -57,6 +57,11 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (*caller,
 	if err != nil {
 		return nil, err
 	}
+	if cs.Method != methodPassword && cs.Method != methodX509 {
+		// Only this API's own logins: a row of another scope (the console's, hashed as this API's before the
+		// scopes were separated) is no session here.
+		return nil, errUnauthenticated
+	}
 	p, err := s.Principals.LoadPrincipal(r.Context(), cs.PrincipalKind, cs.PrincipalID)
 	if err != nil || !p.SessionCurrent(cs.Created) {
 		// A disabled or deleted user's session ends at its next request, and so does one opened before the
