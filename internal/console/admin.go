@@ -1,9 +1,6 @@
 package console
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -168,86 +165,5 @@ func (c *Console) clients(w http.ResponseWriter, r *http.Request, s *session) er
 	}
 	p.listPage = readList(r, "/admin/clients", p.Clients.Count, len(p.Clients.Items))
 	c.render(w, r, s, http.StatusOK, "clients", &view{Title: "API clients", Active: "/admin/clients", Data: p})
-	return nil
-}
-
-// policyKinds are the configuration API's policy lists the read-only view shows.
-var policyKinds = []struct{ Path, Label string }{
-	{"/api/configuration/http/connections", "Connection policies"},
-	{"/api/configuration/http/channel_policies", "Channel policies"},
-	{"/api/configuration/http/settings_policies", "Settings policies"},
-	{"/api/configuration/http/authentication_policies", "Authentication policies"},
-	{"/api/configuration/policies/audit_policies", "Audit policies"},
-	{"/api/configuration/policies/userlists", "User lists"},
-	{"/api/configuration/policies/trusted_ca_lists", "Trusted CA lists"},
-	{"/api/configuration/policies/signing_cas", "Signing CAs"},
-	{"/api/configuration/policies/x509_identities", "X.509 identities"},
-}
-
-type policyObject struct {
-	Key  string
-	Name string
-	Body string
-}
-
-type policyKind struct {
-	Label, Path string
-	Objects     []policyObject
-	Note        string
-}
-
-// maxPolicies bounds the objects read per kind for the view.
-const maxPolicies = 100
-
-// policies is a read-only view of the configuration API's committed policies, read through that API.
-func (c *Console) policies(w http.ResponseWriter, r *http.Request, s *session) error {
-	var kinds []policyKind
-	for _, k := range policyKinds {
-		pk := policyKind{Label: k.Label, Path: k.Path}
-		var l struct {
-			Items []struct {
-				Key  json.RawMessage `json:"key"`
-				Meta struct {
-					Href string `json:"href"`
-				} `json:"meta"`
-			} `json:"items"`
-		}
-		if err := c.call(r.Context(), r, s, "GET", k.Path, nil, &l); err != nil {
-			var ae *apiError
-			if errors.As(err, &ae) && ae.Status == http.StatusForbidden {
-				return err
-			}
-			pk.Note = err.Error()
-			kinds = append(kinds, pk)
-			continue
-		}
-		for i, it := range l.Items {
-			if i == maxPolicies {
-				pk.Note = "only the first " + strconv.Itoa(maxPolicies) + " are shown"
-				break
-			}
-			var obj struct {
-				Key  json.RawMessage `json:"key"`
-				Body json.RawMessage `json:"body"`
-			}
-			href := it.Meta.Href
-			if u, err := url.Parse(href); err == nil {
-				href = u.RequestURI()
-			}
-			if err := c.call(r.Context(), r, s, "GET", href, nil, &obj); err != nil {
-				pk.Note = err.Error()
-				continue
-			}
-			var name struct {
-				Name string `json:"name"`
-			}
-			json.Unmarshal(obj.Body, &name)
-			var pretty bytes.Buffer
-			json.Indent(&pretty, obj.Body, "", "  ")
-			pk.Objects = append(pk.Objects, policyObject{Key: string(bytes.Trim(obj.Key, `"`)), Name: name.Name, Body: pretty.String()})
-		}
-		kinds = append(kinds, pk)
-	}
-	c.render(w, r, s, http.StatusOK, "policies", &view{Title: "Configuration policies", Active: "/admin/policies", Data: kinds})
 	return nil
 }

@@ -150,6 +150,10 @@ func (c *Console) Routes(mux *http.ServeMux) error {
 	mux.Handle("GET /settings/api-proxy", c.page(c.settings))
 	mux.Handle("POST /settings/api-proxy", c.page(c.saveSettings))
 	mux.Handle("GET /admin/policies", c.page(c.policies))
+	mux.Handle("POST /admin/policies/transaction", c.page(c.transactionAction))
+	mux.Handle("GET /admin/policies/changes", c.page(c.policyChanges))
+	mux.Handle("GET /admin/policies/edit", c.page(c.policyForm))
+	mux.Handle("POST /admin/policies/edit", c.page(c.savePolicy))
 	return nil
 }
 

@@ -233,8 +233,8 @@ func TestForgedPostsRefused(t *testing.T) {
 			}
 		})
 	}
-	if st, body, _ := w.post("/admin/users", form("u7", tok), nil); st != http.StatusCreated {
-		t.Fatalf("a genuine post = %d %.300s", st, body)
+	if st, body, hdr := w.post("/admin/users", form("u7", tok), nil); st != http.StatusSeeOther || !strings.HasPrefix(hdr.Get("Location"), "/admin/users/") {
+		t.Fatalf("a genuine post = %d %s %.300s", st, hdr.Get("Location"), body)
 	}
 	// The sign-in form is protected too: without the cookie its token came with, it is refused.
 	other := newWeb(t, gh.URL, roots(gh))
