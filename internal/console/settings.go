@@ -262,7 +262,7 @@ func (c *Console) settings(w http.ResponseWriter, r *http.Request, s *session) e
 func (c *Console) saveSettings(w http.ResponseWriter, r *http.Request, s *session) error {
 	f := r.PostForm
 	again := func(ae *apiError) error {
-		v := &view{Title: "API proxy settings", Active: "/settings/api-proxy", Data: settingsForm(proxySettings{}, f, true)}
+		v := &view{Title: "API proxy settings", Active: "/settings/api-proxy", Data: settingsForm(proxySettings{}, f, s.principal.Permissions.Has(auth.SettingsManage))}
 		setFormError(v, ae)
 		c.render(w, r, s, ae.Status, "settings", v)
 		return nil
