@@ -262,7 +262,8 @@ func TestMenusAndPagesFollowPermissions(t *testing.T) {
 			t.Errorf("carol's menu shows %s", hidden)
 		}
 	}
-	for _, path := range []string{"/admin/targets", "/admin/users", "/monitor/audit", "/admin/policies", "/admin/clients"} {
+	for _, path := range []string{"/admin/targets", "/admin/users", "/monitor/audit", "/admin/policies", "/admin/clients",
+		"/admin/sources", "/admin/hosts", "/settings/api-proxy", "/admin/policies/changes"} {
 		if st, body, _ := w.get(path); st != http.StatusForbidden || !strings.Contains(body, "permission") {
 			t.Errorf("carol GET %s = %d, want 403", path, st)
 		}
