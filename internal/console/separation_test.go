@@ -1,10 +1,14 @@
 package console_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
@@ -77,5 +81,21 @@ func TestConsoleAndConfigAPISessionsAreSeparate(t *testing.T) {
 	other.client.Jar.SetCookies(base, []*http.Cookie{{Name: "gatehouse_console", Value: configID, Path: "/"}})
 	if other.signedIn() {
 		t.Error("a configuration API session_id signed the console in")
+	}
+
+	// A console session written under the configuration API's scope (as before the scopes were separated; migration
+	// 00032 deletes such rows) is still refused by that API for its login method.
+	var admin struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	gh.JSON("GET", "/local-user-store/api/v1/users?username=admin", gh.AdminToken(), nil, http.StatusOK, &admin)
+	if err := gh.Server.Store().CreateConfigSession(context.Background(), time.Now(), "old-console-row", store.ConfigSession{
+		PrincipalKind: auth.KindUser, PrincipalID: admin.Items[0].ID, Name: "admin", Method: "console"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := ask("old-console-row", ""); st != http.StatusUnauthorized {
+		t.Errorf("configuration API with an old console row = %d, want 401", st)
 	}
 }
