@@ -319,3 +319,30 @@ func TestAdminMenus(t *testing.T) {
 		t.Errorf("hank GET /admin/hosts = %d", st)
 	}
 }
+
+// TestPoliciesReadOnly: with config-view alone the policies show without transaction buttons or editors, and a
+// forged stage is refused by the configuration API.
+func TestPoliciesReadOnly(t *testing.T) {
+	gh := testserver.Start(t, testserver.Options{})
+	newUser(t, gh, gh.AdminToken(), "ivan", "Ivan-pass-12345", auth.ConfigView)
+	w := newWeb(t, gh.URL, roots(gh))
+	w.signIn("ivan", "Ivan-pass-12345")
+	st, body, _ := w.get("/admin/policies")
+	if st != http.StatusOK || !strings.Contains(body, "Connection policies") {
+		t.Fatalf("policies for a viewer = %d", st)
+	}
+	for _, hidden := range []string{`id="tx-start"`, `id="tx-commit"`, `class="policy-edit"`, `>New</a>`} {
+		if strings.Contains(body, hidden) {
+			t.Errorf("a viewer's policies page has %s", hidden)
+		}
+	}
+	const lists = "/api/configuration/policies/userlists"
+	if _, body, _ := w.get("/admin/policies/edit?path=" + lists + "/-4"); strings.Contains(body, `id="save-policy"`) || !strings.Contains(body, "readonly") {
+		t.Error("a viewer's policy page offers to stage changes")
+	}
+	body, _ = w.submit("/admin/policies", "/admin/policies/edit", url.Values{"path": {lists}, "body": {`{"name":"x","allow":"all_users"}`}}, http.StatusForbidden)
+	if !strings.Contains(body, "Not staged") {
+		t.Errorf("the refused stage is not explained: %.400s", body)
+	}
+	w.submit("/admin/policies", "/admin/policies/transaction", url.Values{"action": {"start"}}, http.StatusForbidden)
+}
