@@ -44,7 +44,11 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (*caller,
 			return nil, errUnauthenticated
 		}
 		tok := strings.TrimSpace(h[7:])
-		return &caller{Principal: p, Method: methodToken, Holder: s.Store.SecretIndex(store.IndexConfigSession, "bearer:"+tok)}, nil
+		holder := s.Store.SecretIndex(store.IndexConfigSession, "bearer:"+tok)
+		if key, ok := r.Context().Value(holderKey{}).(string); ok && key != "" {
+			holder = s.Store.SecretIndex(store.IndexConfigSession, "session-holder:"+key)
+		}
+		return &caller{Principal: p, Method: methodToken, Holder: holder}, nil
 	}
 	id := sessionID(r)
 	if id == "" {
@@ -57,6 +61,11 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (*caller,
 	if err != nil {
 		return nil, err
 	}
+	if cs.Method != methodPassword && cs.Method != methodX509 {
+		// Only this API's own logins: a row of another scope (the console's, hashed as this API's before the
+		// scopes were separated) is no session here.
+		return nil, errUnauthenticated
+	}
 	p, err := s.Principals.LoadPrincipal(r.Context(), cs.PrincipalKind, cs.PrincipalID)
 	if err != nil || !p.SessionCurrent(cs.Created) {
 		// A disabled or deleted user's session ends at its next request, and so does one opened before the
@@ -65,6 +74,16 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (*caller,
 		return nil, errUnauthenticated
 	}
 	return &caller{Principal: p, Method: cs.Method, Holder: idx}, nil
+}
+
+type holderKey struct{}
+
+// WithSessionHolder returns a context under which an in-process request authenticated by a bearer token holds the
+// configuration lock as the login session named by key, rather than as its token. The web console needs it: it
+// mints a token for each request, and a transaction its user opens must span the requests of one console session.
+// Only code in this process can set a context value, and the caller's identity is still the token's.
+func WithSessionHolder(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, holderKey{}, key)
 }
 
 // sessionID reads the session_id header (the reference's way) or the cookie (curl's cookie jar).

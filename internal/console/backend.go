@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+
+	"github.com/gatehouse-dev/gatehouse/internal/configapi"
 )
 
 // apiError is a service API error answer, kept whole so a form can show the message next to the field it names.
@@ -37,7 +39,21 @@ func (c *Console) call(ctx context.Context, r *http.Request, s *session, method,
 	if rec.status >= 400 {
 		ae := &apiError{Status: rec.status}
 		if err := json.Unmarshal(rec.body.Bytes(), ae); err != nil || ae.Message == "" {
-			ae.Message = http.StatusText(rec.status)
+			// The configuration API's shape: {"error":{"code","message","details":{"field"}}}.
+			var ce struct {
+				Error struct {
+					Code    string `json:"code"`
+					Message string `json:"message"`
+					Details struct {
+						Field string `json:"field"`
+					} `json:"details"`
+				} `json:"error"`
+			}
+			if json.Unmarshal(rec.body.Bytes(), &ce) == nil && ce.Error.Message != "" {
+				ae.Code, ae.Message, ae.Property = ce.Error.Code, ce.Error.Message, ce.Error.Details.Field
+			} else {
+				ae.Message = http.StatusText(rec.status)
+			}
 		}
 		return ae
 	}
@@ -70,6 +86,8 @@ func (c *Console) apiRequest(ctx context.Context, r *http.Request, s *session, m
 	if err != nil {
 		return nil, fmt.Errorf("api path %q: %w", path, err)
 	}
+	// The configuration API's transaction belongs to this console session, not to the request's one-off token.
+	ctx = configapi.WithSessionHolder(ctx, c.csrfToken("transaction-holder:"+s.id))
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return nil, err

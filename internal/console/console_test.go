@@ -233,8 +233,8 @@ func TestForgedPostsRefused(t *testing.T) {
 			}
 		})
 	}
-	if st, body, _ := w.post("/admin/users", form("u7", tok), nil); st != http.StatusCreated {
-		t.Fatalf("a genuine post = %d %.300s", st, body)
+	if st, body, hdr := w.post("/admin/users", form("u7", tok), nil); st != http.StatusSeeOther || !strings.HasPrefix(hdr.Get("Location"), "/admin/users/") {
+		t.Fatalf("a genuine post = %d %s %.300s", st, hdr.Get("Location"), body)
 	}
 	// The sign-in form is protected too: without the cookie its token came with, it is refused.
 	other := newWeb(t, gh.URL, roots(gh))
@@ -262,7 +262,8 @@ func TestMenusAndPagesFollowPermissions(t *testing.T) {
 			t.Errorf("carol's menu shows %s", hidden)
 		}
 	}
-	for _, path := range []string{"/admin/targets", "/admin/users", "/monitor/audit", "/admin/policies", "/admin/clients"} {
+	for _, path := range []string{"/admin/targets", "/admin/users", "/monitor/audit", "/admin/policies", "/admin/clients",
+		"/admin/sources", "/admin/hosts", "/settings/api-proxy", "/admin/policies/changes"} {
 		if st, body, _ := w.get(path); st != http.StatusForbidden || !strings.Contains(body, "permission") {
 			t.Errorf("carol GET %s = %d, want 403", path, st)
 		}

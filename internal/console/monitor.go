@@ -371,6 +371,8 @@ func (c *Console) connectionHAR(w http.ResponseWriter, r *http.Request, s *sessi
 type confirmPage struct {
 	Question, Action, Back string
 	Details                []string
+	// Button labels the confirming button; empty means Terminate.
+	Button string
 }
 
 func (c *Console) confirmTerminate(w http.ResponseWriter, r *http.Request, s *session) error {

@@ -98,7 +98,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := secrets.RandomToken(32)
-	if err := c.Store.CreateConfigSession(r.Context(), c.now(), id, store.ConfigSession{
+	if err := c.Store.CreateScopedSession(r.Context(), c.now(), store.IndexConsoleSession, id, store.ConfigSession{
 		PrincipalKind: auth.KindUser, PrincipalID: p.ID, Name: p.Name, Method: sessionMethod,
 	}); err != nil {
 		c.fail(w, r, nil, err)

@@ -21,7 +21,7 @@ type view struct {
 	Active string
 	User   string
 	CSRF   string
-	Nav    []navItem
+	Nav    []navGroup
 	Error  string
 	Notice string
 	// Errors maps an API property (also the form field's name) to the API's message about it.
@@ -33,22 +33,47 @@ type navItem struct {
 	Section, Label, Href string
 }
 
+// menuEntry is one menu item and the permission that shows it ("" shows it to everyone signed in).
+type menuEntry struct {
+	Perm string
+	navItem
+}
+
+// menu is the console's navigation, in order. A new page adds its line here; the layout groups items by section.
+var menu = []menuEntry{
+	{"", navItem{"Account", "My access", "/access"}},
+	{auth.ConnectionsView, navItem{"Monitoring", "Connections", "/monitor/connections"}},
+	{auth.AuditView, navItem{"Monitoring", "Audit events", "/monitor/audit"}},
+	{auth.APITargetsView, navItem{"Administration", "API targets", "/admin/targets"}},
+	{auth.UsersView, navItem{"Administration", "Users", "/admin/users"}},
+	{auth.RolesView, navItem{"Administration", "Roles", "/admin/roles"}},
+	{auth.APIClientsManage, navItem{"Administration", "API clients", "/admin/clients"}},
+	{auth.SourcesView, navItem{"Administration", "Directory sources", "/admin/sources"}},
+	{auth.HostsView, navItem{"Administration", "Hosts", "/admin/hosts"}},
+	{auth.ConfigView, navItem{"Administration", "Configuration policies", "/admin/policies"}},
+	{auth.SettingsView, navItem{"Settings", "API proxy", "/settings/api-proxy"}},
+}
+
+// navGroup is a section of the menu with its items.
+type navGroup struct {
+	Section string
+	Items   []navItem
+}
+
 // nav is the menu: only what the signed-in user's permissions allow, the same permission set the API checks.
-func nav(p auth.PermissionSet) []navItem {
-	items := []navItem{{"Account", "My access", "/access"}}
-	add := func(perm, section, label, href string) {
-		if p.Has(perm) {
-			items = append(items, navItem{section, label, href})
+func nav(p auth.PermissionSet) []navGroup {
+	var groups []navGroup
+	for _, m := range menu {
+		if m.Perm != "" && !p.Has(m.Perm) {
+			continue
 		}
+		if n := len(groups); n == 0 || groups[n-1].Section != m.Section {
+			groups = append(groups, navGroup{Section: m.Section})
+		}
+		g := &groups[len(groups)-1]
+		g.Items = append(g.Items, m.navItem)
 	}
-	add(auth.ConnectionsView, "Monitoring", "Connections", "/monitor/connections")
-	add(auth.AuditView, "Monitoring", "Audit events", "/monitor/audit")
-	add(auth.APITargetsView, "Administration", "API targets", "/admin/targets")
-	add(auth.UsersView, "Administration", "Users", "/admin/users")
-	add(auth.RolesView, "Administration", "Roles", "/admin/roles")
-	add(auth.APIClientsManage, "Administration", "API clients", "/admin/clients")
-	add(auth.ConfigView, "Administration", "Configuration policies", "/admin/policies")
-	return items
+	return groups
 }
 
 var funcs = template.FuncMap{

@@ -71,7 +71,7 @@ func (c *Console) resolve(r *http.Request) (*session, error) {
 	if err != nil || ck.Value == "" {
 		return nil, nil
 	}
-	cs, _, err := c.Store.TouchConfigSession(r.Context(), c.now(), ck.Value, c.idle())
+	cs, _, err := c.Store.TouchScopedSession(r.Context(), c.now(), store.IndexConsoleSession, ck.Value, c.idle())
 	if errors.Is(err, store.ErrNotExist) {
 		return nil, nil
 	}
@@ -87,7 +87,7 @@ func (c *Console) resolve(r *http.Request) (*session, error) {
 	}
 	if err != nil {
 		// A disabled, deleted or re-passworded user's session ends at its next request.
-		if derr := c.Store.DeleteConfigSession(r.Context(), ck.Value); derr != nil {
+		if derr := c.Store.DeleteScopedSession(r.Context(), store.IndexConsoleSession, ck.Value); derr != nil {
 			c.log().Error("deleting an ended console session failed", "err", derr)
 		}
 		return nil, nil
@@ -139,7 +139,7 @@ func (c *Console) setCookie(w http.ResponseWriter, name, value string, maxAge in
 
 func (c *Console) endSession(w http.ResponseWriter, r *http.Request) {
 	if ck, err := r.Cookie(sessionCookie); err == nil && ck.Value != "" {
-		if err := c.Store.DeleteConfigSession(r.Context(), ck.Value); err != nil {
+		if err := c.Store.DeleteScopedSession(r.Context(), store.IndexConsoleSession, ck.Value); err != nil {
 			c.log().Error("deleting a console session failed", "err", err)
 		}
 	}
@@ -233,7 +233,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := secrets.RandomToken(32)
-	if err := c.Store.CreateConfigSession(r.Context(), c.now(), id, store.ConfigSession{
+	if err := c.Store.CreateScopedSession(r.Context(), c.now(), store.IndexConsoleSession, id, store.ConfigSession{
 		PrincipalKind: auth.KindUser, PrincipalID: u.ID, Name: u.Username, Method: sessionMethod,
 	}); err != nil {
 		c.fail(w, r, nil, err)

@@ -55,7 +55,11 @@ type Source struct {
 	TTL        int64     `json:"ttl"`
 	StatusCode string    `json:"status_code"`
 	StatusText string    `json:"status_text"`
-	Name       string    `json:"name"`
+	// LastSync is when the last refresh finished (nil before the first); UserCount is how many users the source
+	// provides, filled in by the API's answers. Both are read-only: ignored on input.
+	LastSync  *time.Time `json:"last_sync,omitempty"`
+	UserCount *int       `json:"user_count,omitempty"`
+	Name      string     `json:"name"`
 	// Settings are the fields kept in the store's config column; embedded, they read as the source's own.
 	Settings
 }
@@ -214,6 +218,10 @@ func FromStored(st *store.Source) (*Source, error) {
 		ID: st.ID, Created: st.Created, Updated: st.Updated, UpdatedBy: st.UpdatedBy, Author: st.Author,
 		Enabled: st.Enabled, TTL: st.TTL, StatusCode: st.StatusCode, StatusText: st.StatusText, Name: st.Name,
 		Settings: set,
+	}
+	if !st.LastSync.IsZero() {
+		at := st.LastSync
+		src.LastSync = &at
 	}
 	src.Connection.Type = st.Type
 	for name, field := range src.Connection.secretFields() {

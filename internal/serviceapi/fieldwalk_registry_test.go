@@ -127,7 +127,7 @@ func init() {
 		ignoredServiceFields["hosts:"+f] = "PrivX output field, ignored on input"
 	}
 	for _, o := range []string{"sources(LDAP)", "sources(OIDC)", "sources(LOCAL)"} {
-		for _, f := range []string{"id", "created", "updated", "updated_by", "author", "status_code", "status_text",
+		for _, f := range []string{"id", "created", "updated", "updated_by", "author", "status_code", "status_text", "last_sync", "user_count",
 			"session_password_policy.password_entropy", "session_password_policy.password_strength"} {
 			ignoredServiceFields[o+":"+f] = "server-populated"
 		}

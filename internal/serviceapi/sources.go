@@ -48,13 +48,17 @@ func (a *API) listSources(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	counts, err := a.Store.SourceUserCounts(r.Context())
+	if err != nil {
+		return err
+	}
 	out := make([]*directory.Source, 0, len(stored))
 	for _, st := range stored {
 		src, err := directory.FromStored(st)
 		if err != nil {
 			return err
 		}
-		out = append(out, redacted(src))
+		out = append(out, withUserCount(redacted(src), counts))
 	}
 	writeJSON(w, http.StatusOK, newList(out, len(out)))
 	return nil
@@ -65,8 +69,19 @@ func (a *API) getSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, redacted(src))
+	counts, err := a.Store.SourceUserCounts(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, withUserCount(redacted(src), counts))
 	return nil
+}
+
+// withUserCount sets the answer's user_count from counts (by source id).
+func withUserCount(src *directory.Source, counts map[string]int) *directory.Source {
+	n := counts[src.ID]
+	src.UserCount = &n
+	return src
 }
 
 // createSource is POST /role-store/api/v1/sources. The new source is synced in the background at once; its

@@ -303,3 +303,33 @@ func offlineSourceBody(name string) map[string]any {
 func (e *matrixEnv) victimSource() string {
 	return e.gh.Create(sourcesPath, e.adm, offlineSourceBody(e.unique("victim-source")))
 }
+
+// TestSourceStatusFields pins the read-only status fields the console's sources page shows: last_sync after a
+// refresh and user_count from the users the source provides.
+func TestSourceStatusFields(t *testing.T) {
+	gh := testserver.Start(t, testserver.Options{})
+	adm := gh.AdminToken()
+	gh.Create("/local-user-store/api/v1/users", adm, map[string]any{"username": "ivy", "password": "Ivy-pass-12345"})
+	gh.JSON("POST", sourcesPath+"/refresh", adm, []string{store.LocalSourceID}, http.StatusOK, nil)
+	synced(gh)
+	var v struct {
+		LastSync  *string `json:"last_sync"`
+		UserCount *int    `json:"user_count"`
+	}
+	gh.JSON("GET", sourcesPath+"/"+store.LocalSourceID, adm, nil, http.StatusOK, &v)
+	if v.LastSync == nil || v.UserCount == nil || *v.UserCount != 2 {
+		t.Errorf("local source: last_sync %v, user_count %v; want a time and 2 (admin, ivy)", v.LastSync, v.UserCount)
+	}
+	var l struct {
+		Items []struct {
+			ID        string `json:"id"`
+			UserCount *int   `json:"user_count"`
+		} `json:"items"`
+	}
+	gh.JSON("GET", sourcesPath, adm, nil, http.StatusOK, &l)
+	for _, it := range l.Items {
+		if it.ID == store.LocalSourceID && (it.UserCount == nil || *it.UserCount != 2) {
+			t.Errorf("the list's local source has user_count %v", it.UserCount)
+		}
+	}
+}

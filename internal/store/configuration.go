@@ -14,6 +14,11 @@ import (
 // IndexConfigSession is the index purpose of configuration API session ids.
 const IndexConfigSession = "config-session"
 
+// IndexConsoleSession is the index purpose of web console session ids. The console's sessions share the table of
+// the configuration API's, but each scope hashes its ids under its own purpose, so a console cookie value is never
+// found as a configuration API session_id, nor the other way round.
+const IndexConsoleSession = "console-session"
+
 // configLock names the single row of config_transaction: there is one configuration lock for the whole cluster.
 const configLock = "configuration"
 
@@ -228,16 +233,22 @@ type ConfigSession struct {
 	PrincipalKind string
 	PrincipalID   string
 	Name          string
-	Method        string // "password" or "x509"
+	Method        string // "password" or "x509"; "console" for the web console's
 	Created       time.Time
 	LastSeen      time.Time
 }
 
-// CreateConfigSession stores a new session under the keyed hash of its id.
+// CreateConfigSession stores a new configuration API session under the keyed hash of its id.
 func (s *Store) CreateConfigSession(ctx context.Context, now time.Time, id string, cs ConfigSession) error {
+	return s.CreateScopedSession(ctx, now, IndexConfigSession, id, cs)
+}
+
+// CreateScopedSession stores a new login session of scope (IndexConfigSession or IndexConsoleSession) under the
+// keyed hash of its id.
+func (s *Store) CreateScopedSession(ctx context.Context, now time.Time, scope, id string, cs ConfigSession) error {
 	at := micros(now)
 	_, err := s.conn().exec(ctx, `INSERT INTO config_sessions (id_index, principal_kind, principal_id, name, method, created, last_seen) VALUES (?,?,?,?,?,?,?)`,
-		s.SecretIndex(IndexConfigSession, id), cs.PrincipalKind, cs.PrincipalID, cs.Name, cs.Method, at, at)
+		s.SecretIndex(scope, id), cs.PrincipalKind, cs.PrincipalID, cs.Name, cs.Method, at, at)
 	if err != nil {
 		return fmt.Errorf("create configuration session: %w", err)
 	}
@@ -247,7 +258,12 @@ func (s *Store) CreateConfigSession(ctx context.Context, now time.Time, id strin
 // TouchConfigSession returns the session with id if it was seen within idle, and marks it seen now. An idle session
 // is deleted and gives ErrNotExist.
 func (s *Store) TouchConfigSession(ctx context.Context, now time.Time, id string, idle time.Duration) (*ConfigSession, string, error) {
-	idx := s.SecretIndex(IndexConfigSession, id)
+	return s.TouchScopedSession(ctx, now, IndexConfigSession, id, idle)
+}
+
+// TouchScopedSession is TouchConfigSession for a session of scope.
+func (s *Store) TouchScopedSession(ctx context.Context, now time.Time, scope, id string, idle time.Duration) (*ConfigSession, string, error) {
+	idx := s.SecretIndex(scope, id)
 	now = now.UTC().Truncate(time.Microsecond)
 	var cs ConfigSession
 	var created, last int64
@@ -270,7 +286,12 @@ func (s *Store) TouchConfigSession(ctx context.Context, now time.Time, id string
 
 // DeleteConfigSession logs a session out.
 func (s *Store) DeleteConfigSession(ctx context.Context, id string) error {
-	_, err := s.conn().exec(ctx, `DELETE FROM config_sessions WHERE id_index = ?`, s.SecretIndex(IndexConfigSession, id))
+	return s.DeleteScopedSession(ctx, IndexConfigSession, id)
+}
+
+// DeleteScopedSession logs a session of scope out.
+func (s *Store) DeleteScopedSession(ctx context.Context, scope, id string) error {
+	_, err := s.conn().exec(ctx, `DELETE FROM config_sessions WHERE id_index = ?`, s.SecretIndex(scope, id))
 	if err != nil {
 		return fmt.Errorf("delete configuration session: %w", err)
 	}

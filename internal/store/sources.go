@@ -184,3 +184,22 @@ func (s *Store) DeleteSource(ctx context.Context, id string) error {
 		return s.recomputeRuleGrants(ctx, c)
 	})
 }
+
+// SourceUserCounts returns how many users each source provides, by source id; a source with none is absent.
+func (s *Store) SourceUserCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.conn().query(ctx, `SELECT source, COUNT(*) FROM users GROUP BY source`)
+	if err != nil {
+		return nil, fmt.Errorf("count users by source: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("count users by source: %w", err)
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}
