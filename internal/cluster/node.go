@@ -30,6 +30,9 @@ const (
 	TopicCooldown = "cooldown"
 	// TopicTerminate is a termination asked for a session another node serves.
 	TopicTerminate = "terminate"
+	// TopicTrailsDeleted is a retention run that deleted sessions: every node deletes its local copies of their
+	// trails.
+	TopicTrailsDeleted = "trails-deleted"
 )
 
 // DefaultTimeout is how long a node's heartbeat may be missing before the others close its sessions.
@@ -48,8 +51,9 @@ type Node struct {
 	Timeout time.Duration
 	Log     *slog.Logger
 	// OnChange reloads everything a management write may have changed (the policy snapshot, settings, connection
-	// policies). OnCooldown and OnTerminate pick up cool-downs and termination requests.
-	OnChange, OnCooldown, OnTerminate func(ctx context.Context)
+	// policies). OnCooldown and OnTerminate pick up cool-downs and termination requests; OnTrailsDeleted deletes
+	// the local trails of sessions that retention deleted.
+	OnChange, OnCooldown, OnTerminate, OnTrailsDeleted func(ctx context.Context)
 	// OnDeclaredDead runs when a heartbeat finds that the others took this node for dead (it missed heartbeats
 	// for longer than Timeout) and closed its sessions in the database: the node closes them too, so that what it
 	// serves matches what the cluster shows and can terminate.
@@ -116,7 +120,7 @@ func (n *Node) self() store.Node {
 func (n *Node) Run(ctx context.Context) {
 	n.once.Do(func() {
 		n.kick = map[string]chan struct{}{}
-		for _, t := range []string{TopicChange, TopicCooldown, TopicTerminate} {
+		for _, t := range []string{TopicChange, TopicCooldown, TopicTerminate, TopicTrailsDeleted} {
 			n.kick[t] = make(chan struct{}, 1)
 		}
 	})
@@ -126,7 +130,8 @@ func (n *Node) Run(ctx context.Context) {
 	for _, loop := range n.Loops {
 		run(func() { loop(ctx) })
 	}
-	for topic, hook := range map[string]func(context.Context){TopicChange: n.OnChange, TopicCooldown: n.OnCooldown, TopicTerminate: n.OnTerminate} {
+	for topic, hook := range map[string]func(context.Context){TopicChange: n.OnChange, TopicCooldown: n.OnCooldown,
+		TopicTerminate: n.OnTerminate, TopicTrailsDeleted: n.OnTrailsDeleted} {
 		run(func() { n.apply(ctx, topic, hook) })
 	}
 	run(func() {

@@ -76,8 +76,15 @@ func (s *Server) runNode(ctx context.Context) {
 	n.Jobs = []func(context.Context){s.dir.Run, n.Reaper}
 	if s.dp.retention != nil {
 		// Retention deletes for the whole cluster (sessions, index entries, the database copies of trails), so
-		// it runs once, on the leader.
+		// it runs once, on the leader; each node deletes its own local trail files of what it deleted.
 		n.Jobs = append(n.Jobs, func(ctx context.Context) { s.dp.retention.Run(ctx, retentionInterval) })
+		s.dp.retention.OnDeleted = func(ctx context.Context) { n.Publish(ctx, cluster.TopicTrailsDeleted) }
+		n.Loops = append(n.Loops, func(ctx context.Context) { s.dp.sweep.Run(ctx, retentionInterval) })
+		n.OnTrailsDeleted = func(ctx context.Context) {
+			if _, err := s.dp.sweep.Tick(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("sweeping local trails failed; the next sweep tries again", "err", err)
+			}
+		}
 	}
 	if s.shared != nil {
 		n.Loops = append(n.Loops, s.shared.Run)

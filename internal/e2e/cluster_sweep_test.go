@@ -1,0 +1,74 @@
+package e2e_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testserver"
+)
+
+// TestClusterRetentionSweepsEveryNode pins that retention, which runs on one node, deletes the local trail files of
+// the sessions it deleted on every node: sessions recorded on node B and deleted by node A's retention run lose
+// their files on B's disk, announced on the change feed. A session under a legal hold keeps its file, and so does a
+// trail whose session the database merely lacks (no tombstone): a node never deletes evidence it was not told to.
+func TestClusterRetentionSweepsEveryNode(t *testing.T) {
+	f := newFixture(t, testserver.Options{Postgres: true})
+	b := f.joinNode(t)
+	viaB := f.clientVia(t, b)
+	hello := "https://" + f.https.HostPort + "/api/hello"
+	onB := func(id string) string { return filepath.Join(b.Cfg.DataDir, "recordings", id+".trail") }
+
+	ids := map[string]string{}
+	for _, name := range []string{"old", "held"} {
+		c := f.credential(f.alpha, "sweep-"+name, nil)
+		within(t, "node B serving the new credential", 3*time.Second, func() bool {
+			st, _ := f.do(viaB, "GET", hello, c.Secret, "")
+			return st == 200
+		})
+		ids[name] = f.session(c.ID)
+		f.gh.JSON("POST", connsAPI+"/terminate/connection/"+ids[name], f.adm, nil, http.StatusOK, nil)
+		f.waitConnection(c.ID, func(cn connection) bool { return cn.Status == "TERMINATED" })
+		if _, err := os.Stat(onB(ids[name])); err != nil {
+			t.Fatalf("the session recorded on node B has no trail on B's disk: %v", err)
+		}
+	}
+	f.gh.JSON("PUT", connsAPI+"/connections/"+ids["held"]+"/legal-hold", f.adm, map[string]any{"hold": true, "reason": "case 9"}, http.StatusOK, nil)
+	// A trail file whose session the database does not know, as after restoring an older backup.
+	stray := onB("stray-session-1")
+	if err := os.WriteFile(stray, []byte("evidence"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	a := newCfgAdmin(t, f.gh)
+	a.edit("/api/configuration/http/options", func(b map[string]any) {
+		b["channel_database_cleanup"] = map[string]any{"enabled": true, "days": 30}
+	})
+	a.commit()
+	job := f.gh.Server.Retention()
+	job.Now = func() time.Time { return time.Now().Add(31 * 24 * time.Hour) }
+	res := job.Tick(context.Background())
+	if res.Err != nil || !slices.Contains(res.Deleted[""], ids["old"]) || slices.Contains(res.Deleted[""], ids["held"]) {
+		t.Fatalf("retention on node A: deleted %v (%v), want %s and not the held %s", res.Deleted, res.Err, ids["old"], ids["held"])
+	}
+	within(t, "node B deleted its local trail of the deleted session", 5*time.Second, func() bool {
+		_, err := os.Stat(onB(ids["old"]))
+		return os.IsNotExist(err)
+	})
+	// The periodic sweep finds nothing more to delete.
+	if del, err := b.Server.TrailSweep().Tick(context.Background()); err != nil || len(del) != 0 {
+		t.Errorf("a second sweep on node B deleted %v (%v), want nothing", del, err)
+	}
+	for what, path := range map[string]string{"held": onB(ids["held"]), "stray": stray} {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("the %s trail on node B is gone: %v", what, err)
+		}
+	}
+	if n, ok := trailThrough(t, b, b.AdminToken(), ids["held"]); n != 1 || !ok {
+		t.Errorf("held trail through node B: %d exchanges, verified %v", n, ok)
+	}
+}
