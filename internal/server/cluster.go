@@ -33,7 +33,7 @@ func (s *Server) joinCluster(ctx context.Context, adminPassword string, out io.W
 		// attempts.
 		s.shared = &cluster.Counters{Store: s.store, Node: id, Log: s.node.Log}
 	}
-	return s.store.Exclusive(ctx, "init", func(ctx context.Context) error {
+	err = s.store.Exclusive(ctx, "init", func(ctx context.Context) error {
 		if err := s.store.CheckMasterKey(ctx); errors.Is(err, store.ErrWrongMasterKey) {
 			return fmt.Errorf("master key: %w: start this node with the cluster's key (--master-key-file or GATEHOUSE_MASTER_KEY)", err)
 		} else if err != nil {
@@ -53,6 +53,18 @@ func (s *Server) joinCluster(ctx context.Context, adminPassword string, out io.W
 		s.ca = c
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// Before the session manager recovers "its" sessions: a second process with this id must not close the
+	// first one's. Waiting for a dead predecessor's heartbeat to go stale takes at most the node timeout.
+	s.node.APIAddress, s.node.ProxyAddress = advertised(s.apiLn.Addr().String()), advertised(s.proxyLn.Addr().String())
+	cctx, cancel := context.WithTimeout(ctx, 3*s.node.Timeout+30*time.Second)
+	defer cancel()
+	if err := s.node.Claim(cctx); err != nil {
+		return &StartError{Flag: "data-dir", Value: s.cfg.DataDir, Err: err}
+	}
+	return nil
 }
 
 // runNode registers the node and runs it (heartbeats, change feed, leadership) until ctx is done.

@@ -6,9 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/cluster"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
@@ -70,5 +74,54 @@ func TestClusterRetentionSweepsEveryNode(t *testing.T) {
 	}
 	if n, ok := trailThrough(t, b, b.AdminToken(), ids["held"]); n != 1 || !ok {
 		t.Errorf("held trail through node B: %d exchanges, verified %v", n, ok)
+	}
+}
+
+// TestClusterDuplicateNodeID starts a second node from a copy of a running node's data dir: it refuses to start,
+// naming the node id and what to do, and closes none of the first node's sessions; once the first stops, the copy
+// starts as that node.
+func TestClusterDuplicateNodeID(t *testing.T) {
+	f := newFixture(t, testserver.Options{Postgres: true})
+	c := f.credential(f.alpha, "twin", nil)
+	hc := f.client(false)
+	if st, _ := f.do(hc, "GET", "https://"+f.https.HostPort+"/api/hello", c.Secret, ""); st != 200 {
+		t.Fatalf("request through node A: %d", st)
+	}
+	id := f.session(c.ID)
+
+	copied := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(f.gh.Cfg.DataDir, cluster.IDFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(copied, cluster.IDFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.gh.Cfg
+	cfg.DataDir, cfg.MasterKeyFile = copied, filepath.Join(f.gh.Cfg.DataDir, "master.key")
+	cfg.APIListen, cfg.ProxyListen = "127.0.0.1:0", "127.0.0.1:0"
+	srv, err := server.New(context.Background(), &cfg, server.Options{})
+	if err == nil {
+		srv.Close(context.Background())
+		t.Fatal("a second node with a running node's id started")
+	}
+	nodeID := f.gh.Server.NodeID()
+	if !strings.Contains(err.Error(), `"`+nodeID+`"`) || !strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), cluster.IDFile) {
+		t.Fatalf("refusal = %v, want the node id %q, that it is in use, and the %s file", err, nodeID, cluster.IDFile)
+	}
+	t.Logf("refusal: %v", err)
+	if _, ok := f.gh.Server.Sessions().Live(id); !ok {
+		t.Error("the refused copy closed a session of the running node")
+	}
+	if cn := f.waitConnection(c.ID, func(connection) bool { return true }); cn.Status != "CONNECTED" {
+		t.Errorf("the running node's session after the refused start: %s", cn.Status)
+	}
+
+	// Stopped cleanly, the first node frees its id: the copy starts as that node.
+	hc.CloseIdleConnections()
+	f.gh.Stop()
+	second := testserver.Start(t, testserver.Options{Configure: func(c *config.Config) { *c = cfg }})
+	if second.Server.NodeID() != nodeID {
+		t.Errorf("the copy runs as %q, want %q", second.Server.NodeID(), nodeID)
 	}
 }
