@@ -2,17 +2,21 @@ package e2e_test
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/cluster"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/testpg"
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
@@ -123,5 +127,64 @@ func TestClusterDuplicateNodeID(t *testing.T) {
 	second := testserver.Start(t, testserver.Options{Configure: func(c *config.Config) { *c = cfg }})
 	if second.Server.NodeID() != nodeID {
 		t.Errorf("the copy runs as %q, want %q", second.Server.NodeID(), nodeID)
+	}
+}
+
+// TestClusterPoolCap runs a node with --db-max-conns 2 under parallel API requests and counts its connections in
+// pg_stat_activity (by the application_name of its URL): never more than the pool plus the change feed's and the
+// leader's dedicated connections.
+func TestClusterPoolCap(t *testing.T) {
+	dsn := testpg.New(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	gh := testserver.Start(t, testserver.Options{Configure: func(c *config.Config) {
+		c.DB, c.DBMaxConns = dsn+sep+"application_name=gatehouse-pool-e2e", 2
+	}})
+	if got := gh.Server.Store().PoolStats().MaxOpenConnections; got != 2 {
+		t.Fatalf("pool of the node: %d connections, want --db-max-conns 2", got)
+	}
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	count := func() int {
+		var n int
+		if err := raw.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gatehouse-pool-e2e'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	within(t, "the node leads and follows the feed", 10*time.Second, func() bool { return gh.Server.Leading() && count() >= 2 })
+	tok := gh.AdminToken()
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if st, _ := gh.Do("GET", usersAPI+"/users?limit=50", tok, nil); st == http.StatusOK {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	most := 0
+	for range 50 {
+		most = max(most, count())
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	wg.Wait()
+	t.Logf("%d API answers; at most %d connections of the node at once (pool 2, feed 1, lead 1)", ok.Load(), most)
+	if most > 2+2 {
+		t.Errorf("%d connections of the node in pg_stat_activity, want at most 4 (pool 2 + feed + lead)", most)
+	}
+	if ok.Load() == 0 {
+		t.Error("no API request succeeded under the cap")
 	}
 }
