@@ -74,7 +74,7 @@ type Node struct {
 	taken    atomic.Bool
 }
 
-// Taken says whether another process took over this node's id while this one ran: it must serve nothing more.
+// Taken says whether another process took over this node's id while this one ran: /readyz then answers 503.
 func (n *Node) Taken() bool { return n.taken.Load() }
 
 // Leading says whether this node runs the cluster's jobs now.
@@ -218,7 +218,8 @@ func (n *Node) heartbeats(ctx context.Context) {
 			switch {
 			case errors.Is(err, store.ErrNodeTaken):
 				// Another process took the id over, judging this one dead (it was paused or cut off for longer
-				// than the timeout) or running from a copy of its data dir: this process serves nothing more.
+				// than the timeout) or running from a copy of its data dir: this process closes what it serves and
+				// reports not ready (Taken), so that the balancer drains it.
 				if !n.taken.Swap(true) {
 					n.log().Error("another process runs as this node; closing this process's sessions and reporting not ready", "node", n.ID)
 					if n.OnDeclaredDead != nil {
