@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"database/sql"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -141,6 +142,7 @@ func TestClusterPoolCap(t *testing.T) {
 	}
 	gh := testserver.Start(t, testserver.Options{Configure: func(c *config.Config) {
 		c.DB, c.DBMaxConns = dsn+sep+"application_name=gatehouse-pool-e2e", 2
+		c.MetricsListen = "127.0.0.1:0"
 	}})
 	if got := gh.Server.Store().PoolStats().MaxOpenConnections; got != 2 {
 		t.Fatalf("pool of the node: %d connections, want --db-max-conns 2", got)
@@ -186,5 +188,17 @@ func TestClusterPoolCap(t *testing.T) {
 	}
 	if ok.Load() == 0 {
 		t.Error("no API request succeeded under the cap")
+	}
+	// The pool's use is on /metrics, so an operator sees queueing before requests slow down.
+	resp, err := http.Get("http://" + gh.Server.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"gatehouse_db_max_connections 2\n", `gatehouse_db_connections{state="in_use"}`, "gatehouse_db_waits_total ", "gatehouse_db_wait_seconds_total "} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

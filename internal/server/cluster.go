@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // joinCluster sets the node up on its database: under the cluster's init lock (nodes may start at once) it checks
@@ -222,3 +223,25 @@ func (s *Server) Leading() bool { return s.node.Leading() }
 
 // NodeID names this node in its cluster.
 func (s *Server) NodeID() string { return s.node.ID }
+
+// registerPoolMetrics exports the database pool's use, so that an operator sees a node queueing for connections
+// (a --db-max-conns too small for its load) before requests slow down.
+func registerPoolMetrics(reg *prometheus.Registry, st *store.Store) {
+	conns := prometheus.NewDesc("gatehouse_db_connections", "Connections of the database query pool by state (in_use, idle).", []string{"state"}, nil)
+	reg.MustRegister(
+		collectorFunc{desc: conns, collect: func(ch chan<- prometheus.Metric) {
+			s := st.PoolStats()
+			ch <- prometheus.MustNewConstMetric(conns, prometheus.GaugeValue, float64(s.InUse), "in_use")
+			ch <- prometheus.MustNewConstMetric(conns, prometheus.GaugeValue, float64(s.Idle), "idle")
+		}},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "gatehouse", Subsystem: "db", Name: "max_connections",
+			Help: "The query pool's cap (--db-max-conns); 0 means none (SQLite)."},
+			func() float64 { return float64(st.PoolStats().MaxOpenConnections) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "gatehouse", Subsystem: "db", Name: "waits_total",
+			Help: "Queries that waited for a free connection of the pool."},
+			func() float64 { return float64(st.PoolStats().WaitCount) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "gatehouse", Subsystem: "db", Name: "wait_seconds_total",
+			Help: "Time queries spent waiting for a free connection of the pool."},
+			func() float64 { return st.PoolStats().WaitDuration.Seconds() }),
+	)
+}
