@@ -30,6 +30,9 @@ const (
 	TopicCooldown = "cooldown"
 	// TopicTerminate is a termination asked for a session another node serves.
 	TopicTerminate = "terminate"
+	// TopicTrailsDeleted is a retention run that deleted sessions: every node deletes its local copies of their
+	// trails.
+	TopicTrailsDeleted = "trails-deleted"
 )
 
 // DefaultTimeout is how long a node's heartbeat may be missing before the others close its sessions.
@@ -48,8 +51,9 @@ type Node struct {
 	Timeout time.Duration
 	Log     *slog.Logger
 	// OnChange reloads everything a management write may have changed (the policy snapshot, settings, connection
-	// policies). OnCooldown and OnTerminate pick up cool-downs and termination requests.
-	OnChange, OnCooldown, OnTerminate func(ctx context.Context)
+	// policies). OnCooldown and OnTerminate pick up cool-downs and termination requests; OnTrailsDeleted deletes
+	// the local trails of sessions that retention deleted.
+	OnChange, OnCooldown, OnTerminate, OnTrailsDeleted func(ctx context.Context)
 	// OnDeclaredDead runs when a heartbeat finds that the others took this node for dead (it missed heartbeats
 	// for longer than Timeout) and closed its sessions in the database: the node closes them too, so that what it
 	// serves matches what the cluster shows and can terminate.
@@ -62,11 +66,16 @@ type Node struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 
-	started time.Time
-	kick    map[string]chan struct{}
-	once    sync.Once
-	leading atomic.Bool
+	started  time.Time
+	instance string // this process, as the nodes table knows it; drawn by Claim
+	kick     map[string]chan struct{}
+	once     sync.Once
+	leading  atomic.Bool
+	taken    atomic.Bool
 }
+
+// Taken says whether another process took over this node's id while this one ran: /readyz then answers 503.
+func (n *Node) Taken() bool { return n.taken.Load() }
 
 // Leading says whether this node runs the cluster's jobs now.
 func (n *Node) Leading() bool { return n.leading.Load() }
@@ -100,15 +109,18 @@ func (n *Node) Publish(ctx context.Context, topic string) {
 	}
 }
 
-// Register records the node and its first heartbeat.
+// Register records the node and its first heartbeat; Claim it first.
 func (n *Node) Register(ctx context.Context) error {
-	n.started = n.now()
+	if n.started.IsZero() {
+		n.started = n.now()
+	}
 	_, err := n.Store.Heartbeat(ctx, n.self())
 	return err
 }
 
 func (n *Node) self() store.Node {
-	return store.Node{ID: n.ID, APIAddress: n.APIAddress, ProxyAddress: n.ProxyAddress, Started: n.started, Heartbeat: n.now()}
+	return store.Node{ID: n.ID, APIAddress: n.APIAddress, ProxyAddress: n.ProxyAddress, Started: n.started, Heartbeat: n.now(),
+		Instance: n.instance}
 }
 
 // Run sends heartbeats, follows the change feed and takes part in leadership until ctx is done; then it removes
@@ -116,7 +128,7 @@ func (n *Node) self() store.Node {
 func (n *Node) Run(ctx context.Context) {
 	n.once.Do(func() {
 		n.kick = map[string]chan struct{}{}
-		for _, t := range []string{TopicChange, TopicCooldown, TopicTerminate} {
+		for _, t := range []string{TopicChange, TopicCooldown, TopicTerminate, TopicTrailsDeleted} {
 			n.kick[t] = make(chan struct{}, 1)
 		}
 	})
@@ -126,7 +138,8 @@ func (n *Node) Run(ctx context.Context) {
 	for _, loop := range n.Loops {
 		run(func() { loop(ctx) })
 	}
-	for topic, hook := range map[string]func(context.Context){TopicChange: n.OnChange, TopicCooldown: n.OnCooldown, TopicTerminate: n.OnTerminate} {
+	for topic, hook := range map[string]func(context.Context){TopicChange: n.OnChange, TopicCooldown: n.OnCooldown,
+		TopicTerminate: n.OnTerminate, TopicTrailsDeleted: n.OnTrailsDeleted} {
 		run(func() { n.apply(ctx, topic, hook) })
 	}
 	run(func() {
@@ -154,7 +167,7 @@ func (n *Node) Run(ctx context.Context) {
 	wg.Wait()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := n.Store.RemoveNode(rctx, n.ID); err != nil {
+	if err := n.Store.RemoveNode(rctx, n.ID, n.instance); err != nil {
 		n.log().Warn("removing the node's registration failed; the others reap it after its heartbeat times out", "err", err)
 	}
 }
@@ -203,6 +216,16 @@ func (n *Node) heartbeats(ctx context.Context) {
 			registered, err := n.Store.Heartbeat(hctx, n.self())
 			cancel()
 			switch {
+			case errors.Is(err, store.ErrNodeTaken):
+				// Another process took the id over, judging this one dead (it was paused or cut off for longer
+				// than the timeout) or running from a copy of its data dir: this process closes what it serves and
+				// reports not ready (Taken), so that the balancer drains it.
+				if !n.taken.Swap(true) {
+					n.log().Error("another process runs as this node; closing this process's sessions and reporting not ready", "node", n.ID)
+					if n.OnDeclaredDead != nil {
+						n.OnDeclaredDead(ctx)
+					}
+				}
 			case err != nil && ctx.Err() == nil:
 				n.log().Warn("heartbeat failed", "err", err)
 			case err == nil && !registered:

@@ -39,6 +39,9 @@ type Config struct {
 	TLSHandshakeTimeout     time.Duration `name:"tls-handshake-timeout" env:"GATEHOUSE_TLS_HANDSHAKE_TIMEOUT" default:"10s" help:"Longest TLS handshake with a client (intercepted tunnels) or a target."`
 	LeafMintsPerSecond      float64       `name:"leaf-mints-per-second" env:"GATEHOUSE_LEAF_MINTS_PER_SECOND" default:"50" help:"Leaf certificates minted per second for intercepted hosts, with bursts of twice as many; cached leaves do not count (0: no limit)."`
 	NodeTimeout             time.Duration `name:"node-timeout" env:"GATEHOUSE_NODE_TIMEOUT" default:"10s" help:"In a cluster: how long a node's heartbeat may be missing before the other nodes close its sessions."`
+	DBMaxConns              int           `name:"db-max-conns" env:"GATEHOUSE_DB_MAX_CONNS" default:"0" help:"PostgreSQL: connections of this node's query pool; a query beyond them waits for one as long as its request may (0: 4 per GOMAXPROCS, at least 4). The change feed and leadership hold one connection each on top."`
+	DBMaxIdleConns          int           `name:"db-max-idle-conns" env:"GATEHOUSE_DB_MAX_IDLE_CONNS" default:"0" help:"PostgreSQL: pooled connections kept open while idle (0: as many as --db-max-conns)."`
+	DBConnMaxLifetime       time.Duration `name:"db-conn-max-lifetime" env:"GATEHOUSE_DB_CONN_MAX_LIFETIME" default:"0" help:"PostgreSQL: a pooled connection is closed this long after it opened, once its query ends (0: 30m)."`
 	ShutdownGrace           time.Duration `name:"shutdown-grace" env:"GATEHOUSE_SHUTDOWN_GRACE" default:"15s" help:"On SIGTERM, how long requests in flight may take to finish before they are cut off (0: 15s)."`
 	LogLevel                string        `name:"log-level" env:"GATEHOUSE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 	LogFormat               string        `name:"log-format" env:"GATEHOUSE_LOG_FORMAT" default:"json" enum:"json,text" help:"Log format: json or text."`
@@ -140,6 +143,24 @@ func (c *Config) Validate() error {
 	if c.NodeTimeout != 0 && (c.NodeTimeout < 2*time.Second || c.NodeTimeout > 10*time.Minute) {
 		bad("node-timeout", "must be between 2s and 10m")
 	}
+	pg := strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://")
+	for _, f := range []struct {
+		flag string
+		set  bool
+	}{{"db-max-conns", c.DBMaxConns != 0}, {"db-max-idle-conns", c.DBMaxIdleConns != 0}, {"db-conn-max-lifetime", c.DBConnMaxLifetime != 0}} {
+		if f.set && !pg {
+			bad(f.flag, "applies only to PostgreSQL (--db postgres://...); SQLite has no connection pool to size")
+		}
+	}
+	if c.DBMaxConns < 0 || c.DBMaxConns > 10000 {
+		bad("db-max-conns", "must be between 1 and 10000 (0 for the default)")
+	}
+	if c.DBMaxIdleConns < 0 || c.DBMaxConns > 0 && c.DBMaxIdleConns > c.DBMaxConns {
+		bad("db-max-idle-conns", "must be between 1 and --db-max-conns (0 for as many)")
+	}
+	if c.DBConnMaxLifetime < 0 || c.DBConnMaxLifetime > 0 && c.DBConnMaxLifetime < time.Second {
+		bad("db-conn-max-lifetime", "must be at least 1s (0 for the default, 30m)")
+	}
 	if c.ShutdownGrace < 0 || c.ShutdownGrace > time.Hour {
 		bad("shutdown-grace", "must be between 0 (the default, 15s) and 1h")
 	}
@@ -186,6 +207,8 @@ func (c *Config) Masked() map[string]any {
 		"leaf-mints-per-second": c.LeafMintsPerSecond,
 		"node-timeout":          c.NodeTimeout.String(),
 		"shutdown-grace":        c.ShutdownGrace.String(),
+		"db-max-conns":          c.DBMaxConns, "db-max-idle-conns": c.DBMaxIdleConns,
+		"db-conn-max-lifetime": c.DBConnMaxLifetime.String(),
 	}
 	c.AuditExport.masked(m)
 	return m

@@ -142,6 +142,15 @@ func TestValidate(t *testing.T) {
 		{"tiny body timeout", func(c *Config) { c.BodyReadTimeout = time.Millisecond }, "--body-read-timeout"},
 		{"negative handshake timeout", func(c *Config) { c.TLSHandshakeTimeout = -time.Second }, "--tls-handshake-timeout"},
 		{"negative mint rate", func(c *Config) { c.LeafMintsPerSecond = -1 }, "--leaf-mints-per-second"},
+		{"pool on postgres", func(c *Config) {
+			c.DB, c.DBMaxConns, c.DBMaxIdleConns, c.DBConnMaxLifetime = "postgres://db/gh", 8, 2, time.Hour
+		}, ""},
+		{"pool on sqlite", func(c *Config) { c.DBMaxConns = 8 }, "--db-max-conns"},
+		{"idle pool on sqlite", func(c *Config) { c.DBMaxIdleConns = 2 }, "--db-max-idle-conns"},
+		{"lifetime on sqlite", func(c *Config) { c.DBConnMaxLifetime = time.Hour }, "--db-conn-max-lifetime"},
+		{"negative pool", func(c *Config) { c.DB, c.DBMaxConns = "postgres://db/gh", -1 }, "--db-max-conns"},
+		{"idle above max", func(c *Config) { c.DB, c.DBMaxConns, c.DBMaxIdleConns = "postgres://db/gh", 4, 5 }, "--db-max-idle-conns"},
+		{"tiny lifetime", func(c *Config) { c.DB, c.DBConnMaxLifetime = "postgres://db/gh", time.Millisecond }, "--db-conn-max-lifetime"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

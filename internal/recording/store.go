@@ -172,6 +172,15 @@ func (s *Store) sessionIDs() ([]string, error) {
 	}
 }
 
+// LocalTrails lists the sessions whose trail file is in the directory (sealed or still being written).
+func (s *Store) LocalTrails() ([]string, error) {
+	ids, err := s.sessionIDs()
+	if err != nil {
+		return nil, fmt.Errorf("list trails: %w", err)
+	}
+	return ids, nil
+}
+
 // Dir is the trail directory.
 func (s *Store) Dir() string { return s.root.Name() }
 

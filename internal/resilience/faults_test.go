@@ -227,7 +227,15 @@ func TestFaultsUnderLoad(t *testing.T) {
 		impatient.CloseIdleConnections()
 		// The proxy's pool of idle connections to the origin is a pool, not a leak: empty it before counting.
 		f.gh.Server.CloseIdleUpstreamConnections()
+		// Nor is the trail index's backlog (exchanges waiting to be indexed, bodies and all, after minutes of load
+		// on a busy machine): wait for it to drain.
+		fctx, fcancel := context.WithTimeout(ctx, 60*time.Second)
+		if err := f.gh.Server.TrailIndexer().Flush(fctx); err != nil {
+			t.Errorf("the trail index did not drain: %v", err)
+		}
+		fcancel()
 		var g, fds int
+		var budget uint64
 		var m runtime.MemStats
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			runtime.GC()
@@ -235,7 +243,10 @@ func TestFaultsUnderLoad(t *testing.T) {
 			f.gh.Server.CloseIdleUpstreamConnections()
 			f.gh.Client.CloseIdleConnections()
 			g, fds = runtime.NumGoroutine(), openFDs(t)
-			if g <= baseGoroutines+10 && fds <= baseFDs+10 && m.HeapInuse <= 2*baseMem.HeapInuse+16<<20 {
+			// The test keeps the server's debug log in memory (testserver's capture): the harness's bytes, not
+			// the server's.
+			budget = 2*baseMem.HeapInuse + 16<<20 + uint64(f.gh.Logs.Len())
+			if g <= baseGoroutines+10 && fds <= baseFDs+10 && m.HeapInuse <= budget {
 				return
 			}
 		}
@@ -246,8 +257,9 @@ func TestFaultsUnderLoad(t *testing.T) {
 		if fds > baseFDs+10 {
 			t.Errorf("%d open descriptors, baseline %d", fds, baseFDs)
 		}
-		if m.HeapInuse > 2*baseMem.HeapInuse+16<<20 {
-			t.Errorf("heap in use %d MiB, baseline %d MiB", m.HeapInuse>>20, baseMem.HeapInuse>>20)
+		if m.HeapInuse > budget {
+			t.Errorf("heap in use %d MiB, baseline %d MiB, budget %d MiB (with %d MiB of captured log)", m.HeapInuse>>20,
+				baseMem.HeapInuse>>20, budget>>20, f.gh.Logs.Len()>>20)
 		}
 	})
 

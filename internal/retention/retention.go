@@ -57,6 +57,9 @@ type Job struct {
 	Now func() time.Time
 	// Log receives failures; nil discards.
 	Log *slog.Logger
+	// OnDeleted, if set, runs after a run that deleted sessions: a cluster tells its other nodes to sweep their
+	// local copies of the trails (see Sweep).
+	OnDeleted func(ctx context.Context)
 }
 
 func (j *Job) now() time.Time {
@@ -113,6 +116,14 @@ func (j *Job) Tick(ctx context.Context) Result {
 		}
 	}
 	j.audit(ctx, now, rules, res)
+	if j.OnDeleted != nil {
+		for _, ids := range res.Deleted {
+			if len(ids) > 0 {
+				j.OnDeleted(ctx)
+				break
+			}
+		}
+	}
 	return res
 }
 

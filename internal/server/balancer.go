@@ -118,6 +118,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	} else if err := probeDir(s.dp.trails.Dir()); err != nil {
 		fail("recordings", "not writable")
 	}
+	if s.node.Taken() {
+		fail("node", "another process runs as this node id")
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if !ok {

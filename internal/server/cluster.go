@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // joinCluster sets the node up on its database: under the cluster's init lock (nodes may start at once) it checks
@@ -33,7 +34,7 @@ func (s *Server) joinCluster(ctx context.Context, adminPassword string, out io.W
 		// attempts.
 		s.shared = &cluster.Counters{Store: s.store, Node: id, Log: s.node.Log}
 	}
-	return s.store.Exclusive(ctx, "init", func(ctx context.Context) error {
+	err = s.store.Exclusive(ctx, "init", func(ctx context.Context) error {
 		if err := s.store.CheckMasterKey(ctx); errors.Is(err, store.ErrWrongMasterKey) {
 			return fmt.Errorf("master key: %w: start this node with the cluster's key (--master-key-file or GATEHOUSE_MASTER_KEY)", err)
 		} else if err != nil {
@@ -53,6 +54,18 @@ func (s *Server) joinCluster(ctx context.Context, adminPassword string, out io.W
 		s.ca = c
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// Before the session manager recovers "its" sessions: a second process with this id must not close the
+	// first one's. Waiting for a dead predecessor's heartbeat to go stale takes at most the node timeout.
+	s.node.APIAddress, s.node.ProxyAddress = advertised(s.apiLn.Addr().String()), advertised(s.proxyLn.Addr().String())
+	cctx, cancel := context.WithTimeout(ctx, 3*s.node.Timeout+30*time.Second)
+	defer cancel()
+	if err := s.node.Claim(cctx); err != nil {
+		return &StartError{Flag: "data-dir", Value: s.cfg.DataDir, Err: err}
+	}
+	return nil
 }
 
 // runNode registers the node and runs it (heartbeats, change feed, leadership) until ctx is done.
@@ -76,8 +89,15 @@ func (s *Server) runNode(ctx context.Context) {
 	n.Jobs = []func(context.Context){s.dir.Run, n.Reaper}
 	if s.dp.retention != nil {
 		// Retention deletes for the whole cluster (sessions, index entries, the database copies of trails), so
-		// it runs once, on the leader.
+		// it runs once, on the leader; each node deletes its own local trail files of what it deleted.
 		n.Jobs = append(n.Jobs, func(ctx context.Context) { s.dp.retention.Run(ctx, retentionInterval) })
+		s.dp.retention.OnDeleted = func(ctx context.Context) { n.Publish(ctx, cluster.TopicTrailsDeleted) }
+		n.Loops = append(n.Loops, func(ctx context.Context) { s.dp.sweep.Run(ctx, retentionInterval) })
+		n.OnTrailsDeleted = func(ctx context.Context) {
+			if _, err := s.dp.sweep.Tick(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("sweeping local trails failed; the next sweep tries again", "err", err)
+			}
+		}
 	}
 	if s.shared != nil {
 		n.Loops = append(n.Loops, s.shared.Run)
@@ -203,3 +223,25 @@ func (s *Server) Leading() bool { return s.node.Leading() }
 
 // NodeID names this node in its cluster.
 func (s *Server) NodeID() string { return s.node.ID }
+
+// registerPoolMetrics exports the database pool's use, so that an operator sees a node queueing for connections
+// (a --db-max-conns too small for its load) before requests slow down.
+func registerPoolMetrics(reg *prometheus.Registry, st *store.Store) {
+	conns := prometheus.NewDesc("gatehouse_db_connections", "Connections of the database query pool by state (in_use, idle).", []string{"state"}, nil)
+	reg.MustRegister(
+		collectorFunc{desc: conns, collect: func(ch chan<- prometheus.Metric) {
+			s := st.PoolStats()
+			ch <- prometheus.MustNewConstMetric(conns, prometheus.GaugeValue, float64(s.InUse), "in_use")
+			ch <- prometheus.MustNewConstMetric(conns, prometheus.GaugeValue, float64(s.Idle), "idle")
+		}},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "gatehouse", Subsystem: "db", Name: "max_connections",
+			Help: "The query pool's cap (--db-max-conns); 0 means none (SQLite)."},
+			func() float64 { return float64(st.PoolStats().MaxOpenConnections) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "gatehouse", Subsystem: "db", Name: "waits_total",
+			Help: "Queries that waited for a free connection of the pool."},
+			func() float64 { return float64(st.PoolStats().WaitCount) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "gatehouse", Subsystem: "db", Name: "wait_seconds_total",
+			Help: "Time queries spent waiting for a free connection of the pool."},
+			func() float64 { return st.PoolStats().WaitDuration.Seconds() }),
+	)
+}

@@ -118,6 +118,7 @@ func (s *Server) registerDataPlaneMetrics(dp *dataPlane) {
 			Help: "Seconds since the policy snapshot in force was built; it is rebuilt on every change and every reauthorization_interval, so a growing age means reloads fail.",
 		}, func() float64 { return time.Since(dp.gate.Built()).Seconds() }),
 	)
+	registerPoolMetrics(dp.registry, s.store)
 	dp.sessions.OnClose = func(target, status string) { closed.WithLabelValues(target, status).Inc() }
 	dp.sessions.OnRecordingFailure = recFailures.Inc
 }

@@ -38,6 +38,7 @@ type dataPlane struct {
 	denials   *denialAuditor
 	index     searchIndex
 	retention *retention.Job
+	sweep     *retention.Sweep // this node's local trail files of sessions retention deleted
 }
 
 // newDataPlane builds the proxy over the store and binds its listener.

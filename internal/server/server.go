@@ -105,7 +105,8 @@ func (s *Server) open(ctx context.Context, opts Options) error {
 	if s.keys, err = secrets.NewKeyring(master); err != nil {
 		return &StartError{Flag: "master-key", Err: err}
 	}
-	st, err := store.Open(ctx, cfg.DatabaseDSN(), s.keys, log)
+	st, err := store.OpenPool(ctx, cfg.DatabaseDSN(), s.keys, log, store.Pool{
+		MaxConns: cfg.DBMaxConns, MaxIdleConns: cfg.DBMaxIdleConns, ConnMaxLifetime: cfg.DBConnMaxLifetime})
 	if err != nil {
 		return &StartError{Flag: "db", Value: cfg.Masked()["database"].(string), Err: err}
 	}

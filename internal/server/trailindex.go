@@ -46,7 +46,11 @@ func (s *Server) newRetention(log *slog.Logger) {
 			r := s.cfgapi.Policies().Retention()
 			return retention.Rules{Global: r.Global, PerPolicy: r.PerPolicy}
 		}}
+	s.dp.sweep = &retention.Sweep{Store: s.store, Trails: s.dp.trails, Log: log.With("component", "retention")}
 }
+
+// TrailSweep returns this node's sweep of local trails, for tests that run it at once.
+func (s *Server) TrailSweep() *retention.Sweep { return s.dp.sweep }
 
 // TrailIndexer returns the trail index's queue, for tests that wait for it to drain.
 func (s *Server) TrailIndexer() *trailindex.Indexer { return s.dp.index.ix }

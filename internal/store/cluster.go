@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sync"
@@ -17,30 +15,23 @@ var ErrWrongMasterKey = errors.New("store: this database belongs to a cluster wi
 var exclusiveMu sync.Mutex
 
 // Exclusive runs fn while holding the cluster-wide lock called name: a PostgreSQL session advisory lock on a
-// connection of its own, so that nodes starting at once on one database migrate and bootstrap it one at a time.
-// The connection is discarded afterwards, which releases the lock even if unlocking failed.
+// dedicated connection, so that nodes starting at once on one database migrate and bootstrap it one at a time.
+// The connection is closed afterwards, which releases the lock even if unlocking failed.
 func (s *Store) Exclusive(ctx context.Context, name string, fn func(context.Context) error) error {
 	if !s.pg {
 		exclusiveMu.Lock()
 		defer exclusiveMu.Unlock()
 		return fn(ctx)
 	}
-	c, err := s.db.Conn(ctx)
+	c, err := s.dedicated(ctx)
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", name, err)
 	}
-	defer discard(c)
-	if _, err := c.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext($1))`, "gatehouse:"+name); err != nil {
+	defer closeDedicated(ctx, c)
+	if _, err := c.Exec(ctx, `SELECT pg_advisory_lock(hashtext($1))`, "gatehouse:"+name); err != nil {
 		return fmt.Errorf("lock %s: %w", name, err)
 	}
 	return fn(ctx)
-}
-
-// discard closes a dedicated connection for good instead of returning it to the pool, ending its session (and so
-// any advisory lock it holds).
-func discard(c *sql.Conn) {
-	c.Raw(func(any) error { return driver.ErrBadConn })
-	c.Close()
 }
 
 // Lead runs fn while this process holds the cluster-wide leadership called name, and keeps trying to get it every
@@ -67,13 +58,13 @@ func (s *Store) Lead(ctx context.Context, name string, retry time.Duration, fn f
 
 // leadOnce tries the lock once and, if it got it, runs fn until the lock's connection fails or ctx is done.
 func (s *Store) leadOnce(ctx context.Context, name string, check time.Duration, fn func(context.Context)) bool {
-	c, err := s.db.Conn(ctx)
+	c, err := s.dedicated(ctx)
 	if err != nil {
 		return false
 	}
-	defer discard(c)
+	defer closeDedicated(ctx, c)
 	var got bool
-	if err := c.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, "gatehouse:lead:"+name).Scan(&got); err != nil || !got {
+	if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, "gatehouse:lead:"+name).Scan(&got); err != nil || !got {
 		return false
 	}
 	s.log.Info("leading the cluster's background jobs", "lead", name)
@@ -89,7 +80,7 @@ func (s *Store) leadOnce(ctx context.Context, name string, check time.Duration, 
 			return true
 		case <-t.C:
 			pctx, pcancel := context.WithTimeout(ctx, check)
-			err := c.PingContext(pctx)
+			err := c.Ping(pctx)
 			pcancel()
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("lost the lead: its database connection failed", "lead", name, "err", err)

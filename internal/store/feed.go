@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // feedChannel is the PostgreSQL notification channel of the change feed.
@@ -52,11 +50,11 @@ func (s *Store) Listen(ctx context.Context, retry time.Duration, connected func(
 }
 
 func (s *Store) listenOnce(ctx context.Context, connected func(), fn func(string)) error {
-	c, err := pgx.Connect(ctx, s.dsn)
+	c, err := s.dedicated(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close(context.WithoutCancel(ctx))
+	defer closeDedicated(ctx, c)
 	if _, err := c.Exec(ctx, `LISTEN `+feedChannel); err != nil {
 		return err
 	}

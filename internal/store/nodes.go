@@ -2,9 +2,14 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
+
+// ErrNodeTaken is returned by Heartbeat when another process has taken over the node's id: it judged this one
+// dead (its heartbeat had stopped for the node timeout) or runs with a copy of its data dir.
+var ErrNodeTaken = errors.New("store: another process runs as this node")
 
 // Node is a member of the cluster as it registered itself.
 type Node struct {
@@ -13,25 +18,67 @@ type Node struct {
 	ProxyAddress string    `json:"proxy_address"`
 	Started      time.Time `json:"started"`
 	Heartbeat    time.Time `json:"heartbeat"`
+	// Instance names the process running as the node, drawn at its start; two processes with one id differ here.
+	Instance string `json:"-"`
 }
 
-// Heartbeat registers a node or refreshes its heartbeat. It reports whether the node was registered already: a
-// node that finds itself gone was declared dead by the others, who closed its sessions.
+// Heartbeat refreshes the heartbeat of the node n.ID as run by the process n.Instance, registering it again if the
+// node's row is gone. It reports whether the row was there: a node that finds itself gone was declared dead by the
+// others, who closed its sessions. It returns ErrNodeTaken when another process holds the id.
 func (s *Store) Heartbeat(ctx context.Context, n Node) (registered bool, err error) {
-	res, err := s.conn().exec(ctx, `UPDATE nodes SET api_address = ?, proxy_address = ?, started = ?, heartbeat = ? WHERE id = ?`,
-		n.APIAddress, n.ProxyAddress, micros(n.Started), micros(n.Heartbeat), n.ID)
+	res, err := s.conn().exec(ctx, `UPDATE nodes SET api_address = ?, proxy_address = ?, started = ?, heartbeat = ? WHERE id = ? AND instance = ?`,
+		n.APIAddress, n.ProxyAddress, micros(n.Started), micros(n.Heartbeat), n.ID, n.Instance)
 	if err != nil {
 		return false, fmt.Errorf("heartbeat: %w", err)
 	}
 	if k, err := res.RowsAffected(); err == nil && k > 0 {
 		return true, nil
 	}
-	if _, err := s.conn().exec(ctx, `INSERT INTO nodes (id, api_address, proxy_address, started, heartbeat) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET api_address = excluded.api_address, proxy_address = excluded.proxy_address, started = excluded.started, heartbeat = excluded.heartbeat`,
-		n.ID, n.APIAddress, n.ProxyAddress, micros(n.Started), micros(n.Heartbeat)); err != nil {
+	claimed, err := s.ClaimNode(ctx, n, nil)
+	if err != nil {
 		return false, fmt.Errorf("heartbeat: %w", err)
 	}
+	if !claimed {
+		return false, fmt.Errorf("heartbeat of node %s: %w", n.ID, ErrNodeTaken)
+	}
 	return false, nil
+}
+
+// Node returns the registration of one node, or ErrNotExist.
+func (s *Store) Node(ctx context.Context, id string) (Node, error) {
+	n := Node{ID: id}
+	var started, hb int64
+	err := mapErr(s.conn().queryRow(ctx, `SELECT api_address, proxy_address, started, heartbeat, instance FROM nodes WHERE id = ?`, id).
+		Scan(&n.APIAddress, &n.ProxyAddress, &started, &hb, &n.Instance))
+	if err != nil {
+		return Node{}, fmt.Errorf("get node %s: %w", id, err)
+	}
+	n.Started, n.Heartbeat = fromMicros(started), fromMicros(hb)
+	return n, nil
+}
+
+// ClaimNode registers n for the process n.Instance. With prev nil it succeeds only if no process holds the id;
+// with prev (as read by Node) only if the row is still exactly prev, so that of two processes taking over one
+// stale id, one wins. It reports whether n now holds the id.
+func (s *Store) ClaimNode(ctx context.Context, n Node, prev *Node) (bool, error) {
+	var res interface{ RowsAffected() (int64, error) }
+	var err error
+	if prev == nil {
+		res, err = s.conn().exec(ctx, `INSERT INTO nodes (id, api_address, proxy_address, started, heartbeat, instance) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`, n.ID, n.APIAddress, n.ProxyAddress, micros(n.Started), micros(n.Heartbeat), n.Instance)
+	} else {
+		res, err = s.conn().exec(ctx, `UPDATE nodes SET api_address = ?, proxy_address = ?, started = ?, heartbeat = ?, instance = ?
+			WHERE id = ? AND instance = ? AND heartbeat = ?`, n.APIAddress, n.ProxyAddress, micros(n.Started), micros(n.Heartbeat), n.Instance,
+			n.ID, prev.Instance, micros(prev.Heartbeat))
+	}
+	if err != nil {
+		return false, fmt.Errorf("claim node %s: %w", n.ID, err)
+	}
+	k, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("claim node %s: %w", n.ID, err)
+	}
+	return k > 0, nil
 }
 
 // Nodes lists the registered nodes by id.
@@ -54,9 +101,10 @@ func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
 	return out, mapErr(rows.Err())
 }
 
-// RemoveNode deletes a node's registration, as it stops cleanly.
-func (s *Store) RemoveNode(ctx context.Context, id string) error {
-	if _, err := s.conn().exec(ctx, `DELETE FROM nodes WHERE id = ?`, id); err != nil {
+// RemoveNode deletes a node's registration by the process instance, as it stops cleanly; another process's
+// registration of the id stays.
+func (s *Store) RemoveNode(ctx context.Context, id, instance string) error {
+	if _, err := s.conn().exec(ctx, `DELETE FROM nodes WHERE id = ? AND instance = ?`, id, instance); err != nil {
 		return fmt.Errorf("remove node %s: %w", id, err)
 	}
 	return nil

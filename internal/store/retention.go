@@ -68,12 +68,14 @@ func (s *Store) ExpiredSessions(ctx context.Context, group RetentionGroup, cutof
 }
 
 // DeleteSessions removes the given sessions, their index entries and their trails' database copies in one transaction, except any that a legal
-// hold was put on meanwhile; it returns the ids it deleted. The caller deletes the trail files of those.
+// hold was put on meanwhile; it returns the ids it deleted. The caller deletes the trail files of those; a tombstone
+// per session (DeletedTrailsAmong) tells the other nodes of a cluster to delete their local copies.
 func (s *Store) DeleteSessions(ctx context.Context, ids []string) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	var deleted []string
+	now := s.now()
 	err := s.inTx(ctx, func(c conn) error {
 		for _, id := range ids {
 			res, err := c.exec(ctx, `DELETE FROM api_sessions WHERE id = ? AND legal_hold = ? AND status <> ?`, id, false, SessionConnected)
@@ -90,6 +92,11 @@ func (s *Store) DeleteSessions(ctx context.Context, ids []string) ([]string, err
 			if _, err := c.exec(ctx, `DELETE FROM trail_chunks WHERE session_id = ?`, id); err != nil {
 				return fmt.Errorf("delete stored trail of %s: %w", id, err)
 			}
+			// Other nodes may hold a local copy of the trail: the tombstone tells them to delete it.
+			if _, err := c.exec(ctx, `INSERT INTO deleted_trails (session_id, deleted) VALUES (?, ?) ON CONFLICT (session_id) DO NOTHING`,
+				id, micros(now)); err != nil {
+				return fmt.Errorf("record deletion of %s: %w", id, err)
+			}
 			deleted = append(deleted, id)
 		}
 		return nil
@@ -98,4 +105,44 @@ func (s *Store) DeleteSessions(ctx context.Context, ids []string) ([]string, err
 		return nil, err
 	}
 	return deleted, nil
+}
+
+// deletedBatch bounds the ids of one DeletedTrailsAmong query.
+const deletedBatch = 500
+
+// DeletedTrailsAmong returns those of ids whose sessions retention deleted (their tombstones are still kept), for
+// a node deleting its local copies of their trails.
+func (s *Store) DeletedTrailsAmong(ctx context.Context, ids []string) ([]string, error) {
+	var out []string
+	for start := 0; start < len(ids); start += deletedBatch {
+		batch := ids[start:min(start+deletedBatch, len(ids))]
+		rows, err := s.conn().query(ctx, `SELECT session_id FROM deleted_trails WHERE session_id IN (?`+strings.Repeat(",?", len(batch)-1)+`)`,
+			anys(batch)...)
+		if err != nil {
+			return nil, fmt.Errorf("list deleted trails: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, mapErr(err)
+			}
+			out = append(out, id)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, mapErr(err)
+		}
+	}
+	return out, nil
+}
+
+// ForgetDeletedTrails drops the tombstones of sessions deleted before before: a node that was away longer keeps
+// its local copies of those trails until removed by hand.
+func (s *Store) ForgetDeletedTrails(ctx context.Context, before time.Time) error {
+	if _, err := s.conn().exec(ctx, `DELETE FROM deleted_trails WHERE deleted < ?`, micros(before)); err != nil {
+		return fmt.Errorf("forget deleted trails: %w", err)
+	}
+	return nil
 }

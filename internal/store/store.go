@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/model"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -51,7 +51,8 @@ type Store struct {
 	pg     bool
 	sealer Sealer
 	log    *slog.Logger
-	dsn    string // for the change feed's dedicated connection
+	pgcfg  *pgx.ConnConfig // for the dedicated connections (change feed, locks); nil on SQLite
+	pool   Pool
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 	// OnAudit, if set, receives every audit event after it is stored (after its transaction commits). It runs on
@@ -60,8 +61,13 @@ type Store struct {
 }
 
 // Open connects to dsn, applies pending migrations and returns the store. A dsn starting with postgres:// or
-// postgresql:// selects PostgreSQL; anything else is a SQLite file path.
+// postgresql:// selects PostgreSQL; anything else is a SQLite file path. PostgreSQL gets the default Pool.
 func Open(ctx context.Context, dsn string, sealer Sealer, log *slog.Logger) (*Store, error) {
+	return OpenPool(ctx, dsn, sealer, log, Pool{})
+}
+
+// OpenPool is Open with the PostgreSQL connection pool bounded by p.
+func OpenPool(ctx context.Context, dsn string, sealer Sealer, log *slog.Logger, p Pool) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -69,7 +75,7 @@ func Open(ctx context.Context, dsn string, sealer Sealer, log *slog.Logger) (*St
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		s.pg = true
-		s.db, err = sql.Open("pgx", dsn)
+		err = s.openPostgres(dsn, p)
 	} else {
 		if dir := filepath.Dir(dsn); dir != "" {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -99,7 +105,6 @@ func Open(ctx context.Context, dsn string, sealer Sealer, log *slog.Logger) (*St
 		s.db.Close()
 		return nil, err
 	}
-	s.dsn = dsn
 	return s, nil
 }
 
@@ -294,7 +299,7 @@ func OpenExisting(ctx context.Context, dsn string, sealer Sealer) (*Store, error
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		s.pg = true
-		s.db, err = sql.Open("pgx", dsn)
+		err = s.openPostgres(dsn, Pool{MaxConns: 2})
 	} else {
 		if _, serr := os.Stat(dsn); serr != nil {
 			return nil, fmt.Errorf("open store: %w", serr)

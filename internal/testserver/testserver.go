@@ -63,6 +63,13 @@ func (b *SyncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+// Len returns how many bytes were written so far.
+func (b *SyncBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
 // String returns everything written so far.
 func (b *SyncBuffer) String() string {
 	b.mu.Lock()

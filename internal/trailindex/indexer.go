@@ -1,6 +1,7 @@
 // Package trailindex feeds recorded exchanges to the searchable trail index off the request path: the proxy's
 // recorder hands each exchange to a bounded queue and returns at once; one worker writes them to the store in
-// batches. A full queue drops the entry and counts it rather than slow a request.
+// batches. A full queue (in entries, or in the body bytes they hold) drops the entry and counts it rather than slow
+// a request.
 package trailindex
 
 import (
@@ -29,7 +30,10 @@ var _ Backend = (*store.Store)(nil)
 // Defaults of Indexer's zero fields.
 const (
 	DefaultQueueSize = 10000
-	DefaultBatchSize = 256
+	// DefaultQueueBytes bounds the bodies held by queued exchanges: each may hold up to twice the recording body
+	// limit, so a backlog of DefaultQueueSize exchanges could otherwise hold gigabytes while the database is slow.
+	DefaultQueueBytes = 64 << 20
+	DefaultBatchSize  = 256
 )
 
 // Indexer is the queue and its worker. Set the fields, then call Run once; Enqueue is safe for concurrent use and
@@ -41,12 +45,16 @@ type Indexer struct {
 	Log *slog.Logger
 	// QueueSize bounds the entries waiting to be written; 0 means DefaultQueueSize.
 	QueueSize int
+	// QueueBytes bounds the body bytes (request and response bodies, WebSocket texts) of the exchanges waiting to
+	// be written; 0 means DefaultQueueBytes.
+	QueueBytes int64
 	// BatchSize bounds the entries written in one transaction; 0 means DefaultBatchSize.
 	BatchSize int
 
 	once    sync.Once
 	queue   chan queued
 	pending atomic.Int64 // queued or being written, for Flush
+	held    atomic.Int64 // body bytes of queued exchanges, against QueueBytes
 
 	indexed, dropped, failed atomic.Int64
 	batchSeconds             prometheus.Histogram
@@ -54,16 +62,19 @@ type Indexer struct {
 
 // queued is an entry, or an exchange whose entry the worker builds (off the request path).
 type queued struct {
-	e  store.TrailEntry
-	s  Session
-	ex *recording.Exchange
+	e     store.TrailEntry
+	s     Session
+	ex    *recording.Exchange
+	bytes int64 // ex's body bytes, held against QueueBytes until the entry is built
 }
 
-func (q *queued) entry() store.TrailEntry {
-	if q.ex != nil {
-		return Entry(q.s, q.ex)
+// exchangeBytes is what an exchange holds that the queue's byte budget counts.
+func exchangeBytes(ex *recording.Exchange) int64 {
+	n := int64(len(ex.RequestBody) + len(ex.ResponseBody))
+	for _, m := range ex.WSMessages {
+		n += int64(len(m.Text))
 	}
-	return q.e
+	return n
 }
 
 func (ix *Indexer) init() {
@@ -92,22 +103,46 @@ func (ix *Indexer) Enqueue(e store.TrailEntry) bool { return ix.enqueue(queued{e
 // EnqueueExchange is Enqueue for a recorded exchange of session s: the entry is built by the worker, so the
 // request path pays for one channel send. ex must not change afterwards.
 func (ix *Indexer) EnqueueExchange(s Session, ex *recording.Exchange) bool {
-	return ix.enqueue(queued{s: s, ex: ex})
+	return ix.enqueue(queued{s: s, ex: ex, bytes: exchangeBytes(ex)})
 }
 
 func (ix *Indexer) enqueue(q queued) bool {
 	ix.init()
+	budget := ix.QueueBytes
+	if budget <= 0 {
+		budget = DefaultQueueBytes
+	}
+	if q.bytes > 0 && ix.held.Add(q.bytes) > budget {
+		ix.held.Add(-q.bytes)
+		ix.drop()
+		return false
+	}
 	ix.pending.Add(1)
 	select {
 	case ix.queue <- q:
 		return true
 	default:
 		ix.pending.Add(-1)
-		if ix.dropped.Add(1) == 1 {
-			ix.log().Warn("trail index queue full; exchanges are recorded but not indexed", "queue_size", cap(ix.queue))
-		}
+		ix.held.Add(-q.bytes)
+		ix.drop()
 		return false
 	}
+}
+
+func (ix *Indexer) drop() {
+	if ix.dropped.Add(1) == 1 {
+		ix.log().Warn("trail index queue full; exchanges are recorded but not indexed", "queue_size", cap(ix.queue))
+	}
+}
+
+// entry builds q's index entry and gives back the body bytes it held.
+func (ix *Indexer) entry(q queued) store.TrailEntry {
+	if q.ex == nil {
+		return q.e
+	}
+	e := Entry(q.s, q.ex)
+	ix.held.Add(-q.bytes)
+	return e
 }
 
 // Run writes queued entries until ctx ends, then writes what is still queued (for at most five seconds).
@@ -132,7 +167,7 @@ func (ix *Indexer) Run(ctx context.Context) {
 			cancel()
 			return
 		case q := <-ix.queue:
-			batch = ix.fill(append(batch[:0], q.entry()), size)
+			batch = ix.fill(append(batch[:0], ix.entry(q)), size)
 			ix.write(ctx, batch)
 		}
 	}
@@ -143,7 +178,7 @@ func (ix *Indexer) fill(batch []store.TrailEntry, size int) []store.TrailEntry {
 	for len(batch) < size {
 		select {
 		case q := <-ix.queue:
-			batch = append(batch, q.entry())
+			batch = append(batch, ix.entry(q))
 		default:
 			return batch
 		}

@@ -169,3 +169,46 @@ func BenchmarkEnqueue(b *testing.B) {
 		ix.EnqueueExchange(s, ex)
 	}
 }
+
+// TestQueueBytesBound: the queue also bounds the body bytes its exchanges hold, so a backlog behind a slow database
+// cannot hold up to QueueSize times twice the body limit; the bytes are given back once the worker builds the
+// entries.
+func TestQueueBytesBound(t *testing.T) {
+	be := &gatedBackend{gate: make(chan struct{})}
+	close(be.gate)
+	ix := &Indexer{Backend: be, QueueSize: 100, QueueBytes: 1000}
+	body := func(n int) *recording.Exchange {
+		return &recording.Exchange{Method: "POST", URL: "https://api.example/x", RequestBody: []byte(strings.Repeat("q", n/2)),
+			ResponseBody: []byte(strings.Repeat("r", n-n/2))}
+	}
+	// No worker runs yet: nothing drains.
+	for i, want := range []bool{true, true, false} {
+		if got := ix.EnqueueExchange(Session{ID: "s"}, body(400)); got != want {
+			t.Fatalf("exchange %d of 400 body bytes against a budget of 1000: queued %v, want %v", i, got, want)
+		}
+	}
+	if !ix.EnqueueExchange(Session{ID: "s"}, body(0)) {
+		t.Error("an exchange without a body was refused while entries still fit")
+	}
+	if _, dropped, _, _ := ix.Stats(); dropped != 1 {
+		t.Errorf("dropped %d, want the one over the byte budget", dropped)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ix.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer fcancel()
+	if err := ix.Flush(fctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := be.written(); n != 3 {
+		t.Errorf("written %d entries, want the 3 queued", n)
+	}
+	// The worker gave the bytes back: two more fit again.
+	for i := range 2 {
+		if !ix.EnqueueExchange(Session{ID: "s"}, body(400)) {
+			t.Fatalf("exchange %d after the backlog drained was refused", i)
+		}
+	}
+}
