@@ -230,6 +230,9 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("POST "+roles+"/roles/search", auth.RolesView, a.searchRoles)
 	handle("GET "+roles+"/users/current", anyPerm, a.currentUser)
 	handle("GET "+roles+"/users/{id}", auth.RolesView, a.roleStoreUser)
+	// The SDK's trail log download of one channel (one exchange) through a download handle (traillog.go).
+	handle("POST "+conns+"/connections/{id}/channel/{channel}/log", auth.ConnectionsTrails, a.createTrailLogSession)
+	handle("GET "+conns+"/connections/{id}/channel/{channel}/log/{session_id}", auth.ConnectionsTrails, a.downloadTrailLog)
 }
 
 // handlerFunc is a handler that returns its error for guard to map, so handlers never write error bodies.

@@ -338,3 +338,69 @@ func privxLogin(t *testing.T, cl *client, name, secret string) {
 	cl.do(exchange{method: "POST", path: "/auth/api/v1/oauth/token", want: 200,
 		form: url.Values{"client_id": {"privx-ui"}, "redirect_uri": {"/privx/oauth-callback"}, "grant_type": {"refresh_token"}, "refresh_token": {tr.Refresh}}})
 }
+
+// exercisePrivXTrailLog downloads one channel's trail log of a recorded, closed session as the SDK's
+// connectionmanager does: a download handle, then the file, in both formats; and the refusals around it.
+func exercisePrivXTrailLog(t *testing.T, cl *client, adm, alice, session string) {
+	const C = "/connection-manager/api/v1/connections/"
+	var trail struct {
+		Count int `json:"count"`
+	}
+	if err := json.Unmarshal(cl.do(exchange{method: "GET", path: C + session + "/trail?limit=1", token: adm, want: 200}), &trail); err != nil || trail.Count == 0 {
+		t.Fatalf("the session has no recorded exchange: %v", err)
+	}
+	last := fmt.Sprint(trail.Count)
+	handle := func(channel string) string {
+		t.Helper()
+		b := cl.do(exchange{method: "POST", path: C + session + "/channel/" + channel + "/log", token: adm, want: 200})
+		privxShape(t, "download_session.json", b)
+		var d struct {
+			SessionID string `json:"session_id"`
+		}
+		json.Unmarshal(b, &d)
+		return d.SessionID
+	}
+	h := handle(last)
+	var ex struct {
+		Seq    int    `json:"seq"`
+		Method string `json:"method"`
+		URL    string `json:"url"`
+	}
+	if err := json.Unmarshal(cl.do(exchange{method: "GET", path: C + session + "/channel/" + last + "/log/" + h, token: adm, want: 200}), &ex); err != nil ||
+		fmt.Sprint(ex.Seq) != last || ex.Method != "GET" || !strings.HasSuffix(ex.URL, "/api/hello") {
+		t.Errorf("trail log of channel %s: got %+v (%v)", last, ex, err)
+	}
+	// The handle may be used again by its holder until it expires (the SDK retries nothing, but a user may).
+	har := cl.do(exchange{method: "GET", path: C + session + "/channel/" + last + "/log/" + h + "?format=har", token: adm, want: 200})
+	var doc struct {
+		Log struct {
+			Entries []struct {
+				Request struct {
+					URL string `json:"url"`
+				} `json:"request"`
+			} `json:"entries"`
+		} `json:"log"`
+	}
+	if err := json.Unmarshal(har, &doc); err != nil || len(doc.Log.Entries) != 1 || !strings.HasSuffix(doc.Log.Entries[0].Request.URL, "/api/hello") {
+		t.Errorf("trail log as HAR: want the one exchange, got %s", har)
+	}
+	cl.do(exchange{method: "GET", path: C + session + "/channel/" + last + "/log/" + h + "?format=pdf", token: adm, want: 400, invalid: true})
+	// A handle is for its own channel and connection; a forged one opens nothing.
+	if trail.Count > 1 {
+		cl.do(exchange{method: "GET", path: C + session + "/channel/1/log/" + h, token: adm, want: 404})
+	}
+	cl.do(exchange{method: "GET", path: C + session + "/channel/" + last + "/log/" + h[:len(h)-2] + "AA", token: adm, want: 404})
+	cl.do(exchange{method: "GET", path: C + session + "/channel/" + last + "/log/" + h, want: 401, invalid: true})
+	cl.do(exchange{method: "GET", path: C + session + "/channel/" + last + "/log/" + h, token: alice, want: 403})
+	// Channels are exchanges 1..count.
+	cl.do(exchange{method: "POST", path: C + session + "/channel/" + fmt.Sprint(trail.Count+1) + "/log", token: adm, want: 404})
+	cl.do(exchange{method: "POST", path: C + session + "/channel/0/log", token: adm, want: 400})
+	cl.do(exchange{method: "POST", path: C + session + "/channel/x/log", token: adm, want: 400, invalid: true})
+	cl.do(exchange{method: "POST", path: C + "no-such-session/channel/1/log", token: adm, want: 404})
+	cl.do(exchange{method: "POST", path: C + session + "/channel/1/log", token: alice, want: 403})
+	// Every download is audited.
+	events := cl.do(exchange{method: "GET", path: "/audit/api/v1/events?action=download-trail-log", token: adm, want: 200})
+	if !strings.Contains(string(events), `"count":2,`) {
+		t.Errorf("want the two downloads audited, got %s", events)
+	}
+}
