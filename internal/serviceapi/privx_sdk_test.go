@@ -218,6 +218,37 @@ func exercisePrivX(t *testing.T, cl *client, adm string) {
 	privxShape(t, "members.json", cl.do(exchange{method: "GET", path: R + "/roles/" + v["role"] + "/members", token: adm, want: 200}))
 	cl.do(exchange{method: "GET", path: R + "/users/current", token: adm, want: 200})
 
+	// Sources: the SDK's whole connection object is accepted; ldap_base_dn is ldap_base; what Gatehouse lacks is
+	// refused naming the field, and nothing is stored.
+	v["name"], v["bind_password"] = "sdk-source-x", "Sdk-bind-pass-1"
+	src := id(cl.do(exchange{method: "POST", path: R + "/sources", token: adm, json: privxBody(t, "source_create.json", v), want: 201}))
+	srcBody := cl.do(exchange{method: "GET", path: R + "/sources/" + src, token: adm, want: 200})
+	privxShape(t, "source.json", srcBody)
+	if !strings.Contains(string(srcBody), `"ldap_base":"dc=example,dc=org"`) || strings.Contains(string(srcBody), v["bind_password"]) {
+		t.Errorf("source from the SDK: ldap_base_dn did not take effect, or the bind password is shown: %s", srcBody)
+	}
+	privxShape(t, "source_list.json", cl.do(exchange{method: "GET", path: R + "/sources", token: adm, want: 200}))
+	rebased := strings.Replace(privxBody(t, "source_create.json", v), `"dc=example,dc=org"`, `"dc=example,dc=com"`, 1)
+	cl.do(exchange{method: "PUT", path: R + "/sources/" + src, token: adm, json: rebased, want: 200})
+	if b := cl.do(exchange{method: "GET", path: R + "/sources/" + src, token: adm, want: 200}); !strings.Contains(string(b), `"ldap_base_dn":"dc=example,dc=com"`) {
+		t.Errorf("update through ldap_base_dn did not take effect: %s", b)
+	}
+	for field, swap := range map[string][2]string{
+		"connection.skip_strict_cert_check": {`"skip_strict_cert_check": false`, `"skip_strict_cert_check": true`},
+		"connection.msgraph_batch_size":     {`"msgraph_batch_size": 0`, `"msgraph_batch_size": 50`},
+		"connection.scim_username":          {`"scim_username": ""`, `"scim_username": "scim"`},
+		"connection.ukm_token":              {`"ukm_token": ""`, `"ukm_token": "t"`},
+	} {
+		body := strings.Replace(privxBody(t, "source_create.json", v), swap[0], swap[1], 1)
+		privxRefused(t, cl.do(exchange{method: "PUT", path: R + "/sources/" + src, token: adm, json: body, want: 400}), field)
+	}
+	both := strings.Replace(privxBody(t, "source_create.json", v), `"ldap_base_dn": "dc=example,dc=org"`, `"ldap_base_dn": "dc=example,dc=org", "ldap_base": "dc=other,dc=org"`, 1)
+	cl.do(exchange{method: "PUT", path: R + "/sources/" + src, token: adm, json: both, want: 400})
+	if b := cl.do(exchange{method: "GET", path: R + "/sources/" + src, token: adm, want: 200}); !strings.Contains(string(b), `"ldap_base":"dc=example,dc=com"`) {
+		t.Errorf("a refused update changed the source: %s", b)
+	}
+	cl.do(exchange{method: "DELETE", path: R + "/sources/" + src, token: adm, want: 200})
+
 	// API clients, then the SDK's authorization code login (oauth.WithCredential) with one.
 	v["name"] = "sdk-client-x"
 	ac := id(cl.do(exchange{method: "POST", path: U + "/api-clients", token: adm, json: privxBody(t, "api_client_create.json", v), want: 201}))
