@@ -75,8 +75,8 @@ func TestPermissionDeniedNamesThePermission(t *testing.T) {
 	gh.Create("/local-user-store/api/v1/users", adm, map[string]any{"username": "plain", "password": "Plain-pass-1234", "enabled": true})
 	code, body := gh.Do("GET", "/local-user-store/api/v1/users", gh.Token("plain", "Plain-pass-1234"), nil)
 	var e struct {
-		Code    string            `json:"error_code"`
-		Message string            `json:"error_message"`
+		Code    string `json:"error_code"`
+		Message string `json:"error_message"`
 		// details is a list in PrivX's shape, which the PrivX SDK decodes.
 		Details []struct {
 			Code     string `json:"error_code"`
