@@ -216,6 +216,16 @@ func exercisePrivX(t *testing.T, cl *client, adm string) {
 	privxShape(t, "user_roles.json", cl.do(exchange{method: "GET", path: R + "/users/" + v["user"] + "/roles", token: adm, want: 200}))
 	privxShape(t, "rolestore_user.json", cl.do(exchange{method: "GET", path: R + "/users/" + v["user"], token: adm, want: 200}))
 	privxShape(t, "members.json", cl.do(exchange{method: "GET", path: R + "/roles/" + v["role"] + "/members", token: adm, want: 200}))
+	// Paging of the members and of roles found by name: count stays, the page is cut.
+	for _, p := range []string{R + "/roles/" + v["role"] + "/members?offset=1&limit=1", R + "/roles/resolve?offset=1&sortkey=name&sortdir=desc"} {
+		method, body := "GET", any(nil)
+		if strings.Contains(p, "resolve") {
+			method, body = "POST", privxBody(t, "roles_resolve.json", v)
+		}
+		if b := cl.do(exchange{method: method, path: p, token: adm, json: body, want: 200}); string(b) != "{\"count\":1,\"items\":[]}\n" {
+			t.Errorf("%s %s: want the one match counted and the page empty, got %s", method, p, b)
+		}
+	}
 	cl.do(exchange{method: "GET", path: R + "/users/current", token: adm, want: 200})
 
 	// Sources: the SDK's whole connection object is accepted; ldap_base_dn is ldap_base; what Gatehouse lacks is
