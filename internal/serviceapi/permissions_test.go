@@ -306,6 +306,8 @@ func routeTable() []route {
 			path: fixed(connsPath + "/connections/no-such-id/channel/1/log")},
 		{pattern: "GET " + connsPath + "/connections/{id}/channel/{channel}/log/{session_id}", perm: auth.ConnectionsTrails,
 			path: fixed(connsPath + "/connections/no-such-id/channel/1/log/no-such-handle")},
+		{pattern: "GET " + usersPath + "/tags", perm: auth.UsersView, path: fixed(usersPath + "/tags"), wantOK: 200},
+		{pattern: "GET " + connsPath + "/connections/tags", perm: auth.ConnectionsView, path: fixed(connsPath + "/connections/tags"), wantOK: 200},
 	}
 }
 

@@ -237,3 +237,12 @@ func (a *API) monitorAuditEvents(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, newList(out, total))
 	return nil
 }
+
+// noTags answers a tag list of objects that have no tags in Gatehouse (local users, connections): always empty.
+func (a *API) noTags(w http.ResponseWriter, r *http.Request) error {
+	if _, err := listOptions(r); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList([]string{}, 0))
+	return nil
+}

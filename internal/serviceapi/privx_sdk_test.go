@@ -321,6 +321,13 @@ func exercisePrivX(t *testing.T, cl *client, adm string) {
 	privxShape(t, "audit_list.json", cl.do(exchange{method: "GET", path: M + "/auditevents?offset=0&limit=10&sortkey=created&sortdir=DESC", token: adm, want: 200}))
 	privxShape(t, "audit_list.json", cl.do(exchange{method: "POST", path: M + "/auditevents/search", token: adm, json: privxBody(t, "audit_search.json", v), want: 200}))
 
+	// Tag lists of objects without tags are empty, not a "not found" of an object named tags.
+	for _, p := range []string{U + "/users/tags", C + "/connections/tags?offset=0&limit=10"} {
+		if b := cl.do(exchange{method: "GET", path: p, token: adm, want: 200}); string(b) != "{\"count\":0,\"items\":[]}\n" {
+			t.Errorf("GET %s: got %s", p, b)
+		}
+	}
+
 	// settings: the api-proxy scope reads and writes Gatehouse's proxy settings.
 	scope := cl.do(exchange{method: "GET", path: "/settings/api/v1/settings/api-proxy", token: adm, want: 200})
 	cl.do(exchange{method: "PUT", path: "/settings/api/v1/settings/api-proxy", token: adm, json: string(scope), want: 200})
