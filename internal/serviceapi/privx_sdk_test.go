@@ -446,9 +446,29 @@ func exercisePrivXTrailLog(t *testing.T, cl *client, adm, alice, session string)
 	cl.do(exchange{method: "POST", path: C + session + "/channel/x/log", token: adm, want: 400, invalid: true})
 	cl.do(exchange{method: "POST", path: C + "no-such-session/channel/1/log", token: adm, want: 404})
 	cl.do(exchange{method: "POST", path: C + session + "/channel/1/log", token: alice, want: 403})
-	// Every download is audited.
+	// Every download is audited; the monitor service's filter finds them.
 	events := cl.do(exchange{method: "GET", path: "/audit/api/v1/events?action=download-trail-log", token: adm, want: 200})
 	if !strings.Contains(string(events), `"count":2,`) {
 		t.Errorf("want the two downloads audited, got %s", events)
+	}
+	const M = "/monitor-service/api/v1/auditevents"
+	for q, count := range map[string]string{"?filter=download-trail-log&sortkey=created": `"count":2,`, "?filter=zz-no-such-event": `"count":0,`} {
+		if b := cl.do(exchange{method: "GET", path: M + q, token: adm, want: 200}); !strings.Contains(string(b), count) {
+			t.Errorf("GET %s%s: want %s, got %s", M, q, count, b)
+		}
+	}
+	cl.do(exchange{method: "POST", path: M + "/search?filter=download", token: adm, json: map[string]any{"keywords": "login"}, want: 400})
+	// The connections' filter narrows like keywords (it was once ignored).
+	var c struct {
+		User struct {
+			Name string `json:"name"`
+		} `json:"user"`
+	}
+	json.Unmarshal(cl.do(exchange{method: "GET", path: C + session, token: adm, want: 200}), &c)
+	for q, none := range map[string]bool{"?filter=" + url.QueryEscape(c.User.Name): false, "?filter=zz-no-such-user": true} {
+		b := cl.do(exchange{method: "GET", path: strings.TrimSuffix(C, "/") + q, token: adm, want: 200})
+		if strings.Contains(string(b), `"count":0,`) != none {
+			t.Errorf("GET connections%s: got %s", q, b)
+		}
 	}
 }
