@@ -279,6 +279,11 @@ func exercisePrivX(t *testing.T, cl *client, adm string) {
 	if !strings.Contains(string(found), `"count":1,`) {
 		t.Errorf("target search by name: got %s", found)
 	}
+	for q, count := range map[string]string{"?filter=sdk-target": `"count":1,`, "?filter=zz-no-such-target": `"count":0,`} {
+		if b := cl.do(exchange{method: "POST", path: P + "/api-targets/search" + q, token: adm, json: privxBody(t, "target_search.json", v), want: 200}); !strings.Contains(string(b), count) {
+			t.Errorf("target search%s: want %s, got %s", q, count, b)
+		}
+	}
 	v["name"] = "sdk-cred-x"
 	cred := cl.do(exchange{method: "POST", path: P + "/users/" + v["user"] + "/client-credentials", token: adm, json: privxBody(t, "credential_create.json", v), want: 201})
 	v["cred"] = id(cred)
