@@ -74,7 +74,7 @@ func permissionDenied(perm string) *Error {
 // Allow header) in the service API's error shape, so clients parse every answer of the API the same way.
 func WriteRouteError(w http.ResponseWriter, r *http.Request, status int, allow string) {
 	e := errorBody{ErrorCode: "NOT_FOUND", ErrorMessage: "no such endpoint: " + r.URL.Path}
-	if why := unsupportedFeature(r); why != "" {
+	if why := unsupportedFeature(r, status == http.StatusMethodNotAllowed); why != "" {
 		// A PrivX SDK call of a feature Gatehouse lacks: say so, whatever the method.
 		status = http.StatusNotFound
 		e = errorBody{ErrorCode: "NOT_SUPPORTED", ErrorMessage: r.URL.Path + " is not supported by Gatehouse: " + why}

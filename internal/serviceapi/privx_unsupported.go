@@ -56,9 +56,14 @@ var privxUnsupported = []struct{ pattern, why string }{
 }
 
 // unsupportedFeature returns why r asks for a PrivX feature Gatehouse lacks, or "": the reason of the first
-// pattern that matches its path.
-func unsupportedFeature(r *http.Request) string {
+// pattern that matches its path. For a path that routes serve with other methods (a 405), only a pattern whose
+// last segment is literal counts: "/settings/api/v1/settings/{scope}" means other scopes, not another method on
+// the one that exists.
+func unsupportedFeature(r *http.Request, pathServed bool) string {
 	for _, u := range privxUnsupported {
+		if pathServed && strings.HasSuffix(strings.TrimSuffix(u.pattern, "/"), "}") {
+			continue
+		}
 		if matchSegments(u.pattern, r.URL.Path) {
 			return u.why
 		}

@@ -56,6 +56,7 @@ func TestPrivXUnsupportedAnswers(t *testing.T) {
 	for _, c := range []struct{ method, path, code string }{
 		{"GET", "/settings/api/v1/settings/api-proxy", ""},
 		{"GET", "/settings/api/v1/settings/ssh-proxy", "NOT_SUPPORTED"},
+		{"DELETE", "/settings/api/v1/settings/api-proxy", "METHOD_NOT_ALLOWED"},
 		{"PATCH", "/role-store/api/v1/roles", "METHOD_NOT_ALLOWED"},
 		{"GET", "/role-store/api/v1/no-such-thing", "NOT_FOUND"},
 		{"POST", "/role-store/api/v1/roles/evaluate", "NOT_SUPPORTED"},
