@@ -75,12 +75,17 @@ func TestPermissionDeniedNamesThePermission(t *testing.T) {
 	gh.Create("/local-user-store/api/v1/users", adm, map[string]any{"username": "plain", "password": "Plain-pass-1234", "enabled": true})
 	code, body := gh.Do("GET", "/local-user-store/api/v1/users", gh.Token("plain", "Plain-pass-1234"), nil)
 	var e struct {
-		Code    string            `json:"error_code"`
-		Message string            `json:"error_message"`
-		Details map[string]string `json:"details"`
+		Code    string `json:"error_code"`
+		Message string `json:"error_message"`
+		// details is a list in PrivX's shape, which the PrivX SDK decodes.
+		Details []struct {
+			Code     string `json:"error_code"`
+			Property string `json:"property"`
+		} `json:"details"`
 	}
 	json.Unmarshal(body, &e)
-	if code != 403 || !strings.Contains(e.Message, "users-view") || e.Details["missing_permission"] != "users-view" {
+	if code != 403 || !strings.Contains(e.Message, "users-view") || len(e.Details) != 1 ||
+		e.Details[0].Code != "MISSING_PERMISSION" || e.Details[0].Property != "users-view" {
 		t.Errorf("%d %s", code, body)
 	}
 }

@@ -230,6 +230,13 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("POST "+roles+"/roles/search", auth.RolesView, a.searchRoles)
 	handle("GET "+roles+"/users/current", anyPerm, a.currentUser)
 	handle("GET "+roles+"/users/{id}", auth.RolesView, a.roleStoreUser)
+	// The SDK's trail log download of one channel (one exchange) through a download handle (traillog.go).
+	handle("POST "+conns+"/connections/{id}/channel/{channel}/log", auth.ConnectionsTrails, a.createTrailLogSession)
+	handle("GET "+conns+"/connections/{id}/channel/{channel}/log/{session_id}", auth.ConnectionsTrails, a.downloadTrailLog)
+	// Local users and connections have no tags, so their tag lists (the SDK's GetUserTags, GetConnectionTags) are
+	// empty rather than a "not found" of a user or connection named "tags".
+	handle("GET "+users+"/users/tags", auth.UsersView, a.noTags)
+	handle("GET "+conns+"/connections/tags", auth.ConnectionsView, a.noTags)
 }
 
 // handlerFunc is a handler that returns its error for guard to map, so handlers never write error bodies.

@@ -169,6 +169,9 @@ func (a *API) writeConnections(w http.ResponseWriter, r *http.Request, f store.S
 	if err != nil {
 		return err
 	}
+	if f.Keywords, err = filterAsKeywords(opts.Filter, f.Keywords); err != nil {
+		return err
+	}
 	list, total, err := a.Store.ListSessions(r.Context(), f, opts)
 	if err != nil {
 		return err

@@ -18,8 +18,11 @@ func (a *API) mustHold(r *http.Request, property string, lists ...[]string) erro
 	err := auth.CheckHolds(principal(r.Context()).Permissions, lists...)
 	var nh *auth.NotHeldError
 	if errors.As(err, &nh) {
-		return &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: nh.Error(), Property: property,
-			Details: map[string]any{"missing": nh.Missing}}
+		details := make([]errorDetail, 0, len(nh.Missing))
+		for _, perm := range nh.Missing {
+			details = append(details, errorDetail{Code: "NOT_HELD", Message: "the caller does not hold the " + perm + " permission", Property: perm})
+		}
+		return &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: nh.Error(), Property: property, Details: details}
 	}
 	return err
 }

@@ -23,7 +23,7 @@ type Error struct {
 	Code     string
 	Message  string
 	Property string
-	Details  any
+	Details  []errorDetail
 	Err      error
 }
 
@@ -36,12 +36,20 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// errorDetail is one item of an error's details, in PrivX's shape (a list of these is what the PrivX SDK decodes):
+// an invalid field, or a permission the caller lacks (MISSING_PERMISSION, NOT_HELD) named in property.
+type errorDetail struct {
+	Code     string `json:"error_code"`
+	Message  string `json:"error_message,omitempty"`
+	Property string `json:"property,omitempty"`
+}
+
 // errorBody is the service API's error shape.
 type errorBody struct {
-	ErrorCode    string `json:"error_code"`
-	ErrorMessage string `json:"error_message"`
-	Property     string `json:"property,omitempty"`
-	Details      any    `json:"details,omitempty"`
+	ErrorCode    string        `json:"error_code"`
+	ErrorMessage string        `json:"error_message"`
+	Property     string        `json:"property,omitempty"`
+	Details      []errorDetail `json:"details,omitempty"`
 	// RequestID is the id of the request (also in the X-Request-Id header and the access log), for support.
 	RequestID string `json:"request_id,omitempty"`
 }
@@ -59,14 +67,18 @@ var errUnauthenticated = &Error{Status: http.StatusUnauthorized, Code: "UNAUTHEN
 // permissionDenied refuses a principal that lacks perm, naming it so that an operator knows which role to grant.
 func permissionDenied(perm string) *Error {
 	return &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: "permission denied: this needs the " + perm + " permission",
-		Details: map[string]string{"missing_permission": perm}}
+		Details: []errorDetail{{Code: "MISSING_PERMISSION", Message: "this needs the " + perm + " permission", Property: perm}}}
 }
 
 // WriteRouteError answers a request that matches no route (404) or none for its method (405, with allow as the
 // Allow header) in the service API's error shape, so clients parse every answer of the API the same way.
 func WriteRouteError(w http.ResponseWriter, r *http.Request, status int, allow string) {
 	e := errorBody{ErrorCode: "NOT_FOUND", ErrorMessage: "no such endpoint: " + r.URL.Path}
-	if status == http.StatusMethodNotAllowed {
+	if why := unsupportedFeature(r, status == http.StatusMethodNotAllowed); why != "" {
+		// A PrivX SDK call of a feature Gatehouse lacks: say so, whatever the method.
+		status = http.StatusNotFound
+		e = errorBody{ErrorCode: "NOT_SUPPORTED", ErrorMessage: r.URL.Path + " is not supported by Gatehouse: " + why}
+	} else if status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", allow)
 		e = errorBody{ErrorCode: "METHOD_NOT_ALLOWED", ErrorMessage: "method " + r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + allow}
 	}
@@ -98,7 +110,11 @@ func toError(err error) *Error {
 	case errors.As(err, &pe):
 		return &Error{Status: 400, Code: "BAD_REQUEST", Message: pe.Error(), Property: pe.Field, Err: err}
 	case errors.As(err, &pes) && len(pes) > 0:
-		return &Error{Status: 400, Code: "BAD_REQUEST", Message: pes.Error(), Property: pes[0].Field, Details: pes, Err: err}
+		details := make([]errorDetail, 0, len(pes))
+		for _, fe := range pes {
+			details = append(details, errorDetail{Code: "BAD_REQUEST", Message: fe.Msg, Property: fe.Field})
+		}
+		return &Error{Status: 400, Code: "BAD_REQUEST", Message: pes.Error(), Property: pes[0].Field, Details: details, Err: err}
 	case errors.Is(err, store.ErrNotExist):
 		return &Error{Status: 404, Code: "NOT_FOUND", Message: "object not found", Err: err}
 	case errors.Is(err, store.ErrConflict):

@@ -623,6 +623,7 @@ func exercise(t *testing.T, cl *client) {
 	cl.do(exchange{method: "GET", path: C + "/connections/" + session + "/trail?format=har", token: adm, want: 200})
 	cl.do(exchange{method: "GET", path: C + "/connections/" + session + "/trail/verify", token: adm, want: 200})
 	cl.do(exchange{method: "GET", path: C + "/connections/" + session + "/trail?format=xml", token: adm, want: 400, invalid: true})
+	exercisePrivXTrailLog(t, cl, adm, alice, session)
 	cl.do(exchange{method: "PUT", path: C + "/connections/" + session + "/legal-hold", token: adm, want: 200, json: map[string]any{"hold": true, "reason": "case 42"}})
 	cl.do(exchange{method: "PUT", path: C + "/connections/" + session + "/legal-hold", token: adm, want: 400, json: map[string]any{"hold": true}})
 	cl.do(exchange{method: "PUT", path: C + "/connections/no-such-session/legal-hold", token: adm, want: 404, json: map[string]any{"hold": false}})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -94,4 +95,37 @@ func newList[T any](items []T, count int) list[T] {
 // created is the answer to a create.
 type created struct {
 	ID string `json:"id"`
+}
+
+// pageList answers a list built in memory (role members, roles found by name) with the request's paging: filter
+// (a case-insensitive substring of the name), sortkey name, sortdir, offset and limit (DefaultLimit when absent).
+// count is the number of matches before offset and limit, as the store's lists count.
+func pageList[T any](r *http.Request, items []T, name func(T) string) (list[T], error) {
+	o, err := listOptions(r)
+	if err != nil {
+		return list[T]{}, err
+	}
+	if o.SortKey != "" && o.SortKey != "name" {
+		return list[T]{}, badRequest("sortkey", "this list sorts by name only")
+	}
+	var hit []T
+	for _, it := range items {
+		if o.Filter == "" || strings.Contains(strings.ToLower(name(it)), strings.ToLower(o.Filter)) {
+			hit = append(hit, it)
+		}
+	}
+	if o.SortKey != "" || o.SortDir != "" {
+		slices.SortStableFunc(hit, func(x, y T) int {
+			if o.SortDir == "desc" {
+				return strings.Compare(name(y), name(x))
+			}
+			return strings.Compare(name(x), name(y))
+		})
+	}
+	total := len(hit)
+	if o.Limit == 0 {
+		o.Limit = store.DefaultLimit
+	}
+	hit = hit[min(o.Offset, total):min(o.Offset+o.Limit, total)]
+	return newList(hit, total), nil
 }

@@ -302,6 +302,12 @@ func routeTable() []route {
 		{pattern: "GET /role-store/api/v1/users/{id}", perm: auth.RolesView, wantOK: 200,
 			path: func(e *matrixEnv, _ *actor) string { return "/role-store/api/v1/users/" + e.user }},
 		{pattern: "GET " + hostsPath + "/tags", perm: auth.HostsView, path: fixed(hostsPath + "/tags"), wantOK: 200},
+		{pattern: "POST " + connsPath + "/connections/{id}/channel/{channel}/log", perm: auth.ConnectionsTrails,
+			path: fixed(connsPath + "/connections/no-such-id/channel/1/log")},
+		{pattern: "GET " + connsPath + "/connections/{id}/channel/{channel}/log/{session_id}", perm: auth.ConnectionsTrails,
+			path: fixed(connsPath + "/connections/no-such-id/channel/1/log/no-such-handle")},
+		{pattern: "GET " + usersPath + "/tags", perm: auth.UsersView, path: fixed(usersPath + "/tags"), wantOK: 200},
+		{pattern: "GET " + connsPath + "/connections/tags", perm: auth.ConnectionsView, path: fixed(connsPath + "/connections/tags"), wantOK: 200},
 	}
 }
 

@@ -223,6 +223,9 @@ func (a *API) monitorAuditEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Keyword = in.Keywords
 	}
+	if f.Keyword, err = filterAsKeywords(opts.Filter, f.Keyword); err != nil {
+		return err
+	}
 	events, total, err := a.Store.ListAudit(r.Context(), f, opts)
 	if err != nil {
 		return err
@@ -236,4 +239,25 @@ func (a *API) monitorAuditEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, newList(out, total))
 	return nil
+}
+
+// noTags answers a tag list of objects that have no tags in Gatehouse (local users, connections): always empty.
+func (a *API) noTags(w http.ResponseWriter, r *http.Request) error {
+	if _, err := listOptions(r); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList([]string{}, 0))
+	return nil
+}
+
+// filterAsKeywords gives a list's filter query parameter to a store whose lists narrow by keywords only (sessions,
+// audit events), so that filter is never ignored; a filter beside different keywords is refused, not guessed at.
+func filterAsKeywords(filter, keywords string) (string, error) {
+	switch {
+	case filter == "" || filter == keywords:
+		return keywords, nil
+	case keywords == "":
+		return filter, nil
+	}
+	return "", badRequest("filter", "give keywords or the filter parameter, not both")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"testing"
@@ -134,4 +135,39 @@ func FuzzPrivXParsers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPageList pins the paging of lists built in memory: count before offset and limit, filter on the name,
+// sortdir on the name, and the refusal of another sortkey.
+func TestPageList(t *testing.T) {
+	names := []string{"bravo", "alpha", "charlie", "alpha-2"}
+	for _, c := range []struct {
+		query string
+		count int
+		want  []string
+		bad   string
+	}{
+		{"", 4, []string{"bravo", "alpha", "charlie", "alpha-2"}, ""},
+		{"?limit=2", 4, []string{"bravo", "alpha"}, ""},
+		{"?offset=3&limit=2", 4, []string{"alpha-2"}, ""},
+		{"?offset=9", 4, []string{}, ""},
+		{"?sortkey=name&sortdir=desc&limit=2", 4, []string{"charlie", "bravo"}, ""},
+		{"?sortdir=asc", 4, []string{"alpha", "alpha-2", "bravo", "charlie"}, ""},
+		{"?filter=ALPHA", 2, []string{"alpha", "alpha-2"}, ""},
+		{"?sortkey=created", 0, nil, "sortkey"},
+		{"?limit=-1", 0, nil, "limit"},
+	} {
+		r := httptest.NewRequest("GET", "/x"+c.query, nil)
+		got, err := pageList(r, names, func(s string) string { return s })
+		var e *Error
+		if c.bad != "" {
+			if !errors.As(err, &e) || e.Property != c.bad {
+				t.Errorf("%s: got %v, want an error naming %s", c.query, err, c.bad)
+			}
+			continue
+		}
+		if err != nil || got.Count != c.count || !slices.Equal(got.Items, c.want) {
+			t.Errorf("%s: got %+v, %v; want count %d items %v", c.query, got, err, c.count, c.want)
+		}
+	}
 }

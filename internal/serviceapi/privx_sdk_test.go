@@ -216,7 +216,48 @@ func exercisePrivX(t *testing.T, cl *client, adm string) {
 	privxShape(t, "user_roles.json", cl.do(exchange{method: "GET", path: R + "/users/" + v["user"] + "/roles", token: adm, want: 200}))
 	privxShape(t, "rolestore_user.json", cl.do(exchange{method: "GET", path: R + "/users/" + v["user"], token: adm, want: 200}))
 	privxShape(t, "members.json", cl.do(exchange{method: "GET", path: R + "/roles/" + v["role"] + "/members", token: adm, want: 200}))
+	// Paging of the members and of roles found by name: count stays, the page is cut.
+	for _, p := range []string{R + "/roles/" + v["role"] + "/members?offset=1&limit=1", R + "/roles/resolve?offset=1&sortkey=name&sortdir=desc"} {
+		method, body := "GET", any(nil)
+		if strings.Contains(p, "resolve") {
+			method, body = "POST", privxBody(t, "roles_resolve.json", v)
+		}
+		if b := cl.do(exchange{method: method, path: p, token: adm, json: body, want: 200}); string(b) != "{\"count\":1,\"items\":[]}\n" {
+			t.Errorf("%s %s: want the one match counted and the page empty, got %s", method, p, b)
+		}
+	}
 	cl.do(exchange{method: "GET", path: R + "/users/current", token: adm, want: 200})
+
+	// Sources: the SDK's whole connection object is accepted; ldap_base_dn is ldap_base; what Gatehouse lacks is
+	// refused naming the field, and nothing is stored.
+	v["name"], v["bind_password"] = "sdk-source-x", "Sdk-bind-pass-1"
+	src := id(cl.do(exchange{method: "POST", path: R + "/sources", token: adm, json: privxBody(t, "source_create.json", v), want: 201}))
+	srcBody := cl.do(exchange{method: "GET", path: R + "/sources/" + src, token: adm, want: 200})
+	privxShape(t, "source.json", srcBody)
+	if !strings.Contains(string(srcBody), `"ldap_base":"dc=example,dc=org"`) || strings.Contains(string(srcBody), v["bind_password"]) {
+		t.Errorf("source from the SDK: ldap_base_dn did not take effect, or the bind password is shown: %s", srcBody)
+	}
+	privxShape(t, "source_list.json", cl.do(exchange{method: "GET", path: R + "/sources", token: adm, want: 200}))
+	rebased := strings.Replace(privxBody(t, "source_create.json", v), `"dc=example,dc=org"`, `"dc=example,dc=com"`, 1)
+	cl.do(exchange{method: "PUT", path: R + "/sources/" + src, token: adm, json: rebased, want: 200})
+	if b := cl.do(exchange{method: "GET", path: R + "/sources/" + src, token: adm, want: 200}); !strings.Contains(string(b), `"ldap_base_dn":"dc=example,dc=com"`) {
+		t.Errorf("update through ldap_base_dn did not take effect: %s", b)
+	}
+	for field, swap := range map[string][2]string{
+		"connection.skip_strict_cert_check": {`"skip_strict_cert_check": false`, `"skip_strict_cert_check": true`},
+		"connection.msgraph_batch_size":     {`"msgraph_batch_size": 0`, `"msgraph_batch_size": 50`},
+		"connection.scim_username":          {`"scim_username": ""`, `"scim_username": "scim"`},
+		"connection.ukm_token":              {`"ukm_token": ""`, `"ukm_token": "t"`},
+	} {
+		body := strings.Replace(privxBody(t, "source_create.json", v), swap[0], swap[1], 1)
+		privxRefused(t, cl.do(exchange{method: "PUT", path: R + "/sources/" + src, token: adm, json: body, want: 400}), field)
+	}
+	both := strings.Replace(privxBody(t, "source_create.json", v), `"ldap_base_dn": "dc=example,dc=org"`, `"ldap_base_dn": "dc=example,dc=org", "ldap_base": "dc=other,dc=org"`, 1)
+	cl.do(exchange{method: "PUT", path: R + "/sources/" + src, token: adm, json: both, want: 400})
+	if b := cl.do(exchange{method: "GET", path: R + "/sources/" + src, token: adm, want: 200}); !strings.Contains(string(b), `"ldap_base":"dc=example,dc=com"`) {
+		t.Errorf("a refused update changed the source: %s", b)
+	}
+	cl.do(exchange{method: "DELETE", path: R + "/sources/" + src, token: adm, want: 200})
 
 	// API clients, then the SDK's authorization code login (oauth.WithCredential) with one.
 	v["name"] = "sdk-client-x"
@@ -237,6 +278,11 @@ func exercisePrivX(t *testing.T, cl *client, adm string) {
 	privxShape(t, "target_list.json", found)
 	if !strings.Contains(string(found), `"count":1,`) {
 		t.Errorf("target search by name: got %s", found)
+	}
+	for q, count := range map[string]string{"?filter=sdk-target": `"count":1,`, "?filter=zz-no-such-target": `"count":0,`} {
+		if b := cl.do(exchange{method: "POST", path: P + "/api-targets/search" + q, token: adm, json: privxBody(t, "target_search.json", v), want: 200}); !strings.Contains(string(b), count) {
+			t.Errorf("target search%s: want %s, got %s", q, count, b)
+		}
 	}
 	v["name"] = "sdk-cred-x"
 	cred := cl.do(exchange{method: "POST", path: P + "/users/" + v["user"] + "/client-credentials", token: adm, json: privxBody(t, "credential_create.json", v), want: 201})
@@ -279,6 +325,13 @@ func exercisePrivX(t *testing.T, cl *client, adm string) {
 		token: adm, json: privxBody(t, "connection_search.json", v), want: 200}))
 	privxShape(t, "audit_list.json", cl.do(exchange{method: "GET", path: M + "/auditevents?offset=0&limit=10&sortkey=created&sortdir=DESC", token: adm, want: 200}))
 	privxShape(t, "audit_list.json", cl.do(exchange{method: "POST", path: M + "/auditevents/search", token: adm, json: privxBody(t, "audit_search.json", v), want: 200}))
+
+	// Tag lists of objects without tags are empty, not a "not found" of an object named tags.
+	for _, p := range []string{U + "/users/tags", C + "/connections/tags?offset=0&limit=10"} {
+		if b := cl.do(exchange{method: "GET", path: p, token: adm, want: 200}); string(b) != "{\"count\":0,\"items\":[]}\n" {
+			t.Errorf("GET %s: got %s", p, b)
+		}
+	}
 
 	// settings: the api-proxy scope reads and writes Gatehouse's proxy settings.
 	scope := cl.do(exchange{method: "GET", path: "/settings/api/v1/settings/api-proxy", token: adm, want: 200})
@@ -337,4 +390,90 @@ func privxLogin(t *testing.T, cl *client, name, secret string) {
 	json.Unmarshal(tok, &tr)
 	cl.do(exchange{method: "POST", path: "/auth/api/v1/oauth/token", want: 200,
 		form: url.Values{"client_id": {"privx-ui"}, "redirect_uri": {"/privx/oauth-callback"}, "grant_type": {"refresh_token"}, "refresh_token": {tr.Refresh}}})
+}
+
+// exercisePrivXTrailLog downloads one channel's trail log of a recorded, closed session as the SDK's
+// connectionmanager does: a download handle, then the file, in both formats; and the refusals around it.
+func exercisePrivXTrailLog(t *testing.T, cl *client, adm, alice, session string) {
+	const C = "/connection-manager/api/v1/connections/"
+	var trail struct {
+		Count int `json:"count"`
+	}
+	if err := json.Unmarshal(cl.do(exchange{method: "GET", path: C + session + "/trail?limit=1", token: adm, want: 200}), &trail); err != nil || trail.Count == 0 {
+		t.Fatalf("the session has no recorded exchange: %v", err)
+	}
+	last := fmt.Sprint(trail.Count)
+	handle := func(channel string) string {
+		t.Helper()
+		b := cl.do(exchange{method: "POST", path: C + session + "/channel/" + channel + "/log", token: adm, want: 200})
+		privxShape(t, "download_session.json", b)
+		var d struct {
+			SessionID string `json:"session_id"`
+		}
+		json.Unmarshal(b, &d)
+		return d.SessionID
+	}
+	h := handle(last)
+	var ex struct {
+		Seq    int    `json:"seq"`
+		Method string `json:"method"`
+		URL    string `json:"url"`
+	}
+	if err := json.Unmarshal(cl.do(exchange{method: "GET", path: C + session + "/channel/" + last + "/log/" + h, token: adm, want: 200}), &ex); err != nil ||
+		fmt.Sprint(ex.Seq) != last || ex.Method != "GET" || !strings.HasSuffix(ex.URL, "/api/hello") {
+		t.Errorf("trail log of channel %s: got %+v (%v)", last, ex, err)
+	}
+	// The handle may be used again by its holder until it expires (the SDK retries nothing, but a user may).
+	har := cl.do(exchange{method: "GET", path: C + session + "/channel/" + last + "/log/" + h + "?format=har", token: adm, want: 200})
+	var doc struct {
+		Log struct {
+			Entries []struct {
+				Request struct {
+					URL string `json:"url"`
+				} `json:"request"`
+			} `json:"entries"`
+		} `json:"log"`
+	}
+	if err := json.Unmarshal(har, &doc); err != nil || len(doc.Log.Entries) != 1 || !strings.HasSuffix(doc.Log.Entries[0].Request.URL, "/api/hello") {
+		t.Errorf("trail log as HAR: want the one exchange, got %s", har)
+	}
+	cl.do(exchange{method: "GET", path: C + session + "/channel/" + last + "/log/" + h + "?format=pdf", token: adm, want: 400, invalid: true})
+	// A handle is for its own channel and connection; a forged one opens nothing.
+	if trail.Count > 1 {
+		cl.do(exchange{method: "GET", path: C + session + "/channel/1/log/" + h, token: adm, want: 404})
+	}
+	cl.do(exchange{method: "GET", path: C + session + "/channel/" + last + "/log/" + h[:len(h)-2] + "AA", token: adm, want: 404})
+	cl.do(exchange{method: "GET", path: C + session + "/channel/" + last + "/log/" + h, want: 401, invalid: true})
+	cl.do(exchange{method: "GET", path: C + session + "/channel/" + last + "/log/" + h, token: alice, want: 403})
+	// Channels are exchanges 1..count.
+	cl.do(exchange{method: "POST", path: C + session + "/channel/" + fmt.Sprint(trail.Count+1) + "/log", token: adm, want: 404})
+	cl.do(exchange{method: "POST", path: C + session + "/channel/0/log", token: adm, want: 400})
+	cl.do(exchange{method: "POST", path: C + session + "/channel/x/log", token: adm, want: 400, invalid: true})
+	cl.do(exchange{method: "POST", path: C + "no-such-session/channel/1/log", token: adm, want: 404})
+	cl.do(exchange{method: "POST", path: C + session + "/channel/1/log", token: alice, want: 403})
+	// Every download is audited; the monitor service's filter finds them.
+	events := cl.do(exchange{method: "GET", path: "/audit/api/v1/events?action=download-trail-log", token: adm, want: 200})
+	if !strings.Contains(string(events), `"count":2,`) {
+		t.Errorf("want the two downloads audited, got %s", events)
+	}
+	const M = "/monitor-service/api/v1/auditevents"
+	for q, count := range map[string]string{"?filter=download-trail-log&sortkey=created": `"count":2,`, "?filter=zz-no-such-event": `"count":0,`} {
+		if b := cl.do(exchange{method: "GET", path: M + q, token: adm, want: 200}); !strings.Contains(string(b), count) {
+			t.Errorf("GET %s%s: want %s, got %s", M, q, count, b)
+		}
+	}
+	cl.do(exchange{method: "POST", path: M + "/search?filter=download", token: adm, json: map[string]any{"keywords": "login"}, want: 400})
+	// The connections' filter narrows like keywords (it was once ignored).
+	var c struct {
+		User struct {
+			Name string `json:"name"`
+		} `json:"user"`
+	}
+	json.Unmarshal(cl.do(exchange{method: "GET", path: C + session, token: adm, want: 200}), &c)
+	for q, none := range map[string]bool{"?filter=" + url.QueryEscape(c.User.Name): false, "?filter=zz-no-such-user": true} {
+		b := cl.do(exchange{method: "GET", path: strings.TrimSuffix(C, "/") + q, token: adm, want: 200})
+		if strings.Contains(string(b), `"count":0,`) != none {
+			t.Errorf("GET connections%s: got %s", q, b)
+		}
+	}
 }

@@ -471,7 +471,11 @@ func (a *API) roleMembers(w http.ResponseWriter, r *http.Request) error {
 		out[i].Rules = append(out[i].Rules, ruleOutput(m.Rule, names))
 	}
 	slices.SortStableFunc(out, func(x, y roleMember) int { return strings.Compare(x.Name, y.Name) })
-	writeJSON(w, http.StatusOK, newList(out, len(out)))
+	page, err := pageList(r, out, func(m roleMember) string { return m.Name })
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
 	return nil
 }
 
@@ -500,20 +504,29 @@ func (a *API) searchRoles(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) rolesNamed(w http.ResponseWriter, r *http.Request, names []string) error {
-	roles, _, err := a.Store.ListRoles(r.Context(), store.ListOptions{Limit: store.MaxLimit})
-	if err != nil {
-		return err
-	}
 	var hit []*model.Role
-	for _, role := range roles {
-		if slices.Contains(names, role.Name) {
-			hit = append(hit, role)
+	for offset := 0; ; offset += store.MaxLimit { // every role, however many there are
+		roles, total, err := a.Store.ListRoles(r.Context(), store.ListOptions{Offset: offset, Limit: store.MaxLimit})
+		if err != nil {
+			return err
+		}
+		for _, role := range roles {
+			if slices.Contains(names, role.Name) {
+				hit = append(hit, role)
+			}
+		}
+		if len(roles) == 0 || offset+len(roles) >= total {
+			break
 		}
 	}
 	out, err := a.withRules(r.Context(), hit...)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newList(out, len(out)))
+	page, err := pageList(r, out, func(v roleOutput) string { return v.Name })
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
 	return nil
 }

@@ -52,13 +52,13 @@ func (a *API) listSources(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]*directory.Source, 0, len(stored))
+	out := make([]sourceView, 0, len(stored))
 	for _, st := range stored {
 		src, err := directory.FromStored(st)
 		if err != nil {
 			return err
 		}
-		out = append(out, withUserCount(redacted(src), counts))
+		out = append(out, viewSource(withUserCount(src, counts)))
 	}
 	writeJSON(w, http.StatusOK, newList(out, len(out)))
 	return nil
@@ -73,7 +73,7 @@ func (a *API) getSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, withUserCount(redacted(src), counts))
+	writeJSON(w, http.StatusOK, viewSource(withUserCount(src, counts)))
 	return nil
 }
 
@@ -97,8 +97,8 @@ func (a *API) mustHoldSource(r *http.Request, id string) error {
 }
 
 func (a *API) createSource(w http.ResponseWriter, r *http.Request) error {
-	var src directory.Source
-	if err := decode(r, &src); err != nil {
+	src, err := decodeSource(r)
+	if err != nil {
 		return err
 	}
 	if strings.EqualFold(src.Connection.Type, directory.TypeLocal) {
@@ -117,7 +117,7 @@ func (a *API) createSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	src.ID = st.ID
-	a.audit(r, "create", "source", st.ID, nil, redacted(&src))
+	a.audit(r, "create", "source", st.ID, nil, redacted(src))
 	if a.Directory != nil {
 		a.Directory.Refresh([]string{st.ID})
 	}
@@ -132,8 +132,8 @@ func (a *API) updateSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var src directory.Source
-	if err := decode(r, &src); err != nil {
+	src, err := decodeSource(r)
+	if err != nil {
 		return err
 	}
 	isLocal := strings.EqualFold(src.Connection.Type, directory.TypeLocal)
@@ -153,7 +153,7 @@ func (a *API) updateSource(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Store.UpdateSource(r.Context(), src.ToStored(), principal(r.Context()).Name); err != nil {
 		return err
 	}
-	a.audit(r, "update", "source", old.ID, redacted(old), redacted(&src))
+	a.audit(r, "update", "source", old.ID, redacted(old), redacted(src))
 	if a.Directory != nil {
 		a.Directory.Refresh([]string{old.ID})
 	}
@@ -204,7 +204,7 @@ func (a *API) refreshSources(w http.ResponseWriter, r *http.Request) error {
 			ids = append(ids, s.ID)
 		}
 	}
-	out := make([]*directory.Source, 0, len(ids))
+	out := make([]sourceView, 0, len(ids))
 	for i, id := range dedupeStrings(ids) {
 		src, err := a.loadSource(r.Context(), id)
 		var e *Error
@@ -214,7 +214,7 @@ func (a *API) refreshSources(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		out = append(out, redacted(src))
+		out = append(out, viewSource(src))
 	}
 	a.Directory.Refresh(dedupeStrings(ids))
 	a.audit(r, "refresh", "source", strings.Join(dedupeStrings(ids), ","), nil, nil)

@@ -344,6 +344,9 @@ func (a *API) searchTargets(w http.ResponseWriter, r *http.Request) error {
 				return false
 			}
 		}
+		if opts.Filter != "" && !containsFold(t.Name, opts.Filter) && !containsFold(t.Comment, opts.Filter) {
+			return false // the list's filter parameter narrows a search too
+		}
 		return (!in.Disabled.set || in.Disabled.value == t.Disabled) && (in.AuditEnabled == nil || *in.AuditEnabled == t.AuditEnabled)
 	})
 }
