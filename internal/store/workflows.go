@@ -318,3 +318,51 @@ func syncGrant(ctx context.Context, c conn, r *workflow.Request, now time.Time) 
 	}
 	return err
 }
+
+// workflowSettingsAAD binds the sealed SMTP password to its place.
+const workflowSettingsAAD = "settings/workflow-engine/smtp_server_password"
+
+// WorkflowSettings returns the workflow engine's settings (the zero value when none were saved), with the SMTP
+// password opened.
+func (s *Store) WorkflowSettings(ctx context.Context) (workflow.Settings, error) {
+	var set workflow.Settings
+	var v string
+	err := mapErr(s.conn().queryRow(ctx, `SELECT value FROM settings WHERE name = 'workflow-engine'`).Scan(&v))
+	if errors.Is(err, ErrNotExist) {
+		return set, nil
+	}
+	if err != nil {
+		return set, fmt.Errorf("get workflow settings: %w", err)
+	}
+	if err := json.Unmarshal([]byte(v), &set); err != nil {
+		return set, fmt.Errorf("decode workflow settings: %w", err)
+	}
+	if set.Password, err = s.unseal(set.Password, workflowSettingsAAD); err != nil {
+		return set, err
+	}
+	return set, nil
+}
+
+// SaveWorkflowSettings replaces the workflow engine's settings, sealing the SMTP password.
+func (s *Store) SaveWorkflowSettings(ctx context.Context, set workflow.Settings) error {
+	if set.Password != "" {
+		sealed, err := s.seal(set.Password, workflowSettingsAAD)
+		if err != nil {
+			return err
+		}
+		set.Password = sealed
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(q conn) error {
+		if _, err := q.exec(ctx, `DELETE FROM settings WHERE name = 'workflow-engine'`); err != nil {
+			return fmt.Errorf("save workflow settings: %w", err)
+		}
+		if _, err := q.exec(ctx, `INSERT INTO settings (name, value) VALUES ('workflow-engine', ?)`, string(b)); err != nil {
+			return fmt.Errorf("save workflow settings: %w", err)
+		}
+		return nil
+	})
+}

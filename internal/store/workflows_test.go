@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,6 +182,26 @@ func TestWorkflowGrantKeepsExplicitRole(t *testing.T) {
 		}
 		if !userHolds(t, s, bob.ID, ops.ID) {
 			t.Fatal("revoking the request took away bob's explicit grant")
+		}
+	})
+}
+
+func TestWorkflowSettingsSealPassword(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		set, err := e.S.WorkflowSettings(ctx)
+		if err != nil || set != (workflow.Settings{}) {
+			t.Fatalf("defaults = %+v %v", set, err)
+		}
+		set.MaxApprovers, set.Host, set.Password = 3, "smtp.example.com", "smtp-secret-pw"
+		if err := e.S.SaveWorkflowSettings(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+		if dump := e.dumpTable(t, "settings"); strings.Contains(dump, "smtp-secret-pw") || !strings.Contains(dump, "smtp.example.com") {
+			t.Fatalf("settings table: %s", dump)
+		}
+		got, err := e.S.WorkflowSettings(ctx)
+		if err != nil || got != set {
+			t.Fatalf("read back %+v %v, want %+v", got, err, set)
 		}
 	})
 }

@@ -116,7 +116,7 @@ func (r *Request) Decide(p Principal, d Decision, now time.Time) error {
 	a := &r.Steps[d.Step].Approvers[i]
 	t := now
 	a.Decision, a.User, a.DecisionTime, a.Comment = d.Decision, p.ref(), &t, d.Comment
-	r.Updated, r.UpdatedBy = now, p.ID
+	r.Updated, r.UpdatedBy = now, p.Name
 	if d.Decision == DecisionRejected {
 		r.Status = StatusRejected
 		return nil
@@ -162,7 +162,7 @@ func (r *Request) Revoke(p Principal, admin bool, now time.Time) error {
 	}
 	t := now
 	r.Status, r.TargetRoleRevoked, r.TargetRoleRevokeTime, r.TargetRoleRevokedBy = StatusRevoked, true, &t, p.ref()
-	r.Updated, r.UpdatedBy = now, p.ID
+	r.Updated, r.UpdatedBy = now, p.Name
 	return nil
 }
 

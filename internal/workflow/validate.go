@@ -180,7 +180,7 @@ func NewRequest(w *Workflow, in *Request, requester Principal, target *User, onB
 		return nil, fieldErr("request_justification", "is required by workflow %s", w.Name)
 	}
 	r := &Request{
-		Created: now, Updated: now, Author: requester.ID, UpdatedBy: requester.ID,
+		Created: now, Updated: now, Author: requester.Name, UpdatedBy: requester.Name,
 		Name: w.Name, WorkflowID: w.ID, Requester: requester.ref(), RequestedRole: &Role{ID: w.TargetRoles[i].ID, Name: w.TargetRoles[i].Name},
 		RequestJustification: in.RequestJustification, GrantType: in.GrantType, GrantStart: in.GrantStart, GrantEnd: in.GrantEnd,
 		FloatingLength: in.FloatingLength, TargetUser: target, Action: ActionGrant, Status: StatusPending,
