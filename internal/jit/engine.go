@@ -212,18 +212,27 @@ func (e *Engine) auditExpiry(ctx context.Context, r *workflow.Request, old strin
 	}
 }
 
-// Run calls Tick every interval until ctx is done.
+// Run calls Tick until ctx is done: at the next time a request is due, so a grant ends on time, and at least
+// every interval, to pick up requests approved through other nodes.
 func (e *Engine) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	failed := false
 	for {
+		wait := interval
+		// After a failure, wait the full interval: a due request that cannot be changed must not spin the loop.
+		if next, err := e.Store.NextRequestDue(ctx); err == nil && !next.IsZero() && !failed {
+			wait = min(wait, max(next.Sub(e.now()), 0))
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
-			if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
-				e.log().Error("ending role grants failed; retrying on the next tick", "err", err)
-			}
+		}
+		err := e.Tick(ctx)
+		failed = err != nil
+		if failed && ctx.Err() == nil {
+			e.log().Error("ending role grants failed; retrying on the next tick", "err", err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -365,4 +366,16 @@ func (s *Store) SaveWorkflowSettings(ctx context.Context, set workflow.Settings)
 		}
 		return nil
 	})
+}
+
+// NextRequestDue is the earliest time a pending or approved request changes by itself, or the zero time if none
+// will.
+func (s *Store) NextRequestDue(ctx context.Context) (time.Time, error) {
+	var due sql.NullInt64
+	err := s.conn().queryRow(ctx, `SELECT MIN(due) FROM workflow_requests WHERE status IN (?, ?) AND due > 0`,
+		workflow.StatusPending, workflow.StatusApproved).Scan(&due)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("next request due: %w", mapErr(err))
+	}
+	return fromMicros(due.Int64), nil
 }
