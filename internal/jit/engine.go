@@ -86,6 +86,14 @@ func (e *Engine) Create(ctx context.Context, in *workflow.Request, requester wor
 	if err != nil {
 		return nil, err
 	}
+	if in.RequestedRole != nil && in.RequestedRole.ID == "" {
+		// Named, for requesters who may not read roles: the workflow's target roles say which one it is.
+		for _, r := range w.TargetRoles {
+			if in.RequestedRole.Is(r) {
+				in.RequestedRole = &workflow.Role{ID: r.ID, Name: r.Name}
+			}
+		}
+	}
 	target := &workflow.User{ID: requester.ID, DisplayName: requester.Name}
 	if in.TargetUser != nil && in.TargetUser.ID != "" && in.TargetUser.ID != requester.ID {
 		u, err := e.Store.User(ctx, in.TargetUser.ID)
@@ -116,7 +124,7 @@ func (e *Engine) workflowFor(ctx context.Context, in *workflow.Request, requeste
 		}
 		return w, err
 	}
-	if in.RequestedRole == nil || in.RequestedRole.ID == "" {
+	if in.RequestedRole == nil || (in.RequestedRole.ID == "" && in.RequestedRole.Name == "") {
 		return nil, &model.FieldError{Field: "requested_role.id", Msg: "is required"}
 	}
 	all, _, err := e.Store.ListWorkflows(ctx, store.ListOptions{Limit: store.MaxLimit})
@@ -125,7 +133,7 @@ func (e *Engine) workflowFor(ctx context.Context, in *workflow.Request, requeste
 	}
 	var fits []*workflow.Workflow
 	for _, w := range all {
-		grants := slices.ContainsFunc(w.TargetRoles, func(r workflow.Role) bool { return r.ID == in.RequestedRole.ID })
+		grants := slices.ContainsFunc(w.TargetRoles, in.RequestedRole.Is)
 		may := slices.ContainsFunc(w.RequesterRoles, func(r workflow.Role) bool { return slices.Contains(requester.RoleIDs, r.ID) })
 		if grants && may {
 			fits = append(fits, w)
@@ -133,7 +141,7 @@ func (e *Engine) workflowFor(ctx context.Context, in *workflow.Request, requeste
 	}
 	switch len(fits) {
 	case 0:
-		return nil, &model.FieldError{Field: "requested_role.id", Msg: "no workflow lets you request role " + in.RequestedRole.ID}
+		return nil, &model.FieldError{Field: "requested_role.id", Msg: "no workflow lets you request role " + in.RequestedRole.ID + in.RequestedRole.Name}
 	case 1:
 		return fits[0], nil
 	}

@@ -114,3 +114,16 @@ func exerciseWorkflows(t *testing.T, cl *client, adm string) {
 		t.Errorf("a request outlives its workflow: %s", b)
 	}
 }
+
+const wfePath = "/workflow-engine/api/v1"
+
+// workflowBody is a minimal valid workflow that grants, is requested and approved through role.
+func workflowBody(name, role string) map[string]any {
+	ref := []map[string]string{{"id": role}}
+	return map[string]any{"name": name, "grant_types": []string{"PERMANENT"}, "target_roles": ref, "requester_roles": ref,
+		"steps": []map[string]any{{"match": "any", "approvers": []map[string]any{{"role": map[string]string{"id": role}}}}}}
+}
+
+func (e *matrixEnv) victimWorkflow() string {
+	return e.gh.Create(wfePath+"/workflows", e.adm, workflowBody(e.unique("victim-wf"), e.role))
+}

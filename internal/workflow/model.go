@@ -63,6 +63,15 @@ type Role struct {
 	Deleted bool   `json:"deleted,omitempty"`
 }
 
+// Is says whether the reference r names other: by id, or by name when r has no id (a requester may name a role
+// without being allowed to read roles).
+func (r *Role) Is(other Role) bool {
+	if r.ID != "" {
+		return r.ID == other.ID
+	}
+	return r.Name != "" && r.Name == other.Name && !other.Deleted
+}
+
 // User is a reference to a user.
 type User struct {
 	ID          string `json:"id"`
