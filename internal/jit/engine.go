@@ -96,6 +96,11 @@ func (e *Engine) Create(ctx context.Context, in *workflow.Request, requester wor
 	}
 	target := &workflow.User{ID: requester.ID, DisplayName: requester.Name}
 	if in.TargetUser != nil && in.TargetUser.ID != "" && in.TargetUser.ID != requester.ID {
+		if !onBehalf {
+			// Before the lookup, so that the answer does not tell who exists.
+			return nil, &workflow.RuleError{Rule: workflow.RuleOnBehalf, Field: "target_user.id",
+				Msg: "requesting a role for another user needs the workflows-requests-on-behalf permission"}
+		}
 		u, err := e.Store.User(ctx, in.TargetUser.ID)
 		if errors.Is(err, store.ErrNotExist) {
 			return nil, &model.FieldError{Field: "target_user.id", Msg: "user " + in.TargetUser.ID + " does not exist", Code: "BAD_REFERENCE"}

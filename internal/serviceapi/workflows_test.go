@@ -3,9 +3,12 @@ package serviceapi_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
 // exerciseWorkflows drives the workflow engine's routes with the PrivX SDK's bodies (testdata/privx) through the
@@ -126,4 +129,57 @@ func workflowBody(name, role string) map[string]any {
 
 func (e *matrixEnv) victimWorkflow() string {
 	return e.gh.Create(wfePath+"/workflows", e.adm, workflowBody(e.unique("victim-wf"), e.role))
+}
+
+// TestWorkflowRules covers what the document exercise does not: the delegation rule on workflows, the settings'
+// cap on approvers, and who may read a request.
+func TestWorkflowRules(t *testing.T) {
+	gh := testserver.Start(t, testserver.Options{})
+	adm := gh.AdminToken()
+	_, manager, _ := newUserWithRole(t, gh, adm, "wf-manager", "workflows-manage")
+	powerful := gh.Create(rolesPath, adm, map[string]any{"name": "user-admins", "permissions": []string{"users-manage"}})
+	plain := gh.Create(rolesPath, adm, map[string]any{"name": "plain", "permissions": []string{}})
+
+	// A workflow hands out its target roles: a manager cannot make one for permissions they lack.
+	status, b := gh.Do("POST", wfePath+"/workflows", manager, workflowBody("escalate", powerful))
+	if status != http.StatusForbidden || !strings.Contains(string(b), `"property":"target_roles"`) || !strings.Contains(string(b), "users-manage") {
+		t.Fatalf("workflow granting more than its author holds: %d %s", status, b)
+	}
+	gh.Create(wfePath+"/workflows", manager, workflowBody("fine", plain))
+
+	// request_role_max_approvers takes effect.
+	gh.JSON("PUT", wfePath+"/settings", adm, map[string]any{"request_role_max_approvers": 1}, http.StatusOK, nil)
+	two := workflowBody("two approvers", plain)
+	two["steps"] = []map[string]any{{"match": "all", "approvers": []map[string]any{
+		{"role": map[string]string{"id": plain}}, {"role": map[string]string{"id": powerful}}}}}
+	if status, b := gh.Do("POST", wfePath+"/workflows", adm, two); status != http.StatusBadRequest || !strings.Contains(string(b), `"property":"steps[0].approvers"`) {
+		t.Fatalf("a step over the approver cap: %d %s", status, b)
+	}
+
+	// Only the request's requester, user, approvers and workflows-view holders see it.
+	devID, dev, devRole := newUserWithRole(t, gh, adm, "wf-dev", "workflows-requests")
+	_, outsider, _ := newUserWithRole(t, gh, adm, "wf-outsider")
+	wf := workflowBody("dev access", plain)
+	wf["requester_roles"] = []map[string]string{{"id": devRole}}
+	gh.Create(wfePath+"/workflows", adm, wf)
+	req := gh.Create(wfePath+"/requests", dev, map[string]any{"requested_role": map[string]string{"name": "plain"}, "grant_type": "PERMANENT"})
+	if status, _ := gh.Do("GET", wfePath+"/requests/"+req, outsider, nil); status != http.StatusNotFound {
+		t.Fatalf("an outsider reading the request: %d", status)
+	}
+	if status, _ := gh.Do("POST", wfePath+"/requests/"+req+"/decision", outsider, map[string]any{"step": 0, "decision": "approved"}); status != http.StatusNotFound {
+		t.Fatalf("an outsider deciding: %d", status)
+	}
+	var got struct {
+		TargetUser struct{ ID string } `json:"target_user"`
+	}
+	gh.JSON("GET", wfePath+"/requests/"+req, dev, nil, http.StatusOK, &got)
+	if got.TargetUser.ID != devID {
+		t.Fatalf("request for %s, want the requester %s", got.TargetUser.ID, devID)
+	}
+	// Requesting for another user needs workflows-requests-on-behalf.
+	status, b = gh.Do("POST", wfePath+"/requests", dev, map[string]any{"requested_role": map[string]string{"name": "plain"},
+		"grant_type": "PERMANENT", "target_user": map[string]string{"id": devID + "x"}})
+	if status != http.StatusForbidden || !strings.Contains(string(b), `"rule":"on-behalf"`) {
+		t.Fatalf("request on behalf without the permission: %d %s", status, b)
+	}
 }
