@@ -37,7 +37,7 @@ func TestJustInTimeRoleGrant(t *testing.T) {
 		"steps": []map[string]any{{"match": "any", "approvers": []map[string]any{{"role": map[string]string{"id": leads}}}}},
 	})
 
-	start := time.Now().UTC().Add(2 * time.Second)
+	start := time.Now().UTC().Add(5 * time.Second) // room for the setup below on a slow machine
 	end := start.Add(3 * time.Second)
 	alice, bobToken := f.gh.Token("alice", userPassword), f.gh.Token("bob", userPassword)
 	req := f.gh.Create(W+"/requests", alice, map[string]any{"requested_role": map[string]string{"id": jitRole},
@@ -68,7 +68,8 @@ func TestJustInTimeRoleGrant(t *testing.T) {
 		t.Fatal("a request passed before the window opened")
 	}
 	checkInjected(t, only(t, origin), "jit-upstream-token-0123456789", c.Secret)
-	if _, b := f.gh.Do("GET", rolesAPI+"/users/"+f.userID+"/roles", f.adm, nil); !strings.Contains(string(b), jitRole) {
+	if _, b := f.gh.Do("GET", rolesAPI+"/users/"+f.userID+"/roles", f.adm, nil); !strings.Contains(string(b), jitRole) ||
+		!strings.Contains(string(b), `"grant_type":"TIME_RESTRICTED"`) {
 		t.Fatalf("the granted role is not among alice's roles: %s", b)
 	}
 	sess := f.session(c.ID)

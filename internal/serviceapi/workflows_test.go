@@ -29,7 +29,7 @@ func exerciseWorkflows(t *testing.T, cl *client, adm string) {
 	}
 	v := map[string]string{"name": "sdk-workflow-x", "target_role": role("jit-ops", "api-targets-view"),
 		"requester_role": role("jit-devs", "workflows-requests"), "approver_role": role("jit-leads")}
-	_, dev := user("jit-dev", v["requester_role"])
+	devID, dev := user("jit-dev", v["requester_role"])
 	_, lead := user("jit-lead", v["approver_role"])
 
 	privxShape(t, "status.json", cl.do(exchange{method: "GET", path: W + "/status", token: adm, want: 200}))
@@ -97,6 +97,19 @@ func exerciseWorkflows(t *testing.T, cl *client, adm string) {
 	found := cl.do(exchange{method: "POST", path: W + "/requests/search?offset=0&limit=5", token: adm, want: 200, json: privxBody(t, "request_search.json", v)})
 	if !strings.Contains(string(found), `"count":1,`) || !strings.Contains(string(found), `"status":"APPROVED"`) {
 		t.Errorf("search: %s", found)
+	}
+
+	// A permanent grant holds at once; the role store shows it with its grant.
+	perm := cl.id(exchange{method: "POST", path: W + "/requests", token: dev, want: 201, json: map[string]any{
+		"requested_role": map[string]string{"name": "jit-ops"}, "grant_type": "PERMANENT", "request_justification": "on call"}})
+	cl.do(exchange{method: "POST", path: W + "/requests/" + perm + "/decision", token: lead, want: 200, json: decision})
+	if b := cl.do(exchange{method: "GET", path: R + "/users/" + devID + "/roles", token: adm, want: 200}); !strings.Contains(string(b), `"grant_type":"PERMANENT"`) {
+		t.Errorf("the role store does not show the workflow grant: %s", b)
+	}
+	cl.do(exchange{method: "POST", path: W + "/requests/" + perm + "/role/revoke", token: dev, want: 200})
+	dev = cl.gh.Token("jit-dev", "Jit-pass-123") // losing the role ended dev's management sessions
+	if b := cl.do(exchange{method: "GET", path: R + "/users/" + devID + "/roles", token: adm, want: 200}); strings.Contains(string(b), v["target_role"]) {
+		t.Errorf("the role outlived its revocation: %s", b)
 	}
 
 	// Revocation, once.

@@ -379,3 +379,39 @@ func (s *Store) NextRequestDue(ctx context.Context) (time.Time, error) {
 	}
 	return fromMicros(due.Int64), nil
 }
+
+// WorkflowRoleGrants returns, by role id, the approved requests through which the user holds a role now.
+func (s *Store) WorkflowRoleGrants(ctx context.Context, userID string) (map[string]*workflow.Request, error) {
+	rows, err := s.conn().query(ctx, `SELECT g.role_id, r.body FROM user_workflow_roles g JOIN workflow_requests r ON r.id = g.request_id
+		WHERE g.user_id = ? ORDER BY r.created`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("workflow grants of %s: %w", userID, err)
+	}
+	defer rows.Close()
+	out := map[string]*workflow.Request{}
+	for rows.Next() {
+		var role, body string
+		if err := rows.Scan(&role, &body); err != nil {
+			return nil, mapErr(err)
+		}
+		var r workflow.Request
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			return nil, fmt.Errorf("decode request: %w", err)
+		}
+		if prev := out[role]; prev == nil || endsLater(&r, prev) {
+			out[role] = &r
+		}
+	}
+	return out, mapErr(rows.Err())
+}
+
+// endsLater says whether a's grant outlasts b's; a grant without an end outlasts every other.
+func endsLater(a, b *workflow.Request) bool {
+	switch {
+	case b.GrantEnd == nil:
+		return false
+	case a.GrantEnd == nil:
+		return true
+	}
+	return a.GrantEnd.After(*b.GrantEnd)
+}
