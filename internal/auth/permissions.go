@@ -27,6 +27,12 @@ const (
 	AuditView                 = "audit-view"
 	ConfigView                = "config-view"
 	ConfigManage              = "config-manage"
+	// Just-in-time roles (the workflow engine), with PrivX's names. Deciding on a request needs no permission:
+	// holding an approver role of its step is what lets a user decide.
+	WorkflowsView             = "workflows-view"
+	WorkflowsManage           = "workflows-manage"
+	WorkflowsRequests         = "workflows-requests"
+	WorkflowsRequestsOnBehalf = "workflows-requests-on-behalf"
 )
 
 // AllPermissions lists every permission; the first-start superuser role holds them all.
@@ -35,6 +41,7 @@ var AllPermissions = []string{
 	HostsManage, APITargetsView, APITargetsManage, APIProxyCredentialsOwn, APIProxyCredentialsManage,
 	ConnectionsView, ConnectionsTerminate, ConnectionsTrails, SettingsView, SettingsManage, AuditView, ConfigView,
 	ConfigManage,
+	WorkflowsView, WorkflowsManage, WorkflowsRequests, WorkflowsRequestsOnBehalf,
 }
 
 // ValidPermission reports whether p is a known permission name.
@@ -50,6 +57,8 @@ var implied = map[string][]string{
 	SettingsManage:            {SettingsView},
 	ConfigManage:              {ConfigView},
 	APIProxyCredentialsManage: {APIProxyCredentialsOwn},
+	WorkflowsManage:           {WorkflowsView},
+	WorkflowsRequestsOnBehalf: {WorkflowsRequests},
 }
 
 // PermissionSet is the effective permissions of a principal.

@@ -18,4 +18,6 @@ type clientCommands struct {
 	Sources     sourcesCmd     `cmd:"" group:"Client" help:"Manage user sources (LDAP, AD, OIDC, ...), start syncs and see their status."`
 	Hosts       hostsCmd       `cmd:"" group:"Client" help:"Manage the host store: hosts with their addresses, services and tags."`
 	Extenders   extendersCmd   `cmd:"" group:"Client" help:"Manage extenders: agents that reach APIs in networks the gateway cannot route to."`
+	Workflows   workflowsCmd   `cmd:"" group:"Client" help:"List workflows: the roles that can be requested for a time, and who approves."`
+	Requests    requestsCmd    `cmd:"" group:"Client" help:"Request roles through workflows, decide on requests and revoke granted roles."`
 }

@@ -99,6 +99,8 @@ func (s *Server) runNode(ctx context.Context) {
 			}
 		}
 	}
+	// Ending role grants on time is the leader's: one node ends each grant and tells the others through the feed.
+	n.Jobs = append(n.Jobs, func(ctx context.Context) { s.jit.Run(ctx, jitInterval) })
 	if s.shared != nil {
 		n.Loops = append(n.Loops, s.shared.Run)
 		n.Jobs = append(n.Jobs, s.shared.Forget)
@@ -108,6 +110,10 @@ func (s *Server) runNode(ctx context.Context) {
 	}
 	n.Run(ctx)
 }
+
+// jitInterval is how often the leader looks for role grants that start or end: a grant ends within this of its
+// window, and the user's sessions with it.
+const jitInterval = time.Second
 
 // reloadAll applies a change made through another node: settings, the policy snapshot and the connection policies.
 func (s *Server) reloadAll(ctx context.Context) {

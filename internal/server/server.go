@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/directory"
 	"github.com/gatehouse-dev/gatehouse/internal/extender"
 	"github.com/gatehouse-dev/gatehouse/internal/gate"
+	"github.com/gatehouse-dev/gatehouse/internal/jit"
 	"github.com/gatehouse-dev/gatehouse/internal/limits"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
@@ -49,6 +50,8 @@ type Server struct {
 	node    *cluster.Node
 	shared  *cluster.Counters // limiter counts shared by a cluster's nodes; nil on SQLite
 	ext     *extender.Hub
+	// jit ends role grants when their windows close; its events (OnEvent) are where notifications attach.
+	jit     *jit.Engine
 	closers []func(context.Context) error
 }
 
@@ -176,6 +179,8 @@ func (s *Server) open(ctx context.Context, opts Options) error {
 	s.newRetention(log)
 	s.dir = &directory.Directory{Store: s.store, Log: log.With("component", "directory"), OnChange: s.changed}
 	s.api.Directory = s.dir
+	s.jit = &jit.Engine{Store: s.store, Log: log.With("component", "workflow-engine"), OnChange: s.changed}
+	s.api.Workflows = s.jit
 	s.ext = newExtenderHub(s.store, log.With("component", "extender"))
 	s.ext.Limiter = s.api.Limiter
 	s.api.Extenders, s.dp.proxy.Extenders = s.ext, s.ext

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
+	"github.com/gatehouse-dev/gatehouse/internal/jit"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -67,6 +68,12 @@ type API struct {
 	// AuditTrailDownloads says whether reading a trail of a session admitted by the connection policy with this
 	// key is audited (log_audit_trail_downloads); nil audits every read.
 	AuditTrailDownloads func(policyKey string) bool
+	// Workflows runs just-in-time role requests (/workflow-engine); nil answers its workflow and request routes
+	// 404 NOT_SUPPORTED.
+	Workflows *jit.Engine
+	// WorkflowMail, if set, takes the SMTP part of the workflow settings for notification e-mail; nil refuses any
+	// SMTP setting with NOT_SUPPORTED, since nothing would send the mail.
+	WorkflowMail WorkflowMail
 }
 
 // Peers passes a request on to another node of the cluster.
@@ -237,6 +244,24 @@ func (a *API) Routes(mux *http.ServeMux) {
 	// empty rather than a "not found" of a user or connection named "tags".
 	handle("GET "+users+"/users/tags", auth.UsersView, a.noTags)
 	handle("GET "+conns+"/connections/tags", auth.ConnectionsView, a.noTags)
+
+	// Just-in-time roles (workflows.go). Requests and decisions need no permission of their own beyond making one:
+	// who may see or decide a request is the workflow's to say (its requester and approver roles).
+	const wfe = "/workflow-engine/api/v1"
+	handle("GET "+wfe+"/status", anyPerm, a.serviceStatus("workflow-engine"))
+	handle("GET "+wfe+"/workflows", auth.WorkflowsView, a.listWorkflows)
+	handle("POST "+wfe+"/workflows", auth.WorkflowsManage, a.createWorkflow)
+	handle("GET "+wfe+"/workflows/{id}", auth.WorkflowsView, a.getWorkflow)
+	handle("PUT "+wfe+"/workflows/{id}", auth.WorkflowsManage, a.updateWorkflow)
+	handle("DELETE "+wfe+"/workflows/{id}", auth.WorkflowsManage, a.deleteWorkflow)
+	handle("GET "+wfe+"/requests", anyPerm, a.listRequests)
+	handle("POST "+wfe+"/requests", auth.WorkflowsRequests, a.createRequest)
+	handle("POST "+wfe+"/requests/search", anyPerm, a.searchRequests)
+	handle("GET "+wfe+"/requests/{id}", anyPerm, a.getRequest)
+	handle("POST "+wfe+"/requests/{id}/decision", anyPerm, a.decideRequest)
+	handle("POST "+wfe+"/requests/{id}/role/revoke", anyPerm, a.revokeRequestRole)
+	handle("GET "+wfe+"/settings", auth.WorkflowsView, a.getWorkflowSettings)
+	handle("PUT "+wfe+"/settings", auth.WorkflowsManage, a.putWorkflowSettings)
 }
 
 // handlerFunc is a handler that returns its error for guard to map, so handlers never write error bodies.

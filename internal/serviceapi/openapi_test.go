@@ -661,6 +661,7 @@ func exercise(t *testing.T, cl *client) {
 	cl.do(exchange{method: "DELETE", path: R + "/roles/" + role, token: adm, want: 404})
 
 	exerciseMFA(t, cl, adm)
+	exerciseWorkflows(t, cl, adm)
 
 	// Last, since it locks out this source address: repeated failures are answered 429.
 	for i := 0; ; i++ {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -201,6 +202,11 @@ type userRole struct {
 	Name     string `json:"name"`
 	Explicit bool   `json:"explicit"`
 	Implicit bool   `json:"implicit"`
+	// A role held only through an approved workflow request shows its grant, as PrivX shows a timed membership.
+	GrantType      string     `json:"grant_type,omitempty"`
+	GrantStart     *time.Time `json:"grant_start,omitempty"`
+	GrantEnd       *time.Time `json:"grant_end,omitempty"`
+	FloatingLength int64      `json:"floating_length,omitempty"`
 }
 
 // roleStoreUser is GET /role-store/api/v1/users/{id}: a user with its roles and permissions, PrivX's role-store
@@ -243,10 +249,19 @@ func (a *API) userRoles(ctx context.Context, id string) ([]userRole, error) {
 	if err != nil {
 		return nil, err
 	}
+	grants, err := a.Store.WorkflowRoleGrants(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]userRole, 0, len(roles))
 	for _, role := range roles {
 		e := slices.Contains(explicit, role.ID)
-		out = append(out, userRole{ID: role.ID, Name: role.Name, Explicit: e, Implicit: !e})
+		ur := userRole{ID: role.ID, Name: role.Name, Explicit: e, Implicit: !e}
+		if g := grants[role.ID]; g != nil && !e {
+			ur.Implicit = false
+			ur.GrantType, ur.GrantStart, ur.GrantEnd, ur.FloatingLength = g.GrantType, g.GrantStart, g.GrantEnd, g.FloatingLength
+		}
+		out = append(out, ur)
 	}
 	return out, nil
 }

@@ -32,7 +32,8 @@ func (s *Store) endUserSessions(ctx context.Context, c conn, userIDs []string) e
 
 // userGrants is every (user, role) a user holds, explicitly or through a rule.
 func userGrants(ctx context.Context, c conn) (map[string][]string, error) {
-	rows, err := c.query(ctx, `SELECT user_id, role_id FROM user_roles UNION SELECT user_id, role_id FROM user_rule_roles`)
+	rows, err := c.query(ctx, `SELECT user_id, role_id FROM user_roles UNION SELECT user_id, role_id FROM user_rule_roles
+		UNION SELECT user_id, role_id FROM user_workflow_roles`)
 	if err != nil {
 		return nil, fmt.Errorf("user grants: %w", err)
 	}
@@ -76,7 +77,8 @@ func (s *Store) endSessionsOnRoleLoss(ctx context.Context, c conn, fn func() err
 
 // roleHolders is every user holding the role, explicitly or through a rule.
 func roleHolders(ctx context.Context, c conn, roleID string) ([]string, error) {
-	rows, err := c.query(ctx, `SELECT user_id FROM user_roles WHERE role_id = ? UNION SELECT user_id FROM user_rule_roles WHERE role_id = ?`, roleID, roleID)
+	rows, err := c.query(ctx, `SELECT user_id FROM user_roles WHERE role_id = ? UNION SELECT user_id FROM user_rule_roles WHERE role_id = ?
+		UNION SELECT user_id FROM user_workflow_roles WHERE role_id = ?`, roleID, roleID, roleID)
 	if err != nil {
 		return nil, fmt.Errorf("holders of %s: %w", roleID, err)
 	}

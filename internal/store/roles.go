@@ -134,7 +134,8 @@ func (s *Store) DeleteRole(ctx context.Context, id string) error {
 func (s *Store) UserRoles(ctx context.Context, userID string) ([]*model.Role, error) {
 	return s.rolesVia(ctx, `SELECT r.id, r.name, r.comment, r.permissions, r.created, r.author, r.updated, r.updated_by
 		FROM roles r WHERE r.id IN (SELECT role_id FROM user_roles WHERE user_id = ?
-		UNION SELECT role_id FROM user_rule_roles WHERE user_id = ?) ORDER BY r.name`, userID, userID)
+		UNION SELECT role_id FROM user_rule_roles WHERE user_id = ?
+		UNION SELECT role_id FROM user_workflow_roles WHERE user_id = ?) ORDER BY r.name`, userID, userID, userID)
 }
 
 // APIClientRoles returns the roles granted to an API client.

@@ -197,7 +197,8 @@ func (s *Store) PolicyUsers(ctx context.Context) ([]*PolicyUser, error) {
 	}
 	rows.Close()
 	// A role held both explicitly and through a rule counts once; the gate only asks whether it is held.
-	grants, err := c.query(ctx, `SELECT user_id, role_id FROM user_roles UNION SELECT user_id, role_id FROM user_rule_roles`)
+	grants, err := c.query(ctx, `SELECT user_id, role_id FROM user_roles UNION SELECT user_id, role_id FROM user_rule_roles
+		UNION SELECT user_id, role_id FROM user_workflow_roles`)
 	if err != nil {
 		return nil, fmt.Errorf("policy users: %w", err)
 	}
