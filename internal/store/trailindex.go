@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -70,25 +71,61 @@ type TrailQuery struct {
 
 // IndexExchanges adds entries to the trail index in one transaction. An entry already indexed (same session and
 // sequence number) is left as it is, so a retried batch does not fail.
+//
+// The entries go in as multi-row INSERTs rather than one statement each: inside a transaction SQLite opens a
+// statement savepoint for every statement that writes through a trigger, and FTS5 flushes its pending terms to a
+// new segment at every savepoint, so one row per statement wrote one segment per exchange (and merged them again
+// later), which was most of the index's cost.
 func (s *Store) IndexExchanges(ctx context.Context, entries []TrailEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	return s.inTx(ctx, func(c conn) error {
-		for i := range entries {
-			e := &entries[i]
-			if _, err := c.exec(ctx, `INSERT INTO trail_index (session_id, seq, request_id, started, duration_ms, user_id, user_name,
-				target_id, target_name, client_address, method, scheme, host, path, query, status, decision, proto, websocket,
-				request_line, request_text, response_text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-				ON CONFLICT (session_id, seq) DO NOTHING`,
-				e.SessionID, e.Seq, e.RequestID, micros(e.Started), e.DurationMS, e.UserID, e.UserName, e.TargetID, e.TargetName,
-				e.ClientAddress, e.Method, e.Scheme, e.Host, e.Path, e.Query, e.Status, e.Decision, e.Proto, e.WebSocket,
-				indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText)); err != nil {
-				return fmt.Errorf("index exchange %s/%d: %w", e.SessionID, e.Seq, err)
+		for len(entries) > 0 {
+			n := min(len(entries), indexRowsPerStatement)
+			if _, err := c.exec(ctx, indexInsert(n), indexArgs(entries[:n])...); err != nil {
+				return fmt.Errorf("index %d exchanges from %s/%d: %w", n, entries[0].SessionID, entries[0].Seq, err)
 			}
+			entries = entries[n:]
 		}
 		return nil
 	})
+}
+
+// indexColumns are the columns IndexExchanges writes, in the order of indexArgs.
+const indexColumns = `session_id, seq, request_id, started, duration_ms, user_id, user_name, target_id, target_name,
+	client_address, method, scheme, host, path, query, status, decision, proto, websocket, request_line, request_text,
+	response_text`
+
+const indexColumnCount = 22
+
+// indexRowsPerStatement keeps a statement's parameters (22 per row) well below both engines' limits (SQLite's
+// 32,766, PostgreSQL's 65,535).
+const indexRowsPerStatement = 200
+
+// indexInserts caches the statement text for each row count.
+var indexInserts sync.Map // int -> string
+
+func indexInsert(rows int) string {
+	if q, ok := indexInserts.Load(rows); ok {
+		return q.(string)
+	}
+	row := "(?" + strings.Repeat(",?", indexColumnCount-1) + ")"
+	q := "INSERT INTO trail_index (" + indexColumns + ") VALUES " + row + strings.Repeat(","+row, rows-1) +
+		" ON CONFLICT (session_id, seq) DO NOTHING"
+	indexInserts.Store(rows, q)
+	return q
+}
+
+func indexArgs(entries []TrailEntry) []any {
+	args := make([]any, 0, len(entries)*indexColumnCount)
+	for i := range entries {
+		e := &entries[i]
+		args = append(args, e.SessionID, e.Seq, e.RequestID, micros(e.Started), e.DurationMS, e.UserID, e.UserName, e.TargetID,
+			e.TargetName, e.ClientAddress, e.Method, e.Scheme, e.Host, e.Path, e.Query, e.Status, e.Decision, e.Proto,
+			e.WebSocket, indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText))
+	}
+	return args
 }
 
 // indexText makes text storable in both engines: valid UTF-8 without NUL (PostgreSQL refuses NUL in text).

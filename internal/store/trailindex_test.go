@@ -102,3 +102,34 @@ func TestTrailIndexSearch(t *testing.T) {
 		}
 	})
 }
+
+// TestTrailIndexLargeBatch: a batch larger than one statement's rows (IndexExchanges splits it) is indexed whole and
+// searchable, a duplicate inside it is harmless, and a retry of the whole batch adds nothing.
+func TestTrailIndexLargeBatch(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+		var entries []store.TrailEntry
+		for i := range 450 {
+			entries = append(entries, store.TrailEntry{SessionID: "big", Seq: int64(i + 1), Started: start.Add(time.Duration(i) * time.Second),
+				Method: "GET", Scheme: "https", Host: "api.example", Path: fmt.Sprintf("/items/%d", i), Status: 200,
+				ResponseText: fmt.Sprintf(`{"marker":"m%04dx"}`, i)})
+		}
+		entries = append(entries, entries[7]) // the same exchange twice in one batch
+		for range 2 {
+			if err := e.S.IndexExchanges(ctx, entries); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, count, exact, err := e.S.SearchTrails(ctx, store.TrailQuery{SessionID: "big"})
+		if err != nil || count != 450 || !exact {
+			t.Fatalf("count %d exact %v err %v, want 450", count, exact, err)
+		}
+		for _, i := range []int{0, 199, 200, 399, 449} {
+			got, _, _, err := e.S.SearchTrails(ctx, store.TrailQuery{ResponseText: fmt.Sprintf("m%04dx", i)})
+			if err != nil || len(got) != 1 || got[0].Seq != int64(i+1) || got[0].Path != fmt.Sprintf("/items/%d", i) {
+				t.Errorf("search for entry %d: %+v, %v", i, got, err)
+			}
+		}
+	})
+}
