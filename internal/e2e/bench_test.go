@@ -18,6 +18,10 @@ import (
 // benchBody is the origin's answer: a small JSON document, as an API client mostly gets.
 const benchBody = `{"id":42,"name":"widget","tags":["a","b","c"],"owner":{"team":"platform","contact":"ops@example.com"},"enabled":true}`
 
+// benchBlob is the large answer: 1 MiB of letters, like the bench command's 1 MiB workload (text, so the trail
+// index reads what the trail keeps of it).
+var benchBlob = []byte(strings.Repeat("abcdefghijklmnopqrstuvwxyz", 1<<20/26+1)[:1<<20])
+
 // BenchmarkRequestPath is the whole in-process request path of one small GET on a keep-alive connection: a real
 // Go client through CONNECT and TLS interception, proxy-credential authentication, the policy decision, the API
 // session, credential injection, forwarding over TLS to an httptest origin, the trail record (HMAC chain) and the
@@ -27,9 +31,14 @@ func BenchmarkRequestPath(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
 		audit bool
-	}{{"recorded", true}, {"unrecorded", false}} {
+		path  string
+	}{{"recorded", true, "/small"}, {"unrecorded", false, "/small"}, {"recorded-1mib", true, "/blob"}, {"unrecorded-1mib", false, "/blob"}} {
 		b.Run(bc.name, func(b *testing.B) {
-			client, target := benchSetup(b, bc.audit)
+			client, origin := benchSetup(b, bc.audit)
+			target, want := origin+bc.path, benchBody
+			if bc.path == "/blob" {
+				want = string(benchBlob)
+			}
 			get := func() {
 				req, _ := http.NewRequest("GET", target, nil)
 				req.Header.Set("Authorization", "Bearer "+client.secret)
@@ -39,8 +48,8 @@ func BenchmarkRequestPath(b *testing.B) {
 				}
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK || string(body) != benchBody {
-					b.Fatalf("status %d: %s", resp.StatusCode, body)
+				if resp.StatusCode != http.StatusOK || string(body) != want {
+					b.Fatalf("status %d: %.200s", resp.StatusCode, body)
 				}
 			}
 			get() // opens the tunnel, the upstream connection and the session
@@ -59,12 +68,17 @@ type benchClient struct {
 }
 
 // benchSetup starts Gatehouse with a user, a role, a target for an origin (audited or not) and a credential, and
-// returns a client configured as users configure theirs, and the URL to get.
+// returns a client configured as users configure theirs, and the origin's URL.
 func benchSetup(b *testing.B, audit bool) (*benchClient, string) {
 	b.Helper()
 	origin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+alphaToken {
 			http.Error(w, "wrong credential", http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path == "/blob" {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(benchBlob)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -82,7 +96,7 @@ func benchSetup(b *testing.B, audit bool) (*benchClient, string) {
 	target := gh.Create(proxyAPI+"/api-targets", adm, map[string]any{
 		"name": "origin", "roles": []map[string]string{{"id": role}}, "audit_enabled": audit, "tls_trust_anchors": originCA,
 		"authorized_endpoints": []map[string]any{
-			{"host": host, "protocols": []string{"https"}, "methods": []string{"GET"}, "paths": []string{"/small"}},
+			{"host": host, "protocols": []string{"https"}, "methods": []string{"GET"}, "paths": []string{"/small", "/blob"}},
 		},
 		"target_credential": map[string]any{"type": "token", "bearer_token": alphaToken},
 	})
@@ -105,5 +119,5 @@ func benchSetup(b *testing.B, audit bool) (*benchClient, string) {
 		TLSClientConfig: &tls.Config{RootCAs: pool},
 	}
 	b.Cleanup(tr.CloseIdleConnections)
-	return &benchClient{Client: &http.Client{Transport: tr}, secret: string(secret)}, origin.URL + "/small"
+	return &benchClient{Client: &http.Client{Transport: tr}, secret: string(secret)}, origin.URL
 }
