@@ -112,7 +112,7 @@ func (s *Server) beginDenied(r *http.Request, rs *requestState, g *Grant) {
 		return
 	}
 	rs.sessionCtx, rs.active, rs.recordDenied = sctx, active, true
-	rs.reqHeader = r.Header.Clone()
+	rs.reqHeader = r.Header
 }
 
 // requestTarget checks that the request is for the authority the client may

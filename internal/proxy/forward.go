@@ -21,7 +21,7 @@ func (s *Server) forward(ctx context.Context, w *statusWriter, r *http.Request, 
 		}
 	}
 	if g.Target.AuditEnabled {
-		rs.reqHeader = r.Header.Clone()
+		rs.reqHeader = r.Header
 	}
 	if r.Body != nil && r.Body != http.NoBody && scansForOverride(r) {
 		r.Body = newOverrideScanner(r.Body, &rs.overrideHit)
@@ -224,7 +224,7 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 	if !rs.grant.Target.AuditEnabled {
 		return nil
 	}
-	rs.respHdr = resp.Header.Clone()
+	rs.respHdr = resp.Header
 	if resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil {
 		// An upgraded body is the raw backend conn and must stay one.
 		rs.respTap = newTap(resp.Body, s.captureLimit(rs))

@@ -48,8 +48,12 @@ type requestState struct {
 	active     ActiveRequest
 	reqTap     *tap
 	respTap    *tap
-	reqHeader  http.Header
-	respHdr    http.Header
+	// reqHeader and respHdr are the client's request header and the target's response header for the
+	// recording, as received, without a copy: ReverseProxy works on a clone of the request (Rewrite must not
+	// change In) and is done with the response header once ModifyResponse returns (it copies it to the
+	// client's), and the recorder redacts into a copy of its own.
+	reqHeader http.Header
+	respHdr   http.Header
 }
 
 type stateKey struct{}
