@@ -83,13 +83,40 @@ func (s *Store) IndexExchanges(ctx context.Context, entries []TrailEntry) error 
 	return s.inTx(ctx, func(c conn) error {
 		for len(entries) > 0 {
 			n := min(len(entries), indexRowsPerStatement)
-			if _, err := c.exec(ctx, indexInsert(n), indexArgs(entries[:n])...); err != nil {
+			if err := s.indexRows(ctx, c, entries[:n]); err != nil {
 				return fmt.Errorf("index %d exchanges from %s/%d: %w", n, entries[0].SessionID, entries[0].Seq, err)
 			}
 			entries = entries[n:]
 		}
 		return nil
 	})
+}
+
+// indexRows inserts one statement's worth of entries; on SQLite it adds the new rows' text index documents too.
+func (s *Store) indexRows(ctx context.Context, c conn, entries []TrailEntry) error {
+	if s.pg {
+		_, err := c.exec(ctx, indexInsert(len(entries), true), indexArgs(entries)...)
+		return err
+	}
+	rows, err := c.query(ctx, indexInsert(len(entries), false)+" RETURNING id, session_id, seq", indexArgs(entries)...)
+	if err != nil {
+		return err
+	}
+	ids := make(map[entryKey]int64, len(entries))
+	for rows.Next() {
+		var id int64
+		var k entryKey
+		if err := rows.Scan(&id, &k.session, &k.seq); err != nil {
+			rows.Close()
+			return err
+		}
+		ids[k] = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return insertTerms(ctx, c, entries, ids)
 }
 
 // indexColumns are the columns IndexExchanges writes, in the order of indexArgs.
@@ -103,17 +130,28 @@ const indexColumnCount = 22
 // 32,766, PostgreSQL's 65,535).
 const indexRowsPerStatement = 200
 
-// indexInserts caches the statement text for each row count.
-var indexInserts sync.Map // int -> string
+// indexInserts caches the statement text for each row count and engine.
+var indexInserts sync.Map // indexInsertKey -> string
 
-func indexInsert(rows int) string {
-	if q, ok := indexInserts.Load(rows); ok {
+type indexInsertKey struct {
+	rows int
+	pg   bool
+}
+
+// indexInsert is the INSERT of rows entries. On SQLite the rows are marked as having their text index document,
+// which IndexExchanges adds in the same transaction.
+func indexInsert(rows int, pg bool) string {
+	key := indexInsertKey{rows, pg}
+	if q, ok := indexInserts.Load(key); ok {
 		return q.(string)
 	}
-	row := "(?" + strings.Repeat(",?", indexColumnCount-1) + ")"
-	q := "INSERT INTO trail_index (" + indexColumns + ") VALUES " + row + strings.Repeat(","+row, rows-1) +
+	cols, row := indexColumns, "(?"+strings.Repeat(",?", indexColumnCount-1)+")"
+	if !pg {
+		cols, row = cols+", terms_indexed", row[:len(row)-1]+",TRUE)"
+	}
+	q := "INSERT INTO trail_index (" + cols + ") VALUES " + row + strings.Repeat(","+row, rows-1) +
 		" ON CONFLICT (session_id, seq) DO NOTHING"
-	indexInserts.Store(rows, q)
+	indexInserts.Store(key, q)
 	return q
 }
 
@@ -285,9 +323,21 @@ func (s *Store) trailWhere(q TrailQuery) trailSQL {
 		switch {
 		case t.text == "":
 		case !s.pg:
-			// An FTS5 phrase is a quoted string with quotes doubled; with the trigram tokenizer it matches any
-			// row whose column contains the text, case-insensitively.
-			match = append(match, "{"+strings.Join(t.cols, " ")+"} : \""+strings.ReplaceAll(t.text, `"`, `""`)+"\"")
+			// The text index finds the rows holding every trigram of the needle in one of the columns (see
+			// trailterms.go); the stored text then decides, case-insensitively for ASCII letters as the index folds.
+			for _, w := range needleTerms(termResponse, t.text) {
+				var alts []string
+				for _, c := range t.cols {
+					alts = append(alts, string(termColumn[c])+w[1:])
+				}
+				match = append(match, "("+strings.Join(alts, " OR ")+")")
+			}
+			var ors []string
+			for _, c := range t.cols {
+				ors = append(ors, `instr(lower(t.`+c+`), lower(?)) > 0`)
+				args = append(args, t.text)
+			}
+			conds = append(conds, "("+strings.Join(ors, " OR ")+")")
 		default:
 			var ors []string
 			for _, c := range t.cols {
@@ -302,8 +352,8 @@ func (s *Store) trailWhere(q TrailQuery) trailSQL {
 		// The text index drives the search in rowid order, so a common word stops at the page instead of
 		// collecting every match first.
 		sq.fts = true
-		sq.from = "trail_index_text f JOIN trail_index t ON t.id = f.rowid"
-		conds = append([]string{"f.trail_index_text MATCH ?"}, conds...)
+		sq.from = "trail_index_terms f JOIN trail_index t ON t.id = f.rowid"
+		conds = append([]string{"f.trail_index_terms MATCH ?"}, conds...)
 		sq.args = append([]any{strings.Join(match, " AND ")}, args...)
 	}
 	if len(conds) > 0 {
@@ -311,6 +361,9 @@ func (s *Store) trailWhere(q TrailQuery) trailSQL {
 	}
 	return sq
 }
+
+// termColumn is the letter of each searchable column in the SQLite text index.
+var termColumn = map[string]byte{"request_line": termLine, "request_text": termRequest, "response_text": termResponse}
 
 // likeEscape escapes LIKE's wildcards and its escape character.
 func likeEscape(s string) string {

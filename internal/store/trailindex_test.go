@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -132,4 +134,75 @@ func TestTrailIndexLargeBatch(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTrailIndexTextIsExact: the SQLite text index narrows a search to the rows holding every trigram of the
+// needle; the stored text decides. A row with all of them, but not in a row, is not a match.
+func TestTrailIndexTextIsExact(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		at := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+		if err := e.S.IndexExchanges(ctx, []store.TrailEntry{
+			{SessionID: "x", Seq: 1, Started: at, Method: "GET", Host: "h", Path: "/a", ResponseText: "abcXdef bcdYcde"},
+			{SessionID: "x", Seq: 2, Started: at, Method: "GET", Host: "h", Path: "/b", ResponseText: "..ABCdef.."},
+			{SessionID: "x", Seq: 3, Started: at, Method: "GET", Host: "h", Path: "/abcdef", RequestText: "zzz"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			q    store.TrailQuery
+			want []int64
+		}{
+			{store.TrailQuery{ResponseText: "abcdef"}, []int64{2}},
+			{store.TrailQuery{Keywords: "abcdef"}, []int64{3, 2}},
+			{store.TrailQuery{RequestText: "abcdef"}, nil},
+			{store.TrailQuery{ResponseText: "cXd"}, []int64{1}},
+		} {
+			got, _, _, err := e.S.SearchTrails(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seqs []int64
+			for _, g := range got {
+				seqs = append(seqs, g.Seq)
+			}
+			if !slices.Equal(seqs, tc.want) {
+				t.Errorf("%+v: got %v, want %v", tc.q, seqs, tc.want)
+			}
+		}
+	})
+}
+
+// TestTrailIndexTermsBackfilled: rows written without text index documents (before migration 00028) get them when
+// the store opens, and are found by text from then on.
+func TestTrailIndexTermsBackfilled(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	st, err := store.Open(ctx, path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 250 {
+		if _, err := db.Exec(`INSERT INTO trail_index (session_id, seq, started, method, host, path, request_line, response_text)
+			VALUES ('old', ?, 0, 'GET', 'h', '/p', 'GET h/p', ?)`, i+1, fmt.Sprintf("legacy body %04d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	st, err = store.Open(ctx, path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, i := range []int{0, 199, 249} {
+		got, _, _, err := st.SearchTrails(ctx, store.TrailQuery{ResponseText: fmt.Sprintf("BODY %04d", i)})
+		if err != nil || len(got) != 1 || got[0].Seq != int64(i+1) {
+			t.Errorf("entry %d after the backfill: %v %v", i, len(got), err)
+		}
+	}
 }
