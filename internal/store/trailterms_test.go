@@ -14,7 +14,7 @@ func TestTermsAreDistinctFoldedTrigrams(t *testing.T) {
 		{"", nil},
 		{"ab", nil},
 		{"AbcABC", []string{"r616263", "r626361", "r636162"}}, // abc, bca, cab: "ABC" is abc again
-		{"ÄÖüx", []string{"rc384c396c3bc", "rc396c3bc78"}},  // non-ASCII letters are not folded
+		{"ÄÖüx", []string{"rc384c396c3bc", "rc396c3bc78"}},    // non-ASCII letters are not folded
 		{"aaaa", []string{"r616161"}},
 	} {
 		ts := termSets.Get().(*termSet)
