@@ -182,6 +182,10 @@ const trailColumns = `t.session_id, t.seq, t.request_id, t.started, t.duration_m
 // characters or more, and a shorter one would scan every body.
 const MinSearchText = 3
 
+// MaxSearchText is the longest text a search looks for, in bytes: SQLite refuses LIKE patterns beyond 50,000 bytes,
+// and no one searches a recorded body for more than a few lines of it.
+const MaxSearchText = 10000
+
 // MaxTrailCount bounds the match count a search computes: counting every match of a common word among millions of
 // exchanges would cost more than the search itself, and "at least 10,000" is what a person needs to know.
 const MaxTrailCount = 10000
@@ -193,6 +197,9 @@ func (s *Store) SearchTrails(ctx context.Context, q TrailQuery) (entries []Trail
 	for _, t := range []string{q.Keywords, q.RequestText, q.ResponseText} {
 		if t != "" && utf8.RuneCountInString(t) < MinSearchText {
 			return nil, 0, false, fmt.Errorf("%w: text to search for needs at least %d characters", ErrBadQuery, MinSearchText)
+		}
+		if len(t) > MaxSearchText {
+			return nil, 0, false, fmt.Errorf("%w: text to search for may have at most %d bytes", ErrBadQuery, MaxSearchText)
 		}
 	}
 	sq := s.trailWhere(q)
@@ -334,8 +341,8 @@ func (s *Store) trailWhere(q TrailQuery) trailSQL {
 			}
 			var ors []string
 			for _, c := range t.cols {
-				ors = append(ors, `instr(lower(t.`+c+`), lower(?)) > 0`)
-				args = append(args, t.text)
+				ors = append(ors, `t.`+c+` LIKE ? ESCAPE '\'`) // ASCII case-insensitive, without a copy of the text
+				args = append(args, "%"+likeEscape(t.text)+"%")
 			}
 			conds = append(conds, "("+strings.Join(ors, " OR ")+")")
 		default:

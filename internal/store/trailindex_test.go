@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,4 +206,16 @@ func TestTrailIndexTermsBackfilled(t *testing.T) {
 			t.Errorf("entry %d after the backfill: %v %v", i, len(got), err)
 		}
 	}
+}
+
+func TestTrailSearchTextBounds(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		_, _, _, err := e.S.SearchTrails(context.Background(), store.TrailQuery{Keywords: strings.Repeat("x", store.MaxSearchText+1)})
+		if !errors.Is(err, store.ErrBadQuery) {
+			t.Errorf("a needle over the limit: %v, want ErrBadQuery", err)
+		}
+		if _, _, _, err := e.S.SearchTrails(context.Background(), store.TrailQuery{Keywords: strings.Repeat("x", store.MaxSearchText)}); err != nil {
+			t.Errorf("a needle at the limit: %v", err)
+		}
+	})
 }
