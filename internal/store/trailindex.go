@@ -157,11 +157,28 @@ func indexInsert(rows int, pg bool) string {
 
 func indexArgs(entries []TrailEntry) []any {
 	args := make([]any, 0, len(entries)*indexColumnCount)
+	var prev []any // the previous row's arguments
+	// same reuses the previous row's boxed value of a column that repeats (the session's user, target and
+	// address, the method, host, ...): boxing a string allocates, and a batch is mostly one session's exchanges.
+	same := func(col int, v, was string) any {
+		if prev != nil && v == was {
+			return prev[col]
+		}
+		return v
+	}
 	for i := range entries {
 		e := &entries[i]
-		args = append(args, e.SessionID, e.Seq, e.RequestID, micros(e.Started), e.DurationMS, e.UserID, e.UserName, e.TargetID,
-			e.TargetName, e.ClientAddress, e.Method, e.Scheme, e.Host, e.Path, e.Query, e.Status, e.Decision, e.Proto,
-			e.WebSocket, indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText))
+		p := e
+		if i > 0 {
+			p = &entries[i-1]
+		}
+		row := len(args)
+		args = append(args, same(0, e.SessionID, p.SessionID), e.Seq, e.RequestID, micros(e.Started), e.DurationMS,
+			same(5, e.UserID, p.UserID), same(6, e.UserName, p.UserName), same(7, e.TargetID, p.TargetID),
+			same(8, e.TargetName, p.TargetName), same(9, e.ClientAddress, p.ClientAddress), same(10, e.Method, p.Method),
+			same(11, e.Scheme, p.Scheme), same(12, e.Host, p.Host), e.Path, e.Query, e.Status, same(16, e.Decision, p.Decision),
+			same(17, e.Proto, p.Proto), e.WebSocket, indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText))
+		prev = args[row:]
 	}
 	return args
 }

@@ -30,6 +30,7 @@ type termSet struct {
 	bits  []uint64
 	set   []uint32 // the bits set, to clear them for the next text
 	other map[string]struct{}
+	buf   []byte // entryTerms' words, reused
 }
 
 var termSets = sync.Pool{New: func() any {
@@ -101,10 +102,18 @@ func (ts *termSet) reset() {
 func entryTerms(e *TrailEntry) string {
 	ts := termSets.Get().(*termSet)
 	defer termSets.Put(ts)
-	var b []byte
-	b = ts.appendTerms(b, termLine, indexText(e.RequestLine()))
+	line := indexText(e.RequestLine())
+	// Up to eight bytes of words per character of text; large texts repeat trigrams, so growing past 32 KiB is rare.
+	b := ts.buf[:0]
+	if need := min(8*(len(line)+len(e.RequestText)+len(e.ResponseText)), 32<<10); cap(b) < need {
+		b = make([]byte, 0, need)
+	}
+	b = ts.appendTerms(b, termLine, line)
 	b = ts.appendTerms(b, termRequest, indexText(e.RequestText))
 	b = ts.appendTerms(b, termResponse, indexText(e.ResponseText))
+	if cap(b) <= 64<<10 {
+		ts.buf = b // pooled with the set, for the next entry
+	}
 	return string(b)
 }
 
