@@ -60,7 +60,7 @@ func (s *Server) logAccess(ctx context.Context, rs *requestState, bytesIn, bytes
 	attrs := make([]slog.Attr, 0, 18)
 	attrs = append(attrs,
 		slog.String("request_id", rs.id),
-		slog.String("client", rs.client.String()),
+		slog.String("client", rs.clientString()),
 		slog.String("method", rs.method),
 		slog.String("scheme", rs.scheme),
 		slog.String("host", rs.host),
@@ -114,6 +114,13 @@ func (s *Server) logAccess(ctx context.Context, rs *requestState, bytesIn, bytes
 	if m := s.Metrics; m != nil {
 		m.observe(target, rs.decision, strconv.Itoa(rs.status), d, bytesIn, bytesOut)
 	}
+}
+
+func (rs *requestState) clientString() string {
+	if rs.clientStr != "" {
+		return rs.clientStr
+	}
+	return rs.client.String()
 }
 
 // logRefused accounts a request refused before it could be fully parsed or

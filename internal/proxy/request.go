@@ -16,11 +16,13 @@ type requestState struct {
 	id     string // request id, in every answer, log line and trail record
 	start  time.Time
 	client netip.AddrPort
-	method string
-	scheme string
-	host   string // authority as the client sent it
-	path   string // normalized escaped path
-	outURL *url.URL
+	// clientStr is client as text when the connection made it already (r.RemoteAddr), for the access log.
+	clientStr string
+	method    string
+	scheme    string
+	host      string // authority as the client sent it
+	path      string // normalized escaped path
+	outURL    *url.URL
 	// websocket is set for a complete WebSocket opening handshake, the only upgrade that is forwarded.
 	websocket bool
 	// scrub masks the injected credential in the response; nil when nothing is injected.
@@ -67,7 +69,8 @@ func stateFrom(ctx context.Context) *requestState {
 // absolute-form request on the proxy port. rawHost is the Host header as
 // received.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, tun *tunnel, client netip.AddrPort, rawHost string, track *trackedConn) {
-	rs := &requestState{id: s.ids.next(), start: time.Now(), client: client, method: r.Method, host: rawHost, proto: protoName(r)}
+	rs := &requestState{id: s.ids.next(), start: time.Now(), client: client, clientStr: r.RemoteAddr, method: r.Method, host: rawHost,
+		proto: protoName(r)}
 	sw := &statusWriter{ResponseWriter: w, requestID: rs.id}
 	// Deferred so the request is accounted even when ReverseProxy aborts
 	// the handler with http.ErrAbortHandler.
