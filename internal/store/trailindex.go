@@ -98,7 +98,8 @@ func (s *Store) indexRows(ctx context.Context, c conn, entries []TrailEntry) err
 		_, err := c.exec(ctx, indexInsert(len(entries), true), indexArgs(entries)...)
 		return err
 	}
-	rows, err := c.query(ctx, indexInsert(len(entries), false)+" RETURNING id, session_id, seq", indexArgs(entries)...)
+	args := indexArgs(entries)
+	rows, err := c.query(ctx, indexInsert(len(entries), false)+" RETURNING id, session_id, seq", args...)
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,11 @@ func (s *Store) indexRows(ctx context.Context, c conn, entries []TrailEntry) err
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return insertTerms(ctx, c, entries, ids)
+	// The texts as stored (valid UTF-8, no NUL) are the last three arguments of each row: made once, not again.
+	return insertTerms(ctx, c, entries, ids, func(i int) [3]string {
+		a := args[(i+1)*indexColumnCount-3:]
+		return [3]string{a[0].(string), a[1].(string), a[2].(string)}
+	})
 }
 
 // indexColumns are the columns IndexExchanges writes, in the order of indexArgs.

@@ -98,19 +98,19 @@ func (ts *termSet) reset() {
 	clear(ts.other)
 }
 
-// entryTerms is the text index document of an entry: the words of its request line and both bodies.
-func entryTerms(e *TrailEntry) string {
+// entryTerms is the text index document of an entry: the words of its request line and both bodies, as stored
+// (indexText).
+func entryTerms(texts [3]string) string {
 	ts := termSets.Get().(*termSet)
 	defer termSets.Put(ts)
-	line := indexText(e.RequestLine())
 	// Up to eight bytes of words per character of text; large texts repeat trigrams, so growing past 32 KiB is rare.
 	b := ts.buf[:0]
-	if need := min(8*(len(line)+len(e.RequestText)+len(e.ResponseText)), 32<<10); cap(b) < need {
+	if need := min(8*(len(texts[0])+len(texts[1])+len(texts[2])), 32<<10); cap(b) < need {
 		b = make([]byte, 0, need)
 	}
-	b = ts.appendTerms(b, termLine, line)
-	b = ts.appendTerms(b, termRequest, indexText(e.RequestText))
-	b = ts.appendTerms(b, termResponse, indexText(e.ResponseText))
+	b = ts.appendTerms(b, termLine, texts[0])
+	b = ts.appendTerms(b, termRequest, texts[1])
+	b = ts.appendTerms(b, termResponse, texts[2])
 	if cap(b) <= 64<<10 {
 		ts.buf = b // pooled with the set, for the next entry
 	}
@@ -125,8 +125,9 @@ func needleTerms(col byte, needle string) []string {
 	return words[:min(len(words), maxNeedleTerms)]
 }
 
-// insertTerms adds the text index documents of entries, which were inserted as the rows ids (by session and seq).
-func insertTerms(ctx context.Context, c conn, entries []TrailEntry, ids map[entryKey]int64) error {
+// insertTerms adds the text index documents of entries, which were inserted as the rows ids (by session and seq);
+// texts returns the stored request line and bodies of entry i.
+func insertTerms(ctx context.Context, c conn, entries []TrailEntry, ids map[entryKey]int64, texts func(i int) [3]string) error {
 	args := make([]any, 0, 2*len(entries))
 	for i := range entries {
 		k := entryKey{entries[i].SessionID, entries[i].Seq}
@@ -135,7 +136,7 @@ func insertTerms(ctx context.Context, c conn, entries []TrailEntry, ids map[entr
 			continue // indexed before (a retried batch), or twice in this batch
 		}
 		delete(ids, k)
-		args = append(args, id, entryTerms(&entries[i]))
+		args = append(args, id, entryTerms(texts(i)))
 	}
 	if len(args) == 0 {
 		return nil
@@ -188,7 +189,11 @@ func (s *Store) indexMissingTerms(ctx context.Context) error {
 			idList = append(idList, id)
 		}
 		err = s.inTx(ctx, func(c conn) error {
-			if err := insertTerms(ctx, c, entries, ids); err != nil {
+			stored := func(i int) [3]string { // as IndexExchanges stored them
+				e := &entries[i]
+				return [3]string{indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText)}
+			}
+			if err := insertTerms(ctx, c, entries, ids, stored); err != nil {
 				return err
 			}
 			_, err := c.exec(ctx, `UPDATE trail_index SET terms_indexed = TRUE WHERE id IN (?`+strings.Repeat(",?", len(idList)-1)+`)`, idList...)
