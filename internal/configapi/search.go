@@ -53,6 +53,9 @@ func (s *Service) searchSessions(w http.ResponseWriter, r *http.Request, c *call
 		if v := q.Get(p); v != "" && utf8.RuneCountInString(v) < store.MinSearchText {
 			return invalidQuery(p, fmt.Sprintf("%s needs at least %d characters", p, store.MinSearchText))
 		}
+		if len(q.Get(p)) > store.MaxSearchText {
+			return invalidQuery(p, fmt.Sprintf("%s may have at most %d bytes", p, store.MaxSearchText))
+		}
 	}
 	if tq.PathPrefix != "" && !strings.HasPrefix(tq.PathPrefix, "/") {
 		return invalidQuery("path", "path must start with /")

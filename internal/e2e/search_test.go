@@ -188,6 +188,7 @@ func TestTrailSearch(t *testing.T) {
 			t.Errorf("viewer searched the trail index: %d", st)
 		}
 		a.call("GET", "/api/audit/sessions?content=ab", nil, http.StatusBadRequest)
+		a.call("GET", "/api/audit/sessions?content="+strings.Repeat("x", 10001), nil, http.StatusBadRequest)
 	})
 
 	t.Run("every search is audited", func(t *testing.T) {

@@ -183,12 +183,13 @@ func (s *Server) serveH2(ctx context.Context, tc *tls.Conn, tun *tunnel, client 
 	// net/http's own HTTP/2 server only serves listeners; x/net/http2 is the one API that serves a single
 	// connection we already accepted and terminated ourselves. The guard watches the frames for rapid reset.
 	guard := newH2Guard(tc, s)
+	clientStr := client.String() // once per connection, not per stream
 	//lint:ignore SA1019 see above
 	s.h2.ServeConn(guard, &http2.ServeConnOpts{ //nolint:staticcheck
 		Context:    ctx,
 		BaseConfig: s.h2base,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r.RemoteAddr = client.String()
+			r.RemoteAddr = clientStr
 			if r.Body != nil && r.Body != http.NoBody {
 				r.Body = &h2Body{rc: r.Body, rc2: http.NewResponseController(w), srv: s}
 			}

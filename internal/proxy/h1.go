@@ -31,6 +31,8 @@ type h1Conn struct {
 	tun    *tunnel // nil on the proxy port itself
 	client netip.AddrPort
 	track  *trackedConn
+	// clientStr is client.String(), made once per connection rather than per request.
+	clientStr string
 }
 
 // errClientGone is the cancellation cause when the client closed its side.
@@ -208,7 +210,10 @@ func (c *h1Conn) serveRequest(ctx context.Context, req *http.Request, hi headInf
 	} else if req.Header.Get("Upgrade") == "" {
 		w.startBackgroundRead()
 	}
-	req.RemoteAddr = c.client.String()
+	if c.clientStr == "" {
+		c.clientStr = c.client.String()
+	}
+	req.RemoteAddr = c.clientStr
 	c.srv.serveHTTP(w, req.WithContext(ctx), c.tun, c.client, hi.host, c.track)
 	w.abortBackgroundRead()
 	if w.hijacked {

@@ -69,7 +69,8 @@ func (s *Server) acceptProxyTLS(ctx context.Context, conn net.Conn, br *bufio.Re
 // startConn looks at the first byte of a client connection and, for a TLS handshake, terminates TLS: it returns
 // the connection and reader to serve HTTP on and the context marking TLS to the proxy.
 func (s *Server) startConn(ctx context.Context, tc *trackedConn, client netip.AddrPort) (context.Context, net.Conn, *bufio.Reader, error) {
-	br := bufio.NewReaderSize(tc.Conn, smallReadBuffer)
+	// tc rather than tc.Conn: its deadlines skip the PROXY protocol wrapper (see serveConn).
+	br := bufio.NewReaderSize(tc, smallReadBuffer)
 	tc.setIdle(true)
 	// A connection that sends nothing has ReadHeaderTimeout, not the keep-alive idle timeout (see h1Conn.serve).
 	_ = tc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout()))
@@ -79,9 +80,9 @@ func (s *Server) startConn(ctx context.Context, tc *trackedConn, client netip.Ad
 		return ctx, nil, nil, err
 	}
 	if !firstByteTLS(b[0]) {
-		return ctx, tc.Conn, br, nil
+		return ctx, tc, br, nil
 	}
-	tlsConn, ok := s.acceptProxyTLS(ctx, tc.Conn, br, client)
+	tlsConn, ok := s.acceptProxyTLS(ctx, tc, br, client)
 	if !ok {
 		return ctx, nil, nil, errors.New("TLS to the proxy refused")
 	}

@@ -221,6 +221,10 @@ func (s *Server) serveConn(tc *trackedConn) {
 	raw := tc.Conn
 	if pc, ok := raw.(*proxyproto.Conn); ok {
 		raw = pc.Raw()
+		// The PROXY header has been read (RemoteAddr reads it): from here deadlines go straight to the
+		// connection under the wrapper, which would store each one in an atomic.Value (an allocation per call,
+		// several per request) only to use it while reading that header.
+		tc.deadlines = raw
 	}
 	if lc, ok := raw.(*limits.Conn); ok {
 		if !lc.BindTo(client.Addr()) {
@@ -374,6 +378,30 @@ type trackedConn struct {
 	authed atomic.Bool
 	// bigHeads is what the connection holds of the head budget, returned when it closes.
 	bigHeads atomic.Int64
+	// deadlines, when set, takes the deadlines instead of Conn (see serveConn).
+	deadlines net.Conn
+}
+
+// SetDeadline, SetReadDeadline and SetWriteDeadline skip the PROXY protocol wrapper once its header is read.
+func (tc *trackedConn) SetDeadline(t time.Time) error {
+	if tc.deadlines != nil {
+		return tc.deadlines.SetDeadline(t)
+	}
+	return tc.Conn.SetDeadline(t)
+}
+
+func (tc *trackedConn) SetReadDeadline(t time.Time) error {
+	if tc.deadlines != nil {
+		return tc.deadlines.SetReadDeadline(t)
+	}
+	return tc.Conn.SetReadDeadline(t)
+}
+
+func (tc *trackedConn) SetWriteDeadline(t time.Time) error {
+	if tc.deadlines != nil {
+		return tc.deadlines.SetWriteDeadline(t)
+	}
+	return tc.Conn.SetWriteDeadline(t)
 }
 
 // holdHeads accounts n bytes of the head budget to the connection (negative: given back).

@@ -39,19 +39,32 @@ func encodeLine(key []byte, prev [sha256.Size]byte, rec *record) ([]byte, [sha25
 // encodeLineMAC is encodeLine with a keyed HMAC the caller reuses (a trail's
 // writer keeps one, instead of keying a new one for every record).
 func encodeLineMAC(h hash.Hash, prev [sha256.Size]byte, rec *record) ([]byte, [sha256.Size]byte, error) {
-	rec.Prev = hex.EncodeToString(prev[:])
-	body, err := json.Marshal(rec)
-	if err != nil {
-		return nil, [sha256.Size]byte{}, fmt.Errorf("encode trail record: %w", err)
+	return appendLineMAC(nil, h, prev, rec)
+}
+
+// appendLineMAC is encodeLineMAC appending to dst (a writer reuses its buffer). Exchange records, one per
+// request, go through appendExchangeRecord, which writes what json.Marshal would without reflection.
+func appendLineMAC(dst []byte, h hash.Hash, prev [sha256.Size]byte, rec *record) ([]byte, [sha256.Size]byte, error) {
+	start := len(dst)
+	ok := false
+	if rec.Kind == KindExchange && rec.Exchange != nil && rec.Open == nil && rec.Close == nil && rec.Interrupted == nil {
+		dst, ok = appendExchangeRecord(dst, rec, prev)
 	}
-	mac := sumMAC(h, prev, body)
-	line := make([]byte, 0, len(body)-1+macTrailerLen+1)
-	line = append(line, body[:len(body)-1]...)
-	line = append(line, macPrefix...)
-	line = hex.AppendEncode(line, mac[:])
-	line = append(line, macSuffix...)
-	line = append(line, '\n')
-	return line, mac, nil
+	if !ok {
+		rec.Prev = hex.EncodeToString(prev[:])
+		body, err := json.Marshal(rec)
+		if err != nil {
+			return nil, [sha256.Size]byte{}, fmt.Errorf("encode trail record: %w", err)
+		}
+		dst = append(dst[:start], body...)
+	}
+	mac := sumMAC(h, prev, dst[start:])
+	dst = dst[:len(dst)-1] // the closing brace comes after the MAC
+	dst = append(dst, macPrefix...)
+	dst = hex.AppendEncode(dst, mac[:])
+	dst = append(dst, macSuffix...)
+	dst = append(dst, '\n')
+	return dst, mac, nil
 }
 
 func computeMAC(key []byte, prev [sha256.Size]byte, body []byte) [sha256.Size]byte {

@@ -47,6 +47,7 @@ type Redactor struct {
 
 	once sync.Once
 	pats [][]byte
+	strs []string // pats as strings, for occursIn
 }
 
 // BasicAuthForm returns the base64 form in which user and password travel in
@@ -61,7 +62,12 @@ func (r *Redactor) patterns() [][]byte {
 		return nil
 	}
 	// Every exchange of a session is redacted with the same patterns; derive them once.
-	r.once.Do(func() { r.pats = r.derivePatterns() })
+	r.once.Do(func() {
+		r.pats = r.derivePatterns()
+		for _, p := range r.pats {
+			r.strs = append(r.strs, string(p))
+		}
+	})
 	return r.pats
 }
 
@@ -123,7 +129,8 @@ func spans(b []byte, pats [][]byte) []span {
 
 // Truncate redacts b and cuts the result to at most limit bytes (no cut if
 // limit < 0). It reports whether anything was cut. b must hold at least
-// limit+Slack() bytes of the original data when more was available.
+// limit+Slack() bytes of the original data when more was available. When
+// there is nothing to redact the result is b itself (cut), not a copy.
 func (r *Redactor) Truncate(b []byte, limit int) ([]byte, bool) {
 	if b == nil {
 		return nil, false
@@ -135,6 +142,11 @@ func (r *Redactor) Truncate(b []byte, limit int) ([]byte, bool) {
 		// match that starts before the cut is replaced whole below, and bytes
 		// from the cut on cannot move below the limit.
 		cut = limit
+	}
+	if len(sp) == 0 {
+		// Nothing to replace: the body is already what is recorded (a copy would double what a recording
+		// allocates per exchange). The full slice expression keeps an append to the result from writing into b.
+		return b[:cut:cut], cut < len(b)
 	}
 	out := make([]byte, 0, min(cut+len(Redacted), len(b)+len(Redacted)*len(sp)))
 	pos := 0
@@ -164,8 +176,8 @@ func (r *Redactor) Bytes(b []byte) []byte {
 
 // String returns s with every secret replaced.
 func (r *Redactor) String(s string) string {
-	if s == "" || len(r.patterns()) == 0 {
-		return s
+	if s == "" || !r.occursIn(s) {
+		return s // the common case, without a copy
 	}
 	return string(r.Bytes([]byte(s)))
 }
@@ -178,6 +190,20 @@ func (r *Redactor) named(name string) bool {
 	return r != nil && slices.ContainsFunc(r.Headers, match)
 }
 
+// occursIn reports whether any secret's form occurs in s.
+func (r *Redactor) occursIn(s string) bool {
+	if r == nil {
+		return false
+	}
+	r.patterns()
+	for _, p := range r.strs {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // Header returns a redacted copy of h. Named headers lose their values; for
 // Cookie and Set-Cookie the cookie names and Set-Cookie attributes stay, and
 // for Authorization and Proxy-Authorization the scheme stays, because they
@@ -188,10 +214,17 @@ func (r *Redactor) Header(h http.Header) http.Header {
 		return nil
 	}
 	out := make(http.Header, len(h))
+	n := 0
+	for _, values := range h {
+		n += len(values)
+	}
+	all := make([]string, n) // one backing array for every value, as http.Header.Clone does
 	for name, values := range h {
-		vs := make([]string, len(values))
+		vs := all[:len(values):len(values)]
+		all = all[len(values):]
+		named := r.named(name)
 		for i, v := range values {
-			if r.named(name) {
+			if named {
 				v = redactNamed(name, v)
 			}
 			vs[i] = r.String(v)

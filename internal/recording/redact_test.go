@@ -194,3 +194,24 @@ func TestAppendRedactsEverything(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncateWithoutSecretSharesNothingWritable: with nothing to redact, Truncate hands back the input itself
+// (no copy), cut to the limit; appending to the result must not write into the caller's bytes past the cut.
+func TestTruncateWithoutSecretSharesNothingWritable(t *testing.T) {
+	r := &Redactor{Secrets: [][]byte{[]byte("s3cr3t-value")}}
+	b := []byte("hello world")
+	out, cut := r.Truncate(b, 5)
+	if string(out) != "hello" || !cut {
+		t.Fatalf("Truncate = %q, %v", out, cut)
+	}
+	_ = append(out, 'X')
+	if string(b) != "hello world" {
+		t.Errorf("appending to the result changed the input: %q", b)
+	}
+	if got := r.String("no secret here"); got != "no secret here" {
+		t.Errorf("String = %q", got)
+	}
+	if got := r.String("x s3cr3t-value y"); got != "x "+Redacted+" y" {
+		t.Errorf("String with a secret = %q", got)
+	}
+}

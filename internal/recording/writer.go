@@ -32,6 +32,7 @@ type Writer struct {
 
 	mu        sync.Mutex
 	mac       hash.Hash // HMAC-SHA256 under the store's chain key, made on the first write
+	line      []byte    // the last line written, reused for the next
 	f         appendFile
 	prev      [sha256.Size]byte
 	records   int64
@@ -174,6 +175,10 @@ func (w *Writer) sealLocked() Seal {
 	return Seal{Head: hex.EncodeToString(w.prev[:]), Records: w.records}
 }
 
+// maxKeptLine bounds the line buffer a writer keeps between records: a session that once recorded a large body
+// does not hold that much memory for the rest of its life.
+const maxKeptLine = 256 << 10
+
 // writeLocked chains rec to the trail with one write. A failure breaks the
 // writer; the chain head does not move, so a partial line it may have left
 // is a torn tail that Recover and Verify understand.
@@ -182,7 +187,10 @@ func (w *Writer) writeLocked(ctx context.Context, rec *record) error {
 	if w.mac == nil {
 		w.mac = hmac.New(sha256.New, w.store.key)
 	}
-	line, mac, err := encodeLineMAC(w.mac, w.prev, rec)
+	line, mac, err := appendLineMAC(w.line[:0], w.mac, w.prev, rec)
+	if cap(line) <= maxKeptLine {
+		w.line = line // written below, then free for the next record
+	}
 	if err == nil {
 		var n int
 		n, err = w.f.Write(line)

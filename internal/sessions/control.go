@@ -334,7 +334,7 @@ func (m *Manager) Record(ctx context.Context, g *proxy.Grant, ex *proxy.Exchange
 	if rec.Decision == "" {
 		rec.Decision = "allowed"
 	}
-	written, err := s.writer.AppendRedacted(context.WithoutCancel(ctx), rec)
+	written, err := s.writer.AppendRedacted(ctx, rec) // which no cancellation stops
 	if err != nil {
 		if errors.Is(err, recording.ErrClosed) {
 			// The session was closed (terminated, say) while this request was in flight and its trail is already

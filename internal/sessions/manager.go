@@ -159,8 +159,12 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 	now := m.now()
 	set := m.Settings()
 	key := sessionKey(g, client)
-	subjects := cooldownSubjects(g, key)
+	var subjects []string
 	m.mu.Lock()
+	if len(m.cooldown) > 0 {
+		// Built only when some cool-down runs: a request to an open session with none costs no allocation here.
+		subjects = cooldownSubjects(g, key)
+	}
 	if until, cooling := m.coolingUntilLocked(subjects, now); cooling {
 		if s := m.active[key]; s != nil {
 			m.closeLocked(s, store.SessionTerminated, "cool-down of its credential or user", now)
@@ -188,6 +192,9 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 	if s == nil {
 		// A new session asks the database too: a cool-down set through another node a moment ago holds before
 		// the change feed brings it here.
+		if subjects == nil {
+			subjects = cooldownSubjects(g, key)
+		}
 		if cds, err := m.store.CooldownsOf(ctx, now, subjects...); err != nil {
 			m.mu.Unlock()
 			return nil, nil, fmt.Errorf("open session: %w", err)

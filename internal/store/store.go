@@ -105,6 +105,10 @@ func OpenPool(ctx context.Context, dsn string, sealer Sealer, log *slog.Logger, 
 		s.db.Close()
 		return nil, err
 	}
+	if err := s.indexMissingTerms(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

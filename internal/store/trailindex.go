@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -70,25 +71,121 @@ type TrailQuery struct {
 
 // IndexExchanges adds entries to the trail index in one transaction. An entry already indexed (same session and
 // sequence number) is left as it is, so a retried batch does not fail.
+//
+// The entries go in as multi-row INSERTs rather than one statement each: inside a transaction SQLite opens a
+// statement savepoint for every statement that writes through a trigger, and FTS5 flushes its pending terms to a
+// new segment at every savepoint, so one row per statement wrote one segment per exchange (and merged them again
+// later), which was most of the index's cost.
 func (s *Store) IndexExchanges(ctx context.Context, entries []TrailEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	return s.inTx(ctx, func(c conn) error {
-		for i := range entries {
-			e := &entries[i]
-			if _, err := c.exec(ctx, `INSERT INTO trail_index (session_id, seq, request_id, started, duration_ms, user_id, user_name,
-				target_id, target_name, client_address, method, scheme, host, path, query, status, decision, proto, websocket,
-				request_line, request_text, response_text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-				ON CONFLICT (session_id, seq) DO NOTHING`,
-				e.SessionID, e.Seq, e.RequestID, micros(e.Started), e.DurationMS, e.UserID, e.UserName, e.TargetID, e.TargetName,
-				e.ClientAddress, e.Method, e.Scheme, e.Host, e.Path, e.Query, e.Status, e.Decision, e.Proto, e.WebSocket,
-				indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText)); err != nil {
-				return fmt.Errorf("index exchange %s/%d: %w", e.SessionID, e.Seq, err)
+		for len(entries) > 0 {
+			n := min(len(entries), indexRowsPerStatement)
+			if err := s.indexRows(ctx, c, entries[:n]); err != nil {
+				return fmt.Errorf("index %d exchanges from %s/%d: %w", n, entries[0].SessionID, entries[0].Seq, err)
 			}
+			entries = entries[n:]
 		}
 		return nil
 	})
+}
+
+// indexRows inserts one statement's worth of entries; on SQLite it adds the new rows' text index documents too.
+func (s *Store) indexRows(ctx context.Context, c conn, entries []TrailEntry) error {
+	if s.pg {
+		_, err := c.exec(ctx, indexInsert(len(entries), true), indexArgs(entries)...)
+		return err
+	}
+	args := indexArgs(entries)
+	rows, err := c.query(ctx, indexInsert(len(entries), false)+" RETURNING id, session_id, seq", args...)
+	if err != nil {
+		return err
+	}
+	ids := make(map[entryKey]int64, len(entries))
+	for rows.Next() {
+		var id int64
+		var k entryKey
+		if err := rows.Scan(&id, &k.session, &k.seq); err != nil {
+			rows.Close()
+			return err
+		}
+		ids[k] = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// The texts as stored (valid UTF-8, no NUL) are the last three arguments of each row: made once, not again.
+	return insertTerms(ctx, c, entries, ids, func(i int) [3]string {
+		a := args[(i+1)*indexColumnCount-3:]
+		return [3]string{a[0].(string), a[1].(string), a[2].(string)}
+	})
+}
+
+// indexColumns are the columns IndexExchanges writes, in the order of indexArgs.
+const indexColumns = `session_id, seq, request_id, started, duration_ms, user_id, user_name, target_id, target_name,
+	client_address, method, scheme, host, path, query, status, decision, proto, websocket, request_line, request_text,
+	response_text`
+
+const indexColumnCount = 22
+
+// indexRowsPerStatement keeps a statement's parameters (22 per row) well below both engines' limits (SQLite's
+// 32,766, PostgreSQL's 65,535).
+const indexRowsPerStatement = 200
+
+// indexInserts caches the statement text for each row count and engine.
+var indexInserts sync.Map // indexInsertKey -> string
+
+type indexInsertKey struct {
+	rows int
+	pg   bool
+}
+
+// indexInsert is the INSERT of rows entries. On SQLite the rows are marked as having their text index document,
+// which IndexExchanges adds in the same transaction.
+func indexInsert(rows int, pg bool) string {
+	key := indexInsertKey{rows, pg}
+	if q, ok := indexInserts.Load(key); ok {
+		return q.(string)
+	}
+	cols, row := indexColumns, "(?"+strings.Repeat(",?", indexColumnCount-1)+")"
+	if !pg {
+		cols, row = cols+", terms_indexed", row[:len(row)-1]+",TRUE)"
+	}
+	q := "INSERT INTO trail_index (" + cols + ") VALUES " + row + strings.Repeat(","+row, rows-1) +
+		" ON CONFLICT (session_id, seq) DO NOTHING"
+	indexInserts.Store(key, q)
+	return q
+}
+
+func indexArgs(entries []TrailEntry) []any {
+	args := make([]any, 0, len(entries)*indexColumnCount)
+	var prev []any // the previous row's arguments
+	// same reuses the previous row's boxed value of a column that repeats (the session's user, target and
+	// address, the method, host, ...): boxing a string allocates, and a batch is mostly one session's exchanges.
+	same := func(col int, v, was string) any {
+		if prev != nil && v == was {
+			return prev[col]
+		}
+		return v
+	}
+	for i := range entries {
+		e := &entries[i]
+		p := e
+		if i > 0 {
+			p = &entries[i-1]
+		}
+		row := len(args)
+		args = append(args, same(0, e.SessionID, p.SessionID), e.Seq, e.RequestID, micros(e.Started), e.DurationMS,
+			same(5, e.UserID, p.UserID), same(6, e.UserName, p.UserName), same(7, e.TargetID, p.TargetID),
+			same(8, e.TargetName, p.TargetName), same(9, e.ClientAddress, p.ClientAddress), same(10, e.Method, p.Method),
+			same(11, e.Scheme, p.Scheme), same(12, e.Host, p.Host), e.Path, e.Query, e.Status, same(16, e.Decision, p.Decision),
+			same(17, e.Proto, p.Proto), e.WebSocket, indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText))
+		prev = args[row:]
+	}
+	return args
 }
 
 // indexText makes text storable in both engines: valid UTF-8 without NUL (PostgreSQL refuses NUL in text).
@@ -107,6 +204,10 @@ const trailColumns = `t.session_id, t.seq, t.request_id, t.started, t.duration_m
 // characters or more, and a shorter one would scan every body.
 const MinSearchText = 3
 
+// MaxSearchText is the longest text a search looks for, in bytes: SQLite refuses LIKE patterns beyond 50,000 bytes,
+// and no one searches a recorded body for more than a few lines of it.
+const MaxSearchText = 10000
+
 // MaxTrailCount bounds the match count a search computes: counting every match of a common word among millions of
 // exchanges would cost more than the search itself, and "at least 10,000" is what a person needs to know.
 const MaxTrailCount = 10000
@@ -118,6 +219,9 @@ func (s *Store) SearchTrails(ctx context.Context, q TrailQuery) (entries []Trail
 	for _, t := range []string{q.Keywords, q.RequestText, q.ResponseText} {
 		if t != "" && utf8.RuneCountInString(t) < MinSearchText {
 			return nil, 0, false, fmt.Errorf("%w: text to search for needs at least %d characters", ErrBadQuery, MinSearchText)
+		}
+		if len(t) > MaxSearchText {
+			return nil, 0, false, fmt.Errorf("%w: text to search for may have at most %d bytes", ErrBadQuery, MaxSearchText)
 		}
 	}
 	sq := s.trailWhere(q)
@@ -248,9 +352,21 @@ func (s *Store) trailWhere(q TrailQuery) trailSQL {
 		switch {
 		case t.text == "":
 		case !s.pg:
-			// An FTS5 phrase is a quoted string with quotes doubled; with the trigram tokenizer it matches any
-			// row whose column contains the text, case-insensitively.
-			match = append(match, "{"+strings.Join(t.cols, " ")+"} : \""+strings.ReplaceAll(t.text, `"`, `""`)+"\"")
+			// The text index finds the rows holding every trigram of the needle in one of the columns (see
+			// trailterms.go); the stored text then decides, case-insensitively for ASCII letters as the index folds.
+			for _, w := range needleTerms(termResponse, t.text) {
+				var alts []string
+				for _, c := range t.cols {
+					alts = append(alts, string(termColumn[c])+w[1:])
+				}
+				match = append(match, "("+strings.Join(alts, " OR ")+")")
+			}
+			var ors []string
+			for _, c := range t.cols {
+				ors = append(ors, `t.`+c+` LIKE ? ESCAPE '\'`) // ASCII case-insensitive, without a copy of the text
+				args = append(args, "%"+likeEscape(t.text)+"%")
+			}
+			conds = append(conds, "("+strings.Join(ors, " OR ")+")")
 		default:
 			var ors []string
 			for _, c := range t.cols {
@@ -265,8 +381,8 @@ func (s *Store) trailWhere(q TrailQuery) trailSQL {
 		// The text index drives the search in rowid order, so a common word stops at the page instead of
 		// collecting every match first.
 		sq.fts = true
-		sq.from = "trail_index_text f JOIN trail_index t ON t.id = f.rowid"
-		conds = append([]string{"f.trail_index_text MATCH ?"}, conds...)
+		sq.from = "trail_index_terms f JOIN trail_index t ON t.id = f.rowid"
+		conds = append([]string{"f.trail_index_terms MATCH ?"}, conds...)
 		sq.args = append([]any{strings.Join(match, " AND ")}, args...)
 	}
 	if len(conds) > 0 {
@@ -274,6 +390,9 @@ func (s *Store) trailWhere(q TrailQuery) trailSQL {
 	}
 	return sq
 }
+
+// termColumn is the letter of each searchable column in the SQLite text index.
+var termColumn = map[string]byte{"request_line": termLine, "request_text": termRequest, "response_text": termResponse}
 
 // likeEscape escapes LIKE's wildcards and its escape character.
 func likeEscape(s string) string {

@@ -2,9 +2,12 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,6 +102,120 @@ func TestTrailIndexSearch(t *testing.T) {
 		// Deleted rows leave the text index too: the FTS table must not find them.
 		if got, _, _, _ := e.S.SearchTrails(ctx, store.TrailQuery{ResponseText: "web-frontend"}); len(got) != 0 {
 			t.Errorf("text search finds deleted entries: %v", keys(got))
+		}
+	})
+}
+
+// TestTrailIndexLargeBatch: a batch larger than one statement's rows (IndexExchanges splits it) is indexed whole and
+// searchable, a duplicate inside it is harmless, and a retry of the whole batch adds nothing.
+func TestTrailIndexLargeBatch(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+		var entries []store.TrailEntry
+		for i := range 450 {
+			entries = append(entries, store.TrailEntry{SessionID: "big", Seq: int64(i + 1), Started: start.Add(time.Duration(i) * time.Second),
+				Method: "GET", Scheme: "https", Host: "api.example", Path: fmt.Sprintf("/items/%d", i), Status: 200,
+				ResponseText: fmt.Sprintf(`{"marker":"m%04dx"}`, i)})
+		}
+		entries = append(entries, entries[7]) // the same exchange twice in one batch
+		for range 2 {
+			if err := e.S.IndexExchanges(ctx, entries); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, count, exact, err := e.S.SearchTrails(ctx, store.TrailQuery{SessionID: "big"})
+		if err != nil || count != 450 || !exact {
+			t.Fatalf("count %d exact %v err %v, want 450", count, exact, err)
+		}
+		for _, i := range []int{0, 199, 200, 399, 449} {
+			got, _, _, err := e.S.SearchTrails(ctx, store.TrailQuery{ResponseText: fmt.Sprintf("m%04dx", i)})
+			if err != nil || len(got) != 1 || got[0].Seq != int64(i+1) || got[0].Path != fmt.Sprintf("/items/%d", i) {
+				t.Errorf("search for entry %d: %+v, %v", i, got, err)
+			}
+		}
+	})
+}
+
+// TestTrailIndexTextIsExact: the SQLite text index narrows a search to the rows holding every trigram of the
+// needle; the stored text decides. A row with all of them, but not in a row, is not a match.
+func TestTrailIndexTextIsExact(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		at := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+		if err := e.S.IndexExchanges(ctx, []store.TrailEntry{
+			{SessionID: "x", Seq: 1, Started: at, Method: "GET", Host: "h", Path: "/a", ResponseText: "abcXdef bcdYcde"},
+			{SessionID: "x", Seq: 2, Started: at, Method: "GET", Host: "h", Path: "/b", ResponseText: "..ABCdef.."},
+			{SessionID: "x", Seq: 3, Started: at, Method: "GET", Host: "h", Path: "/abcdef", RequestText: "zzz"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			q    store.TrailQuery
+			want []int64
+		}{
+			{store.TrailQuery{ResponseText: "abcdef"}, []int64{2}},
+			{store.TrailQuery{Keywords: "abcdef"}, []int64{3, 2}},
+			{store.TrailQuery{RequestText: "abcdef"}, nil},
+			{store.TrailQuery{ResponseText: "cXd"}, []int64{1}},
+		} {
+			got, _, _, err := e.S.SearchTrails(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seqs []int64
+			for _, g := range got {
+				seqs = append(seqs, g.Seq)
+			}
+			if !slices.Equal(seqs, tc.want) {
+				t.Errorf("%+v: got %v, want %v", tc.q, seqs, tc.want)
+			}
+		}
+	})
+}
+
+// TestTrailIndexTermsBackfilled: rows written without text index documents (before migration 00028) get them when
+// the store opens, and are found by text from then on.
+func TestTrailIndexTermsBackfilled(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	st, err := store.Open(ctx, path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 250 {
+		if _, err := db.Exec(`INSERT INTO trail_index (session_id, seq, started, method, host, path, request_line, response_text)
+			VALUES ('old', ?, 0, 'GET', 'h', '/p', 'GET h/p', ?)`, i+1, fmt.Sprintf("legacy body %04d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	st, err = store.Open(ctx, path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, i := range []int{0, 199, 249} {
+		got, _, _, err := st.SearchTrails(ctx, store.TrailQuery{ResponseText: fmt.Sprintf("BODY %04d", i)})
+		if err != nil || len(got) != 1 || got[0].Seq != int64(i+1) {
+			t.Errorf("entry %d after the backfill: %v %v", i, len(got), err)
+		}
+	}
+}
+
+func TestTrailSearchTextBounds(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		_, _, _, err := e.S.SearchTrails(context.Background(), store.TrailQuery{Keywords: strings.Repeat("x", store.MaxSearchText+1)})
+		if !errors.Is(err, store.ErrBadQuery) {
+			t.Errorf("a needle over the limit: %v, want ErrBadQuery", err)
+		}
+		if _, _, _, err := e.S.SearchTrails(context.Background(), store.TrailQuery{Keywords: strings.Repeat("x", store.MaxSearchText)}); err != nil {
+			t.Errorf("a needle at the limit: %v", err)
 		}
 	})
 }

@@ -34,6 +34,7 @@ const (
 	// limit, so a backlog of DefaultQueueSize exchanges could otherwise hold gigabytes while the database is slow.
 	DefaultQueueBytes = 64 << 20
 	DefaultBatchSize  = 256
+	DefaultLinger     = 100 * time.Millisecond
 )
 
 // Indexer is the queue and its worker. Set the fields, then call Run once; Enqueue is safe for concurrent use and
@@ -50,6 +51,10 @@ type Indexer struct {
 	QueueBytes int64
 	// BatchSize bounds the entries written in one transaction; 0 means DefaultBatchSize.
 	BatchSize int
+	// Linger is how long the worker waits for more entries once it has one, so that a steady trickle is written
+	// in a few large transactions rather than one per exchange (each costs the database a commit and a new
+	// text-index segment). 0 means DefaultLinger; negative writes what is queued at once.
+	Linger time.Duration
 
 	once    sync.Once
 	queue   chan queued
@@ -152,24 +157,60 @@ func (ix *Indexer) Run(ctx context.Context) {
 	if size <= 0 {
 		size = DefaultBatchSize
 	}
+	linger := ix.Linger
+	if linger == 0 {
+		linger = DefaultLinger
+	}
 	batch := make([]store.TrailEntry, 0, size)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			for {
-				batch = ix.fill(batch[:0], size)
-				if len(batch) == 0 {
-					break
-				}
-				ix.write(dctx, batch)
-			}
-			cancel()
+			ix.drain(ctx, batch[:0], size)
 			return
 		case q := <-ix.queue:
-			batch = ix.fill(append(batch[:0], ix.entry(q)), size)
-			ix.write(ctx, batch)
+			batch = append(batch[:0], ix.entry(q))
+			if linger > 0 {
+				batch = ix.gather(ctx, timer, linger, batch, size)
+			}
+			if ctx.Err() != nil {
+				ix.drain(ctx, batch, size) // what it gathered is written with the rest
+				return
+			}
+			ix.write(ctx, ix.fill(batch, size))
 		}
+	}
+}
+
+// gather adds entries as they arrive until the batch is full, linger has passed or ctx ends.
+func (ix *Indexer) gather(ctx context.Context, timer *time.Timer, linger time.Duration, batch []store.TrailEntry, size int) []store.TrailEntry {
+	timer.Reset(linger)
+	defer timer.Stop()
+	for len(batch) < size {
+		select {
+		case q := <-ix.queue:
+			batch = append(batch, ix.entry(q))
+		case <-timer.C:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain writes batch and what is still queued once ctx has ended, for at most five seconds.
+func (ix *Indexer) drain(ctx context.Context, batch []store.TrailEntry, size int) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for {
+		batch = ix.fill(batch, size)
+		if len(batch) == 0 {
+			return
+		}
+		ix.write(dctx, batch)
+		batch = batch[:0]
 	}
 }
 

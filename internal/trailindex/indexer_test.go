@@ -212,3 +212,45 @@ func TestQueueBytesBound(t *testing.T) {
 		}
 	}
 }
+
+// TestLingerGathersOneBatch: entries that arrive one after another while the worker lingers go to the database in
+// one batch (one commit and one text-index segment), not one each; ending the worker writes what it holds.
+func TestLingerGathersOneBatch(t *testing.T) {
+	gate := make(chan struct{})
+	close(gate)
+	be := &gatedBackend{gate: gate}
+	// The linger is far longer than the test: the first batch can only be written because it filled up.
+	ix := &Indexer{Backend: be, BatchSize: 5, Linger: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ix.Run(ctx); close(done) }()
+	for i := range 7 {
+		ix.Enqueue(store.TrailEntry{SessionID: "s", Seq: int64(i + 1)})
+	}
+	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer fcancel()
+	for {
+		if n, _ := be.written(); n >= 5 {
+			break
+		}
+		select {
+		case <-fctx.Done():
+			t.Fatal("the first full batch was not written")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	var sizes []int
+	for _, b := range be.batches {
+		sizes = append(sizes, len(b))
+	}
+	if diff := cmp.Diff([]int{5, 2}, sizes); diff != "" {
+		t.Errorf("batch sizes (-want +got):\n%s", diff)
+	}
+	if indexed, _, _, _ := ix.Stats(); indexed != 7 {
+		t.Errorf("indexed %d, want 7", indexed)
+	}
+}

@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -141,68 +139,4 @@ func (c *countingConn) Write(p []byte) (int, error) {
 		c.ws.toClient.feed(p[:n])
 	}
 	return n, err
-}
-
-// errNoRecorder refuses audited requests when no recorder is configured.
-var errNoRecorder = errors.New("no recorder configured")
-
-// recorderReady fails closed: audited requests are refused while no recorder
-// is configured, while it reports itself unhealthy, and after a failed Record
-// until it reports itself healthy again.
-func (s *Server) recorderReady() error {
-	if s.Recorder == nil {
-		return errNoRecorder
-	}
-	if err := s.Recorder.Healthy(); err != nil {
-		return fmt.Errorf("recorder unhealthy: %w", err)
-	}
-	if s.recordFailed.CompareAndSwap(true, false) {
-		s.logger().Info("proxy recorder healthy again; audited requests resume")
-	}
-	return nil
-}
-
-// record writes the exchange of an audited, forwarded request. A failure
-// cannot take back the response already sent, so it marks the recorder
-// broken for the requests that follow.
-func (s *Server) record(ctx context.Context, rs *requestState, sw *statusWriter) {
-	reqBody, reqN, reqTrunc := rs.reqTap.snapshot()
-	respBody, respN, respTrunc := rs.respTap.snapshot()
-	ex := &Exchange{
-		Start:                 rs.start,
-		Duration:              s.now().Sub(rs.start),
-		Client:                rs.client,
-		Method:                rs.method,
-		URL:                   rs.outURL.String(),
-		Proto:                 rs.proto,
-		RequestHeader:         rs.reqHeader,
-		RequestBody:           reqBody,
-		RequestBodyTruncated:  reqTrunc,
-		RequestBytes:          reqN + sw.upIn.Load(),
-		Status:                rs.status,
-		ResponseHeader:        rs.respHdr,
-		ResponseBody:          respBody,
-		ResponseBodyTruncated: respTrunc,
-		ResponseBytes:         max(respN, sw.written) + sw.upOut.Load(),
-	}
-	ex.ID, ex.Decision = rs.id, "allowed"
-	switch {
-	case rs.decision == decisionDeny:
-		ex.Decision = "denied: " + rs.reason
-	case rs.err != nil:
-		ex.Error = rs.reason
-	}
-	if sw.status == http.StatusSwitchingProtocols {
-		ex.WebSocket = rs.websocket
-		ex.UpgradeBytesIn, ex.UpgradeBytesOut = sw.upIn.Load(), sw.upOut.Load()
-		ex.WSMessages, ex.WSMessagesDropped = sw.ws.snapshot()
-	}
-	if s.Recorder == nil {
-		return
-	}
-	if err := s.Recorder.Record(context.WithoutCancel(ctx), rs.grant, ex); err != nil {
-		s.recordFailed.Store(true)
-		s.logger().LogAttrs(ctx, levelError, "proxy recording failed; refusing audited requests until the recorder is healthy",
-			attrString("target", rs.grant.Target.Name), attrErr(err))
-	}
 }

@@ -1,7 +1,13 @@
 package proxy
 
+// One request's accounting, in the order finishRequest does it: the trail record of an audited exchange, the end
+// of its API session's request, the access log line, the denial audit and the metrics. Everything a request
+// costs after its answer is here.
+
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -54,7 +60,7 @@ func (s *Server) logAccess(ctx context.Context, rs *requestState, bytesIn, bytes
 	attrs := make([]slog.Attr, 0, 18)
 	attrs = append(attrs,
 		slog.String("request_id", rs.id),
-		slog.String("client", rs.client.String()),
+		slog.String("client", rs.clientString()),
 		slog.String("method", rs.method),
 		slog.String("scheme", rs.scheme),
 		slog.String("host", rs.host),
@@ -110,9 +116,80 @@ func (s *Server) logAccess(ctx context.Context, rs *requestState, bytesIn, bytes
 	}
 }
 
+func (rs *requestState) clientString() string {
+	if rs.clientStr != "" {
+		return rs.clientStr
+	}
+	return rs.client.String()
+}
+
 // logRefused accounts a request refused before it could be fully parsed or
 // authorized at the proxy level.
 func (s *Server) logRefused(ctx context.Context, client netip.AddrPort, e *httpError, id string) {
 	rs := &requestState{id: id, start: s.now(), client: client, status: e.code, decision: e.decision, reason: e.logReason(), err: e.err}
 	s.logAccess(ctx, rs, 0, 0)
+}
+
+// errNoRecorder refuses audited requests when no recorder is configured.
+var errNoRecorder = errors.New("no recorder configured")
+
+// recorderReady fails closed: audited requests are refused while no recorder
+// is configured, while it reports itself unhealthy, and after a failed Record
+// until it reports itself healthy again.
+func (s *Server) recorderReady() error {
+	if s.Recorder == nil {
+		return errNoRecorder
+	}
+	if err := s.Recorder.Healthy(); err != nil {
+		return fmt.Errorf("recorder unhealthy: %w", err)
+	}
+	if s.recordFailed.CompareAndSwap(true, false) {
+		s.logger().Info("proxy recorder healthy again; audited requests resume")
+	}
+	return nil
+}
+
+// record writes the exchange of an audited, forwarded request. A failure
+// cannot take back the response already sent, so it marks the recorder
+// broken for the requests that follow.
+func (s *Server) record(ctx context.Context, rs *requestState, sw *statusWriter) {
+	reqBody, reqN, reqTrunc := rs.reqTap.snapshot()
+	respBody, respN, respTrunc := rs.respTap.snapshot()
+	ex := &Exchange{
+		Start:                 rs.start,
+		Duration:              s.now().Sub(rs.start),
+		Client:                rs.client,
+		Method:                rs.method,
+		URL:                   rs.outURL.String(),
+		Proto:                 rs.proto,
+		RequestHeader:         rs.reqHeader,
+		RequestBody:           reqBody,
+		RequestBodyTruncated:  reqTrunc,
+		RequestBytes:          reqN + sw.upIn.Load(),
+		Status:                rs.status,
+		ResponseHeader:        rs.respHdr,
+		ResponseBody:          respBody,
+		ResponseBodyTruncated: respTrunc,
+		ResponseBytes:         max(respN, sw.written) + sw.upOut.Load(),
+	}
+	ex.ID, ex.Decision = rs.id, "allowed"
+	switch {
+	case rs.decision == decisionDeny:
+		ex.Decision = "denied: " + rs.reason
+	case rs.err != nil:
+		ex.Error = rs.reason
+	}
+	if sw.status == http.StatusSwitchingProtocols {
+		ex.WebSocket = rs.websocket
+		ex.UpgradeBytesIn, ex.UpgradeBytesOut = sw.upIn.Load(), sw.upOut.Load()
+		ex.WSMessages, ex.WSMessagesDropped = sw.ws.snapshot()
+	}
+	if s.Recorder == nil {
+		return
+	}
+	if err := s.Recorder.Record(context.WithoutCancel(ctx), rs.grant, ex); err != nil {
+		s.recordFailed.Store(true)
+		s.logger().LogAttrs(ctx, levelError, "proxy recording failed; refusing audited requests until the recorder is healthy",
+			attrString("target", rs.grant.Target.Name), attrErr(err))
+	}
 }

@@ -1,0 +1,207 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// SQLite's text index (migration 00028) holds, for each trail index row, every distinct trigram of its three texts
+// once, as a word: a column letter and the hex of the trigram with ASCII letters folded to lower case. Counting
+// each trigram once instead of every occurrence, and doing it in Go, is what makes indexing a 64 KiB body cheap
+// (the FTS5 trigram tokenizer spent milliseconds per body in the pure-Go SQLite). A search asks the index for the
+// rows holding every trigram of the needle and checks the needle against the stored text, so it stays exact.
+const (
+	termLine     = 'l' // request_line
+	termRequest  = 'q' // request_text
+	termResponse = 'r' // response_text
+)
+
+// maxNeedleTerms bounds the trigrams of a needle the index is asked for: any of them narrow the rows down, and the
+// check against the stored text makes the answer exact whatever was left out.
+const maxNeedleTerms = 16
+
+// termSet gathers the distinct trigrams of a text. A trigram of three ASCII characters, the common case, is a bit
+// in a bitmap of all 2^21 of them; any other goes in a map.
+type termSet struct {
+	bits  []uint64
+	set   []uint32 // the bits set, to clear them for the next text
+	other map[string]struct{}
+	buf   []byte // entryTerms' words, reused
+}
+
+var termSets = sync.Pool{New: func() any {
+	return &termSet{bits: make([]uint64, 1<<21/64), other: make(map[string]struct{})}
+}}
+
+func foldASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// appendTerms appends the words of text's distinct trigrams (three characters), each followed by a space.
+func (ts *termSet) appendTerms(dst []byte, col byte, text string) []byte {
+	defer ts.reset()
+	for i := 0; i+2 < len(text); i++ {
+		c0, c1, c2 := text[i], text[i+1], text[i+2]
+		if c0|c1|c2 < utf8.RuneSelf {
+			a, b, c := foldASCII(c0), foldASCII(c1), foldASCII(c2)
+			k := uint32(a)<<14 | uint32(b)<<7 | uint32(c)
+			if ts.bits[k/64]&(1<<(k%64)) != 0 {
+				continue
+			}
+			ts.bits[k/64] |= 1 << (k % 64)
+			ts.set = append(ts.set, k)
+			dst = append(dst, col, hexDigit(a>>4), hexDigit(a), hexDigit(b>>4), hexDigit(b), hexDigit(c>>4), hexDigit(c), ' ')
+			continue
+		}
+		if !utf8.RuneStart(c0) {
+			continue // inside a character; its window starts at its first byte
+		}
+		end := i
+		for range 3 {
+			if end >= len(text) {
+				return dst // fewer than three characters left
+			}
+			_, size := utf8.DecodeRuneInString(text[end:])
+			end += size
+		}
+		var fb [3 * utf8.UTFMax]byte
+		f := fb[:0]
+		for _, c := range []byte(text[i:end]) {
+			f = append(f, foldASCII(c))
+		}
+		if _, ok := ts.other[string(f)]; ok {
+			continue
+		}
+		ts.other[string(f)] = struct{}{}
+		dst = append(dst, col)
+		dst = hex.AppendEncode(dst, f)
+		dst = append(dst, ' ')
+	}
+	return dst
+}
+
+// hexDigit is the lower-case hex digit of the low four bits of b.
+func hexDigit(b byte) byte { return "0123456789abcdef"[b&15] }
+
+func (ts *termSet) reset() {
+	for _, k := range ts.set {
+		ts.bits[k/64] &^= 1 << (k % 64)
+	}
+	ts.set = ts.set[:0]
+	clear(ts.other)
+}
+
+// entryTerms is the text index document of an entry: the words of its request line and both bodies, as stored
+// (indexText).
+func entryTerms(texts [3]string) string {
+	ts := termSets.Get().(*termSet)
+	defer termSets.Put(ts)
+	// Up to eight bytes of words per character of text; large texts repeat trigrams, so growing past 32 KiB is rare.
+	b := ts.buf[:0]
+	if need := min(8*(len(texts[0])+len(texts[1])+len(texts[2])), 32<<10); cap(b) < need {
+		b = make([]byte, 0, need)
+	}
+	b = ts.appendTerms(b, termLine, texts[0])
+	b = ts.appendTerms(b, termRequest, texts[1])
+	b = ts.appendTerms(b, termResponse, texts[2])
+	if cap(b) <= 64<<10 {
+		ts.buf = b // pooled with the set, for the next entry
+	}
+	return string(b)
+}
+
+// needleTerms returns the words of needle's distinct trigrams in column col, at most maxNeedleTerms of them.
+func needleTerms(col byte, needle string) []string {
+	ts := termSets.Get().(*termSet)
+	defer termSets.Put(ts)
+	words := strings.Fields(string(ts.appendTerms(nil, col, indexText(needle))))
+	return words[:min(len(words), maxNeedleTerms)]
+}
+
+// insertTerms adds the text index documents of entries, which were inserted as the rows ids (by session and seq);
+// texts returns the stored request line and bodies of entry i.
+func insertTerms(ctx context.Context, c conn, entries []TrailEntry, ids map[entryKey]int64, texts func(i int) [3]string) error {
+	args := make([]any, 0, 2*len(entries))
+	for i := range entries {
+		k := entryKey{entries[i].SessionID, entries[i].Seq}
+		id, ok := ids[k]
+		if !ok {
+			continue // indexed before (a retried batch), or twice in this batch
+		}
+		delete(ids, k)
+		args = append(args, id, entryTerms(texts(i)))
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	q := "INSERT INTO trail_index_terms (rowid, terms) VALUES (?,?)" + strings.Repeat(",(?,?)", len(args)/2-1)
+	if _, err := c.exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("index the text of %d exchanges: %w", len(args)/2, err)
+	}
+	return nil
+}
+
+type entryKey struct {
+	session string
+	seq     int64
+}
+
+// indexMissingTerms gives the rows indexed before migration 00028 their text index documents. It runs when a
+// SQLite store opens and does nothing once every row has them.
+func (s *Store) indexMissingTerms(ctx context.Context) error {
+	if s.pg {
+		return nil
+	}
+	for {
+		var entries []TrailEntry
+		ids := map[entryKey]int64{}
+		rows, err := s.conn().query(ctx, `SELECT id, session_id, seq, method, host, path, query, request_text, response_text
+			FROM trail_index WHERE NOT terms_indexed ORDER BY id LIMIT 200`)
+		if err != nil {
+			return fmt.Errorf("index trail text: %w", err)
+		}
+		for rows.Next() {
+			var e TrailEntry
+			var id int64
+			if err := rows.Scan(&id, &e.SessionID, &e.Seq, &e.Method, &e.Host, &e.Path, &e.Query, &e.RequestText, &e.ResponseText); err != nil {
+				rows.Close()
+				return fmt.Errorf("index trail text: %w", err)
+			}
+			ids[entryKey{e.SessionID, e.Seq}] = id
+			entries = append(entries, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("index trail text: %w", err)
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		idList := make([]any, 0, len(ids))
+		for _, id := range ids {
+			idList = append(idList, id)
+		}
+		err = s.inTx(ctx, func(c conn) error {
+			stored := func(i int) [3]string { // as IndexExchanges stored them
+				e := &entries[i]
+				return [3]string{indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText)}
+			}
+			if err := insertTerms(ctx, c, entries, ids, stored); err != nil {
+				return err
+			}
+			_, err := c.exec(ctx, `UPDATE trail_index SET terms_indexed = TRUE WHERE id IN (?`+strings.Repeat(",?", len(idList)-1)+`)`, idList...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("index trail text: %w", err)
+		}
+		s.log.Info("indexed the text of trail index entries recorded before the text index changed", "entries", len(entries))
+	}
+}
