@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // appendFile is what a Writer needs of its file; tests substitute failing
@@ -41,6 +42,10 @@ type Writer struct {
 	respBytes int64
 	err       error
 	closed    bool
+
+	// broken mirrors err for Err, which the session manager calls on every request under its own lock: reading it
+	// must not wait for a trail write in progress (that serialised all of a gateway's requests behind one disk).
+	broken atomic.Pointer[error]
 }
 
 // Create starts the trail of a new session and writes its open record. The
@@ -152,16 +157,23 @@ func (w *Writer) Close(reason string) (Seal, error) {
 		err = fmt.Errorf("close trail %s: %w", w.id, cerr)
 	}
 	if err != nil {
-		w.err = err
+		w.fail(err)
 	}
 	return w.sealLocked(), err
 }
 
 // Err returns the error that broke the writer, or nil while it works.
 func (w *Writer) Err() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
+	if p := w.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail breaks the writer with err; w.mu is held.
+func (w *Writer) fail(err error) {
+	w.err = err
+	w.broken.Store(&err)
 }
 
 // Seal returns the MAC of the last record written and the record count.
@@ -199,7 +211,7 @@ func (w *Writer) writeLocked(ctx context.Context, rec *record) error {
 		}
 	}
 	if err != nil {
-		w.err = fmt.Errorf("append to trail %s: %w", w.id, err)
+		w.fail(fmt.Errorf("append to trail %s: %w", w.id, err))
 		w.store.log.ErrorContext(ctx, "session recording failed", "session", w.id, "err", err)
 		return w.err
 	}
