@@ -2,15 +2,25 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"log/slog"
+	"net/http"
+	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/cluster"
 	"github.com/gatehouse-dev/gatehouse/internal/extender"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
+// extenderLinkFresh is how old a session's registry heartbeat may be before other nodes stop relaying to it: three
+// missed pings of the hub's default 15 s, as the status view counts it.
+const extenderLinkFresh = 45 * time.Second
+
 // newExtenderHub builds the hub that serves agents' connect requests on the API listener and dials through them
 // for the proxy. Tokens are looked up by keyed hash; a disabled extender's token is refused like an unknown one.
+// At every heartbeat a session is checked again, so a deleted, disabled or re-keyed extender loses it even when
+// the change was made through another node.
 func newExtenderHub(st *store.Store, log *slog.Logger) *extender.Hub {
 	return &extender.Hub{
 		Log: log,
@@ -22,12 +32,97 @@ func newExtenderHub(st *store.Store, log *slog.Logger) *extender.Hub {
 			if err != nil {
 				return extender.Identity{}, err
 			}
-			return extender.Identity{ID: e.ID, Name: e.Name, Prefix: e.RoutingPrefix}, nil
+			return extender.Identity{ID: e.ID, Name: e.Name, Prefix: e.RoutingPrefix,
+				Credential: st.SecretIndex(store.IndexExtenderToken, token)}, nil
+		},
+		Check: func(ctx context.Context, id extender.Identity) error {
+			a, err := st.ExtenderAdmission(ctx, id.ID)
+			if errors.Is(err, store.ErrNotExist) || (err == nil && (!a.Enabled || a.RoutingPrefix != id.Prefix || a.TokenIndex != id.Credential)) {
+				return extender.ErrRefused
+			}
+			return err
 		},
 		OnStatus: func(ctx context.Context, id string, s extender.Status) {
 			if err := st.SetExtenderStatus(ctx, id, s.Since, s.Address, s.Version, s.Heartbeat); err != nil {
 				log.Warn("extender status not recorded", "extender_id", id, "err", err)
 			}
 		},
+	}
+}
+
+// extenderControl closes an extender's sessions on this node and announces the change, so the node holding
+// them, if another, checks its sessions at once.
+type extenderControl struct{ s *Server }
+
+func (c extenderControl) Disconnect(id string) {
+	c.s.ext.Disconnect(id)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.s.node.Publish(ctx, cluster.TopicChange)
+}
+
+// clusterExtenders lets any node of a cluster reach an extender connected to any other: the hub registers its
+// sessions in the database, dials it cannot serve go to the owning node over an authenticated relay, and the
+// relay endpoint serves the other nodes' dials. On SQLite the node is alone and nothing is set up.
+func (s *Server) clusterExtenders(mux *http.ServeMux) {
+	if !s.store.Clustered() {
+		return
+	}
+	self, log := s.node.ID, s.log.With("component", "extender-relay")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Sessions this node registered before a crash are not held by this process.
+	if err := s.store.DeleteNodeExtenderLinks(ctx, self); err != nil {
+		log.Warn("forgetting this node's extender sessions from before failed", "err", err)
+	}
+	cancel()
+	s.ext.OnLink = func(ctx context.Context, l extender.Link, up bool) {
+		var err error
+		if up {
+			err = s.store.PutExtenderLink(ctx, store.ExtenderLink{Key: l.Key, ExtenderID: l.Extender.ID, NodeID: self,
+				ConnectedSince: l.Status.Since, Heartbeat: l.Status.Heartbeat})
+		} else {
+			err = s.store.DeleteExtenderLink(ctx, l.Key)
+		}
+		if err != nil {
+			log.Warn("extender session not registered for the cluster", "extender", l.Extender.Name, "err", err)
+		}
+	}
+	key := s.keys.SigningKey("extender-relay")
+	pool := x509.NewCertPool()
+	pool.AddCert(s.ca.Root())
+	timeout := s.node.Timeout
+	if timeout <= 0 {
+		timeout = cluster.DefaultTimeout
+	}
+	client := &extender.RelayClient{Self: self, Key: key, RootCAs: pool, Log: log,
+		Owners: func(ctx context.Context, prefix string) ([]extender.Owner, error) {
+			now := time.Now()
+			nodes, err := s.store.ExtenderOwners(ctx, prefix, self, now.Add(-extenderLinkFresh), now.Add(-timeout))
+			out := make([]extender.Owner, 0, len(nodes))
+			for _, n := range nodes {
+				out = append(out, extender.Owner{Node: n.ID, Address: n.APIAddress})
+			}
+			return out, err
+		}}
+	relay := &extender.RelayServer{Hub: s.ext, Key: key, Limiter: s.api.Limiter, Log: log}
+	s.ext.Relay = client
+	mux.Handle("GET "+extender.RelayPath, relay)
+	s.closers = append(s.closers, func(context.Context) error { relay.Close(); client.Close(); return nil })
+}
+
+// reapExtenderLinks is a leader's job: it forgets registry entries of sessions whose node died without removing
+// them.
+func (s *Server) reapExtenderLinks(ctx context.Context) {
+	t := time.NewTicker(extenderLinkFresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.store.DeleteStaleExtenderLinks(ctx, time.Now().Add(-2*extenderLinkFresh)); err != nil && ctx.Err() == nil {
+				s.log.Warn("forgetting stale extender sessions failed", "err", err)
+			}
+		}
 	}
 }

@@ -149,3 +149,22 @@ func (s *Store) SetExtenderStatus(ctx context.Context, id string, since time.Tim
 	}
 	return nil
 }
+
+// ExtenderAdmission is what decides whether a live session of an extender may go on: the extender's current
+// state and the keyed hash of its current token.
+type ExtenderAdmission struct {
+	Enabled       bool
+	RoutingPrefix string
+	TokenIndex    string
+}
+
+// ExtenderAdmission returns the admission state of extender id; a deleted extender is ErrNotExist.
+func (s *Store) ExtenderAdmission(ctx context.Context, id string) (ExtenderAdmission, error) {
+	var a ExtenderAdmission
+	err := s.conn().queryRow(ctx, `SELECT enabled, routing_prefix, token_index FROM extenders WHERE id = ?`, id).
+		Scan(&a.Enabled, &a.RoutingPrefix, &a.TokenIndex)
+	if err != nil {
+		return ExtenderAdmission{}, fmt.Errorf("extender admission %s: %w", id, mapErr(err))
+	}
+	return a, nil
+}
