@@ -94,7 +94,9 @@ func (s *Server) clusterExtenders(mux *http.ServeMux) {
 	if timeout <= 0 {
 		timeout = cluster.DefaultTimeout
 	}
-	client := &extender.RelayClient{Self: self, Key: key, RootCAs: pool, Log: log,
+	// Nodes of one cluster answer each other at once; a node that does not is skipped after 5 s, and its
+	// registry entries stop counting once its heartbeat is stale.
+	client := &extender.RelayClient{Self: self, Key: key, RootCAs: pool, Log: log, DialTimeout: 5 * time.Second,
 		Owners: func(ctx context.Context, prefix string) ([]extender.Owner, error) {
 			now := time.Now()
 			nodes, err := s.store.ExtenderOwners(ctx, prefix, self, now.Add(-extenderLinkFresh), now.Add(-timeout))
