@@ -3,6 +3,7 @@ package extender
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,24 @@ const limiterName = "(extender token)"
 // ErrRefused is what Authenticate returns for a token that is unknown, revoked or belongs to a disabled extender.
 var ErrRefused = errors.New("extender token refused")
 
+// Refusal is a refused credential with its reason; it matches ErrRefused.
+type Refusal struct {
+	// Reason is short and client-safe: "unknown token", "extender disabled", "revoked certificate", ...
+	Reason string
+	// ExtenderID and Extender name the extender when the credential identifies one.
+	ExtenderID, Extender string
+}
+
+func (r *Refusal) Error() string        { return "extender credential refused: " + r.Reason }
+func (r *Refusal) Is(target error) bool { return target == ErrRefused }
+func refusalOf(err error) *Refusal {
+	var r *Refusal
+	if errors.As(err, &r) {
+		return r
+	}
+	return &Refusal{Reason: "refused"}
+}
+
 // UnavailableError is a dial through a prefix that no connected extender serves.
 type UnavailableError struct{ Prefix string }
 
@@ -84,8 +103,15 @@ func (e *DialError) ExtenderFailure() (string, string) {
 
 // Hub keeps the agents' sessions and dials through them. Authenticate is required.
 type Hub struct {
-	// Authenticate maps an enrolment token to its extender, or returns ErrRefused.
+	// Authenticate maps an enrolment token to its extender, or returns an error matching ErrRefused (a *Refusal
+	// says why).
 	Authenticate func(ctx context.Context, token string) (Identity, error)
+	// AuthenticateCert maps the client certificate chain the agent presented in its TLS handshake to its extender,
+	// like Authenticate; nil refuses certificates.
+	AuthenticateCert func(ctx context.Context, chain []*x509.Certificate) (Identity, error)
+	// OnRefused, if set, records a refused connect (an audit event) with the agent's address and the refusal.
+	// Calls are rate-limited per source and reason, as the log lines are.
+	OnRefused func(ctx context.Context, r RefusedConnect)
 	// OnStatus, if set, records an extender's connection status (connect, heartbeat, disconnect).
 	OnStatus func(ctx context.Context, id string, st Status)
 	// Limiter throttles refused tokens per source address, like failed logins; nil means no throttling.
@@ -106,9 +132,10 @@ type Hub struct {
 	// node of its own.
 	Relay Dialer
 
-	mu    sync.Mutex
-	links map[string][]*link // by routing prefix
-	next  map[string]int
+	mu       sync.Mutex
+	links    map[string][]*link // by routing prefix
+	next     map[string]int
+	refusals refusalGate
 }
 
 type link struct {
@@ -125,16 +152,25 @@ func (h *Hub) log() *slog.Logger {
 	return h.Log
 }
 
-// ServeHTTP is the connect endpoint: it authenticates the token, answers 101 and runs the session until it ends.
+// ServeHTTP is the connect endpoint: it authenticates the token or client certificate, answers 101 and runs the
+// session until it ends.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), Protocol) {
 		http.Error(w, "extender connect needs GET with Upgrade: "+Protocol, http.StatusBadRequest)
 		return
 	}
-	if !ok || token == "" {
-		http.Error(w, "extender token required", http.StatusUnauthorized)
-		return
+	var certs []*x509.Certificate
+	if r.TLS != nil && h.AuthenticateCert != nil {
+		certs = r.TLS.PeerCertificates
+	}
+	kind := "token"
+	if token == "" {
+		if len(certs) == 0 {
+			http.Error(w, "extender token or client certificate required", http.StatusUnauthorized)
+			return
+		}
+		kind = "certificate"
 	}
 	source := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(source); err == nil {
@@ -144,14 +180,20 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d := h.Limiter.Check(r.Context(), source, limiterName)
 		if d.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds())+1))
-			http.Error(w, "too many refused extender tokens", http.StatusTooManyRequests)
+			http.Error(w, "too many refused extender credentials", http.StatusTooManyRequests)
 			return
 		}
 		if d.Wait(r.Context()) != nil {
 			return
 		}
 	}
-	id, err := h.Authenticate(r.Context(), token)
+	var id Identity
+	var err error
+	if kind == "token" {
+		id, err = h.Authenticate(r.Context(), token)
+	} else {
+		id, err = h.AuthenticateCert(r.Context(), certs)
+	}
 	if err != nil {
 		if !errors.Is(err, ErrRefused) {
 			h.log().Error("extender authenticate", "err", err)
@@ -161,8 +203,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.Limiter != nil {
 			h.Limiter.Failed(r.Context(), source, limiterName)
 		}
-		h.log().Warn("extender token refused", "remote", r.RemoteAddr)
-		http.Error(w, "extender token refused", http.StatusUnauthorized)
+		h.refusedConnect(r.Context(), r.RemoteAddr, kind, err)
+		http.Error(w, "extender "+kind+" refused", http.StatusUnauthorized)
 		return
 	}
 	if r.ProtoMajor != 1 {

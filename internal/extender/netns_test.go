@@ -163,7 +163,10 @@ func startAgent(t *testing.T, bin string, n *netns, gateway, caFile, token strin
 	t.Helper()
 	args := append([]string{"netns", "exec", n.name, bin, "extender", "--gateway", gateway, "--ca", caFile}, extra...)
 	a := &agent{cmd: exec.Command("ip", args...), out: &bytes.Buffer{}, done: make(chan struct{})}
-	a.cmd.Env = append(os.Environ(), "GATEHOUSE_EXTENDER_TOKEN="+token)
+	a.cmd.Env = os.Environ()
+	if token != "" {
+		a.cmd.Env = append(a.cmd.Env, "GATEHOUSE_EXTENDER_TOKEN="+token)
+	}
 	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -181,9 +181,14 @@ func (s *Server) open(ctx context.Context, opts Options) error {
 	s.api.Directory = s.dir
 	s.jit = &jit.Engine{Store: s.store, Log: log.With("component", "workflow-engine"), OnChange: s.changed}
 	s.api.Workflows = s.jit
-	s.ext = newExtenderHub(s.store, log.With("component", "extender"))
+	extCA, err := s.loadExtenderCA(ctx)
+	if err != nil {
+		return err
+	}
+	s.ext = newExtenderHub(s.store, extCA, log.With("component", "extender"))
 	s.ext.Limiter = s.api.Limiter
-	s.api.Extenders, s.dp.proxy.Extenders = extenderControl{s}, s.ext
+	ctl := extenderControl{s: s, ca: extCA}
+	s.api.Extenders, s.api.ExtenderCA, s.dp.proxy.Extenders = ctl, ctl, s.ext
 	mux := http.NewServeMux()
 	// Live views (the console's event streams) end when the API listener shuts down, so they never hold it open.
 	liveCtx, stopLive := context.WithCancel(context.Background())
