@@ -92,7 +92,9 @@ func TestClientCAVerify(t *testing.T) {
 func TestHubAuthenticatesClientCertificates(t *testing.T) {
 	ca, other := newTestCA(t), newTestCA(t)
 	h := &Hub{
-		Authenticate: func(context.Context, string) (Identity, error) { return Identity{}, &Refusal{Reason: "unknown or revoked token"} },
+		Authenticate: func(context.Context, string) (Identity, error) {
+			return Identity{}, &Refusal{Reason: "unknown or revoked token"}
+		},
 		AuthenticateCert: func(_ context.Context, chain []*x509.Certificate) (Identity, error) {
 			fp, err := ca.Verify(chain, time.Now())
 			if err != nil {
