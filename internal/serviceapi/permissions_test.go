@@ -254,7 +254,9 @@ func routeTable() []route {
 		{pattern: "POST " + extendersPath + "/{id}/token", perm: auth.APITargetsManage, wantOK: 200,
 			path: func(e *matrixEnv, _ *actor) string { return extendersPath + "/" + e.victimExtender() + "/token" }},
 		{pattern: "POST " + extendersPath + "/{id}/certificate", perm: auth.APITargetsManage, wantOK: 200,
-			path: func(e *matrixEnv, _ *actor) string { return extendersPath + "/" + e.victimCertExtender() + "/certificate" }},
+			path: func(e *matrixEnv, _ *actor) string {
+				return extendersPath + "/" + e.victimCertExtender() + "/certificate"
+			}},
 
 		// The workflow engine (workflows_test.go); requests on objects that do not exist only show the guard.
 		{pattern: "GET " + wfePath + "/status", perm: authenticated, path: fixed(wfePath + "/status"), wantOK: 200},
