@@ -82,9 +82,19 @@ func (f certFiles) write(g *Globals, c issuedCert) error {
 	return nil
 }
 
+// check refuses before anything is issued: a certificate whose key cannot be written is lost, and a reissue has
+// revoked the old one by then.
 func (f certFiles) check() error {
-	if f.Certificate && (f.CertOut == "" || f.KeyOut == "") {
+	if !f.Certificate {
+		return nil
+	}
+	if f.CertOut == "" || f.KeyOut == "" {
 		return errors.New("--certificate needs --cert-out and --key-out: the key is shown only once")
+	}
+	for _, p := range []string{f.CertOut, f.KeyOut} {
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%s exists; the new certificate never overwrites a file", p)
+		}
 	}
 	return nil
 }
@@ -166,11 +176,15 @@ func (c *extenderCertCmd) Run(g *Globals, r *resource) error {
 	if err != nil {
 		return err
 	}
+	files := certFiles{Certificate: true, CertOut: c.CertOut, KeyOut: c.KeyOut}
+	if err := files.check(); err != nil {
+		return err
+	}
 	var res issuedCert
 	if err := api.call(g.Ctx, http.MethodPost, r.item(id)+"/certificate", nil, &res); err != nil {
 		return err
 	}
-	return certFiles{Certificate: true, CertOut: c.CertOut, KeyOut: c.KeyOut}.write(g, res)
+	return files.write(g, res)
 }
 
 func printToken(g *Globals, out outputFlags, id, token string) error {
