@@ -87,12 +87,9 @@ func (n *netns) routeTo(t *testing.T, ip string) {
 	run(t, "ip", "netns", "exec", n.name, "ip", "route", "add", ip+"/32", "via", n.hostIP)
 }
 
-// listen opens a TCP listener on 127.0.0.1 inside the namespace. A socket belongs to the namespace it was made
+// listenAt opens a TCP listener on addr inside the namespace. A socket belongs to the namespace it was made
 // in, so one OS thread enters the namespace just for the socket call; if it cannot return, the thread is left
 // locked and Go retires it with its goroutine.
-func (n *netns) listen(t *testing.T) net.Listener { return n.listenAt(t, "127.0.0.1:0") }
-
-// listenAt is listen on a given address inside the namespace.
 func (n *netns) listenAt(t *testing.T, addr string) net.Listener {
 	t.Helper()
 	type result struct {
