@@ -73,6 +73,9 @@ func newExtenderHub(st *store.Store, clientCA *extender.ClientCA, log *slog.Logg
 			current := "token:" + a.TokenIndex
 			if a.Authentication == model.ExtenderAuthCertificate {
 				current = "cert:" + a.CertFingerprint
+				if time.Now().After(a.CertNotAfter) { // a session outlives its certificate only until the next heartbeat
+					return extender.ErrRefused
+				}
 			}
 			if !a.Enabled || a.RoutingPrefix != id.Prefix || current != id.Credential {
 				return extender.ErrRefused

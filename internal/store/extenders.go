@@ -198,13 +198,16 @@ type ExtenderAdmission struct {
 	Authentication  string
 	TokenIndex      string
 	CertFingerprint string
+	CertNotAfter    time.Time
 }
 
 // ExtenderAdmission returns the admission state of extender id; a deleted extender is ErrNotExist.
 func (s *Store) ExtenderAdmission(ctx context.Context, id string) (ExtenderAdmission, error) {
 	var a ExtenderAdmission
-	err := s.conn().queryRow(ctx, `SELECT enabled, routing_prefix, authentication, token_index, cert_fingerprint FROM extenders WHERE id = ?`, id).
-		Scan(&a.Enabled, &a.RoutingPrefix, &a.Authentication, &a.TokenIndex, &a.CertFingerprint)
+	var notAfter int64
+	err := s.conn().queryRow(ctx, `SELECT enabled, routing_prefix, authentication, token_index, cert_fingerprint, cert_not_after FROM extenders WHERE id = ?`, id).
+		Scan(&a.Enabled, &a.RoutingPrefix, &a.Authentication, &a.TokenIndex, &a.CertFingerprint, &notAfter)
+	a.CertNotAfter = fromMicros(notAfter)
 	if err != nil {
 		return ExtenderAdmission{}, fmt.Errorf("extender admission %s: %w", id, mapErr(err))
 	}
