@@ -25,8 +25,8 @@ type Identity struct {
 	ID     string
 	Name   string
 	Prefix string
-	// Credential names what the agent presented (the token's keyed hash), so Check can tell a re-keyed extender
-	// from the one that connected. It is opaque to the hub.
+	// Credential names what the agent presented (the token's keyed hash or the certificate's fingerprint), so
+	// Check can tell a re-keyed extender from the one that connected. It is opaque to the hub.
 	Credential string
 }
 
@@ -59,7 +59,8 @@ var ErrRefused = errors.New("extender token refused")
 
 // Refusal is a refused credential with its reason; it matches ErrRefused.
 type Refusal struct {
-	// Reason is short and client-safe: "unknown token", "extender disabled", "revoked certificate", ...
+	// Reason is short and names no secret: "unknown or revoked token", "extender disabled", "revoked
+	// certificate", ...
 	Reason string
 	// ExtenderID and Extender name the extender when the credential identifies one.
 	ExtenderID, Extender string
@@ -155,7 +156,10 @@ func (h *Hub) log() *slog.Logger {
 // ServeHTTP is the connect endpoint: it authenticates the token or client certificate, answers 101 and runs the
 // session until it ends.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		token = "" // another scheme is no token: the certificate, if any, decides
+	}
 	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), Protocol) {
 		http.Error(w, "extender connect needs GET with Upgrade: "+Protocol, http.StatusBadRequest)
 		return
@@ -315,8 +319,9 @@ func (h *Hub) report(l *link, up bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	h.mu.Lock()
-	st := l.status
+	cur := l.status
 	h.mu.Unlock()
+	st := cur
 	if !up {
 		st = h.statusOf(l.id.ID)
 	}
@@ -324,7 +329,7 @@ func (h *Hub) report(l *link, up bool) {
 		h.OnStatus(ctx, l.id.ID, st)
 	}
 	if h.OnLink != nil {
-		h.OnLink(ctx, Link{Key: l.key, Extender: l.id, Status: l.status}, up)
+		h.OnLink(ctx, Link{Key: l.key, Extender: l.id, Status: cur}, up)
 	}
 }
 
