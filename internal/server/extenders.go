@@ -200,6 +200,17 @@ func (s *Server) clusterExtenders(mux *http.ServeMux) {
 			log.Warn("extender session not registered for the cluster", "extender", l.Extender.Name, "err", err)
 		}
 	}
+	// A session ending here clears the extender's status only when no other node holds one (whose next heartbeat
+	// would otherwise set it again, after up to 15 s of "disconnected").
+	record := s.ext.OnStatus
+	s.ext.OnStatus = func(ctx context.Context, id string, st extender.Status) {
+		if st.Since.IsZero() {
+			if elsewhere, err := s.store.ExtenderLinkedElsewhere(ctx, id, self, time.Now().Add(-extenderLinkFresh)); err == nil && elsewhere {
+				return
+			}
+		}
+		record(ctx, id, st)
+	}
 	key := s.keys.SigningKey("extender-relay")
 	pool := x509.NewCertPool()
 	pool.AddCert(s.ca.Root())

@@ -73,3 +73,16 @@ func (s *Store) ExtenderOwners(ctx context.Context, prefix, self string, linkFre
 	}
 	return out, mapErr(rows.Err())
 }
+
+// ExtenderLinkedElsewhere reports whether a node other than self holds a session of extender id whose heartbeat is
+// at or after fresh: then a session ending here leaves the extender connected.
+func (s *Store) ExtenderLinkedElsewhere(ctx context.Context, id, self string, fresh time.Time) (bool, error) {
+	var n int
+	err := s.conn().queryRow(ctx, `SELECT COUNT(*) FROM extender_links WHERE extender_id = ? AND node_id <> ? AND heartbeat >= ?
+		AND node_id IN (SELECT id FROM nodes)`,
+		id, self, micros(fresh)).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("extender links: %w", mapErr(err))
+	}
+	return n > 0, nil
+}

@@ -64,6 +64,15 @@ func TestExtenderOwners(t *testing.T) {
 		if got := owners(); !cmp.Equal(got, []string{"b@b:8443"}) {
 			t.Fatalf("owners %v, want b only", got)
 		}
+		for _, c := range []struct {
+			ext, self string
+			want      bool
+		}{{a, "self", true}, {a, "b", true}, {off, "d", false}, {other, "self", true}, {"none", "self", false}} {
+			got, err := e.S.ExtenderLinkedElsewhere(ctx, c.ext, c.self, now.Add(-time.Minute))
+			if err != nil || got != c.want {
+				t.Errorf("ExtenderLinkedElsewhere(%s, %s) = %v %v, want %v", c.ext, c.self, got, err, c.want)
+			}
+		}
 		// A heartbeat refreshes the entry, keeping when it connected.
 		if err := e.S.PutExtenderLink(ctx, store.ExtenderLink{Key: "l3", ExtenderID: a, NodeID: "c", ConnectedSince: now.Add(time.Hour), Heartbeat: now}); err != nil {
 			t.Fatal(err)
