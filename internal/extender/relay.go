@@ -267,8 +267,11 @@ type RelayClient struct {
 	RootCAs *x509.CertPool
 	// Owners lists the other nodes that hold a live session of prefix.
 	Owners func(ctx context.Context, prefix string) ([]Owner, error)
-	// DialTimeout bounds connecting to a node and each relayed dial; zero means 10 seconds.
+	// DialTimeout bounds connecting to a node; zero means 10 seconds.
 	DialTimeout time.Duration
+	// ReplyTimeout bounds the far node's answer to one relayed dial, which includes its agent's dial of the
+	// target; zero means DialTimeout plus 10 seconds (the hub's default dial timeout).
+	ReplyTimeout time.Duration
 	// Log receives failures; nil discards.
 	Log *slog.Logger
 
@@ -339,7 +342,11 @@ func (c *RelayClient) dialVia(ctx context.Context, o Owner, prefix, addr string)
 		sess.Close()
 		return nil, err
 	}
-	deadline := time.Now().Add(c.timeout())
+	reply := c.ReplyTimeout
+	if reply <= 0 {
+		reply = c.timeout() + 10*time.Second
+	}
+	deadline := time.Now().Add(reply)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -353,12 +360,12 @@ func (c *RelayClient) dialVia(ctx context.Context, o Owner, prefix, addr string)
 	}
 	stop()
 	if err != nil {
+		// Only this stream is given up: the session carries other live connections, and a node that is really
+		// gone ends it through the keepalive, after which the next dial connects anew.
 		st.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		// No answer in time: the far node is stuck or gone; a new session is made for the next dial.
-		sess.Close()
 		return nil, err
 	}
 	if rerr := parseReply(line); rerr != nil {

@@ -1,6 +1,7 @@
 package extender
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -250,4 +251,70 @@ func FuzzParseRelayDial(f *testing.F) {
 			t.Fatalf("%q -> %q %q, re-parsed %q %q %v", line, prefix, addr, p2, a2, err)
 		}
 	})
+}
+
+// TestRelaySlowAnswerKeepsTheSession: one relayed dial whose far agent never answers (a target that takes long
+// to connect) gives up on its own stream only; a connection already relayed over the same session goes on, and
+// the next dial reuses the session.
+func TestRelaySlowAnswerKeepsTheSession(t *testing.T) {
+	hub, hubURL, hubPool := startHub(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess, err := (&Agent{Gateway: hubURL, Token: "tok-a", RootCAs: hubPool}).Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	// This agent echoes every stream, except one naming port 9, which it never answers.
+	go func() {
+		for {
+			st, err := sess.AcceptStream()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer st.Close()
+				br := bufio.NewReader(st)
+				line, err := readLine(br)
+				if err != nil || strings.HasSuffix(line, ":9") {
+					<-ctx.Done()
+					return
+				}
+				writeReply(st, nil)
+				io.Copy(st, br)
+			}()
+		}
+	}()
+	waitLinks(t, hub, "site", 1)
+	key := []byte("0123456789abcdef0123456789abcdef")
+	relay := &RelayServer{Hub: hub, Key: key}
+	srv := httptest.NewUnstartedServer(relay)
+	srv.StartTLS()
+	defer srv.Close()
+	defer relay.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	owner := Owner{Node: "node-b", Address: srv.Listener.Addr().String()}
+	client := &RelayClient{Self: "node-a", Key: key, RootCAs: pool, ReplyTimeout: 300 * time.Millisecond,
+		Owners: func(context.Context, string) ([]Owner, error) { return []Owner{owner}, nil }}
+	defer client.Close()
+
+	live, err := client.Dial(ctx, "site", "127.0.0.1:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := client.peers["node-b"].sess
+	var un *UnavailableError
+	if _, err := client.Dial(ctx, "site", "127.0.0.1:9"); !errors.As(err, &un) {
+		t.Fatalf("dial without an answer: %v, want UnavailableError", err)
+	}
+	echoThrough(t, live) // the connection relayed before is still up
+	c, err := client.Dial(ctx, "site", "127.0.0.1:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoThrough(t, c)
+	if client.peers["node-b"].sess != first {
+		t.Fatal("a slow answer replaced the relay session")
+	}
 }
