@@ -20,12 +20,15 @@ import (
 )
 
 // Agent is the extender process inside a segment. It only dials out: to the gateway, and to the addresses the
-// gateway's streams name. Gateway and Token are required.
+// gateway's streams name. Gateway and one of Token and Certificate are required.
 type Agent struct {
 	// Gateway is the gateway's API base URL, https://host:port.
 	Gateway string
-	// Token is the extender's enrolment token.
+	// Token is the extender's enrolment token; empty when it authenticates with Certificate.
 	Token string
+	// Certificate is the extender's client certificate with its key, presented in the TLS handshake; nil when it
+	// authenticates with Token.
+	Certificate *tls.Certificate
 	// RootCAs verifies the gateway's certificate; nil means the system roots.
 	RootCAs *x509.CertPool
 	// Allow limits the addresses the agent dials; the zero value allows all.
@@ -42,14 +45,14 @@ type Agent struct {
 	OnConnected func()
 }
 
-// RefusedError is the gateway's refusal of the token: permanent, so Run stops rather than retrying.
+// RefusedError is the gateway's refusal of the credential: permanent, so Run stops rather than retrying.
 type RefusedError struct {
 	Status int
 	Body   string
 }
 
 func (e *RefusedError) Error() string {
-	return fmt.Sprintf("gateway refused the extender token (HTTP %d): %s", e.Status, strings.TrimSpace(e.Body))
+	return fmt.Sprintf("gateway refused the extender credential (HTTP %d): %s", e.Status, strings.TrimSpace(e.Body))
 }
 
 func (a *Agent) log() *slog.Logger {
@@ -135,12 +138,18 @@ func (a *Agent) Connect(ctx context.Context) (*yamux.Session, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.dialTimeout())
 	defer cancel()
 	// Only HTTP/1.1 is offered: the upgrade needs the raw connection, which HTTP/2 does not hand over.
+	tc := &tls.Config{RootCAs: a.RootCAs, ServerName: u.Hostname(), NextProtos: []string{"http/1.1"},
+		MinVersion: tls.VersionTLS12}
+	if a.Certificate != nil {
+		cert := a.Certificate
+		// Offered whatever CAs the gateway names: it asks for any certificate and verifies against its own.
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
 	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", host)
 	if err != nil {
 		return nil, fmt.Errorf("dial gateway: %w", err)
 	}
-	conn := newBatchedTLS(raw, &tls.Config{RootCAs: a.RootCAs, ServerName: u.Hostname(), NextProtos: []string{"http/1.1"},
-		MinVersion: tls.VersionTLS12})
+	conn := newBatchedTLS(raw, tc)
 	if err := conn.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, fmt.Errorf("dial gateway: %w", err)
@@ -148,7 +157,9 @@ func (a *Agent) Connect(ctx context.Context) (*yamux.Session, error) {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
 	req, _ := http.NewRequest(http.MethodGet, "https://"+u.Host+ConnectPath, nil)
-	req.Header.Set("Authorization", "Bearer "+a.Token)
+	if a.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.Token)
+	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", Protocol)
 	req.Header.Set(VersionHeader, a.Version)

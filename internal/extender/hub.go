@@ -3,6 +3,7 @@ package extender
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/hashicorp/yamux"
 )
 
@@ -23,6 +25,21 @@ type Identity struct {
 	ID     string
 	Name   string
 	Prefix string
+	// Credential names what the agent presented (the token's keyed hash or the certificate's fingerprint), so
+	// Check can tell a re-keyed extender from the one that connected. It is opaque to the hub.
+	Credential string
+}
+
+// Link is one agent session as the cluster's registry records it: Key is unique to the session.
+type Link struct {
+	Key      string
+	Extender Identity
+	Status   Status
+}
+
+// Dialer opens connections through extenders that this hub does not hold; a cluster's relay to the other nodes.
+type Dialer interface {
+	Dial(ctx context.Context, prefix, addr string) (net.Conn, error)
 }
 
 // Status is what the hub reports of one extender's connection. A zero Since means no agent holds one.
@@ -39,6 +56,25 @@ const limiterName = "(extender token)"
 
 // ErrRefused is what Authenticate returns for a token that is unknown, revoked or belongs to a disabled extender.
 var ErrRefused = errors.New("extender token refused")
+
+// Refusal is a refused credential with its reason; it matches ErrRefused.
+type Refusal struct {
+	// Reason is short and names no secret: "unknown or revoked token", "extender disabled", "revoked
+	// certificate", ...
+	Reason string
+	// ExtenderID and Extender name the extender when the credential identifies one.
+	ExtenderID, Extender string
+}
+
+func (r *Refusal) Error() string        { return "extender credential refused: " + r.Reason }
+func (r *Refusal) Is(target error) bool { return target == ErrRefused }
+func refusalOf(err error) *Refusal {
+	var r *Refusal
+	if errors.As(err, &r) {
+		return r
+	}
+	return &Refusal{Reason: "refused"}
+}
 
 // UnavailableError is a dial through a prefix that no connected extender serves.
 type UnavailableError struct{ Prefix string }
@@ -68,8 +104,15 @@ func (e *DialError) ExtenderFailure() (string, string) {
 
 // Hub keeps the agents' sessions and dials through them. Authenticate is required.
 type Hub struct {
-	// Authenticate maps an enrolment token to its extender, or returns ErrRefused.
+	// Authenticate maps an enrolment token to its extender, or returns an error matching ErrRefused (a *Refusal
+	// says why).
 	Authenticate func(ctx context.Context, token string) (Identity, error)
+	// AuthenticateCert maps the client certificate chain the agent presented in its TLS handshake to its extender,
+	// like Authenticate; nil refuses certificates.
+	AuthenticateCert func(ctx context.Context, chain []*x509.Certificate) (Identity, error)
+	// OnRefused, if set, records a refused connect (an audit event) with the agent's address and the refusal.
+	// Calls are rate-limited per source and reason, as the log lines are.
+	OnRefused func(ctx context.Context, r RefusedConnect)
 	// OnStatus, if set, records an extender's connection status (connect, heartbeat, disconnect).
 	OnStatus func(ctx context.Context, id string, st Status)
 	// Limiter throttles refused tokens per source address, like failed logins; nil means no throttling.
@@ -80,13 +123,24 @@ type Hub struct {
 	HeartbeatInterval time.Duration
 	// DialTimeout bounds opening a stream and the agent's answer to it; zero means 10 seconds.
 	DialTimeout time.Duration
+	// OnLink, if set, records each session in the cluster's registry: up at connect and at every heartbeat, down
+	// when the session ends, so other nodes know where to relay.
+	OnLink func(ctx context.Context, l Link, up bool)
+	// Check, if set, runs at every heartbeat and from Revalidate: ErrRefused ends the session (its extender was
+	// deleted, disabled or re-keyed, perhaps through another node); other errors keep it.
+	Check func(ctx context.Context, id Identity) error
+	// Relay dials through extenders held by other nodes when this hub holds none for the prefix; nil means a
+	// node of its own.
+	Relay Dialer
 
-	mu    sync.Mutex
-	links map[string][]*link // by routing prefix
-	next  map[string]int
+	mu       sync.Mutex
+	links    map[string][]*link // by routing prefix
+	next     map[string]int
+	refusals refusalGate
 }
 
 type link struct {
+	key    string
 	id     Identity
 	sess   *yamux.Session
 	status Status
@@ -99,16 +153,28 @@ func (h *Hub) log() *slog.Logger {
 	return h.Log
 }
 
-// ServeHTTP is the connect endpoint: it authenticates the token, answers 101 and runs the session until it ends.
+// ServeHTTP is the connect endpoint: it authenticates the token or client certificate, answers 101 and runs the
+// session until it ends.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		token = "" // another scheme is no token: the certificate, if any, decides
+	}
 	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), Protocol) {
 		http.Error(w, "extender connect needs GET with Upgrade: "+Protocol, http.StatusBadRequest)
 		return
 	}
-	if !ok || token == "" {
-		http.Error(w, "extender token required", http.StatusUnauthorized)
-		return
+	var certs []*x509.Certificate
+	if r.TLS != nil && h.AuthenticateCert != nil {
+		certs = r.TLS.PeerCertificates
+	}
+	kind := "token"
+	if token == "" {
+		if len(certs) == 0 {
+			http.Error(w, "extender token or client certificate required", http.StatusUnauthorized)
+			return
+		}
+		kind = "certificate"
 	}
 	source := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(source); err == nil {
@@ -118,14 +184,20 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d := h.Limiter.Check(r.Context(), source, limiterName)
 		if d.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds())+1))
-			http.Error(w, "too many refused extender tokens", http.StatusTooManyRequests)
+			http.Error(w, "too many refused extender credentials", http.StatusTooManyRequests)
 			return
 		}
 		if d.Wait(r.Context()) != nil {
 			return
 		}
 	}
-	id, err := h.Authenticate(r.Context(), token)
+	var id Identity
+	var err error
+	if kind == "token" {
+		id, err = h.Authenticate(r.Context(), token)
+	} else {
+		id, err = h.AuthenticateCert(r.Context(), certs)
+	}
 	if err != nil {
 		if !errors.Is(err, ErrRefused) {
 			h.log().Error("extender authenticate", "err", err)
@@ -135,8 +207,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.Limiter != nil {
 			h.Limiter.Failed(r.Context(), source, limiterName)
 		}
-		h.log().Warn("extender token refused", "remote", r.RemoteAddr)
-		http.Error(w, "extender token refused", http.StatusUnauthorized)
+		h.refusedConnect(r.Context(), r.RemoteAddr, kind, err)
+		http.Error(w, "extender "+kind+" refused", http.StatusUnauthorized)
 		return
 	}
 	if r.ProtoMajor != 1 {
@@ -169,14 +241,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		version = version[:64]
 	}
 	now := time.Now()
-	l := &link{id: id, sess: sess, status: Status{Since: now, Address: r.RemoteAddr, Version: version, Heartbeat: now}}
+	l := &link{key: secrets.RandomToken(16), id: id, sess: sess, status: Status{Since: now, Address: r.RemoteAddr, Version: version, Heartbeat: now}}
 	h.add(l)
 	h.log().Info("extender connected", "extender", id.Name, "prefix", id.Prefix, "remote", r.RemoteAddr, "version", version)
-	h.report(l.id.ID, l.status)
+	h.report(l, true)
 	h.watch(l)
 	h.remove(l)
 	h.log().Info("extender disconnected", "extender", id.Name, "prefix", id.Prefix, "remote", r.RemoteAddr)
-	h.report(l.id.ID, h.statusOf(l.id.ID))
+	h.report(l, false)
 }
 
 // watch pings the agent until the session ends or a ping fails.
@@ -197,22 +269,68 @@ func (h *Hub) watch(l *link) {
 				h.log().Warn("extender heartbeat failed", "extender", l.id.Name, "err", err)
 				return
 			}
+			if h.refused(l) {
+				return
+			}
 			h.mu.Lock()
 			l.status.Heartbeat = time.Now()
-			st := l.status
 			h.mu.Unlock()
-			h.report(l.id.ID, st)
+			h.report(l, true)
 		}
 	}
 }
 
-func (h *Hub) report(id string, st Status) {
-	if h.OnStatus == nil {
-		return
+// refused asks Check whether the link's extender still holds the credential it connected with.
+func (h *Hub) refused(l *link) bool {
+	if h.Check == nil {
+		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	h.OnStatus(ctx, id, st)
+	err := h.Check(ctx, l.id)
+	if errors.Is(err, ErrRefused) {
+		h.log().Warn("extender no longer admitted; closing its session", "extender", l.id.Name, "prefix", l.id.Prefix)
+		return true
+	}
+	if err != nil {
+		h.log().Warn("extender check failed; keeping the session", "extender", l.id.Name, "err", err)
+	}
+	return false
+}
+
+// Revalidate runs Check on every session now, for a change announced by another node, and closes those refused.
+func (h *Hub) Revalidate() {
+	h.mu.Lock()
+	var all []*link
+	for _, list := range h.links {
+		all = append(all, list...)
+	}
+	h.mu.Unlock()
+	for _, l := range all {
+		if h.refused(l) {
+			l.sess.Close()
+		}
+	}
+}
+
+// report records a link's state: the extender's status (another live link of the same extender wins over a
+// closed one) and the cluster registry entry.
+func (h *Hub) report(l *link, up bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.mu.Lock()
+	cur := l.status
+	h.mu.Unlock()
+	st := cur
+	if !up {
+		st = h.statusOf(l.id.ID)
+	}
+	if h.OnStatus != nil {
+		h.OnStatus(ctx, l.id.ID, st)
+	}
+	if h.OnLink != nil {
+		h.OnLink(ctx, Link{Key: l.key, Extender: l.id, Status: cur}, up)
+	}
 }
 
 func (h *Hub) add(l *link) {
@@ -240,6 +358,7 @@ func (h *Hub) remove(l *link) {
 }
 
 // statusOf is the status of another live link of the same extender (one token may run on two agents), or zero.
+// The caller must not hold h.mu.
 func (h *Hub) statusOf(id string) Status {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -290,6 +409,13 @@ func (h *Hub) Connected(prefix string) int {
 	return len(h.links[prefix])
 }
 
+func (h *Hub) dialTimeout() time.Duration {
+	if h.DialTimeout > 0 {
+		return h.DialTimeout
+	}
+	return 10 * time.Second
+}
+
 // pick returns the live links of prefix in round-robin order, so each dial starts at the next extender and fails
 // over to the others.
 func (h *Hub) pick(prefix string) []*link {
@@ -306,14 +432,22 @@ func (h *Hub) pick(prefix string) []*link {
 	return append(out, list[:start]...)
 }
 
-// Dial opens a connection to addr through an extender serving prefix. A session that fails to open a stream is
-// skipped for the next one; an agent that answers but cannot reach addr ends the dial with a DialError, since
-// another agent of the same segment would see the same target.
+// Dial opens a connection to addr through an extender serving prefix: one of this hub's own, or else, through the
+// Relay, one held by another node of the cluster.
 func (h *Hub) Dial(ctx context.Context, prefix, addr string) (net.Conn, error) {
-	timeout := h.DialTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
+	c, err := h.DialLocal(ctx, prefix, addr)
+	var un *UnavailableError
+	if h.Relay != nil && errors.As(err, &un) {
+		return h.Relay.Dial(ctx, prefix, addr)
 	}
+	return c, err
+}
+
+// DialLocal opens a connection to addr through an extender session of this hub serving prefix. A session that
+// fails to open a stream is skipped for the next one; an agent that answers but cannot reach addr ends the dial
+// with a DialError, since another agent of the same segment would see the same target.
+func (h *Hub) DialLocal(ctx context.Context, prefix, addr string) (net.Conn, error) {
+	timeout := h.dialTimeout()
 	for _, l := range h.pick(prefix) {
 		st, err := l.sess.OpenStream()
 		if err != nil {

@@ -45,13 +45,27 @@ func run(t *testing.T, args ...string) {
 	}
 }
 
+// usedIDs are the namespace numbers taken in this test binary; tests run one at a time under testnet.Exclusive.
+var usedIDs = map[int]bool{}
+
+// locked are the tests holding the network lock; the tests that make namespaces do not run in parallel.
+var locked = map[*testing.T]bool{}
+
 func newNetns(t *testing.T) *netns {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the extender namespace tests create network namespaces and must run as root (as they do in CI)")
 	}
-	testnet.Exclusive(t) // a new veth pair disturbs other tests' browsers (ERR_NETWORK_CHANGED)
+	if !locked[t] { // the lock is a flock per open file: a second take by the same test would wait for itself
+		testnet.Exclusive(t) // a new veth pair disturbs other tests' browsers (ERR_NETWORK_CHANGED)
+		locked[t] = true
+		t.Cleanup(func() { delete(locked, t) })
+	}
 	id := mrand.IntN(250) + 1
+	for usedIDs[id] { // a test may make two; their /30s must differ
+		id = mrand.IntN(250) + 1
+	}
+	usedIDs[id] = true
 	n := &netns{name: fmt.Sprintf("ghx-%d-%d", os.Getpid(), id), hostIP: fmt.Sprintf("10.77.%d.1", id), nsIP: fmt.Sprintf("10.77.%d.2", id)}
 	hostVeth, nsVeth := fmt.Sprintf("ghxh%d", id), fmt.Sprintf("ghxn%d", id)
 	run(t, "ip", "netns", "add", n.name)
@@ -67,10 +81,16 @@ func newNetns(t *testing.T) *netns {
 	return n
 }
 
-// listen opens a TCP listener on 127.0.0.1 inside the namespace. A socket belongs to the namespace it was made
+// routeTo lets the namespace reach one more address of this host (another namespace's host end) over its veth.
+func (n *netns) routeTo(t *testing.T, ip string) {
+	t.Helper()
+	run(t, "ip", "netns", "exec", n.name, "ip", "route", "add", ip+"/32", "via", n.hostIP)
+}
+
+// listenAt opens a TCP listener on addr inside the namespace. A socket belongs to the namespace it was made
 // in, so one OS thread enters the namespace just for the socket call; if it cannot return, the thread is left
 // locked and Go retires it with its goroutine.
-func (n *netns) listen(t *testing.T) net.Listener {
+func (n *netns) listenAt(t *testing.T, addr string) net.Listener {
 	t.Helper()
 	type result struct {
 		ln  net.Listener
@@ -95,7 +115,7 @@ func (n *netns) listen(t *testing.T) net.Listener {
 			ch <- result{err: err}
 			return
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", addr)
 		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
@@ -120,6 +140,13 @@ type privateOrigin struct {
 
 func startPrivateOrigin(t *testing.T, n *netns, names ...string) *privateOrigin {
 	t.Helper()
+	return startPrivateOriginAt(t, n, "127.0.0.1:0", false, names...)
+}
+
+// startPrivateOriginAt starts the origin on addr inside n; closeEach makes it close every connection after one
+// answer, so each request needs a new dial through an extender.
+func startPrivateOriginAt(t *testing.T, n *netns, addr string, closeEach bool, names ...string) *privateOrigin {
+	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "private origin CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
@@ -141,10 +168,13 @@ func startPrivateOrigin(t *testing.T, n *netns, names ...string) *privateOrigin 
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.hits.Add(1)
 		o.auth.Store(r.Header.Get("Authorization"))
+		if closeEach {
+			w.Header().Set("Connection", "close")
+		}
 		fmt.Fprintf(w, `{"private":true,"path":%q}`, r.URL.Path)
 	}))
 	srv.Listener.Close()
-	srv.Listener = n.listen(t)
+	srv.Listener = n.listenAt(t, addr)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -163,7 +193,10 @@ func startAgent(t *testing.T, bin string, n *netns, gateway, caFile, token strin
 	t.Helper()
 	args := append([]string{"netns", "exec", n.name, bin, "extender", "--gateway", gateway, "--ca", caFile}, extra...)
 	a := &agent{cmd: exec.Command("ip", args...), out: &bytes.Buffer{}, done: make(chan struct{})}
-	a.cmd.Env = append(os.Environ(), "GATEHOUSE_EXTENDER_TOKEN="+token)
+	a.cmd.Env = os.Environ()
+	if token != "" {
+		a.cmd.Env = append(a.cmd.Env, "GATEHOUSE_EXTENDER_TOKEN="+token)
+	}
 	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,11 @@ type Extender struct {
 	Name          string `json:"name"`
 	RoutingPrefix string `json:"routing_prefix"`
 	Enabled       bool   `json:"enabled"`
+	// Authentication is how its agents authenticate: "token" (an enrolment token) or "certificate" (a client
+	// certificate from the gateway's extender CA). It is chosen at creation.
+	Authentication string `json:"authentication"`
+	// Certificate describes the current client certificate of a "certificate" extender; nil otherwise.
+	Certificate *ExtenderCertificate `json:"certificate,omitempty"`
 	// Status is what the gateway last saw of the agent's connection.
 	Status    ExtenderStatus `json:"status"`
 	Created   time.Time      `json:"created"`
@@ -26,4 +31,17 @@ type ExtenderStatus struct {
 	Address        string     `json:"address,omitempty"`
 	Version        string     `json:"version,omitempty"`
 	LastHeartbeat  *time.Time `json:"last_heartbeat,omitempty"`
+}
+
+// Extender authentication methods.
+const (
+	ExtenderAuthToken       = "token"
+	ExtenderAuthCertificate = "certificate"
+)
+
+// ExtenderCertificate is the public part of an extender's client certificate: the only one its agents may present.
+type ExtenderCertificate struct {
+	Serial      string    `json:"serial"`
+	Fingerprint string    `json:"fingerprint_sha256"`
+	NotAfter    time.Time `json:"not_after"`
 }

@@ -101,6 +101,9 @@ func (s *Server) runNode(ctx context.Context) {
 	}
 	// Ending role grants on time is the leader's: one node ends each grant and tells the others through the feed.
 	n.Jobs = append(n.Jobs, func(ctx context.Context) { s.jit.Run(ctx, jitInterval) })
+	if s.store.Clustered() {
+		n.Jobs = append(n.Jobs, s.reapExtenderLinks)
+	}
 	if s.shared != nil {
 		n.Loops = append(n.Loops, s.shared.Run)
 		n.Jobs = append(n.Jobs, s.shared.Forget)
@@ -126,6 +129,8 @@ func (s *Server) reloadAll(ctx context.Context) {
 	if err := s.cfgapi.Reload(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("reloading connection policies failed; keeping the previous ones", "err", err)
 	}
+	// An extender deleted, disabled or re-keyed through another node loses its sessions here too.
+	s.ext.Revalidate()
 }
 
 // advertised turns a bound address into one other hosts can use: an unspecified host becomes this host's name.

@@ -181,9 +181,14 @@ func (s *Server) open(ctx context.Context, opts Options) error {
 	s.api.Directory = s.dir
 	s.jit = &jit.Engine{Store: s.store, Log: log.With("component", "workflow-engine"), OnChange: s.changed}
 	s.api.Workflows = s.jit
-	s.ext = newExtenderHub(s.store, log.With("component", "extender"))
+	extCA, err := s.loadExtenderCA(ctx)
+	if err != nil {
+		return err
+	}
+	s.ext = newExtenderHub(s.store, extCA, log.With("component", "extender"))
 	s.ext.Limiter = s.api.Limiter
-	s.api.Extenders, s.dp.proxy.Extenders = s.ext, s.ext
+	ctl := extenderControl{s: s, ca: extCA}
+	s.api.Extenders, s.api.ExtenderCA, s.dp.proxy.Extenders = ctl, ctl, s.ext
 	mux := http.NewServeMux()
 	// Live views (the console's event streams) end when the API listener shuts down, so they never hold it open.
 	liveCtx, stopLive := context.WithCancel(context.Background())
@@ -263,6 +268,7 @@ func (s *Server) routes(mux *http.ServeMux, log *slog.Logger, live <-chan struct
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.api.Routes(mux)
 	mux.Handle("GET "+extender.ConnectPath, s.ext)
+	s.clusterExtenders(mux)
 	s.cfgapi.Routes(mux)
 	// The web console at /, reading and writing through the service API above; its OIDC sign-in is one more
 	// registered callback of the API's OIDC login.

@@ -58,6 +58,9 @@ type API struct {
 	// Extenders closes live extender sessions when an extender is deleted, disabled or re-keyed; nil means none
 	// are served by this process.
 	Extenders ExtenderControl
+	// ExtenderCA issues client certificates for extenders that authenticate with one; nil refuses
+	// "authentication": "certificate".
+	ExtenderCA ExtenderIssuer
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Peers, if set, serves the trail of a session that is open on another node of the cluster (only that node
@@ -199,6 +202,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("PUT "+proxy+"/extenders/{id}", auth.APITargetsManage, a.updateExtender)
 	handle("DELETE "+proxy+"/extenders/{id}", auth.APITargetsManage, a.deleteExtender)
 	handle("POST "+proxy+"/extenders/{id}/token", auth.APITargetsManage, a.rotateExtenderToken)
+	handle("POST "+proxy+"/extenders/{id}/certificate", auth.APITargetsManage, a.reissueExtenderCertificate)
 
 	handle("GET "+proxy+"/conf", anyPerm, a.conf)
 	handle("GET "+proxy+"/status", auth.SettingsView, a.status)

@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
+	"github.com/google/uuid"
 )
 
 // ExtenderControl is what the extender routes need of the gateway's live extender sessions.
@@ -16,23 +17,41 @@ type ExtenderControl interface {
 	Disconnect(id string)
 }
 
+// ExtenderIssuer issues the client certificates of extenders that authenticate with one.
+type ExtenderIssuer interface {
+	// IssueExtenderCertificate makes a new certificate for extender id and returns its public description with
+	// the certificate and key in PEM; the key is shown once and never stored.
+	IssueExtenderCertificate(id, name string) (model.ExtenderCertificate, string, string, error)
+}
+
 type extenderInput struct {
-	Name          *string `json:"name"`
-	RoutingPrefix *string `json:"routing_prefix"`
-	Enabled       *bool   `json:"enabled"`
+	Name           *string `json:"name"`
+	RoutingPrefix  *string `json:"routing_prefix"`
+	Enabled        *bool   `json:"enabled"`
+	Authentication *string `json:"authentication"`
 	// Server-populated fields are accepted and ignored.
-	ID        string `json:"id"`
-	Status    any    `json:"status"`
-	Created   string `json:"created"`
-	Author    string `json:"author"`
-	Updated   string `json:"updated"`
-	UpdatedBy string `json:"updated_by"`
+	Certificate any    `json:"certificate"`
+	ID          string `json:"id"`
+	Status      any    `json:"status"`
+	Created     string `json:"created"`
+	Author      string `json:"author"`
+	Updated     string `json:"updated"`
+	UpdatedBy   string `json:"updated_by"`
 }
 
 // extenderWithToken is the create and token answers: the only place the enrolment token is ever shown.
 type extenderWithToken struct {
 	ID    string `json:"id"`
 	Token string `json:"token"`
+}
+
+// extenderWithCertificate is the create and certificate answers of a "certificate" extender: the only place its
+// private key is ever shown.
+type extenderWithCertificate struct {
+	ID          string                    `json:"id"`
+	Certificate string                    `json:"certificate"`
+	PrivateKey  string                    `json:"private_key"`
+	Info        model.ExtenderCertificate `json:"certificate_info"`
 }
 
 func applyExtender(in *extenderInput, e *model.Extender) error {
@@ -50,6 +69,17 @@ func applyExtender(in *extenderInput, e *model.Extender) error {
 	}
 	if in.Enabled != nil {
 		e.Enabled = *in.Enabled
+	}
+	if in.Authentication != nil {
+		switch v := *in.Authentication; {
+		case e.ID != "" && v != e.Authentication:
+			return &Error{Status: http.StatusBadRequest, Code: "NOT_SUPPORTED", Property: "authentication",
+				Message: "authentication is chosen when the extender is created; create a new extender to change it"}
+		case v != model.ExtenderAuthToken && v != model.ExtenderAuthCertificate:
+			return badRequest("authentication", `authentication must be "token" or "certificate"`)
+		default:
+			e.Authentication = v
+		}
 	}
 	return nil
 }
@@ -88,16 +118,59 @@ func (a *API) createExtender(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	e := &model.Extender{Enabled: true}
+	e := &model.Extender{Enabled: true, Authentication: model.ExtenderAuthToken}
 	if err := applyExtender(&in, e); err != nil {
 		return err
 	}
+	// A certificate extender gets a token too, which nobody ever sees: its only copy is dropped here, and the
+	// token route refuses such an extender anyway.
 	token := newExtenderToken()
+	var issued *extenderWithCertificate
+	if e.Authentication == model.ExtenderAuthCertificate {
+		if a.ExtenderCA == nil {
+			return &Error{Status: http.StatusBadRequest, Code: "NOT_SUPPORTED", Property: "authentication",
+				Message: "this gateway issues no extender certificates"}
+		}
+		e.ID = uuid.NewString()
+		info, certPEM, keyPEM, err := a.ExtenderCA.IssueExtenderCertificate(e.ID, e.Name)
+		if err != nil {
+			return err
+		}
+		e.Certificate = &info
+		issued = &extenderWithCertificate{ID: e.ID, Certificate: certPEM, PrivateKey: keyPEM, Info: info}
+	}
 	if err := a.Store.CreateExtender(r.Context(), e, token, principal(r.Context()).Name); err != nil {
 		return err
 	}
 	a.audit(r, "create", "extender", e.ID, nil, e)
+	if issued != nil {
+		writeJSON(w, http.StatusCreated, issued)
+		return nil
+	}
 	writeJSON(w, http.StatusCreated, extenderWithToken{ID: e.ID, Token: token})
+	return nil
+}
+
+// reissueExtenderCertificate issues a new client certificate; the old one is refused at once and its sessions
+// close. This is how a certificate is revoked.
+func (a *API) reissueExtenderCertificate(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.Store.Extender(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if e.Authentication != model.ExtenderAuthCertificate || a.ExtenderCA == nil {
+		return badRequest("authentication", "this extender authenticates with an enrolment token; issue a new one with POST .../token")
+	}
+	info, certPEM, keyPEM, err := a.ExtenderCA.IssueExtenderCertificate(e.ID, e.Name)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.ReplaceExtenderCertificate(r.Context(), e.ID, info, principal(r.Context()).Name); err != nil {
+		return err
+	}
+	a.disconnectExtender(e.ID)
+	a.audit(r, "reissue-certificate", "extender", e.ID, e.Certificate, info)
+	writeJSON(w, http.StatusOK, extenderWithCertificate{ID: e.ID, Certificate: certPEM, PrivateKey: keyPEM, Info: info})
 	return nil
 }
 
@@ -154,6 +227,9 @@ func (a *API) rotateExtenderToken(w http.ResponseWriter, r *http.Request) error 
 	e, err := a.Store.Extender(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if e.Authentication == model.ExtenderAuthCertificate {
+		return badRequest("authentication", "this extender authenticates with a client certificate; issue a new one with POST .../certificate")
 	}
 	token := newExtenderToken()
 	if err := a.Store.RotateExtenderToken(r.Context(), e.ID, token, principal(r.Context()).Name); err != nil {

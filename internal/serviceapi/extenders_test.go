@@ -16,6 +16,10 @@ func (e *matrixEnv) victimExtender() string {
 	return e.gh.Create(extendersPath, e.adm, map[string]any{"name": e.unique("victim-ext"), "routing_prefix": "victim"})
 }
 
+func (e *matrixEnv) victimCertExtender() string {
+	return e.gh.Create(extendersPath, e.adm, map[string]any{"name": e.unique("victim-cert-ext"), "routing_prefix": "victim", "authentication": "certificate"})
+}
+
 func TestExtenderObjects(t *testing.T) {
 	gh := testserver.Start(t, testserver.Options{})
 	adm := gh.AdminToken()
@@ -56,6 +60,8 @@ func TestExtenderObjects(t *testing.T) {
 			{map[string]any{"name": "n"}, "routing_prefix"},
 			{map[string]any{"name": "n", "routing_prefix": "a/b"}, "routing_prefix"},
 			{map[string]any{"name": "n", "routing_prefix": "ok", "token": "mine"}, "token"},
+			{map[string]any{"name": "n", "routing_prefix": "ok", "authentication": "password"}, "authentication"},
+			{map[string]any{"name": "n", "routing_prefix": "ok", "authentication": 1}, "authentication"},
 		} {
 			status, b := gh.Do("POST", extendersPath, adm, c.body)
 			if status != http.StatusBadRequest || !strings.Contains(string(b), c.field) {

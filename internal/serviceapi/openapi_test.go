@@ -515,6 +515,12 @@ func exercise(t *testing.T, cl *client) {
 	cl.do(exchange{method: "GET", path: P + "/extenders/no-such-extender", token: adm, want: 404})
 	cl.do(exchange{method: "PUT", path: P + "/extenders/" + ext, token: adm, want: 200, json: map[string]any{"enabled": false}})
 	cl.do(exchange{method: "POST", path: P + "/extenders/" + ext + "/token", token: adm, want: 200})
+	cl.do(exchange{method: "POST", path: P + "/extenders/" + ext + "/certificate", token: adm, want: 400})
+	certExt := cl.id(exchange{method: "POST", path: P + "/extenders", token: adm, want: 201, json: map[string]any{"name": "site-c-1", "routing_prefix": "site-c", "authentication": "certificate"}})
+	cl.do(exchange{method: "GET", path: P + "/extenders/" + certExt, token: adm, want: 200})
+	cl.do(exchange{method: "POST", path: P + "/extenders/" + certExt + "/certificate", token: adm, want: 200})
+	cl.do(exchange{method: "PUT", path: P + "/extenders/" + certExt, token: adm, want: 400, json: map[string]any{"authentication": "token"}})
+	cl.do(exchange{method: "DELETE", path: P + "/extenders/" + certExt, token: adm, want: 200})
 	cl.do(exchange{method: "DELETE", path: P + "/extenders/" + ext, token: adm, want: 200})
 
 	// API clients, and the reference's token requests with their credentials.

@@ -253,6 +253,10 @@ func routeTable() []route {
 			path: func(e *matrixEnv, _ *actor) string { return extendersPath + "/" + e.victimExtender() }},
 		{pattern: "POST " + extendersPath + "/{id}/token", perm: auth.APITargetsManage, wantOK: 200,
 			path: func(e *matrixEnv, _ *actor) string { return extendersPath + "/" + e.victimExtender() + "/token" }},
+		{pattern: "POST " + extendersPath + "/{id}/certificate", perm: auth.APITargetsManage, wantOK: 200,
+			path: func(e *matrixEnv, _ *actor) string {
+				return extendersPath + "/" + e.victimCertExtender() + "/certificate"
+			}},
 
 		// The workflow engine (workflows_test.go); requests on objects that do not exist only show the guard.
 		{pattern: "GET " + wfePath + "/status", perm: authenticated, path: fixed(wfePath + "/status"), wantOK: 200},

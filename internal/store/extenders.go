@@ -12,14 +12,19 @@ import (
 // IndexExtenderToken keeps the keyed hashes of extender enrolment tokens apart from every other secret's.
 const IndexExtenderToken = "extender-token"
 
-const extenderColumns = `id, name, routing_prefix, enabled, connected_since, address, version, last_heartbeat, created, author, updated, updated_by`
+const extenderColumns = `id, name, routing_prefix, enabled, connected_since, address, version, last_heartbeat, created, author, updated, updated_by,
+	authentication, cert_fingerprint, cert_serial, cert_not_after`
 
 func scanExtender(row interface{ Scan(...any) error }) (*model.Extender, error) {
 	var e model.Extender
-	var since, beat, created, updated int64
+	var since, beat, created, updated, notAfter int64
+	var fp, serial string
 	if err := row.Scan(&e.ID, &e.Name, &e.RoutingPrefix, &e.Enabled, &since, &e.Status.Address, &e.Status.Version, &beat,
-		&created, &e.Author, &updated, &e.UpdatedBy); err != nil {
+		&created, &e.Author, &updated, &e.UpdatedBy, &e.Authentication, &fp, &serial, &notAfter); err != nil {
 		return nil, mapErr(err)
+	}
+	if fp != "" {
+		e.Certificate = &model.ExtenderCertificate{Serial: serial, Fingerprint: fp, NotAfter: fromMicros(notAfter)}
 	}
 	if since != 0 {
 		t := fromMicros(since)
@@ -33,14 +38,27 @@ func scanExtender(row interface{ Scan(...any) error }) (*model.Extender, error) 
 	return &e, nil
 }
 
-// CreateExtender stores e with the keyed hash of its enrolment token; the token itself is not kept.
+// CreateExtender stores e with the keyed hash of its enrolment token; the token itself is not kept. A
+// "certificate" extender is given a token nobody holds, and e.Certificate if its certificate is issued already (an
+// id for it can be set in e.ID beforehand; empty means a new one).
 func (s *Store) CreateExtender(ctx context.Context, e *model.Extender, token, actor string) error {
-	e.ID = uuid.NewString()
+	if e.ID == "" {
+		e.ID = uuid.NewString()
+	}
+	if e.Authentication == "" {
+		e.Authentication = model.ExtenderAuthToken
+	}
 	now := s.now()
 	e.Created, e.Updated, e.Author, e.UpdatedBy = now, now, actor, actor
-	_, err := s.conn().exec(ctx, `INSERT INTO extenders (id, name, routing_prefix, enabled, token_index, created, author, updated, updated_by)
-		VALUES (?,?,?,?,?,?,?,?,?)`, e.ID, e.Name, e.RoutingPrefix, e.Enabled, s.SecretIndex(IndexExtenderToken, token),
-		micros(now), actor, micros(now), actor)
+	var fp, serial string
+	var notAfter int64
+	if c := e.Certificate; c != nil {
+		fp, serial, notAfter = c.Fingerprint, c.Serial, micros(c.NotAfter)
+	}
+	_, err := s.conn().exec(ctx, `INSERT INTO extenders (id, name, routing_prefix, enabled, token_index, created, author, updated, updated_by,
+		authentication, cert_fingerprint, cert_serial, cert_not_after)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`, e.ID, e.Name, e.RoutingPrefix, e.Enabled, s.SecretIndex(IndexExtenderToken, token),
+		micros(now), actor, micros(now), actor, e.Authentication, fp, serial, notAfter)
 	if err != nil {
 		return fmt.Errorf("create extender: %w", mapErr(err))
 	}
@@ -65,6 +83,28 @@ func (s *Store) ExtenderByToken(ctx context.Context, token string) (*model.Exten
 		return nil, fmt.Errorf("find extender: %w", err)
 	}
 	return e, nil
+}
+
+// ExtenderByCertificate finds the "certificate" extender whose current certificate has fingerprint fp. A
+// reissued (so revoked) or unknown certificate is ErrNotExist.
+func (s *Store) ExtenderByCertificate(ctx context.Context, fp string) (*model.Extender, error) {
+	e, err := scanExtender(s.conn().queryRow(ctx, `SELECT `+extenderColumns+` FROM extenders WHERE cert_fingerprint = ? AND authentication = ?`,
+		fp, model.ExtenderAuthCertificate))
+	if err != nil {
+		return nil, fmt.Errorf("find extender by certificate: %w", err)
+	}
+	return e, nil
+}
+
+// ReplaceExtenderCertificate records c as the extender's only valid certificate; the previous one stops
+// matching at once.
+func (s *Store) ReplaceExtenderCertificate(ctx context.Context, id string, c model.ExtenderCertificate, actor string) error {
+	res, err := s.conn().exec(ctx, `UPDATE extenders SET cert_fingerprint = ?, cert_serial = ?, cert_not_after = ?, updated = ?, updated_by = ?
+		WHERE id = ? AND authentication = ?`, c.Fingerprint, c.Serial, micros(c.NotAfter), micros(s.now()), actor, id, model.ExtenderAuthCertificate)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("replace extender certificate %s: %w", id, err)
+	}
+	return nil
 }
 
 var extenderSortKeys = map[string]string{"name": "name", "routing_prefix": "routing_prefix", "created": "created", "updated": "updated"}
@@ -148,4 +188,28 @@ func (s *Store) SetExtenderStatus(ctx context.Context, id string, since time.Tim
 		return fmt.Errorf("set extender status %s: %w", id, err)
 	}
 	return nil
+}
+
+// ExtenderAdmission is what decides whether a live session of an extender may go on: the extender's current
+// state and the keyed hash of its current token.
+type ExtenderAdmission struct {
+	Enabled         bool
+	RoutingPrefix   string
+	Authentication  string
+	TokenIndex      string
+	CertFingerprint string
+	CertNotAfter    time.Time
+}
+
+// ExtenderAdmission returns the admission state of extender id; a deleted extender is ErrNotExist.
+func (s *Store) ExtenderAdmission(ctx context.Context, id string) (ExtenderAdmission, error) {
+	var a ExtenderAdmission
+	var notAfter int64
+	err := s.conn().queryRow(ctx, `SELECT enabled, routing_prefix, authentication, token_index, cert_fingerprint, cert_not_after FROM extenders WHERE id = ?`, id).
+		Scan(&a.Enabled, &a.RoutingPrefix, &a.Authentication, &a.TokenIndex, &a.CertFingerprint, &notAfter)
+	a.CertNotAfter = fromMicros(notAfter)
+	if err != nil {
+		return ExtenderAdmission{}, fmt.Errorf("extender admission %s: %w", id, mapErr(err))
+	}
+	return a, nil
 }
