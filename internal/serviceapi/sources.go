@@ -97,7 +97,7 @@ func (a *API) mustHoldSource(r *http.Request, id string) error {
 }
 
 func (a *API) createSource(w http.ResponseWriter, r *http.Request) error {
-	src, err := decodeSource(r)
+	src, err := decodeSource(r, nil)
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (a *API) updateSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	src, err := decodeSource(r)
+	src, err := decodeSource(r, old)
 	if err != nil {
 		return err
 	}

@@ -98,8 +98,10 @@ type privxSourceConnection struct {
 	EphemeralGrantPrivXUser    json.RawMessage `json:"ephemeral_grant_privx_user_role" why:"ephemeral users are not supported"`
 }
 
-// decodeSource reads a source body in Gatehouse's or the SDK's shape.
-func decodeSource(r *http.Request) (*directory.Source, error) {
+// decodeSource reads a source body in Gatehouse's or the SDK's shape. stored is the source an update replaces (nil
+// on create): answers carry both spellings of a renamed field, so a client that reads a source and changes one of
+// them sends the other unchanged, and the one that differs from the stored value is the change.
+func decodeSource(r *http.Request, stored *directory.Source) (*directory.Source, error) {
 	var in sourceInput
 	if err := decode(r, &in); err != nil {
 		return nil, err
@@ -112,18 +114,27 @@ func decodeSource(r *http.Request) (*directory.Source, error) {
 	}
 	src := in.Source
 	src.Connection = in.Connection.Connection
+	var old directory.Connection
+	if stored != nil {
+		old = stored.Connection
+	}
 	for _, alias := range []struct {
 		privx, own string
 		from       *string
 		to         *string
+		old        string
 	}{
-		{"ldap_base_dn", "ldap_base", in.Connection.LDAPBaseDN, &src.Connection.LDAPBase},
-		{"root_certificates", "tls_trust_anchors", in.Connection.RootCertificates, &src.Connection.TLSTrustAnchors},
+		{"ldap_base_dn", "ldap_base", in.Connection.LDAPBaseDN, &src.Connection.LDAPBase, old.LDAPBase},
+		{"root_certificates", "tls_trust_anchors", in.Connection.RootCertificates, &src.Connection.TLSTrustAnchors, old.TLSTrustAnchors},
 	} {
 		if alias.from == nil || *alias.from == "" {
 			continue
 		}
-		if *alias.to != "" && strings.TrimSpace(*alias.to) != strings.TrimSpace(*alias.from) {
+		from, to := strings.TrimSpace(*alias.from), strings.TrimSpace(*alias.to)
+		if stored != nil && to != from && from == strings.TrimSpace(alias.old) {
+			continue // the PrivX spelling is the stored value sent back; Gatehouse's is the change
+		}
+		if to != "" && to != from && (stored == nil || to != strings.TrimSpace(alias.old)) {
 			return nil, badRequest("connection."+alias.privx, "connection."+alias.privx+" and connection."+alias.own+" name the same setting; give one, or both alike")
 		}
 		*alias.to = *alias.from

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/directory"
 )
 
 // TestSourcePrivXFieldsRefused sets each PrivX-only field of the SDK's source body (the golden one, marshalled from
@@ -23,7 +25,7 @@ func TestSourcePrivXFieldsRefused(t *testing.T) {
 		b, _ := json.Marshal(body)
 		r := httptest.NewRequest("POST", "/role-store/api/v1/sources", strings.NewReader(string(b)))
 		r.Header.Set("Content-Type", "application/json")
-		src, err := decodeSource(r)
+		src, err := decodeSource(r, nil)
 		if err == nil && src.Connection.LDAPBase != "dc=example,dc=org" {
 			t.Errorf("ldap_base_dn did not become ldap_base: %q", src.Connection.LDAPBase)
 		}
@@ -78,5 +80,55 @@ func TestSourcePrivXFieldsRefused(t *testing.T) {
 	m["connection"].(map[string]any)["ldap_base_dm"] = "dc=x"
 	if err := decodeBody(m); err == nil || strings.Contains(err.Error(), "NOT_SUPPORTED") {
 		t.Errorf("a typo in a connection field: got %v, want an unknown-field error", err)
+	}
+}
+
+// TestSourceAliasOnUpdate pins how the two spellings of a renamed field are read back on update: an answer carries
+// both, so the one that differs from the stored value is the change (the CLI's read-modify-write of ldap_base sends
+// the stored ldap_base_dn back); two different changes at once are refused.
+func TestSourceAliasOnUpdate(t *testing.T) {
+	stored := &directory.Source{}
+	stored.Connection = directory.Connection{Type: "LDAP", LDAPBase: "dc=old"}
+	cases := []struct {
+		name        string
+		own, privx  string
+		stored      *directory.Source
+		want        string
+		wantRefusal bool
+	}{
+		{name: "create, both alike", own: "dc=a", privx: "dc=a", want: "dc=a"},
+		{name: "create, only privx", privx: "dc=a", want: "dc=a"},
+		{name: "create, both differ", own: "dc=a", privx: "dc=b", wantRefusal: true},
+		{name: "update, own changed", own: "dc=new", privx: "dc=old", stored: stored, want: "dc=new"},
+		{name: "update, privx changed", own: "dc=old", privx: "dc=new", stored: stored, want: "dc=new"},
+		{name: "update, both changed differently", own: "dc=x", privx: "dc=y", stored: stored, wantRefusal: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn := map[string]any{"type": "LDAP"}
+			if c.own != "" {
+				conn["ldap_base"] = c.own
+			}
+			if c.privx != "" {
+				conn["ldap_base_dn"] = c.privx
+			}
+			b, _ := json.Marshal(map[string]any{"name": "s", "connection": conn})
+			r := httptest.NewRequest("PUT", "/role-store/api/v1/sources/x", strings.NewReader(string(b)))
+			r.Header.Set("Content-Type", "application/json")
+			src, err := decodeSource(r, c.stored)
+			if c.wantRefusal {
+				var e *Error
+				if !errors.As(err, &e) || e.Property != "connection.ldap_base_dn" {
+					t.Fatalf("got %v, want a refusal naming connection.ldap_base_dn", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if src.Connection.LDAPBase != c.want {
+				t.Errorf("ldap_base %q, want %q", src.Connection.LDAPBase, c.want)
+			}
+		})
 	}
 }
