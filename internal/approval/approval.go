@@ -58,10 +58,14 @@ func (r Rule) Authorizes() bool {
 }
 
 // Audits reports whether the rule's authorizers may watch the connections and read their trails.
-func (r Rule) Audits() bool { return r.Permission == PermAudit || r.Permission == PermAuditAndAuthorize }
+func (r Rule) Audits() bool {
+	return r.Permission == PermAudit || r.Permission == PermAuditAndAuthorize
+}
 
 // Covers reports whether a user holding roles is a subject of the rule.
-func (r Rule) Covers(roles []string) bool { return r.SubjectGroup == "" || slices.Contains(roles, r.SubjectGroup) }
+func (r Rule) Covers(roles []string) bool {
+	return r.SubjectGroup == "" || slices.Contains(roles, r.SubjectGroup)
+}
 
 // Name describes the rule in errors and audit events: which role authorizes whom.
 func (r Rule) Name() string {
