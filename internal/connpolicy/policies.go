@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/approval"
 )
 
 // Sentinel errors of Admit. Callers check them with errors.Is; the error text names the policy where there is one.
@@ -79,6 +81,9 @@ type Decision struct {
 	Route     Route
 	// SourceAddress, when valid, is the local address upstream connections are made from (source_address fix).
 	SourceAddress netip.Addr
+	// AccessControl is access_control: who must approve the policy's new API sessions, and who may audit them.
+	// Empty means no approval and no auditors.
+	AccessControl []approval.Rule
 }
 
 // Rule is one channel policy rule. It allows a channel when it lists it, the user holds one of Roles (or Roles is
