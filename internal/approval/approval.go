@@ -263,3 +263,9 @@ func CheckComment(c string) error {
 	}
 	return nil
 }
+
+// MayDecide reports whether a user holding roles is an authorizer of the request (before the requirements of
+// Decide): the authorizer role of one of its authorizing rules.
+func (r Request) MayDecide(roles []string) bool {
+	return slices.ContainsFunc(r.Rules, func(x Rule) bool { return x.Authorizes() && slices.Contains(roles, x.Authorizer) })
+}

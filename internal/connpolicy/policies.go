@@ -133,6 +133,8 @@ type Policies struct {
 	rates     *RateCounter
 	retention Retention
 	quiet     map[string]bool
+	// access holds the access_control rules by policy key, only for policies that have some.
+	access map[string][]approval.Rule
 }
 
 // New builds a snapshot of cfg. rates counts connections against rate limits across snapshots; nil means a
@@ -146,6 +148,12 @@ func New(cfg Config, rates *RateCounter) *Policies {
 	for i := range p.conns {
 		if p.conns[i].Decision == nil {
 			p.conns[i].Decision = &Decision{PolicyKey: p.conns[i].Key, PolicyName: p.conns[i].Name}
+		}
+		if ac := p.conns[i].Decision.AccessControl; len(ac) > 0 {
+			if p.access == nil {
+				p.access = map[string][]approval.Rule{}
+			}
+			p.access[p.conns[i].Key] = slices.Clone(ac)
 		}
 	}
 	return p
@@ -205,6 +213,10 @@ func (c *Policy) matches(client netip.Addr, host string, addr netip.Addr, port i
 	}
 	return slices.ContainsFunc(c.Targets, func(t Target) bool { return t.Matches(host, addr) })
 }
+
+// AccessControl returns the access_control rules of the active policy with this key, nil for none. It is one map
+// lookup, for every request of the data plane.
+func (p *Policies) AccessControl(policyKey string) []approval.Rule { return p.access[policyKey] }
 
 // Retention returns how long closed sessions are kept.
 func (p *Policies) Retention() Retention {
