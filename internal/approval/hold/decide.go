@@ -95,7 +95,9 @@ func (s *Service) Sweep(ctx context.Context) error {
 }
 
 // Get returns an approval request.
-func (s *Service) Get(ctx context.Context, id string) (approval.Request, error) { return s.Store.Approval(ctx, id) }
+func (s *Service) Get(ctx context.Context, id string) (approval.Request, error) {
+	return s.Store.Approval(ctx, id)
+}
 
 // List returns approval requests newest first, optionally in one state; unless all is set, only those that a
 // holder of roles may decide.
