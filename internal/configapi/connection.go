@@ -213,8 +213,8 @@ func (a *accessControl) check(c *checker, f string) {
 }
 
 // rule is the entry as the approval model reads it.
-func (a *accessControl) rule() approval.Rule {
-	r := approval.Rule{Authorizer: a.Authorizer, Permission: a.Permission, RequireDifferentIP: a.RequireDifferentIP,
+func (a *accessControl) rule() connpolicy.AccessRule {
+	r := connpolicy.AccessRule{Authorizer: a.Authorizer, Permission: a.Permission, RequireDifferentIP: a.RequireDifferentIP,
 		RequireDifferentUsername: a.RequireDifferentUsername}
 	if a.Subject.Selection == "only" {
 		r.SubjectGroup = a.Subject.Group

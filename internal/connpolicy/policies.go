@@ -11,8 +11,6 @@ import (
 	"net/netip"
 	"slices"
 	"time"
-
-	"github.com/gatehouse-dev/gatehouse/internal/approval"
 )
 
 // Sentinel errors of Admit. Callers check them with errors.Is; the error text names the policy where there is one.
@@ -83,7 +81,15 @@ type Decision struct {
 	SourceAddress netip.Addr
 	// AccessControl is access_control: who must approve the policy's new API sessions, and who may audit them.
 	// Empty means no approval and no auditors.
-	AccessControl []approval.Rule
+	AccessControl []AccessRule
+}
+
+// AccessRule is one access_control entry: Authorizer (a role) may authorize and/or audit (Permission: audit,
+// authorize, audit_and_authorize) the sessions of users holding SubjectGroup (empty: everybody). Its fields are
+// those of approval.Rule, which is what the data plane converts it to.
+type AccessRule struct {
+	Authorizer, Permission, SubjectGroup         string
+	RequireDifferentIP, RequireDifferentUsername bool
 }
 
 // Rule is one channel policy rule. It allows a channel when it lists it, the user holds one of Roles (or Roles is
@@ -134,7 +140,7 @@ type Policies struct {
 	retention Retention
 	quiet     map[string]bool
 	// access holds the access_control rules by policy key, only for policies that have some.
-	access map[string][]approval.Rule
+	access map[string][]AccessRule
 }
 
 // New builds a snapshot of cfg. rates counts connections against rate limits across snapshots; nil means a
@@ -151,7 +157,7 @@ func New(cfg Config, rates *RateCounter) *Policies {
 		}
 		if ac := p.conns[i].Decision.AccessControl; len(ac) > 0 {
 			if p.access == nil {
-				p.access = map[string][]approval.Rule{}
+				p.access = map[string][]AccessRule{}
 			}
 			p.access[p.conns[i].Key] = slices.Clone(ac)
 		}
@@ -216,7 +222,7 @@ func (c *Policy) matches(client netip.Addr, host string, addr netip.Addr, port i
 
 // AccessControl returns the access_control rules of the active policy with this key, nil for none. It is one map
 // lookup, for every request of the data plane.
-func (p *Policies) AccessControl(policyKey string) []approval.Rule { return p.access[policyKey] }
+func (p *Policies) AccessControl(policyKey string) []AccessRule { return p.access[policyKey] }
 
 // Retention returns how long closed sessions are kept.
 func (p *Policies) Retention() Retention {

@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -339,4 +340,87 @@ func TestSessionApproval(t *testing.T) {
 			t.Fatalf("bad webhook: %d %s", status, body)
 		}
 	})
+}
+
+// TestSessionApprovalSubjectAndAudit: access_control applies to its subject group only, and an audit rule lets its
+// role read the connections it covers and their trails, and nothing else.
+func TestSessionApprovalSubjectAndAudit(t *testing.T) {
+	f := newFixture(t, testserver.Options{Configure: func(c *config.Config) { c.ApprovalWait = 2 * time.Second }})
+	gh := f.gh
+	perms := []string{"api-proxy-credentials-own"}
+	contractors := gh.Create(rolesAPI+"/roles", f.adm, map[string]any{"name": "contractors", "permissions": perms})
+	approvers := gh.Create(rolesAPI+"/roles", f.adm, map[string]any{"name": "approvers", "permissions": perms})
+	auditors := gh.Create(rolesAPI+"/roles", f.adm, map[string]any{"name": "auditors", "permissions": perms})
+	dave := userWithRole(t, f, "dave", f.alpha, f.roleID, contractors)
+	userWithRole(t, f, "bob", f.beta, f.roleID, approvers)
+	userWithRole(t, f, "erin", f.beta, auditors)
+	bob, erin := gh.Token("bob", userPassword), gh.Token("erin", userPassword)
+	cfg := newCfgAdmin(t, gh)
+	cfg.editDefault(func(b map[string]any) {
+		b["access_control"] = []map[string]any{
+			{"authorizer": "approvers", "permission": "authorize", "subject": map[string]any{"selection": "only", "group": "contractors"}},
+			{"authorizer": "auditors", "permission": "audit", "subject": map[string]any{"selection": "everybody"}},
+		}
+	})
+	base := "https://" + f.https.HostPort
+
+	// alice is no contractor: her session needs no approval.
+	c := f.credential(f.alpha, "staff", nil)
+	if st, body := f.do(f.client(false), "GET", base+"/api/staff", c.Secret, ""); st != http.StatusOK {
+		t.Fatalf("a session outside the subject group: %d %s", st, body)
+	}
+	// dave is: his waits, and passes once approved.
+	st, body := f.do(f.client(false), "GET", base+"/api/contractor", dave.Secret, "")
+	var pe proxyError
+	json.Unmarshal([]byte(body), &pe)
+	if st != http.StatusForbidden || pe.Code != "APPROVAL_PENDING" {
+		t.Fatalf("a contractor's session: %d %s", st, body)
+	}
+	for _, r := range f.https.Requests() {
+		if r.Path == "/api/contractor" {
+			t.Fatal("the contractor's request reached the target before approval")
+		}
+	}
+	gh.JSON("POST", approvalsAPI+"/"+pe.ApprovalID+"/decision", bob, map[string]string{"decision": "approve"}, http.StatusOK, nil)
+	if st, body := f.do(f.client(false), "GET", base+"/api/contractor", dave.Secret, ""); st != http.StatusOK {
+		t.Fatalf("after approval: %d %s", st, body)
+	}
+
+	// erin audits: she reads alice's connection and its trail, live and not, and nothing else.
+	sid := f.session(c.ID)
+	for _, p := range []string{"", "/trail"} {
+		if st, body := gh.Do("GET", connsAPI+"/connections/"+sid+p, erin, nil); st != http.StatusOK {
+			t.Fatalf("auditor GET connection%s: %d %s", p, st, body)
+		}
+	}
+	_, trail := gh.Do("GET", connsAPI+"/connections/"+sid+"/trail", erin, nil)
+	if !strings.Contains(string(trail), "/api/staff") {
+		t.Errorf("the auditor's trail lacks the exchange: %.1000s", trail)
+	}
+	req, _ := http.NewRequest("GET", gh.URL+connsAPI+"/connections/"+sid+"/trail/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+erin)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := gh.Client.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("auditor following the live trail: %d", resp.StatusCode)
+	}
+	for _, x := range []struct{ method, path string }{
+		{"GET", connsAPI + "/connections"},
+		{"GET", connsAPI + "/connections/" + sid + "/trail/verify"},
+		{"POST", connsAPI + "/terminate/connection/" + sid},
+		{"GET", proxyAPI + "/api-targets"},
+	} {
+		if st, body := gh.Do(x.method, x.path, erin, nil); st != http.StatusForbidden {
+			t.Errorf("auditor %s %s: %d %s, want 403", x.method, x.path, st, body)
+		}
+	}
+	// An authorizer without audit is no auditor.
+	if st, _ := gh.Do("GET", connsAPI+"/connections/"+sid+"/trail", bob, nil); st != http.StatusForbidden {
+		t.Errorf("an authorize-only role read a trail: %d", st)
+	}
 }

@@ -17,7 +17,17 @@ func (s *Server) newApprovals(log *slog.Logger) {
 	s.notifier = notify.New(notify.Stored(s.store), log.With("component", "notify"))
 	s.approvals = &hold.Service{
 		Store: s.store,
-		Rules: func(key string) []approval.Rule { return s.cfgapi.Policies().AccessControl(key) },
+		Rules: func(key string) []approval.Rule {
+			ac := s.cfgapi.Policies().AccessControl(key)
+			if len(ac) == 0 {
+				return nil
+			}
+			out := make([]approval.Rule, len(ac))
+			for i, r := range ac {
+				out[i] = approval.Rule(r)
+			}
+			return out
+		},
 		Roles: func(ctx context.Context, userID string) ([]string, error) {
 			roles, err := s.store.UserRoles(ctx, userID)
 			names := make([]string, 0, len(roles))

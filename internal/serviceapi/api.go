@@ -214,9 +214,10 @@ func (a *API) Routes(mux *http.ServeMux) {
 	const conns = "/connection-manager/api/v1"
 	handle("GET "+conns+"/connections", auth.ConnectionsView, a.listConnections)
 	handle("POST "+conns+"/connections/search", auth.ConnectionsView, a.searchConnections)
-	handle("GET "+conns+"/connections/{id}", auth.ConnectionsView, a.getConnection)
-	handle("GET "+conns+"/connections/{id}/trail", auth.ConnectionsTrails, a.connectionTrail)
-	handle("GET "+conns+"/connections/{id}/trail/stream", auth.ConnectionsTrails, a.connectionTrailStream)
+	// Auditors of a connection (access_control audit) may read it and its trail, live or not, and nothing else.
+	mux.Handle("GET "+conns+"/connections/{id}", a.guardConnection(auth.ConnectionsView, a.getConnection))
+	mux.Handle("GET "+conns+"/connections/{id}/trail", a.guardConnection(auth.ConnectionsTrails, a.connectionTrail))
+	mux.Handle("GET "+conns+"/connections/{id}/trail/stream", a.guardConnection(auth.ConnectionsTrails, a.connectionTrailStream))
 	handle("GET "+conns+"/connections/{id}/trail/verify", auth.ConnectionsTrails, a.verifyTrail)
 	handle("PUT "+conns+"/connections/{id}/legal-hold", auth.ConnectionsTrails, a.setLegalHold)
 	handle("POST "+conns+"/terminate/connection/{id}", auth.ConnectionsTerminate, a.terminateConnection)

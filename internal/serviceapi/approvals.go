@@ -175,3 +175,40 @@ func (a *API) putNotificationSettings(w http.ResponseWriter, r *http.Request) er
 	a.audit(r, "update", "notification-settings", "notifications", nil, s) // s.SMTP.Password is never marshalled
 	return a.getNotificationSettings(w, r)
 }
+
+// guardConnection is guard for the read routes of one connection ({id}): besides perm, being an auditor of the
+// connection (an access_control audit or audit_and_authorize rule of its connection policy that covers its user
+// names one of the caller's roles) lets the caller in, to that connection only.
+func (a *API) guardConnection(perm string, h handlerFunc) http.Handler {
+	return a.public(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := a.authenticate(r)
+		if err != nil {
+			return err
+		}
+		if !p.Permissions.Has(perm) && !a.auditorOf(r.Context(), p, r.PathValue("id")) {
+			return permissionDenied(perm)
+		}
+		return h(w, r.WithContext(withPrincipal(r.Context(), p)))
+	})
+}
+
+func (a *API) auditorOf(ctx context.Context, p *Principal, sessionID string) bool {
+	if a.Approvals == nil || p.Kind != auth.KindUser || sessionID == "" {
+		return false
+	}
+	sess, err := a.Store.Session(ctx, sessionID)
+	if err != nil || sess.ConnectionPolicy == "" {
+		return false
+	}
+	var userRoles []string
+	if sess.UserID != "" {
+		roles, err := a.Store.UserRoles(ctx, sess.UserID)
+		if err != nil {
+			return false
+		}
+		for _, r := range roles {
+			userRoles = append(userRoles, r.Name)
+		}
+	}
+	return a.Approvals.Auditor(sess.ConnectionPolicy, p.roleNames(), userRoles)
+}
