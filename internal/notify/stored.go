@@ -14,7 +14,7 @@ func Stored(st *store.Store) func(ctx context.Context) (Settings, error) {
 	return func(ctx context.Context) (Settings, error) {
 		body, pw, err := st.NotificationSettings(ctx)
 		if errors.Is(err, store.ErrNotExist) {
-			return Settings{}, nil
+			return withDefaults(Settings{}), nil
 		}
 		if err != nil {
 			return Settings{}, err
@@ -24,12 +24,13 @@ func Stored(st *store.Store) func(ctx context.Context) (Settings, error) {
 			return Settings{}, fmt.Errorf("notification settings: %w", err)
 		}
 		s.SMTP.Password = pw
-		return s, nil
+		return withDefaults(s), nil
 	}
 }
 
 // Save validates s and stores it; the SMTP password is sealed at rest, and a nil password keeps the stored one.
 func Save(ctx context.Context, st *store.Store, s Settings, password *string, actor string) error {
+	s = withDefaults(s)
 	check := s
 	if password != nil {
 		check.SMTP.Password = *password
@@ -39,15 +40,23 @@ func Save(ctx context.Context, st *store.Store, s Settings, password *string, ac
 	if err := check.Check(); err != nil {
 		return err
 	}
+	body, err := json.Marshal(s) // Password is json:"-": it goes sealed in its own column only
+	if err != nil {
+		return err
+	}
+	return st.SaveNotificationSettings(ctx, string(body), password, actor)
+}
+
+// withDefaults fills what a settings body may leave out: no lists are null, and the TLS mode is starttls.
+func withDefaults(s Settings) Settings {
 	if s.Webhooks == nil {
 		s.Webhooks = []Webhook{}
 	}
 	if s.SMTP.To == nil {
 		s.SMTP.To = []string{}
 	}
-	body, err := json.Marshal(s) // Password is json:"-": it goes sealed in its own column only
-	if err != nil {
-		return err
+	if s.SMTP.TLSMode == "" {
+		s.SMTP.TLSMode = TLSStartTLS
 	}
-	return st.SaveNotificationSettings(ctx, string(body), password, actor)
+	return s
 }

@@ -122,15 +122,15 @@ func approvalError(err error) *Error {
 	case errors.As(err, &ne):
 		return &Error{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: ne.Error(), Property: ne.Field, Err: err}
 	case errors.Is(err, approval.ErrSameUser):
-		return &Error{Status: http.StatusForbidden, Code: "APPROVAL_RULE", Message: err.Error(), Property: "require_different_username", Err: err}
+		return &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: err.Error(), Property: "require_different_username", Err: err}
 	case errors.Is(err, approval.ErrSameAddress):
-		return &Error{Status: http.StatusForbidden, Code: "APPROVAL_RULE", Message: err.Error(), Property: "require_different_ip", Err: err}
+		return &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: err.Error(), Property: "require_different_ip", Err: err}
 	case errors.Is(err, approval.ErrNotAuthorizer):
 		return &Error{Status: http.StatusForbidden, Code: "FORBIDDEN", Message: err.Error(), Err: err}
 	case errors.Is(err, approval.ErrDecided):
-		return &Error{Status: http.StatusConflict, Code: "ALREADY_DECIDED", Message: err.Error(), Err: err}
+		return &Error{Status: http.StatusConflict, Code: "CONFLICT", Message: err.Error(), Property: "state", Err: err}
 	case errors.Is(err, approval.ErrExpired):
-		return &Error{Status: http.StatusConflict, Code: "EXPIRED", Message: err.Error(), Err: err}
+		return &Error{Status: http.StatusConflict, Code: "CONFLICT", Message: err.Error(), Property: "expires", Err: err}
 	}
 	return nil
 }
