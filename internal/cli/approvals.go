@@ -14,7 +14,7 @@ var approvalColumns = []column{{"ID", "id"}, {"STATE", "state"}, {"REQUESTER", "
 
 // approvalsCmd is `gatehouse approvals`: API sessions waiting for an authorizer (access_control authorize).
 type approvalsCmd struct {
-	List    approvalListCmd   `cmd:"" help:"List approval requests you may decide (all of them with connections-view), newest first."`
+	List    approvalListCmd    `cmd:"" help:"List approval requests you may decide (all of them with connections-view), newest first."`
 	Approve approvalApproveCmd `cmd:"" help:"Approve a pending request: its session's held request goes on to the target."`
 	Reject  approvalRejectCmd  `cmd:"" help:"Reject a pending request: its session is refused for good."`
 }
