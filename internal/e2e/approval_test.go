@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -381,7 +382,29 @@ func TestSessionApprovalSubjectAndAudit(t *testing.T) {
 			t.Fatal("the contractor's request reached the target before approval")
 		}
 	}
-	gh.JSON("POST", approvalsAPI+"/"+pe.ApprovalID+"/decision", bob, map[string]string{"decision": "approve"}, http.StatusOK, nil)
+	// bob decides through the configuration API, SPS-style; erin (no authorizer) sees nothing there.
+	bobCfg, erinCfg := cfgLogin(t, gh, "bob"), cfgLogin(t, gh, "erin")
+	var list struct {
+		Items []struct{ Key string } `json:"items"`
+	}
+	json.Unmarshal(bobCfg.call("GET", "/api/approvals?state=pending", nil, http.StatusOK), &list)
+	if len(list.Items) != 1 || list.Items[0].Key != pe.ApprovalID {
+		t.Fatalf("configuration API approvals for bob: %+v", list)
+	}
+	json.Unmarshal(erinCfg.call("GET", "/api/approvals", nil, http.StatusOK), &list)
+	if len(list.Items) != 0 {
+		t.Fatalf("a non-authorizer lists approval requests: %+v", list)
+	}
+	erinCfg.call("POST", "/api/approvals/"+pe.ApprovalID, map[string]string{"decision": "approve"}, http.StatusNotFound)
+	var obj struct {
+		Key  string      `json:"key"`
+		Body approvalReq `json:"body"`
+	}
+	json.Unmarshal(bobCfg.call("POST", "/api/approvals/"+pe.ApprovalID, map[string]string{"decision": "approve", "comment": "ok"}, http.StatusOK), &obj)
+	if obj.Key != pe.ApprovalID || obj.Body.State != "approved" || obj.Body.Decider != "bob" {
+		t.Fatalf("configuration API decision: %+v", obj)
+	}
+	bobCfg.call("POST", "/api/approvals/"+pe.ApprovalID, map[string]string{"decision": "reject"}, http.StatusConflict)
 	if st, body := f.do(f.client(false), "GET", base+"/api/contractor", dave.Secret, ""); st != http.StatusOK {
 		t.Fatalf("after approval: %d %s", st, body)
 	}
@@ -423,4 +446,27 @@ func TestSessionApprovalSubjectAndAudit(t *testing.T) {
 	if st, _ := gh.Do("GET", connsAPI+"/connections/"+sid+"/trail", bob, nil); st != http.StatusForbidden {
 		t.Errorf("an authorize-only role read a trail: %d", st)
 	}
+}
+
+// cfgLogin is a configuration API session of a user, logged in with Basic as the reference scripts do.
+func cfgLogin(t *testing.T, gh *testserver.Instance, user string) *cfgAdmin {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := gh.Client.Transport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	a := &cfgAdmin{t: t, gh: gh, c: &http.Client{Jar: jar, Transport: tr, Timeout: 30 * time.Second}}
+	req, _ := http.NewRequest("GET", gh.URL+"/api/authentication", nil)
+	req.SetBasicAuth(user, userPassword)
+	resp, err := a.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("configuration API login of %s: %d", user, resp.StatusCode)
+	}
+	return a
 }

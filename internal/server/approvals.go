@@ -46,6 +46,7 @@ func (s *Server) newApprovals(log *slog.Logger) {
 	}
 	s.dp.proxy.Approvals = s.approvals
 	s.api.Approvals = s.approvals
+	s.cfgapi.Approvals = s.approvals
 }
 
 // Notifier is the server's notifier, for other features (role requests) that announce events.
