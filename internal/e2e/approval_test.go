@@ -470,3 +470,77 @@ func cfgLogin(t *testing.T, gh *testserver.Instance, user string) *cfgAdmin {
 	}
 	return a
 }
+
+// TestSessionApprovalCluster: a request held on node B is released by a decision made through node A's API (the
+// held request finds it in the shared database), and only then reaches the target.
+func TestSessionApprovalCluster(t *testing.T) {
+	f := newFixture(t, testserver.Options{Postgres: true})
+	b := f.joinNode(t)
+	gh := f.gh
+	approvers := gh.Create(rolesAPI+"/roles", f.adm, map[string]any{"name": "approvers", "permissions": []string{"api-proxy-credentials-own"}})
+	userWithRole(t, f, "bob", f.beta, f.roleID, approvers)
+	bob := gh.Token("bob", userPassword)
+	newCfgAdmin(t, gh).editDefault(func(m map[string]any) {
+		m["access_control"] = []map[string]any{{"authorizer": "approvers", "permission": "authorize", "subject": map[string]any{"selection": "everybody"}}}
+	})
+	base := "https://" + f.https.HostPort
+	c := f.credential(f.alpha, "clustered", nil)
+	// Node B has the commit once a probe of its own session is held there (the probe's client gives up quickly).
+	probe := f.clientFrom(t, b, "127.0.0.50")
+	probe.Timeout = 300 * time.Millisecond
+	within(t, "node B holds sessions for approval", 10*time.Second, func() bool {
+		req, _ := http.NewRequest("GET", base+"/api/probe", nil)
+		req.Header.Set("Authorization", "Bearer "+c.Secret)
+		resp, err := probe.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return false
+		}
+		return true
+	})
+	f.https.Reset() // probes sent before the commit applied on B passed; count only what follows
+	viaB := f.clientFrom(t, b, "127.0.0.2")
+	viaB.Timeout = 60 * time.Second
+	done := make(chan int, 1)
+	go func() {
+		st, _ := f.do(viaB, "GET", base+"/api/clustered", c.Secret, "")
+		done <- st
+	}()
+	var id string
+	waitFor(t, "the approval request of node B's session", func() bool {
+		var list struct {
+			Items []approvalReq `json:"items"`
+		}
+		gh.JSON("GET", approvalsAPI+"?state=pending", bob, nil, http.StatusOK, &list)
+		for _, r := range list.Items {
+			if strings.HasSuffix(r.RequestLine, "/api/clustered") {
+				id = r.ID
+				return true
+			}
+		}
+		return false
+	})
+	for _, r := range f.https.Requests() {
+		if r.Path == "/api/clustered" {
+			t.Fatal("the held request reached the target before the decision")
+		}
+	}
+	gh.JSON("POST", approvalsAPI+"/"+id+"/decision", bob, map[string]string{"decision": "approve"}, http.StatusOK, nil) // through node A
+	select {
+	case st := <-done:
+		if st != http.StatusOK {
+			t.Fatalf("node B's held request after approval on A: %d", st)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("node B's held request was not released by the decision on A")
+	}
+	n := 0
+	for _, r := range f.https.Requests() {
+		if r.Path == "/api/clustered" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the target saw the approved request %d times", n)
+	}
+}
