@@ -65,8 +65,11 @@ func (s *Server) approve(ctx context.Context, r *http.Request, rs *requestState,
 			e.msg = "this API session was not approved in time (approval request " + ae.RequestID + ")"
 		}
 		return e
-	case errors.Is(err, context.Canceled) && rs.clientCtx != nil && rs.clientCtx.Err() != nil:
+	case rs.clientCtx != nil && rs.clientCtx.Err() != nil:
 		return clientClosed(err)
+	case ctx.Err() != nil:
+		// The session ended (terminated, say) while its request waited.
+		return authFailure(&DeniedError{Reason: "session closed while waiting for approval: " + context.Cause(ctx).Error(), Grant: rs.grant}, level)
 	default:
 		return authFailure(err, level)
 	}
