@@ -94,7 +94,8 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 // rejected and expired sessions refused without reaching the target; require_different_username and
 // require_different_ip; the audit log, the trail, and notifications by webhook and a real SMTP server.
 func TestSessionApproval(t *testing.T) {
-	const wait, timeout = 4 * time.Second, 7 * time.Second
+	// The wait must outlast what the held-request subtests do meanwhile on a loaded machine (-race, argon2id logins).
+	const wait, timeout = 6 * time.Second, 10 * time.Second
 	f := newFixture(t, testserver.Options{Configure: func(c *config.Config) { c.ApprovalWait, c.ApprovalTimeout = wait, timeout }})
 	gh := f.gh
 
@@ -111,7 +112,8 @@ func TestSessionApproval(t *testing.T) {
 	approvers := gh.Create(rolesAPI+"/roles", f.adm, map[string]any{"name": "approvers", "permissions": []string{"api-proxy-credentials-own"}})
 	f.setRoles(f.roleID, approvers) // alice may approve too, but not her own sessions
 	userWithRole(t, f, "bob", f.beta, f.roleID, approvers)
-	alice, bob := gh.Token("alice", userPassword), gh.Token("bob", userPassword)
+	userWithRole(t, f, "carol", f.beta, f.roleID) // no authorizer
+	alice, bob, carol := gh.Token("alice", userPassword), gh.Token("bob", userPassword), gh.Token("carol", userPassword)
 
 	cfg := newCfgAdmin(t, gh)
 	cfg.editDefault(func(b map[string]any) {
@@ -199,9 +201,7 @@ func TestSessionApproval(t *testing.T) {
 			t.Fatalf("self-approval refused with %v", refusal)
 		}
 		// Someone who holds no authorizer role does not even see it.
-		carol := userWithRole(t, f, "carol", f.beta, f.roleID)
-		_ = carol
-		decide(gh.Token("carol", userPassword), req.ID, "approve", http.StatusNotFound)
+		decide(carol, req.ID, "approve", http.StatusNotFound)
 		got, _ := decide(bob, req.ID, "approve", http.StatusOK)
 		if got.State != "approved" || got.Decider != "bob" || got.DeciderAddress != "127.0.0.1" {
 			t.Fatalf("approval stored as %+v", got)
@@ -298,6 +298,19 @@ func TestSessionApproval(t *testing.T) {
 		}
 		if hitsOn("/api/same-ip") != 0 {
 			t.Fatal("an unapproved session reached the target")
+		}
+	})
+
+	t.Run("terminated while held", func(t *testing.T) {
+		c := f.credential(f.alpha, "terminated", nil)
+		res := async(f.approvalClient("127.0.0.2"), base+"/api/terminated", c.Secret)
+		req := pending(t, bob, "/api/terminated")
+		gh.JSON("POST", connsAPI+"/terminate/connection/"+req.SessionID, f.adm, nil, http.StatusOK, nil)
+		if r := <-res; r.status != http.StatusForbidden {
+			t.Fatalf("held request of a terminated session: %d %s", r.status, r.body)
+		}
+		if hitsOn("/api/terminated") != 0 {
+			t.Fatal("a terminated session's held request reached the target")
 		}
 	})
 
