@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
-	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/approval"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
@@ -126,15 +124,4 @@ func (s *Service) Auditor(policyKey string, roles, requesterRoles []string) bool
 		return false
 	}
 	return approval.Auditor(s.Rules(policyKey), roles, requesterRoles)
-}
-
-// DeciderFor builds the Decider of a management API caller.
-func DeciderFor(id, name string, roles []*model.Role, addr netip.Addr) approval.Decider {
-	d := approval.Decider{ID: id, Name: name, Address: addr}
-	for _, r := range roles {
-		if !slices.Contains(d.Roles, r.Name) {
-			d.Roles = append(d.Roles, r.Name)
-		}
-	}
-	return d
 }
