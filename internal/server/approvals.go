@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/approval"
 	"github.com/gatehouse-dev/gatehouse/internal/approval/hold"
+	"github.com/gatehouse-dev/gatehouse/internal/jit"
 	"github.com/gatehouse-dev/gatehouse/internal/notify"
 	"github.com/gatehouse-dev/gatehouse/internal/sessions"
 )
@@ -51,6 +52,23 @@ func (s *Server) newApprovals(log *slog.Logger) {
 
 // Notifier is the server's notifier, for other features (role requests) that announce events.
 func (s *Server) Notifier() *notify.Notifier { return s.notifier }
+
+// workflowEvent is the notification of a just-in-time role request's event (jit.Engine.OnEvent).
+func workflowEvent(e jit.Event) notify.Event {
+	r := e.Request
+	ev := notify.Event{Kind: e.Kind, Source: "workflow", RequestID: r.ID, Comment: r.Comment, Time: e.Time,
+		Decider: e.Actor.DisplayName}
+	if r.Requester != nil {
+		ev.Requester = r.Requester.DisplayName
+	}
+	if r.RequestedRole != nil {
+		ev.Role = r.RequestedRole.Name
+	}
+	if r.GrantEnd != nil {
+		ev.Until = *r.GrantEnd
+	}
+	return ev
+}
 
 // runApprovals delivers notifications and expires approval requests that nobody waits for any more.
 func (s *Server) runApprovals(ctx context.Context) {

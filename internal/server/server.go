@@ -186,6 +186,7 @@ func (s *Server) open(ctx context.Context, opts Options) error {
 	s.dir = &directory.Directory{Store: s.store, Log: log.With("component", "directory"), OnChange: s.changed}
 	s.api.Directory = s.dir
 	s.jit = &jit.Engine{Store: s.store, Log: log.With("component", "workflow-engine"), OnChange: s.changed}
+	s.jit.OnEvent = func(ctx context.Context, e jit.Event) { _ = s.notifier.Send(ctx, workflowEvent(e)) } // queued, never blocks
 	s.api.Workflows = s.jit
 	extCA, err := s.loadExtenderCA(ctx)
 	if err != nil {
