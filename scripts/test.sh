@@ -38,6 +38,7 @@ APT_PACKAGES=(
 	iproute2         # extender tests: ip netns and veth pairs (internal/extender)
 	nodejs           # the README walk-through's Node client (internal/e2e TestREADMEWalkthrough)
 	systemd          # systemd-analyze verify/security of packaging/systemd/gatehouse.service
+	python3-aiosmtpd # approval notifications by e-mail (internal/notify/smtptest runs its own aiosmtpd)
 )
 # kubectl for the walk-through: Debian's kubernetes-client, unless some kubectl is installed already (another
 # package's /usr/bin/kubectl would conflict with it).

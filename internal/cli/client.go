@@ -15,6 +15,7 @@ type clientCommands struct {
 	Connect     connectCmd     `cmd:"" group:"Client" help:"Forward a local plain-HTTP port to a target through the gateway with your credential."`
 	Sessions    sessionsCmd    `cmd:"" group:"Client" help:"List, show and terminate the proxy's API sessions."`
 	Trail       trailCmd       `cmd:"" group:"Client" help:"Read, export, follow and verify session trails."`
+	Approvals   approvalsCmd   `cmd:"" group:"Client" help:"List, approve and reject API sessions waiting for an authorizer (four-eyes)."`
 	Sources     sourcesCmd     `cmd:"" group:"Client" help:"Manage user sources (LDAP, AD, OIDC, ...), start syncs and see their status."`
 	Hosts       hostsCmd       `cmd:"" group:"Client" help:"Manage the host store: hosts with their addresses, services and tags."`
 	Extenders   extendersCmd   `cmd:"" group:"Client" help:"Manage extenders: agents that reach APIs in networks the gateway cannot route to."`

@@ -38,6 +38,8 @@ type Config struct {
 	BodyReadTimeout         time.Duration `name:"body-read-timeout" env:"GATEHOUSE_BODY_READ_TIMEOUT" default:"30s" help:"Longest wait for each read of a request body before the request is refused with 408."`
 	TLSHandshakeTimeout     time.Duration `name:"tls-handshake-timeout" env:"GATEHOUSE_TLS_HANDSHAKE_TIMEOUT" default:"10s" help:"Longest TLS handshake with a client (intercepted tunnels) or a target."`
 	LeafMintsPerSecond      float64       `name:"leaf-mints-per-second" env:"GATEHOUSE_LEAF_MINTS_PER_SECOND" default:"50" help:"Leaf certificates minted per second for intercepted hosts, with bursts of twice as many; cached leaves do not count (0: no limit)."`
+	ApprovalWait            time.Duration `name:"approval-wait" env:"GATEHOUSE_APPROVAL_WAIT" default:"30s" help:"How long the first request of an API session that needs approval (access_control authorize) is held for a decision before it is refused as pending."`
+	ApprovalTimeout         time.Duration `name:"approval-timeout" env:"GATEHOUSE_APPROVAL_TIMEOUT" default:"15m" help:"How long an approval request stays pending before it expires; the session is then refused for good."`
 	NodeTimeout             time.Duration `name:"node-timeout" env:"GATEHOUSE_NODE_TIMEOUT" default:"10s" help:"In a cluster: how long a node's heartbeat may be missing before the other nodes close its sessions."`
 	DBMaxConns              int           `name:"db-max-conns" env:"GATEHOUSE_DB_MAX_CONNS" default:"0" help:"PostgreSQL: connections of this node's query pool; a query beyond them waits for one as long as its request may (0: 4 per GOMAXPROCS, at least 4). The change feed and leadership hold one connection each on top."`
 	DBMaxIdleConns          int           `name:"db-max-idle-conns" env:"GATEHOUSE_DB_MAX_IDLE_CONNS" default:"0" help:"PostgreSQL: pooled connections kept open while idle (0: as many as --db-max-conns)."`
@@ -114,6 +116,12 @@ func (c *Config) Validate() error {
 				bad(f.flag, err.Error())
 			}
 		}
+	}
+	if c.ApprovalWait < 0 || c.ApprovalWait > 10*time.Minute {
+		bad("approval-wait", "must be between 0 (the default, 30s) and 10m")
+	}
+	if c.ApprovalTimeout < 0 || c.ApprovalTimeout > 7*24*time.Hour {
+		bad("approval-timeout", "must be between 0 (the default, 15m) and 168h")
 	}
 	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
 		bad("token-ttl", "must be between 1m and 24h")

@@ -45,6 +45,8 @@ type Service struct {
 	// Terminate ends an API session of the proxy (the sessions manager's Terminate); nil makes
 	// DELETE /api/active-sessions answer 404 for every id.
 	Terminate func(ctx context.Context, id, reason string) error
+	// Approvals serves /api/approvals (session approvals); nil answers 404 there.
+	Approvals serviceapi.Approvals
 	// OnCommit, if set, runs after every successful commit, once Policies returns the new snapshot.
 	OnCommit func()
 	// Now returns the current time; nil means time.Now.
@@ -141,6 +143,9 @@ var permissionTable = []access{
 	{transactionPath, http.MethodDelete, auth.ConfigManage},
 	{"/api/audit", http.MethodGet, auth.ConnectionsView},
 	{"/api/active-sessions", http.MethodDelete, auth.ConnectionsTerminate},
+	// Session approvals: any user; the access_control rules decide what each sees and may decide.
+	{approvalsPath, http.MethodGet, ""},
+	{approvalsPath, http.MethodPost, ""},
 }
 
 // lookupAccess finds the row governing method on path; ok is false when no row allows the method at all.
@@ -190,6 +195,8 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/transaction/changes", s.serve(s.transactionChanges))
 	mux.Handle("/api/audit/sessions", s.serve(s.auditSessions))
 	mux.Handle("/api/active-sessions", s.serve(s.terminateSession))
+	mux.Handle(approvalsPath, s.serve(s.approvals))
+	mux.Handle(approvalsPath+"/", s.serve(s.approvals))
 	// The tree: /api, /api/audit and everything under /api/configuration are served from the node table.
 	mux.Handle("/api", s.serve(s.tree))
 	mux.Handle("/api/", s.serve(s.tree))

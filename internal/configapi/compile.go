@@ -101,6 +101,9 @@ func (s *Service) compileConn(ctx context.Context, v *configView, key string, c 
 		}
 		d.Rules = append(d.Rules, cr)
 	}
+	for _, ac := range c.AccessControl {
+		d.AccessControl = append(d.AccessControl, ac.rule())
+	}
 	if err := s.compileTransport(ctx, v, c, d); err != nil {
 		return cc, fmt.Errorf("connection %s: %w", key, err)
 	}

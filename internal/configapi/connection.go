@@ -3,13 +3,16 @@ package configapi
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/approval"
 	"github.com/gatehouse-dev/gatehouse/internal/connpolicy"
 )
 
 // connection is /api/configuration/http/connections: which clients may reach which targets through the proxy,
 // and the policies that then apply. Fields follow the reference; those Gatehouse does not act on (server_address
-// other than original, source_address, indexing, access_control) are validated and kept.
+// other than original, source_address, indexing) are validated and kept. access_control makes sessions wait for
+// an authorizer's approval (internal/approval) and lets auditors watch them.
 type connection struct {
 	Name                   string            `json:"name"`
 	Active                 bool              `json:"active"`
@@ -187,6 +190,38 @@ type accessControl struct {
 	} `json:"subject"`
 }
 
+// check validates one access_control entry. Authorizer and subject group are Gatehouse role names.
+func (a *accessControl) check(c *checker, f string) {
+	if strings.TrimSpace(a.Authorizer) == "" {
+		c.fail(f+".authorizer", "must name the role (usergroup) that authorizes or audits")
+	}
+	c.oneOf(f+".permission", a.Permission, approval.PermAudit, approval.PermAuthorize, approval.PermAuditAndAuthorize)
+	if a.Permission == approval.PermAudit && (a.RequireDifferentIP || a.RequireDifferentUsername) {
+		c.fail(f+".permission", "require_different_ip and require_different_username only apply to authorize and audit_and_authorize")
+	}
+	c.oneOf(f+".subject.selection", a.Subject.Selection, "everybody", "only")
+	switch a.Subject.Selection {
+	case "only":
+		if strings.TrimSpace(a.Subject.Group) == "" {
+			c.fail(f+".subject.group", "is required when selection is only")
+		}
+	case "everybody":
+		if a.Subject.Group != "" {
+			c.fail(f+".subject.group", "only applies when selection is only")
+		}
+	}
+}
+
+// rule is the entry as the approval model reads it.
+func (a *accessControl) rule() connpolicy.AccessRule {
+	r := connpolicy.AccessRule{Authorizer: a.Authorizer, Permission: a.Permission, RequireDifferentIP: a.RequireDifferentIP,
+		RequireDifferentUsername: a.RequireDifferentUsername}
+	if a.Subject.Selection == "only" {
+		r.SubjectGroup = a.Subject.Group
+	}
+	return r
+}
+
 // defaultIndexingPriority is the one indexing.priority Gatehouse accepts.
 const defaultIndexingPriority = 3
 
@@ -240,10 +275,8 @@ func (n *connection) check(c *checker) {
 	}
 	n.checkRouting(c)
 	n.checkTransport(c)
-	if len(n.AccessControl) > 0 {
-		// Four-eyes authorization and auditor groups are not implemented: a non-empty list would be kept without
-		// effect.
-		c.unsupported("access_control", "Gatehouse does not support access_control (four-eyes authorization); leave the list empty")
+	for i, ac := range n.AccessControl {
+		ac.check(c, fmt.Sprintf("access_control[%d]", i))
 	}
 	if n.Indexing.Priority < 0 || n.Indexing.Priority > 5 {
 		c.fail("indexing.priority", "must be between 0 and 5")

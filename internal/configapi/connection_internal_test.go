@@ -16,7 +16,12 @@ func TestConnectionFieldsRefused(t *testing.T) {
 	tests := []struct {
 		name, body, code, field string
 	}{
-		{"access_control", `,"access_control":[{"authorizer":"ops","permission":"audit","subject":{"selection":"everybody"}}]`, CodeNotSupported, "access_control"},
+		{"access_control permission", `,"access_control":[{"authorizer":"ops","permission":"approve","subject":{"selection":"everybody"}}]`, CodeSemanticError, "access_control[0].permission"},
+		{"access_control authorizer", `,"access_control":[{"authorizer":" ","permission":"authorize","subject":{"selection":"everybody"}}]`, CodeSemanticError, "access_control[0].authorizer"},
+		{"access_control group", `,"access_control":[{"authorizer":"ops","permission":"authorize","subject":{"selection":"only"}}]`, CodeSemanticError, "access_control[0].subject.group"},
+		{"access_control group with everybody", `,"access_control":[{"authorizer":"ops","permission":"authorize","subject":{"selection":"everybody","group":"x"}}]`, CodeSemanticError, "access_control[0].subject.group"},
+		{"access_control audit with a rule", `,"access_control":[{"authorizer":"ops","permission":"audit","require_different_ip":true,"subject":{"selection":"everybody"}}]`, CodeSemanticError, "access_control[0].permission"},
+		{"access_control selection", `,"access_control":[{"authorizer":"ops","permission":"audit","subject":{"selection":"some"}}]`, CodeSemanticError, "access_control[0].subject.selection"},
 		{"ldap_server policy", `,"policies":{"channel_policy":"-1","settings":"-1","audit_policy":"-1","authentication_policy":"-1","ldap_server":"-1"}`, CodeNotSupported, "policies.ldap_server"},
 		{"source original", `,"source_address":{"selection":"original"}`, CodeNotSupported, "source_address.selection"},
 		{"custom_dns", `,"server_address":{"selection":"inband","custom_dns":"x","domains":[{"domain":{"selection":"domain","value":"*"},"port":0}]}`, CodeNotSupported, "server_address.custom_dns"},

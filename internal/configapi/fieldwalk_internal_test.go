@@ -401,4 +401,10 @@ var companions = map[string]map[string]any{
 	"http/options:channel_database_cleanup.enabled":                               {"channel_database_cleanup.days": 30.0},
 	"http/connections:transport_security.host_certification_method.signing_ca":    {"transport_security.host_certification_method.selection": "generate"},
 	"http/connections:transport_security.host_certification_method.x509_identity": {"transport_security.host_certification_method.selection": "fix"},
+	"http/connections:access_control[].authorizer":                                {"access_control[].permission": "authorize", "access_control[].subject.selection": "everybody"},
+	"http/connections:access_control[].permission":                                {"access_control[].authorizer": "approvers", "access_control[].subject.selection": "everybody"},
+	"http/connections:access_control[].require_different_ip":                      {"access_control[].authorizer": "approvers", "access_control[].permission": "authorize", "access_control[].subject.selection": "everybody"},
+	"http/connections:access_control[].require_different_username":                {"access_control[].authorizer": "approvers", "access_control[].permission": "authorize", "access_control[].subject.selection": "everybody"},
+	"http/connections:access_control[].subject.selection":                         {"access_control[].authorizer": "approvers", "access_control[].permission": "authorize"},
+	"http/connections:access_control[].subject.group":                             {"access_control[].authorizer": "approvers", "access_control[].permission": "authorize", "access_control[].subject.selection": "only"},
 }

@@ -43,6 +43,12 @@ var enforcedConfigFields = map[string]string{
 	"http/connections:channel_database_cleanup.days":    "e2e.TestRetention",
 	"http/options:channel_database_cleanup.enabled":     "e2e.TestRetention",
 	"http/options:channel_database_cleanup.days":        "e2e.TestRetention",
+
+	// Four-eyes approval and auditors (access_control).
+	"http/connections:access_control[].authorizer":                 "e2e.TestSessionApproval",
+	"http/connections:access_control[].require_different_ip":       "e2e.TestSessionApproval",
+	"http/connections:access_control[].require_different_username": "e2e.TestSessionApproval",
+	"http/connections:access_control[].subject.group":              "e2e.TestSessionApprovalSubjectAndAudit",
 }
 
 // ownedElsewhere lists, by kind:path prefix, fields other branches are making take effect right now. The lead

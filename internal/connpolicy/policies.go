@@ -79,6 +79,17 @@ type Decision struct {
 	Route     Route
 	// SourceAddress, when valid, is the local address upstream connections are made from (source_address fix).
 	SourceAddress netip.Addr
+	// AccessControl is access_control: who must approve the policy's new API sessions, and who may audit them.
+	// Empty means no approval and no auditors.
+	AccessControl []AccessRule
+}
+
+// AccessRule is one access_control entry: Authorizer (a role) may authorize and/or audit (Permission: audit,
+// authorize, audit_and_authorize) the sessions of users holding SubjectGroup (empty: everybody). Its fields are
+// those of approval.Rule, which is what the data plane converts it to.
+type AccessRule struct {
+	Authorizer, Permission, SubjectGroup         string
+	RequireDifferentIP, RequireDifferentUsername bool
 }
 
 // Rule is one channel policy rule. It allows a channel when it lists it, the user holds one of Roles (or Roles is
@@ -128,6 +139,8 @@ type Policies struct {
 	rates     *RateCounter
 	retention Retention
 	quiet     map[string]bool
+	// access holds the access_control rules by policy key, only for policies that have some.
+	access map[string][]AccessRule
 }
 
 // New builds a snapshot of cfg. rates counts connections against rate limits across snapshots; nil means a
@@ -141,6 +154,12 @@ func New(cfg Config, rates *RateCounter) *Policies {
 	for i := range p.conns {
 		if p.conns[i].Decision == nil {
 			p.conns[i].Decision = &Decision{PolicyKey: p.conns[i].Key, PolicyName: p.conns[i].Name}
+		}
+		if ac := p.conns[i].Decision.AccessControl; len(ac) > 0 {
+			if p.access == nil {
+				p.access = map[string][]AccessRule{}
+			}
+			p.access[p.conns[i].Key] = slices.Clone(ac)
 		}
 	}
 	return p
@@ -200,6 +219,10 @@ func (c *Policy) matches(client netip.Addr, host string, addr netip.Addr, port i
 	}
 	return slices.ContainsFunc(c.Targets, func(t Target) bool { return t.Matches(host, addr) })
 }
+
+// AccessControl returns the access_control rules of the active policy with this key, nil for none. It is one map
+// lookup, for every request of the data plane.
+func (p *Policies) AccessControl(policyKey string) []AccessRule { return p.access[policyKey] }
 
 // Retention returns how long closed sessions are kept.
 func (p *Policies) Retention() Retention {

@@ -116,6 +116,8 @@ func (c *Console) Routes(mux *http.ServeMux) error {
 	mux.Handle("GET /monitor/users/{id}/terminate", c.page(c.confirmTerminateUser))
 	mux.Handle("POST /monitor/users/{id}/terminate", c.page(c.terminateUser))
 	mux.Handle("GET /monitor/audit", c.page(c.audit))
+	mux.Handle("GET /approvals", c.page(c.approvals))
+	mux.Handle("POST /approvals/{id}", c.page(c.decideApproval))
 
 	mux.Handle("GET /admin/targets", c.page(c.targets))
 	mux.Handle("GET /admin/targets/new", c.page(c.newTarget))

@@ -42,6 +42,7 @@ type menuEntry struct {
 // menu is the console's navigation, in order. A new page adds its line here; the layout groups items by section.
 var menu = []menuEntry{
 	{"", navItem{"Account", "My access", "/access"}},
+	{"", navItem{"Account", "Approvals", "/approvals"}},
 	{auth.ConnectionsView, navItem{"Monitoring", "Connections", "/monitor/connections"}},
 	{auth.AuditView, navItem{"Monitoring", "Audit events", "/monitor/audit"}},
 	{auth.APITargetsView, navItem{"Administration", "API targets", "/admin/targets"}},

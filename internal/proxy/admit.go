@@ -96,6 +96,9 @@ func (s *Server) admit(r *http.Request, tun *tunnel, rs *requestState, track *tr
 		}
 		ctx, rs.active, rs.sessionCtx = sctx, active, sctx
 	}
+	if err := s.approve(ctx, r, rs, level); err != nil {
+		return nil, err
+	}
 	return ctx, nil
 }
 

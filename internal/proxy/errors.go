@@ -66,6 +66,8 @@ type httpError struct {
 	reason string
 	// retryAfter, if set, is sent as Retry-After (seconds).
 	retryAfter string
+	// approvalID, if set, is the approval request the client waits for (approval_request_id).
+	approvalID string
 }
 
 // logReason is what the log, trail and audit event say about the failure.
@@ -165,7 +167,8 @@ func writeError(w http.ResponseWriter, e *httpError, requestID string) {
 		ErrorCode    string `json:"error_code"`
 		ErrorMessage string `json:"error_message"`
 		RequestID    string `json:"request_id,omitempty"`
-	}{e.errCode, e.msg, requestID})
+		ApprovalID   string `json:"approval_request_id,omitempty"`
+	}{e.errCode, e.msg, requestID, e.approvalID})
 	body = append(body, '\n')
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))

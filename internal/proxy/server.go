@@ -32,6 +32,8 @@ type Server struct {
 	Authorizer Authorizer
 	// Sessions groups requests into API sessions. Nil tracks none.
 	Sessions Sessions
+	// Approvals holds the requests of sessions that need an authorizer's approval. Nil holds none.
+	Approvals Approvals
 	// Recorder records exchanges of audited targets. Nil refuses every
 	// request to an audited target (fail closed).
 	Recorder Recorder

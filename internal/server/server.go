@@ -14,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/approval/hold"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/cluster"
@@ -25,6 +26,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/gate"
 	"github.com/gatehouse-dev/gatehouse/internal/jit"
 	"github.com/gatehouse-dev/gatehouse/internal/limits"
+	"github.com/gatehouse-dev/gatehouse/internal/notify"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
@@ -53,6 +55,9 @@ type Server struct {
 	// jit ends role grants when their windows close; its events (OnEvent) are where notifications attach.
 	jit     *jit.Engine
 	closers []func(context.Context) error
+
+	approvals *hold.Service
+	notifier  *notify.Notifier
 }
 
 // Options are what Run needs besides the configuration.
@@ -176,10 +181,12 @@ func (s *Server) open(ctx context.Context, opts Options) error {
 	}
 	s.dp.gate.Connections = s.cfgapi.Policies
 	s.api.AuditTrailDownloads = func(key string) bool { return s.cfgapi.Policies().AuditTrailDownloads(key) }
+	s.newApprovals(log)
 	s.newRetention(log)
 	s.dir = &directory.Directory{Store: s.store, Log: log.With("component", "directory"), OnChange: s.changed}
 	s.api.Directory = s.dir
 	s.jit = &jit.Engine{Store: s.store, Log: log.With("component", "workflow-engine"), OnChange: s.changed}
+	s.jit.OnEvent = func(ctx context.Context, e jit.Event) { _ = s.notifier.Send(ctx, workflowEvent(e)) } // queued, never blocks
 	s.api.Workflows = s.jit
 	extCA, err := s.loadExtenderCA(ctx)
 	if err != nil {
@@ -347,6 +354,7 @@ func (s *Server) Serve(ctx context.Context, ready func(*Server)) error {
 	// The node's jobs include the directory syncs, which run on the cluster's leader only.
 	go func() { s.runNode(runCtx); close(dirDone) }()
 	go s.reloadConfigPeriodically(runCtx)
+	go s.runApprovals(runCtx)
 	s.log.Info("gatehouse started", "api", s.APIAddr(), "proxy", s.ProxyAddr(), "metrics", s.MetricsAddr(),
 		"database", s.store.Dialect(), "data_dir", s.cfg.DataDir, "node", s.node.ID)
 	if ready != nil {

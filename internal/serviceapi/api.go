@@ -68,6 +68,8 @@ type API struct {
 	Peers Peers
 	// TrailIndex answers trail searches; nil means Store.
 	TrailIndex TrailSearcher
+	// Approvals serves session approvals (access_control); nil answers their routes with 404.
+	Approvals Approvals
 	// AuditTrailDownloads says whether reading a trail of a session admitted by the connection policy with this
 	// key is audited (log_audit_trail_downloads); nil audits every read.
 	AuditTrailDownloads func(policyKey string) bool
@@ -212,13 +214,21 @@ func (a *API) Routes(mux *http.ServeMux) {
 	const conns = "/connection-manager/api/v1"
 	handle("GET "+conns+"/connections", auth.ConnectionsView, a.listConnections)
 	handle("POST "+conns+"/connections/search", auth.ConnectionsView, a.searchConnections)
-	handle("GET "+conns+"/connections/{id}", auth.ConnectionsView, a.getConnection)
-	handle("GET "+conns+"/connections/{id}/trail", auth.ConnectionsTrails, a.connectionTrail)
-	handle("GET "+conns+"/connections/{id}/trail/stream", auth.ConnectionsTrails, a.connectionTrailStream)
+	// Auditors of a connection (access_control audit) may read it and its trail, live or not, and nothing else.
+	mux.Handle("GET "+conns+"/connections/{id}", a.guardConnection(auth.ConnectionsView, a.getConnection))
+	mux.Handle("GET "+conns+"/connections/{id}/trail", a.guardConnection(auth.ConnectionsTrails, a.connectionTrail))
+	mux.Handle("GET "+conns+"/connections/{id}/trail/stream", a.guardConnection(auth.ConnectionsTrails, a.connectionTrailStream))
 	handle("GET "+conns+"/connections/{id}/trail/verify", auth.ConnectionsTrails, a.verifyTrail)
 	handle("PUT "+conns+"/connections/{id}/legal-hold", auth.ConnectionsTrails, a.setLegalHold)
 	handle("POST "+conns+"/terminate/connection/{id}", auth.ConnectionsTerminate, a.terminateConnection)
 	handle("POST "+conns+"/terminate/user/{user_id}", auth.ConnectionsTerminate, a.terminateUser)
+
+	// Session approvals (four-eyes, access_control): anyone may ask, the approval rules decide who sees and decides.
+	handle("GET "+proxy+"/approvals", anyPerm, a.listApprovals)
+	handle("GET "+proxy+"/approvals/{id}", anyPerm, a.getApproval)
+	handle("POST "+proxy+"/approvals/{id}/decision", anyPerm, a.decideApproval)
+	handle("GET /settings/api/v1/settings/notifications", auth.SettingsView, a.getNotificationSettings)
+	handle("PUT /settings/api/v1/settings/notifications", auth.SettingsManage, a.putNotificationSettings)
 
 	handle("GET /audit/api/v1/events", auth.AuditView, a.listAudit)
 	handle("POST /trail-index/api/v1/index/search", auth.ConnectionsTrails, a.searchTrailIndex)

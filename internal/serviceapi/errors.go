@@ -98,6 +98,9 @@ func toError(err error) *Error {
 	var fe *model.FieldError
 	var pe policy.FieldError
 	var pes policy.FieldErrors
+	if ae := approvalError(err); ae != nil {
+		return ae
+	}
 	switch {
 	case errors.As(err, &e):
 		return e

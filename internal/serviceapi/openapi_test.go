@@ -668,6 +668,7 @@ func exercise(t *testing.T, cl *client) {
 
 	exerciseMFA(t, cl, adm)
 	exerciseWorkflows(t, cl, adm)
+	exerciseApprovals(t, cl, adm)
 
 	// Last, since it locks out this source address: repeated failures are answered 429.
 	for i := 0; ; i++ {

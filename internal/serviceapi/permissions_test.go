@@ -307,6 +307,15 @@ func routeTable() []route {
 
 		{pattern: "GET " + auditPath, perm: auth.AuditView, path: fixed(auditPath), wantOK: 200},
 
+		// Session approvals: any user may ask; the approval rules, not a permission, decide what they see.
+		{pattern: "GET " + p + "/approvals", perm: authenticated, path: fixed(p + "/approvals"), wantOK: 200},
+		{pattern: "GET " + p + "/approvals/{id}", perm: authenticated, path: fixed(p + "/approvals/no-such-id")},
+		{pattern: "POST " + p + "/approvals/{id}/decision", perm: authenticated, path: fixed(p + "/approvals/no-such-id/decision"),
+			body: func(*matrixEnv) any { return map[string]any{"decision": "approve"} }},
+		{pattern: "GET /settings/api/v1/settings/notifications", perm: auth.SettingsView, path: fixed("/settings/api/v1/settings/notifications"), wantOK: 200},
+		{pattern: "PUT /settings/api/v1/settings/notifications", perm: auth.SettingsManage, path: fixed("/settings/api/v1/settings/notifications"), wantOK: 200,
+			body: func(*matrixEnv) any { return map[string]any{"webhooks": []any{}} }},
+
 		// The PrivX SDK's routes (privx.go, authcode.go).
 		{pattern: "GET /auth/api/v1/oauth/authorize", perm: public},
 		{pattern: "POST /auth/api/v1/login", perm: public},

@@ -151,6 +151,14 @@ func sessionKey(g *proxy.Grant, client netip.AddrPort) string {
 
 type sessionCtxKey struct{}
 
+// SessionID returns the id of the API session whose request context Begin returned, "" for any other context.
+func SessionID(ctx context.Context) string {
+	if s, _ := ctx.Value(sessionCtxKey{}).(*Session); s != nil {
+		return s.row.ID
+	}
+	return ""
+}
+
 // Begin implements proxy.Sessions.
 func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPort) (context.Context, proxy.ActiveRequest, error) {
 	if g == nil || g.Target == nil {
