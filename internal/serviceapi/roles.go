@@ -46,11 +46,11 @@ type privxRoleFields struct {
 	Type           json.RawMessage `json:"type" why:"Gatehouse roles have no type (AWS roles are not supported)"`
 	ARN            json.RawMessage `json:"arn" why:"AWS roles are not supported"`
 	AWSSource      json.RawMessage `json:"source" why:"AWS roles are not supported"`
-	GrantType      json.RawMessage `json:"grant_type" why:"time-limited role grants are not supported"`
-	GrantStart     json.RawMessage `json:"grant_start" why:"time-limited role grants are not supported"`
-	GrantEnd       json.RawMessage `json:"grant_end" why:"time-limited role grants are not supported"`
-	GrantPeriods   json.RawMessage `json:"grant_validity_periods" why:"time-limited role grants are not supported"`
-	FloatingLength json.RawMessage `json:"floating_length" why:"floating role grants are not supported"`
+	GrantType      json.RawMessage `json:"grant_type" why:"a role is granted for a time through a workflow request (/workflow-engine/api/v1/requests), not on the role"`
+	GrantStart     json.RawMessage `json:"grant_start" why:"a role is granted for a time through a workflow request (/workflow-engine/api/v1/requests), not on the role"`
+	GrantEnd       json.RawMessage `json:"grant_end" why:"a role is granted for a time through a workflow request (/workflow-engine/api/v1/requests), not on the role"`
+	GrantPeriods   json.RawMessage `json:"grant_validity_periods" why:"a role is granted for a time through a workflow request (/workflow-engine/api/v1/requests), not on the role"`
+	FloatingLength json.RawMessage `json:"floating_length" why:"a role is granted for a floating time through a workflow request (/workflow-engine/api/v1/requests), not on the role"`
 	Tags           json.RawMessage `json:"tags" why:"roles have no tags in Gatehouse"`
 	AccessGroupID  json.RawMessage `json:"access_group_id" why:"Gatehouse has no access groups"`
 	PrincipalKeys  json.RawMessage `json:"principal_public_key_strings" why:"SSH principal keys are not supported"`
@@ -291,6 +291,10 @@ func (a *API) setUserRoles(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	explicit, err := a.Store.ExplicitRoleIDs(r.Context(), id)
+	if err != nil {
+		return err
+	}
 	ids := make([]string, 0, len(in))
 	var granted []string
 	for i, ref := range in {
@@ -299,6 +303,17 @@ func (a *API) setUserRoles(w http.ResponseWriter, r *http.Request) error {
 			return badRequest(fieldIndex("", i)+".id", "role "+ref.ID+" does not exist")
 		} else if err != nil {
 			return err
+		}
+		if field := ref.describesHolding(); field != "" {
+			// A role read back from the user's roles with explicit false (held by a source rule) or a grant_type
+			// (held through a workflow request, for its window) describes how the user holds it; writing it back
+			// must leave it so, not turn a timed grant into a permanent one.
+			held := slices.ContainsFunc(before, func(b *model.Role) bool { return b.ID == ref.ID })
+			if held && !slices.Contains(explicit, ref.ID) {
+				continue
+			}
+			return badRequest(fieldIndex("", i)+"."+field, "role "+role.Name+" is not held by this user through a source rule or a workflow grant, so "+
+				field+" cannot describe it: grant it with explicit true (or leave "+field+" out), or request it through a workflow")
 		}
 		ids = append(ids, ref.ID)
 		granted = append(granted, role.Permissions...)
@@ -317,6 +332,18 @@ func (a *API) setUserRoles(w http.ResponseWriter, r *http.Request) error {
 	a.audit(r, "set-roles", "user", id, map[string]any{"roles": roleNames(before)}, map[string]any{"roles": roleNames(after)})
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// describesHolding names the field of a user-role entry that says the user holds the role otherwise than by an
+// explicit grant (explicit false, or a workflow's grant_type), or "" for an explicit grant.
+func (in *roleInput) describesHolding() string {
+	if v := strings.TrimSpace(string(in.Explicit)); v == "false" {
+		return "explicit"
+	}
+	if v := strings.TrimSpace(string(in.GrantType)); v != "" && v != "null" && v != `""` {
+		return "grant_type"
+	}
+	return ""
 }
 
 func roleNames(roles []*model.Role) []string {
