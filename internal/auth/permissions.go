@@ -44,6 +44,39 @@ var AllPermissions = []string{
 	WorkflowsView, WorkflowsManage, WorkflowsRequests, WorkflowsRequestsOnBehalf,
 }
 
+// generations are AllPermissions in the order releases added them. The first-start superuser role holds every
+// permission of its release only; UpgradeEveryPermission extends a role like it with what later releases added.
+var generations = [][]string{
+	{UsersView, UsersManage, RolesView, RolesManage, APIClientsManage, SourcesView, SourcesManage, HostsView,
+		HostsManage, APITargetsView, APITargetsManage, APIProxyCredentialsOwn, APIProxyCredentialsManage,
+		ConnectionsView, ConnectionsTerminate, ConnectionsTrails, SettingsView, SettingsManage, AuditView, ConfigView,
+		ConfigManage},
+	{WorkflowsView, WorkflowsManage, WorkflowsRequests, WorkflowsRequestsOnBehalf},
+}
+
+// UpgradeEveryPermission returns the permissions a later release added that a role holding perms is due: a role
+// that holds every permission of the generations before one (the superuser role of an older data dir) gets that
+// generation's too. A role that lacks any older permission was narrowed on purpose and gets nothing.
+func UpgradeEveryPermission(perms []string) []string {
+	var added []string
+	held := func(p string) bool { return slices.Contains(perms, p) || slices.Contains(added, p) }
+	for i := 1; i < len(generations); i++ {
+		for _, older := range generations[:i] {
+			for _, p := range older {
+				if !held(p) {
+					return added
+				}
+			}
+		}
+		for _, p := range generations[i] {
+			if !held(p) {
+				added = append(added, p)
+			}
+		}
+	}
+	return added
+}
+
 // ValidPermission reports whether p is a known permission name.
 func ValidPermission(p string) bool { return slices.Contains(AllPermissions, p) }
 

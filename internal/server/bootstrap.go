@@ -26,6 +26,9 @@ func bootstrap(ctx context.Context, st *store.Store, dataDir, adminPassword stri
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	if n > 0 {
+		if err := upgradeEveryPermission(ctx, st, log); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
 		if adminPassword != "" {
 			// Applying it here would let anyone who can set the environment reset the admin password on every
 			// restart; say so instead of ignoring it silently.
@@ -61,6 +64,36 @@ func bootstrap(ctx context.Context, st *store.Store, dataDir, adminPassword stri
 		fmt.Fprintf(out, "Created user admin with a generated password (also in %s; shown only this once):\n\n    %s\n\n", path, adminPassword)
 	} else {
 		fmt.Fprintln(out, "Created user admin with the password from GATEHOUSE_ADMIN_PASSWORD.")
+	}
+	return nil
+}
+
+// upgradeEveryPermission gives roles that hold every permission of an older release (the first-start superuser of
+// an older data dir) the permissions added since, so that its admin can use the new features; roles narrowed on
+// purpose are left alone (auth.UpgradeEveryPermission).
+func upgradeEveryPermission(ctx context.Context, st *store.Store, log *slog.Logger) error {
+	var roles []*model.Role
+	for offset := 0; ; {
+		page, total, err := st.ListRoles(ctx, store.ListOptions{Offset: offset, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		roles = append(roles, page...)
+		offset += len(page)
+		if len(page) == 0 || offset >= total {
+			break
+		}
+	}
+	for _, r := range roles {
+		added := auth.UpgradeEveryPermission(r.Permissions)
+		if len(added) == 0 {
+			continue
+		}
+		r.Permissions = append(r.Permissions, added...)
+		if err := st.UpdateRole(ctx, r, "gatehouse"); err != nil {
+			return fmt.Errorf("upgrade role %s: %w", r.Name, err)
+		}
+		log.Info("role holding every permission of an older release given the new ones", "role", r.Name, "added", added)
 	}
 	return nil
 }
