@@ -36,7 +36,9 @@ func TestRestartGivesTheOldSuperuserNewPermissions(t *testing.T) {
 	if err := bootstrap(ctx, st, dir, "First-start-pass-1", io.Discard, log); err != nil {
 		t.Fatal(err)
 	}
-	isNew := func(p string) bool { return slices.Contains([]string{auth.WorkflowsView, auth.WorkflowsManage, auth.WorkflowsRequests, auth.WorkflowsRequestsOnBehalf}, p) }
+	isNew := func(p string) bool {
+		return slices.Contains([]string{auth.WorkflowsView, auth.WorkflowsManage, auth.WorkflowsRequests, auth.WorkflowsRequestsOnBehalf}, p)
+	}
 	roles, _, err := st.ListRoles(ctx, store.ListOptions{})
 	if err != nil || len(roles) != 1 {
 		t.Fatalf("roles after first start: %v %v", roles, err)
