@@ -151,28 +151,42 @@ func canonName(s string, allowWildcard bool) (string, error) {
 	if s == "" || len(s) > 253 {
 		return "", errHostName
 	}
-	if ip, err := netip.ParseAddr(s); err == nil {
-		if !ip.Is4() {
-			return "", errHostIPv6
+	// Only a host starting with a digit (or holding a colon) can parse as an address; asking ParseAddr about a
+	// name would allocate its error for nothing.
+	if s[0] >= '0' && s[0] <= '9' || strings.Contains(s, ":") {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			if !ip.Is4() {
+				return "", errHostIPv6
+			}
+			// Most hosts that are addresses come in canonical form already: keep s rather than allocate its copy.
+			var buf [len("255.255.255.255")]byte
+			if c := ip.AppendTo(buf[:0]); string(c) != s {
+				return string(c), nil
+			}
+			return s, nil
 		}
-		return ip.String(), nil
 	}
-	labels := strings.Split(s, ".")
-	for i, l := range labels {
+	// The labels are walked in place rather than split: this runs for every request's host.
+	multi := strings.Contains(s, ".")
+	var last string
+	for i, rest := 0, s; ; i++ {
+		l, tail, more := strings.Cut(rest, ".")
+		last = l
 		if l == "*" {
-			if !allowWildcard || i != 0 || len(labels) < 2 {
+			if !allowWildcard || i != 0 || !multi {
 				return "", errHostWildcard
 			}
-			continue
-		}
-		if strings.Contains(l, "*") {
+		} else if strings.Contains(l, "*") {
 			return "", errHostWildcard
-		}
-		if !validLabel(l) {
+		} else if !validLabel(l) {
 			return "", errHostName
 		}
+		if !more {
+			break
+		}
+		rest = tail
 	}
-	if allDigits(labels[len(labels)-1]) {
+	if allDigits(last) {
 		return "", errHostNumericTLD
 	}
 	return s, nil

@@ -54,10 +54,10 @@ type Manager struct {
 	OnRecordingFailure func()
 
 	mu       sync.Mutex
-	active   map[string]*Session // by key
+	active   map[sessionKey]*Session
 	byID     map[string]*Session
-	opening  map[string]*openCall // sessions being opened, by key
-	cooldown map[string]time.Time // cool-down subject (store.Cooldown*) -> its end
+	opening  map[sessionKey]*openCall // sessions being opened
+	cooldown map[string]time.Time     // cool-down subject (store.Cooldown*) -> its end
 	ticks    int
 
 	recErr atomic.Pointer[error]
@@ -73,6 +73,7 @@ var (
 // Session is one open API session.
 type Session struct {
 	row    store.APISession
+	key    sessionKey // row.Key is its String
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	writer *recording.Writer
@@ -97,7 +98,7 @@ func New(st *store.Store, rec *recording.Store, log *slog.Logger) *Manager {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{store: st, rec: rec, log: log, Settings: model.DefaultSettings,
-		active: map[string]*Session{}, byID: map[string]*Session{}, opening: map[string]*openCall{}, cooldown: map[string]time.Time{}}
+		active: map[sessionKey]*Session{}, byID: map[string]*Session{}, opening: map[sessionKey]*openCall{}, cooldown: map[string]time.Time{}}
 }
 
 func (m *Manager) now() time.Time {
@@ -142,12 +143,27 @@ func (m *Manager) Start(ctx context.Context) error {
 	return m.ReloadCooldowns(ctx)
 }
 
-func sessionKey(g *proxy.Grant, client netip.AddrPort) string {
-	ip := client.Addr().Unmap().String()
+// sessionKey is what requests of one session share: the credential and the client address, or for an
+// unauthenticated request the target and the client address. It is a map key of its own so that finding a request's
+// session builds no string; String is the form stored with the session.
+type sessionKey struct {
+	anon   bool
+	id     string // the credential, or for anon the target
+	client netip.Addr
+}
+
+func keyOf(g *proxy.Grant, client netip.AddrPort) sessionKey {
 	if g.Unauthenticated || g.Session.CredentialID == "" {
-		return "anon|" + g.Target.ID + "|" + ip
+		return sessionKey{anon: true, id: g.Target.ID, client: client.Addr().Unmap()}
 	}
-	return g.Session.CredentialID + "|" + ip
+	return sessionKey{id: g.Session.CredentialID, client: client.Addr().Unmap()}
+}
+
+func (k sessionKey) String() string {
+	if k.anon {
+		return "anon|" + k.id + "|" + k.client.String()
+	}
+	return k.id + "|" + k.client.String()
 }
 
 type sessionCtxKey struct{}
@@ -170,7 +186,7 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 	}
 	now := m.now()
 	set := m.Settings()
-	key := sessionKey(g, client)
+	key := keyOf(g, client)
 	var subjects []string
 	var s *Session
 	for s == nil {
@@ -248,7 +264,7 @@ type openCall struct {
 // openOutsideLock opens the session of key. Called with m.mu held and no open of key in flight; it releases m.mu for
 // the database and trail I/O, and returns the registered session with m.mu held again, or an error with it
 // released.
-func (m *Manager) openOutsideLock(ctx context.Context, key string, g *proxy.Grant, client netip.AddrPort, now time.Time, set model.Settings, subjects []string) (*Session, error) {
+func (m *Manager) openOutsideLock(ctx context.Context, key sessionKey, g *proxy.Grant, client netip.AddrPort, now time.Time, set model.Settings, subjects []string) (*Session, error) {
 	call := &openCall{done: make(chan struct{})}
 	m.opening[key] = call
 	m.mu.Unlock()
@@ -284,9 +300,9 @@ func cooldownError(left time.Duration) error {
 
 // cooldownSubjects is what a termination of this session cools down: its credential whatever the client address,
 // and its user (a terminate/user); an unauthenticated session has neither, so its key stands in.
-func cooldownSubjects(g *proxy.Grant, key string) []string {
+func cooldownSubjects(g *proxy.Grant, key sessionKey) []string {
 	if g.Unauthenticated || g.Session.CredentialID == "" {
-		return []string{"session:" + key}
+		return []string{"session:" + key.String()}
 	}
 	subs := []string{store.CooldownCredential(g.Session.CredentialID)}
 	if g.Session.UserID != "" {
@@ -361,7 +377,7 @@ func limits(set model.Settings, p *proxy.SessionPolicy) (idle, lifetime time.Dur
 // openIO does a session open's I/O, without m.mu: it asks the database for cool-downs of the subjects (one set
 // through another node a moment ago holds before the change feed brings it here), then stores the session row and,
 // for audited targets, creates the trail. The insert is the one synchronous write per session, not per request.
-func (m *Manager) openIO(ctx context.Context, key string, g *proxy.Grant, client netip.AddrPort, now time.Time, set model.Settings, subjects []string) (*Session, error) {
+func (m *Manager) openIO(ctx context.Context, key sessionKey, g *proxy.Grant, client netip.AddrPort, now time.Time, set model.Settings, subjects []string) (*Session, error) {
 	if cds, err := m.store.CooldownsOf(ctx, now, subjects...); err != nil {
 		return nil, fmt.Errorf("open session: %w", err)
 	} else if len(cds) > 0 {
@@ -377,7 +393,7 @@ func (m *Manager) openIO(ctx context.Context, key string, g *proxy.Grant, client
 		return nil, cooldownError(last.Sub(now))
 	}
 	row := store.APISession{
-		ID: uuid.NewString(), Key: key, UserID: g.Session.UserID, UserName: g.Session.UserName,
+		ID: uuid.NewString(), Key: key.String(), UserID: g.Session.UserID, UserName: g.Session.UserName,
 		TargetID: g.Target.ID, TargetName: g.Target.Name, CredentialID: g.Session.CredentialID,
 		CredentialName: g.Session.CredentialName, ClientAddress: client.Addr().Unmap().String(),
 		Status: store.SessionConnected, Connected: now, LastActivity: now, AuditEnabled: g.Target.AuditEnabled,
@@ -386,7 +402,7 @@ func (m *Manager) openIO(ctx context.Context, key string, g *proxy.Grant, client
 	if g.Policy != nil {
 		row.ConnectionPolicy = g.Policy.Key
 	}
-	s := &Session{row: row, index: g.Policy == nil || !g.Policy.NoIndex}
+	s := &Session{row: row, key: key, index: g.Policy == nil || !g.Policy.NoIndex}
 	var bodyLimit int
 	s.idle, s.lifetime, bodyLimit = limits(set, g.Policy)
 	if g.Target.AuditEnabled {
@@ -459,7 +475,7 @@ var errRecordingUnavailable = fmt.Errorf("%w: no trail could be opened, so this 
 // trail is sealed and the outcome stored only when the last of them has finished, so that an exchange aborted by a
 // termination is still recorded (it may have reached the target).
 func (m *Manager) closeLocked(s *Session, status, reason string, now time.Time) {
-	delete(m.active, s.row.Key)
+	delete(m.active, s.key)
 	delete(m.byID, s.row.ID)
 	s.cancel(fmt.Errorf("session %s: %s", status, reason))
 	if m.OnClose != nil {

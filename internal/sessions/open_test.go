@@ -58,7 +58,7 @@ func TestOpenDoesNotHoldTheManagerLock(t *testing.T) {
 	// Wait (bounded by the loop, not a clock) until the first of them is opening, with the insert blocked.
 	for opening := false; !opening; {
 		m.mu.Lock()
-		opening = m.opening[sessionKey(grant(false), client)] != nil
+		opening = m.opening[keyOf(grant(false), client)] != nil
 		m.mu.Unlock()
 	}
 
