@@ -74,13 +74,12 @@ var (
 type Session struct {
 	row    store.APISession
 	key    sessionKey // row.Key is its String
-	ctx    context.Context
-	cancel context.CancelCauseFunc
 	writer *recording.Writer
 	index  bool // recorded exchanges go to the trail index
 
 	mu       sync.Mutex
 	inflight int
+	reqs     map[*request]struct{} // the requests in flight, which a close cancels
 	dirty    bool
 	closing  *closeInfo // set once the session is closed; finish runs when inflight reaches 0
 
@@ -244,15 +243,33 @@ func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPo
 		}
 		// openOutsideLock returns the registered session with m.mu held again.
 	}
+	// The request's context carries its session (r.vctx, no allocation of its own) and is cancelled by End or by
+	// the session's close, which cancels every request in s.reqs: registered here under m.mu, which closeLocked
+	// holds, so that no request of a closing session escapes.
+	r := &request{m: m, s: s}
+	r.vctx = sessionCtx{Context: ctx, s: s}
+	rctx, cancel := context.WithCancelCause(&r.vctx)
+	r.cancel = cancel
 	s.mu.Lock()
 	s.inflight++
+	s.reqs[r] = struct{}{}
 	s.mu.Unlock()
 	s.lastNano.Store(now.UnixNano())
 	m.mu.Unlock()
+	return rctx, r, nil
+}
 
-	rctx, cancel := context.WithCancelCause(context.WithValue(ctx, sessionCtxKey{}, s))
-	stop := context.AfterFunc(s.ctx, func() { cancel(context.Cause(s.ctx)) })
-	return rctx, &request{m: m, s: s, cancel: cancel, stop: stop}, nil
+// sessionCtx is a request's context with its session as the value of sessionCtxKey.
+type sessionCtx struct {
+	context.Context
+	s *Session
+}
+
+func (c *sessionCtx) Value(key any) any {
+	if key == (sessionCtxKey{}) {
+		return c.s
+	}
+	return c.Context.Value(key)
 }
 
 // openCall is a session open in flight, which other first requests of its key wait for.
@@ -423,7 +440,7 @@ func (m *Manager) openIO(ctx context.Context, key sessionKey, g *proxy.Grant, cl
 		}
 		return nil, fmt.Errorf("open session: %w", err)
 	}
-	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.reqs = map[*request]struct{}{}
 	m.log.Info("api session opened", "session", row.ID, "user", row.UserName, "target", row.TargetName,
 		"credential", row.CredentialName, "client", row.ClientAddress, "audit", row.AuditEnabled)
 	return s, nil
@@ -477,7 +494,7 @@ var errRecordingUnavailable = fmt.Errorf("%w: no trail could be opened, so this 
 func (m *Manager) closeLocked(s *Session, status, reason string, now time.Time) {
 	delete(m.active, s.key)
 	delete(m.byID, s.row.ID)
-	s.cancel(fmt.Errorf("session %s: %s", status, reason))
+	cause := fmt.Errorf("session %s: %s", status, reason)
 	if m.OnClose != nil {
 		m.OnClose(s.row.TargetName, status)
 	}
@@ -487,6 +504,9 @@ func (m *Manager) closeLocked(s *Session, status, reason string, now time.Time) 
 	m.pending.Add(1)
 	s.mu.Lock()
 	s.closing = &closeInfo{status: status, reason: reason, at: now}
+	for r := range s.reqs {
+		r.cancel(cause) // the request's own End removes it
+	}
 	idle := s.inflight == 0
 	s.mu.Unlock()
 	if idle {
@@ -544,14 +564,13 @@ func (s *Session) snapshotRow() store.APISession {
 type request struct {
 	m      *Manager
 	s      *Session
+	vctx   sessionCtx
 	cancel context.CancelCauseFunc
-	stop   func() bool
 	once   sync.Once
 }
 
 func (r *request) End(bytesIn, bytesOut int64, status int) {
 	r.once.Do(func() {
-		r.stop()
 		r.cancel(nil)
 		s := r.s
 		s.requests.Add(1)
@@ -560,6 +579,7 @@ func (r *request) End(bytesIn, bytesOut int64, status int) {
 		s.lastNano.Store(r.m.now().UnixNano())
 		s.mu.Lock()
 		s.inflight--
+		delete(s.reqs, r)
 		s.dirty = true
 		last := s.inflight == 0 && s.closing != nil
 		s.mu.Unlock()

@@ -157,6 +157,9 @@ func TestTerminateAbortsInFlightAndCoolsDown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("in-flight request not cancelled by termination")
 	}
+	if cause := context.Cause(rctx); cause == nil || !strings.Contains(cause.Error(), "by admin") {
+		t.Errorf("cancelled request's cause = %v, want the termination", cause)
+	}
 	r.End(0, 0, 499)
 	waitStatus(t, st, id, store.SessionTerminated, "by admin")
 	_, _, err = m.Begin(ctx, grant(false), client)
