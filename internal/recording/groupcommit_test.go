@@ -38,7 +38,7 @@ func (g *gateFile) Close() error { return g.f.Close() }
 
 // startGroup has one exchange's write held in the file and k more appends queued behind it, and returns their
 // results once the write is released.
-func startGroup(t *testing.T, w *Writer, g *gateFile, k int) (first error, rest []error) {
+func startGroup(t *testing.T, w *Writer, g *gateFile, k int) (rest []error, first error) {
 	t.Helper()
 	ctx := context.Background()
 	firstDone := make(chan error, 1)
@@ -59,7 +59,7 @@ func startGroup(t *testing.T, w *Writer, g *gateFile, k int) (first error, rest 
 	for range k {
 		rest = append(rest, <-errs)
 	}
-	return first, rest
+	return rest, first
 }
 
 // TestGroupCommit: appends that arrive while a write is in progress are written together with one write, each
@@ -73,7 +73,7 @@ func TestGroupCommit(t *testing.T) {
 	g := &gateFile{f: w.f.(*os.File), entered: make(chan struct{}), release: make(chan struct{})}
 	w.f = g
 	const k = 6
-	first, rest := startGroup(t, w, g, k)
+	rest, first := startGroup(t, w, g, k)
 	if first != nil {
 		t.Fatal(first)
 	}
@@ -117,7 +117,7 @@ func TestGroupCommitFailure(t *testing.T) {
 	}
 	g := &gateFile{f: w.f.(*os.File), entered: make(chan struct{}), release: make(chan struct{}), failRest: syscall.ENOSPC}
 	w.f = g
-	first, rest := startGroup(t, w, g, 4)
+	rest, first := startGroup(t, w, g, 4)
 	if first != nil {
 		t.Fatalf("the written exchange failed: %v", first)
 	}
