@@ -18,6 +18,23 @@ type HostPort struct {
 
 // String returns the authority form: "example.com:8443", "[::1]:443", or the
 // bare host when Port is 0.
+// AppendTo appends String's form of h to b (a caller on the request path appends to a stack buffer).
+func (h HostPort) AppendTo(b []byte) []byte {
+	bracket := strings.Contains(h.Host, ":")
+	if bracket {
+		b = append(b, '[')
+	}
+	b = append(b, h.Host...)
+	if bracket {
+		b = append(b, ']')
+	}
+	if h.Port != 0 {
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(h.Port), 10)
+	}
+	return b
+}
+
 func (h HostPort) String() string {
 	host := h.Host
 	if strings.Contains(host, ":") {
