@@ -18,6 +18,23 @@ type HostPort struct {
 
 // String returns the authority form: "example.com:8443", "[::1]:443", or the
 // bare host when Port is 0.
+// AppendTo appends String's form of h to b (a caller on the request path appends to a stack buffer).
+func (h HostPort) AppendTo(b []byte) []byte {
+	bracket := strings.Contains(h.Host, ":")
+	if bracket {
+		b = append(b, '[')
+	}
+	b = append(b, h.Host...)
+	if bracket {
+		b = append(b, ']')
+	}
+	if h.Port != 0 {
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(h.Port), 10)
+	}
+	return b
+}
+
 func (h HostPort) String() string {
 	host := h.Host
 	if strings.Contains(host, ":") {
@@ -151,28 +168,42 @@ func canonName(s string, allowWildcard bool) (string, error) {
 	if s == "" || len(s) > 253 {
 		return "", errHostName
 	}
-	if ip, err := netip.ParseAddr(s); err == nil {
-		if !ip.Is4() {
-			return "", errHostIPv6
+	// Only a host starting with a digit (or holding a colon) can parse as an address; asking ParseAddr about a
+	// name would allocate its error for nothing.
+	if s[0] >= '0' && s[0] <= '9' || strings.Contains(s, ":") {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			if !ip.Is4() {
+				return "", errHostIPv6
+			}
+			// Most hosts that are addresses come in canonical form already: keep s rather than allocate its copy.
+			var buf [len("255.255.255.255")]byte
+			if c := ip.AppendTo(buf[:0]); string(c) != s {
+				return string(c), nil
+			}
+			return s, nil
 		}
-		return ip.String(), nil
 	}
-	labels := strings.Split(s, ".")
-	for i, l := range labels {
+	// The labels are walked in place rather than split: this runs for every request's host.
+	multi := strings.Contains(s, ".")
+	var last string
+	for i, rest := 0, s; ; i++ {
+		l, tail, more := strings.Cut(rest, ".")
+		last = l
 		if l == "*" {
-			if !allowWildcard || i != 0 || len(labels) < 2 {
+			if !allowWildcard || i != 0 || !multi {
 				return "", errHostWildcard
 			}
-			continue
-		}
-		if strings.Contains(l, "*") {
+		} else if strings.Contains(l, "*") {
 			return "", errHostWildcard
-		}
-		if !validLabel(l) {
+		} else if !validLabel(l) {
 			return "", errHostName
 		}
+		if !more {
+			break
+		}
+		rest = tail
 	}
-	if allDigits(labels[len(labels)-1]) {
+	if allDigits(last) {
 		return "", errHostNumericTLD
 	}
 	return s, nil

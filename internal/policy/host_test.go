@@ -125,3 +125,12 @@ func TestDefaultPort(t *testing.T) {
 		}
 	}
 }
+
+// TestHostPortAppendTo holds AppendTo to String's form.
+func TestHostPortAppendTo(t *testing.T) {
+	for _, hp := range []HostPort{{Host: "api.example.com", Port: 443}, {Host: "127.0.0.1"}, {Host: "::1", Port: 8443}, {Host: "2001:db8::1"}} {
+		if got, want := string(hp.AppendTo(nil)), hp.String(); got != want {
+			t.Errorf("AppendTo(%+v) = %q, String = %q", hp, got, want)
+		}
+	}
+}

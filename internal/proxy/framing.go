@@ -198,7 +198,12 @@ func canonicalAuthority(authority, scheme string) (string, error) {
 			return "", fmt.Errorf("invalid authority %q: no port", authority)
 		}
 	}
-	return hp.String(), nil
+	// An authority already in canonical form, as clients mostly send it, is returned as it is: no copy per request.
+	var buf [64]byte
+	if c := hp.AppendTo(buf[:0]); string(c) != authority {
+		return string(c), nil
+	}
+	return authority, nil
 }
 
 // hostOnly returns the host of an authority without port or brackets.

@@ -295,7 +295,8 @@ type h1Writer struct {
 	cw          io.WriteCloser
 
 	bgOnce     sync.Once
-	bgDone     chan struct{}
+	bgStarted  bool           // set under bgOnce: the background read runs or ran
+	bgWG       sync.WaitGroup // done when it has returned (a WaitGroup, unlike a channel, costs no allocation)
 	bgAborted  atomic.Bool
 	clientGone atomic.Bool
 }
@@ -475,27 +476,30 @@ func (w *h1Writer) finish() {
 // request context and with it the upstream request.
 func (w *h1Writer) startBackgroundRead() {
 	w.bgOnce.Do(func() {
-		w.bgDone = make(chan struct{})
-		go func() {
-			defer close(w.bgDone)
-			if _, err := w.c.br.Peek(1); err != nil && !w.bgAborted.Load() {
-				w.clientGone.Store(true)
-				if w.cancel != nil {
-					w.cancel(errClientGone)
-				}
-			}
-		}()
+		w.bgStarted = true
+		w.bgWG.Add(1)
+		go w.backgroundRead()
 	})
+}
+
+func (w *h1Writer) backgroundRead() {
+	defer w.bgWG.Done()
+	if _, err := w.c.br.Peek(1); err != nil && !w.bgAborted.Load() {
+		w.clientGone.Store(true)
+		if w.cancel != nil {
+			w.cancel(errClientGone)
+		}
+	}
 }
 
 func (w *h1Writer) abortBackgroundRead() {
 	w.bgOnce.Do(func() {}) // no read may start after this
-	if w.bgDone == nil {
+	if !w.bgStarted {
 		return
 	}
 	w.bgAborted.Store(true)
 	_ = w.c.conn.SetReadDeadline(aLongTimeAgo)
-	<-w.bgDone
+	w.bgWG.Wait()
 	_ = w.c.conn.SetReadDeadline(time.Time{})
 }
 

@@ -210,15 +210,26 @@ func (r *Redactor) occursIn(s string) bool {
 // help to read a trail and reveal nothing. Then every secret is removed from
 // every value.
 func (r *Redactor) Header(h http.Header) http.Header {
-	if h == nil {
-		return nil
-	}
-	out := make(http.Header, len(h))
+	out, _ := r.header(h, make([]string, headerValues(h))) // one backing array for every value, as http.Header.Clone does
+	return out
+}
+
+// headerValues counts the values of h.
+func headerValues(h http.Header) int {
 	n := 0
 	for _, values := range h {
 		n += len(values)
 	}
-	all := make([]string, n) // one backing array for every value, as http.Header.Clone does
+	return n
+}
+
+// header is Header taking the values' room from all (each value slice capped, so that appending to one never
+// writes into another); it returns what is left of all.
+func (r *Redactor) header(h http.Header, all []string) (http.Header, []string) {
+	if h == nil {
+		return nil, all
+	}
+	out := make(http.Header, len(h))
 	for name, values := range h {
 		vs := all[:len(values):len(values)]
 		all = all[len(values):]
@@ -231,7 +242,7 @@ func (r *Redactor) Header(h http.Header) http.Header {
 		}
 		out[name] = vs
 	}
-	return out
+	return out, all
 }
 
 func redactNamed(name, v string) string {
@@ -290,8 +301,10 @@ func (r *Redactor) Exchange(ex *Exchange, limit int) Exchange {
 	out.URL = r.String(ex.URL)
 	out.Error = r.String(ex.Error)
 	out.Decision = r.String(ex.Decision)
-	out.RequestHeaders = r.Header(ex.RequestHeaders)
-	out.ResponseHeaders = r.Header(ex.ResponseHeaders)
+	// Both headers' values share one backing array: one allocation fewer per exchange.
+	all := make([]string, headerValues(ex.RequestHeaders)+headerValues(ex.ResponseHeaders))
+	out.RequestHeaders, all = r.header(ex.RequestHeaders, all)
+	out.ResponseHeaders, _ = r.header(ex.ResponseHeaders, all)
 	var cut bool
 	out.RequestBody, cut = r.Truncate(ex.RequestBody, limit)
 	out.RequestBodyTruncated = ex.RequestBodyTruncated || cut

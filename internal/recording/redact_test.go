@@ -215,3 +215,22 @@ func TestTruncateWithoutSecretSharesNothingWritable(t *testing.T) {
 		t.Errorf("String with a secret = %q", got)
 	}
 }
+
+// TestExchangeHeadersIndependent: the redacted request and response headers share one backing array of values;
+// appending to a value list of one must not change the other.
+func TestExchangeHeadersIndependent(t *testing.T) {
+	r := &Redactor{}
+	ex := &Exchange{RequestHeaders: http.Header{"A": {"1"}}, ResponseHeaders: http.Header{"B": {"2"}, "C": {"3"}}}
+	out := r.Exchange(ex, 0)
+	out.RequestHeaders["A"] = append(out.RequestHeaders["A"], "x")
+	out.ResponseHeaders["B"] = append(out.ResponseHeaders["B"], "y")
+	if got := out.ResponseHeaders.Get("B"); got != "2" {
+		t.Errorf("response header B = %q", got)
+	}
+	if c := out.ResponseHeaders["C"]; len(c) != 1 || c[0] != "3" {
+		t.Errorf("response header C = %q", c)
+	}
+	if a := out.RequestHeaders["A"]; len(a) != 2 || a[0] != "1" || a[1] != "x" {
+		t.Errorf("request header A = %q", a)
+	}
+}

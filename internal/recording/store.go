@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,6 +47,8 @@ type Store struct {
 	mu   sync.Mutex
 	live map[string]*Writer
 	subs map[string]map[*subscriber]struct{}
+	// followers counts the subscribers in subs, so that publishing with none skips mu.
+	followers atomic.Int64
 }
 
 // Open opens (creating it with mode 0700 if needed) the trail directory dir.

@@ -29,6 +29,7 @@ func (s *Store) Subscribe(sessionID string) (<-chan Exchange, func()) {
 		s.subs[sessionID] = m
 	}
 	m[sub] = struct{}{}
+	s.followers.Add(1)
 	return sub.ch, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -38,6 +39,11 @@ func (s *Store) Subscribe(sessionID string) (<-chan Exchange, func()) {
 
 // publish hands ex to the followers of id without ever blocking.
 func (s *Store) publish(id string, ex Exchange) {
+	if s.followers.Load() == 0 {
+		// The common case: nobody follows any session, and the store's lock, which every session's writer
+		// would take here, is not taken at all.
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for sub := range s.subs[id] {
@@ -58,6 +64,7 @@ func (s *Store) dropLocked(id string, sub *subscriber) {
 		return
 	}
 	delete(m, sub)
+	s.followers.Add(-1)
 	close(sub.ch)
 	if len(m) == 0 {
 		delete(s.subs, id)

@@ -25,23 +25,50 @@ type appendFile interface {
 // concurrent use by the many requests of a session. Once a write fails the
 // Writer is broken: every later Append returns the same error, so that the
 // proxy can refuse traffic it can no longer record.
+//
+// Concurrent exchanges of one session are group-committed: each is chained
+// and encoded under mu, and whichever request finds no write in progress
+// writes every line queued so far with one write(2), the others waiting for
+// it. Every Append still returns only once its own line is written, as with a
+// write per record: batching changes how many system calls a busy session
+// makes, not what an acknowledged request has on disk.
 type Writer struct {
 	store *Store
 	id    string
 	red   *Redactor
 	limit int
 
-	mu        sync.Mutex
-	mac       hash.Hash // HMAC-SHA256 under the store's chain key, made on the first write
-	line      []byte    // the last line written, reused for the next
-	f         appendFile
+	mu   sync.Mutex
+	cond *sync.Cond // on mu: a batch was written
+	mac  hash.Hash  // HMAC-SHA256 under the store's chain key, made on the first write
+	f    appendFile
+
+	// What is written: the seal (prev, records) and the close record's totals.
 	prev      [sha256.Size]byte
 	records   int64
 	exchanges int64
 	reqBytes  int64
 	respBytes int64
-	err       error
-	closed    bool
+
+	// The chain including queued lines: the next record's number, its prev and its exchange's seq.
+	head          [sha256.Size]byte
+	headRecords   int64
+	headExchanges int64
+
+	// The batch being filled (number batch), which the next write takes whole.
+	pend        []byte
+	pendRecords int64
+	pendReq     int64
+	pendResp    int64
+	pendPub     []Exchange // published to live followers once written
+	batch       uint64     // number of the batch being filled; written counts those done
+	written     uint64
+	failedFrom  uint64 // the first batch whose write failed, 0 while none did
+	flushing    bool   // a request is writing a batch, with mu released
+	spare       []byte // the buffer of the last batch written, reused for the next
+
+	err    error
+	closed bool
 
 	// broken mirrors err for Err, which the session manager calls on every request under its own lock: reading it
 	// must not wait for a trail write in progress (that serialised all of a gateway's requests behind one disk).
@@ -70,7 +97,8 @@ func (s *Store) Create(ctx context.Context, meta SessionMeta, red *Redactor) (*W
 	} else if meta.BodyLimit < 0 {
 		limit = 0
 	}
-	w := &Writer{store: s, id: meta.SessionID, red: red, limit: limit, f: f}
+	w := &Writer{store: s, id: meta.SessionID, red: red, limit: limit, f: f, batch: 1}
+	w.cond = sync.NewCond(&w.mu)
 	if err := w.writeLocked(ctx, &record{Kind: KindOpen, Time: meta.Started, Open: &meta}); err != nil {
 		f.Close()
 		return nil, err
@@ -115,15 +143,84 @@ func (w *Writer) AppendRedacted(ctx context.Context, ex *Exchange) (Exchange, er
 	if w.err != nil {
 		return Exchange{}, w.err
 	}
-	red.Seq = w.exchanges + 1
-	if err := w.writeLocked(ctx, &record{Kind: KindExchange, Time: w.store.now(), Exchange: &red}); err != nil {
-		return Exchange{}, err
+	red.Seq = w.headExchanges + 1
+	rec := &record{N: w.headRecords + 1, Kind: KindExchange, Time: w.store.now(), Exchange: &red}
+	line, mac, err := appendLineMAC(w.pend, w.mac, w.head, rec)
+	if err != nil {
+		w.fail(fmt.Errorf("append to trail %s: %w", w.id, err))
+		return Exchange{}, w.err
 	}
-	w.exchanges++
-	w.reqBytes += red.RequestBytes
-	w.respBytes += red.ResponseBytes
-	w.store.publish(w.id, red)
+	w.pend, w.head = line, mac
+	w.headRecords++
+	w.headExchanges++
+	w.pendRecords++
+	w.pendReq += red.RequestBytes
+	w.pendResp += red.ResponseBytes
+	w.pendPub = append(w.pendPub, red)
+	mine := w.batch
+	for w.written < mine {
+		if w.flushing {
+			w.cond.Wait()
+		} else {
+			w.flushLocked(ctx, mine)
+		}
+	}
+	if w.failedFrom != 0 && mine >= w.failedFrom {
+		return Exchange{}, w.err
+	}
 	return red, nil
+}
+
+// flushLocked writes queued batches, each with one write(2) and mu released, until batch upto is written. Called
+// with mu held and no flush in progress. A failed write breaks the writer, and the batches queued behind it fail
+// unwritten: the chain head stays at the last line written, so a partial line is a torn tail that Recover and
+// Verify understand.
+func (w *Writer) flushLocked(ctx context.Context, upto uint64) {
+	w.flushing = true
+	for w.written < upto {
+		buf, b, recs, reqB, respB, pub := w.pend, w.batch, w.pendRecords, w.pendReq, w.pendResp, w.pendPub
+		head, broken := w.head, w.err
+		w.pend, w.pendRecords, w.pendReq, w.pendResp, w.pendPub = w.spare[:0], 0, 0, 0, nil
+		w.spare = nil
+		w.batch++
+		w.mu.Unlock()
+		err := broken
+		if err == nil {
+			var n int
+			n, err = w.f.Write(buf)
+			if err == nil && n != len(buf) {
+				err = io.ErrShortWrite
+			}
+			if err != nil {
+				err = fmt.Errorf("append to trail %s: %w", w.id, err)
+				w.store.log.ErrorContext(ctx, "session recording failed", "session", w.id, "err", err)
+			}
+		}
+		w.mu.Lock()
+		if err != nil {
+			if w.err == nil {
+				w.fail(err)
+			}
+			if w.failedFrom == 0 {
+				w.failedFrom = b
+			}
+		} else {
+			w.prev = head
+			w.records += recs
+			w.exchanges += int64(len(pub))
+			w.reqBytes += reqB
+			w.respBytes += respB
+			for _, ex := range pub {
+				w.store.publish(w.id, ex)
+			}
+		}
+		if cap(buf) <= maxKeptLine {
+			w.spare = buf // free for the batch after next
+		}
+		w.written = b
+	}
+	w.flushing = false
+	w.cond.Broadcast()
 }
 
 // Close writes the close record with reason, flushes the trail to stable
@@ -137,6 +234,14 @@ func (w *Writer) Close(reason string) (Seal, error) {
 		return w.sealLocked(), ErrClosed
 	}
 	w.closed = true
+	// Exchanges queued before the close are written before the close record (their requests are waiting for it).
+	for w.written < w.batch-1 || len(w.pend) > 0 {
+		if w.flushing {
+			w.cond.Wait()
+		} else {
+			w.flushLocked(context.Background(), w.batch)
+		}
+	}
 	defer func() {
 		w.store.mu.Lock()
 		w.store.endLocked(w.id)
@@ -191,18 +296,16 @@ func (w *Writer) sealLocked() Seal {
 // does not hold that much memory for the rest of its life.
 const maxKeptLine = 256 << 10
 
-// writeLocked chains rec to the trail with one write. A failure breaks the
-// writer; the chain head does not move, so a partial line it may have left
-// is a torn tail that Recover and Verify understand.
+// writeLocked chains rec (an open or close record) to the trail with one
+// write; no batch is queued or being written. A failure breaks the writer;
+// the chain head does not move, so a partial line it may have left is a torn
+// tail that Recover and Verify understand.
 func (w *Writer) writeLocked(ctx context.Context, rec *record) error {
 	rec.N = w.records + 1
 	if w.mac == nil {
 		w.mac = hmac.New(sha256.New, w.store.key)
 	}
-	line, mac, err := appendLineMAC(w.line[:0], w.mac, w.prev, rec)
-	if cap(line) <= maxKeptLine {
-		w.line = line // written below, then free for the next record
-	}
+	line, mac, err := appendLineMAC(w.spare[:0], w.mac, w.prev, rec)
 	if err == nil {
 		var n int
 		n, err = w.f.Write(line)
@@ -210,12 +313,16 @@ func (w *Writer) writeLocked(ctx context.Context, rec *record) error {
 			err = io.ErrShortWrite
 		}
 	}
+	if cap(line) <= maxKeptLine {
+		w.spare = line
+	}
 	if err != nil {
 		w.fail(fmt.Errorf("append to trail %s: %w", w.id, err))
 		w.store.log.ErrorContext(ctx, "session recording failed", "session", w.id, "err", err)
 		return w.err
 	}
-	w.prev = mac
+	w.prev, w.head = mac, mac
 	w.records++
+	w.headRecords = w.records
 	return nil
 }

@@ -54,9 +54,10 @@ type Manager struct {
 	OnRecordingFailure func()
 
 	mu       sync.Mutex
-	active   map[string]*Session // by key
+	active   map[sessionKey]*Session
 	byID     map[string]*Session
-	cooldown map[string]time.Time // cool-down subject (store.Cooldown*) -> its end
+	opening  map[sessionKey]*openCall // sessions being opened
+	cooldown map[string]time.Time     // cool-down subject (store.Cooldown*) -> its end
 	ticks    int
 
 	recErr atomic.Pointer[error]
@@ -72,13 +73,13 @@ var (
 // Session is one open API session.
 type Session struct {
 	row    store.APISession
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	key    sessionKey // row.Key is its String
 	writer *recording.Writer
 	index  bool // recorded exchanges go to the trail index
 
 	mu       sync.Mutex
 	inflight int
+	reqs     map[*request]struct{} // the requests in flight, which a close cancels
 	dirty    bool
 	closing  *closeInfo // set once the session is closed; finish runs when inflight reaches 0
 
@@ -96,7 +97,7 @@ func New(st *store.Store, rec *recording.Store, log *slog.Logger) *Manager {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{store: st, rec: rec, log: log, Settings: model.DefaultSettings,
-		active: map[string]*Session{}, byID: map[string]*Session{}, cooldown: map[string]time.Time{}}
+		active: map[sessionKey]*Session{}, byID: map[string]*Session{}, opening: map[sessionKey]*openCall{}, cooldown: map[string]time.Time{}}
 }
 
 func (m *Manager) now() time.Time {
@@ -141,12 +142,27 @@ func (m *Manager) Start(ctx context.Context) error {
 	return m.ReloadCooldowns(ctx)
 }
 
-func sessionKey(g *proxy.Grant, client netip.AddrPort) string {
-	ip := client.Addr().Unmap().String()
+// sessionKey is what requests of one session share: the credential and the client address, or for an
+// unauthenticated request the target and the client address. It is a map key of its own so that finding a request's
+// session builds no string; String is the form stored with the session.
+type sessionKey struct {
+	anon   bool
+	id     string // the credential, or for anon the target
+	client netip.Addr
+}
+
+func keyOf(g *proxy.Grant, client netip.AddrPort) sessionKey {
 	if g.Unauthenticated || g.Session.CredentialID == "" {
-		return "anon|" + g.Target.ID + "|" + ip
+		return sessionKey{anon: true, id: g.Target.ID, client: client.Addr().Unmap()}
 	}
-	return g.Session.CredentialID + "|" + ip
+	return sessionKey{id: g.Session.CredentialID, client: client.Addr().Unmap()}
+}
+
+func (k sessionKey) String() string {
+	if k.anon {
+		return "anon|" + k.id + "|" + k.client.String()
+	}
+	return k.id + "|" + k.client.String()
 }
 
 type sessionCtxKey struct{}
@@ -159,79 +175,138 @@ func SessionID(ctx context.Context) string {
 	return ""
 }
 
-// Begin implements proxy.Sessions.
+// Begin implements proxy.Sessions. The manager's lock covers only map work: a session that must open asks the
+// database for cool-downs, creates its trail and stores its row with the lock released (openOutsideLock), so that
+// one slow open does not stall every other session's requests. Concurrent first requests of one key wait for the
+// open in flight (m.opening) rather than opening a session each.
 func (m *Manager) Begin(ctx context.Context, g *proxy.Grant, client netip.AddrPort) (context.Context, proxy.ActiveRequest, error) {
 	if g == nil || g.Target == nil {
 		return ctx, noopRequest{}, nil
 	}
 	now := m.now()
 	set := m.Settings()
-	key := sessionKey(g, client)
+	key := keyOf(g, client)
 	var subjects []string
-	m.mu.Lock()
-	if len(m.cooldown) > 0 {
-		// Built only when some cool-down runs: a request to an open session with none costs no allocation here.
-		subjects = cooldownSubjects(g, key)
-	}
-	if until, cooling := m.coolingUntilLocked(subjects, now); cooling {
-		if s := m.active[key]; s != nil {
-			m.closeLocked(s, store.SessionTerminated, "cool-down of its credential or user", now)
+	var s *Session
+	for s == nil {
+		m.mu.Lock()
+		if len(m.cooldown) > 0 && subjects == nil {
+			// Built only when some cool-down runs: a request to an open session with none costs no allocation here.
+			subjects = cooldownSubjects(g, key)
 		}
-		m.mu.Unlock()
-		return nil, nil, cooldownError(until.Sub(now))
-	}
-	s := m.active[key]
-	if s != nil {
-		if reason := expiry(s, now); reason != "" {
-			m.closeLocked(s, store.SessionDisconnected, reason, now)
-			s = nil
-		} else if s.writer != nil && s.writer.Err() != nil {
-			m.closeLocked(s, store.SessionDisconnected, "recording failed", now)
-			s = nil
-		} else if s.row.AuditEnabled != g.Target.AuditEnabled {
-			// Recording was switched on or off (the target's audit flag, or the audit policy of the connection
-			// policy) since the session opened. A session's trail cannot start mid-way, and an unrecorded
-			// session given audited requests would fail the recorder and close every audited target, so the
-			// session ends here and the request opens one that follows the new decision.
-			m.closeLocked(s, store.SessionDisconnected, "recording policy changed", now)
-			s = nil
+		if until, cooling := m.coolingUntilLocked(subjects, now); cooling {
+			if s := m.active[key]; s != nil {
+				m.closeLocked(s, store.SessionTerminated, "cool-down of its credential or user", now)
+			}
+			m.mu.Unlock()
+			return nil, nil, cooldownError(until.Sub(now))
 		}
-	}
-	if s == nil {
-		// A new session asks the database too: a cool-down set through another node a moment ago holds before
-		// the change feed brings it here.
+		s = m.active[key]
+		if s != nil {
+			if reason := expiry(s, now); reason != "" {
+				m.closeLocked(s, store.SessionDisconnected, reason, now)
+				s = nil
+			} else if s.writer != nil && s.writer.Err() != nil {
+				m.closeLocked(s, store.SessionDisconnected, "recording failed", now)
+				s = nil
+			} else if s.row.AuditEnabled != g.Target.AuditEnabled {
+				// Recording was switched on or off (the target's audit flag, or the audit policy of the connection
+				// policy) since the session opened. A session's trail cannot start mid-way, and an unrecorded
+				// session given audited requests would fail the recorder and close every audited target, so the
+				// session ends here and the request opens one that follows the new decision.
+				m.closeLocked(s, store.SessionDisconnected, "recording policy changed", now)
+				s = nil
+			}
+		}
+		if s != nil {
+			break // with m.mu held
+		}
+		if call := m.opening[key]; call != nil {
+			// Another request of this key is opening its session: use that one once it is open.
+			m.mu.Unlock()
+			select {
+			case <-call.done:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			if call.err != nil && !errors.Is(call.err, context.Canceled) && !errors.Is(call.err, context.DeadlineExceeded) {
+				return nil, nil, call.err
+			}
+			continue // and find it in m.active, or open it if the opener's own context ended
+		}
 		if subjects == nil {
 			subjects = cooldownSubjects(g, key)
 		}
-		if cds, err := m.store.CooldownsOf(ctx, now, subjects...); err != nil {
-			m.mu.Unlock()
-			return nil, nil, fmt.Errorf("open session: %w", err)
-		} else if len(cds) > 0 {
-			var last time.Time
-			for sub, until := range cds {
-				m.cooldown[sub] = until
-				if until.After(last) {
-					last = until
-				}
-			}
-			m.mu.Unlock()
-			return nil, nil, cooldownError(last.Sub(now))
-		}
 		var err error
-		if s, err = m.open(ctx, key, g, client, now, set); err != nil {
-			m.mu.Unlock()
-			return nil, nil, err
+		if s, err = m.openOutsideLock(ctx, key, g, client, now, set, subjects); err != nil {
+			return nil, nil, err // m.mu released
 		}
+		// openOutsideLock returns the registered session with m.mu held again.
 	}
+	// The request's context carries its session (r.vctx, no allocation of its own) and is cancelled by End or by
+	// the session's close, which cancels every request in s.reqs: registered here under m.mu, which closeLocked
+	// holds, so that no request of a closing session escapes.
+	r := &request{m: m, s: s}
+	r.vctx = sessionCtx{Context: ctx, s: s}
+	rctx, cancel := context.WithCancelCause(&r.vctx)
+	r.cancel = cancel
 	s.mu.Lock()
 	s.inflight++
+	s.reqs[r] = struct{}{}
 	s.mu.Unlock()
 	s.lastNano.Store(now.UnixNano())
 	m.mu.Unlock()
+	return rctx, r, nil
+}
 
-	rctx, cancel := context.WithCancelCause(context.WithValue(ctx, sessionCtxKey{}, s))
-	stop := context.AfterFunc(s.ctx, func() { cancel(context.Cause(s.ctx)) })
-	return rctx, &request{m: m, s: s, cancel: cancel, stop: stop}, nil
+// sessionCtx is a request's context with its session as the value of sessionCtxKey.
+type sessionCtx struct {
+	context.Context
+	s *Session
+}
+
+func (c *sessionCtx) Value(key any) any {
+	if key == (sessionCtxKey{}) {
+		return c.s
+	}
+	return c.Context.Value(key)
+}
+
+// openCall is a session open in flight, which other first requests of its key wait for.
+type openCall struct {
+	done chan struct{}
+	err  error // set before done closes
+}
+
+// openOutsideLock opens the session of key. Called with m.mu held and no open of key in flight; it releases m.mu for
+// the database and trail I/O, and returns the registered session with m.mu held again, or an error with it
+// released.
+func (m *Manager) openOutsideLock(ctx context.Context, key sessionKey, g *proxy.Grant, client netip.AddrPort, now time.Time, set model.Settings, subjects []string) (*Session, error) {
+	call := &openCall{done: make(chan struct{})}
+	m.opening[key] = call
+	m.mu.Unlock()
+
+	s, err := m.openIO(ctx, key, g, client, now, set, subjects)
+
+	m.mu.Lock()
+	delete(m.opening, key)
+	call.err = err
+	close(call.done)
+	if err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
+	m.active[key] = s
+	m.byID[s.row.ID] = s
+	m.auditSession(&s.row, "api-session-open", now, map[string]any{"audit_enabled": s.row.AuditEnabled})
+	// A termination of this credential or user while the session opened set a cool-down the session did not see:
+	// it holds, and the new session ends as terminated (its row and trail are closed the usual way).
+	if until, cooling := m.coolingUntilLocked(subjects, now); cooling {
+		m.closeLocked(s, store.SessionTerminated, "cool-down of its credential or user", now)
+		m.mu.Unlock()
+		return nil, cooldownError(until.Sub(now))
+	}
+	return s, nil
 }
 
 // cooldownError refuses a request whose credential or user is in the cool-down after a termination, saying when
@@ -242,9 +317,9 @@ func cooldownError(left time.Duration) error {
 
 // cooldownSubjects is what a termination of this session cools down: its credential whatever the client address,
 // and its user (a terminate/user); an unauthenticated session has neither, so its key stands in.
-func cooldownSubjects(g *proxy.Grant, key string) []string {
+func cooldownSubjects(g *proxy.Grant, key sessionKey) []string {
 	if g.Unauthenticated || g.Session.CredentialID == "" {
-		return []string{"session:" + key}
+		return []string{"session:" + key.String()}
 	}
 	subs := []string{store.CooldownCredential(g.Session.CredentialID)}
 	if g.Session.UserID != "" {
@@ -316,11 +391,26 @@ func limits(set model.Settings, p *proxy.SessionPolicy) (idle, lifetime time.Dur
 	return idle, lifetime, bodyLimit
 }
 
-// open starts a session: a store row and, for audited targets, a trail. Called with m.mu held; the insert is the
-// one synchronous write per session, not per request.
-func (m *Manager) open(ctx context.Context, key string, g *proxy.Grant, client netip.AddrPort, now time.Time, set model.Settings) (*Session, error) {
+// openIO does a session open's I/O, without m.mu: it asks the database for cool-downs of the subjects (one set
+// through another node a moment ago holds before the change feed brings it here), then stores the session row and,
+// for audited targets, creates the trail. The insert is the one synchronous write per session, not per request.
+func (m *Manager) openIO(ctx context.Context, key sessionKey, g *proxy.Grant, client netip.AddrPort, now time.Time, set model.Settings, subjects []string) (*Session, error) {
+	if cds, err := m.store.CooldownsOf(ctx, now, subjects...); err != nil {
+		return nil, fmt.Errorf("open session: %w", err)
+	} else if len(cds) > 0 {
+		var last time.Time
+		m.mu.Lock()
+		for sub, until := range cds {
+			m.cooldown[sub] = until
+			if until.After(last) {
+				last = until
+			}
+		}
+		m.mu.Unlock()
+		return nil, cooldownError(last.Sub(now))
+	}
 	row := store.APISession{
-		ID: uuid.NewString(), Key: key, UserID: g.Session.UserID, UserName: g.Session.UserName,
+		ID: uuid.NewString(), Key: key.String(), UserID: g.Session.UserID, UserName: g.Session.UserName,
 		TargetID: g.Target.ID, TargetName: g.Target.Name, CredentialID: g.Session.CredentialID,
 		CredentialName: g.Session.CredentialName, ClientAddress: client.Addr().Unmap().String(),
 		Status: store.SessionConnected, Connected: now, LastActivity: now, AuditEnabled: g.Target.AuditEnabled,
@@ -329,7 +419,7 @@ func (m *Manager) open(ctx context.Context, key string, g *proxy.Grant, client n
 	if g.Policy != nil {
 		row.ConnectionPolicy = g.Policy.Key
 	}
-	s := &Session{row: row, index: g.Policy == nil || !g.Policy.NoIndex}
+	s := &Session{row: row, key: key, index: g.Policy == nil || !g.Policy.NoIndex}
 	var bodyLimit int
 	s.idle, s.lifetime, bodyLimit = limits(set, g.Policy)
 	if g.Target.AuditEnabled {
@@ -350,12 +440,9 @@ func (m *Manager) open(ctx context.Context, key string, g *proxy.Grant, client n
 		}
 		return nil, fmt.Errorf("open session: %w", err)
 	}
-	s.ctx, s.cancel = context.WithCancelCause(context.Background())
-	m.active[key] = s
-	m.byID[row.ID] = s
+	s.reqs = map[*request]struct{}{}
 	m.log.Info("api session opened", "session", row.ID, "user", row.UserName, "target", row.TargetName,
 		"credential", row.CredentialName, "client", row.ClientAddress, "audit", row.AuditEnabled)
-	m.auditSession(&row, "api-session-open", now, map[string]any{"audit_enabled": row.AuditEnabled})
 	return s, nil
 }
 
@@ -405,9 +492,9 @@ var errRecordingUnavailable = fmt.Errorf("%w: no trail could be opened, so this 
 // trail is sealed and the outcome stored only when the last of them has finished, so that an exchange aborted by a
 // termination is still recorded (it may have reached the target).
 func (m *Manager) closeLocked(s *Session, status, reason string, now time.Time) {
-	delete(m.active, s.row.Key)
+	delete(m.active, s.key)
 	delete(m.byID, s.row.ID)
-	s.cancel(fmt.Errorf("session %s: %s", status, reason))
+	cause := fmt.Errorf("session %s: %s", status, reason)
 	if m.OnClose != nil {
 		m.OnClose(s.row.TargetName, status)
 	}
@@ -417,6 +504,9 @@ func (m *Manager) closeLocked(s *Session, status, reason string, now time.Time) 
 	m.pending.Add(1)
 	s.mu.Lock()
 	s.closing = &closeInfo{status: status, reason: reason, at: now}
+	for r := range s.reqs {
+		r.cancel(cause) // the request's own End removes it
+	}
 	idle := s.inflight == 0
 	s.mu.Unlock()
 	if idle {
@@ -474,14 +564,13 @@ func (s *Session) snapshotRow() store.APISession {
 type request struct {
 	m      *Manager
 	s      *Session
+	vctx   sessionCtx
 	cancel context.CancelCauseFunc
-	stop   func() bool
 	once   sync.Once
 }
 
 func (r *request) End(bytesIn, bytesOut int64, status int) {
 	r.once.Do(func() {
-		r.stop()
 		r.cancel(nil)
 		s := r.s
 		s.requests.Add(1)
@@ -490,6 +579,7 @@ func (r *request) End(bytesIn, bytesOut int64, status int) {
 		s.lastNano.Store(r.m.now().UnixNano())
 		s.mu.Lock()
 		s.inflight--
+		delete(s.reqs, r)
 		s.dirty = true
 		last := s.inflight == 0 && s.closing != nil
 		s.mu.Unlock()

@@ -26,10 +26,15 @@ func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func newManager(t *testing.T) (*Manager, *store.Store, *recording.Store, *clock) {
 	t.Helper()
+	return newManagerIn(t, t.TempDir())
+}
+
+// newManagerIn is newManager with its database at dir/s.db and trails under dir/trails.
+func newManagerIn(t *testing.T, dir string) (*Manager, *store.Store, *recording.Store, *clock) {
+	t.Helper()
 	master := make([]byte, 32)
 	rand.Read(master)
 	keys, _ := secrets.NewKeyring(master)
-	dir := t.TempDir()
 	st, err := store.Open(context.Background(), filepath.Join(dir, "s.db"), keys, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +156,9 @@ func TestTerminateAbortsInFlightAndCoolsDown(t *testing.T) {
 	case <-rctx.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("in-flight request not cancelled by termination")
+	}
+	if cause := context.Cause(rctx); cause == nil || !strings.Contains(cause.Error(), "by admin") {
+		t.Errorf("cancelled request's cause = %v, want the termination", cause)
 	}
 	r.End(0, 0, 499)
 	waitStatus(t, st, id, store.SessionTerminated, "by admin")
