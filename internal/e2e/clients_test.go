@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
+	"golang.org/x/net/http/httpproxy"
 	"gopkg.in/yaml.v3"
 )
 
@@ -142,13 +143,17 @@ func TestGoProxyFromEnvironment(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.o.Reset()
-			tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: &tls.Config{RootCAs: f.proxyPool}, ForceAttemptHTTP2: tt.h2}
+			// envProxy is http.ProxyFromEnvironment without its once-per-process cache (net/http uses this very
+			// package): whichever test of the package first made a request through a default transport would
+			// otherwise have fixed the empty environment for this one.
+			envProxy := func(r *http.Request) (*url.URL, error) { return httpproxy.FromEnvironment().ProxyFunc()(r.URL) }
+			tr := &http.Transport{Proxy: envProxy, TLSClientConfig: &tls.Config{RootCAs: f.proxyPool}, ForceAttemptHTTP2: tt.h2}
 			defer tr.CloseIdleConnections()
 			req, _ := http.NewRequest("POST", tt.url, strings.NewReader(`{"n":1}`))
 			req.Header.Set("Authorization", "Bearer "+c.Secret)
 			req.Header.Set("Content-Type", "application/json")
-			if pu, err := http.ProxyFromEnvironment(req); err != nil || pu == nil || pu.Host != f.gh.Server.ProxyAddr() {
-				t.Fatalf("ProxyFromEnvironment = %v, %v; want the Gatehouse proxy (was the environment read before this test?)", pu, err)
+			if pu, err := envProxy(req); err != nil || pu == nil || pu.Host != f.gh.Server.ProxyAddr() {
+				t.Fatalf("proxy from the environment = %v, %v; want the Gatehouse proxy", pu, err)
 			}
 			resp, err := (&http.Client{Transport: tr}).Do(req)
 			if err != nil {
