@@ -230,6 +230,12 @@ func (a *API) audits(ctx context.Context, p *Principal, sess *store.APISession, 
 	return a.Approvals.Auditor(sess.ConnectionPolicy, p.roleNames(), userRoles), nil
 }
 
+// Audits reports whether p audits the sessions of some connection policy, and so may list those sessions
+// without connections-view (the console shows them its connection list).
+func (a *API) Audits(p *Principal) bool {
+	return a.Approvals != nil && p != nil && p.Kind == auth.KindUser && len(a.Approvals.AuditedPolicies(p.roleNames())) > 0
+}
+
 // auditScope is, in a request's context, the connection policies whose sessions a caller without
 // connections-view may list because they audit them.
 type auditScope struct{ policies []string }
@@ -247,13 +253,10 @@ func (a *API) guardConnections(perm string, h handlerFunc) http.Handler {
 		}
 		ctx := withPrincipal(r.Context(), p)
 		if !p.Permissions.Has(perm) {
-			var keys []string
-			if a.Approvals != nil && p.Kind == auth.KindUser {
-				keys = a.Approvals.AuditedPolicies(p.roleNames())
-			}
-			if len(keys) == 0 {
+			if !a.Audits(p) {
 				return permissionDenied(perm)
 			}
+			keys := a.Approvals.AuditedPolicies(p.roleNames())
 			ctx = context.WithValue(ctx, auditScopeKey{}, &auditScope{policies: keys})
 		}
 		return h(w, r.WithContext(ctx))
