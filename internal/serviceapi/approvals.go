@@ -138,10 +138,20 @@ func approvalError(err error) *Error {
 	return nil
 }
 
-// notificationSettings is the API view of notify.Settings: the SMTP password is write-only.
+// notificationSettings is the API view of notify.Settings: the SMTP password and the webhook secrets are
+// write-only.
 type notificationSettings struct {
-	Webhooks []notify.Webhook `json:"webhooks"`
-	SMTP     smtpSettings     `json:"smtp"`
+	Webhooks []webhookSettings `json:"webhooks"`
+	SMTP     smtpSettings      `json:"smtp"`
+}
+
+type webhookSettings struct {
+	notify.Webhook
+	// Secret, on a write, replaces the webhook's signing secret ("" removes it); left out, the secret stored for
+	// a webhook with the same URL stays.
+	Secret *string `json:"secret,omitempty"`
+	// SecretSet, on a read, says whether deliveries to this webhook are signed. It is ignored on a write.
+	SecretSet bool `json:"secret_set"`
 }
 
 type smtpSettings struct {
@@ -157,9 +167,11 @@ func (a *API) getNotificationSettings(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	out := notificationSettings{Webhooks: s.Webhooks, SMTP: smtpSettings{SMTP: s.SMTP, PasswordSet: s.SMTP.Password != ""}}
-	if out.Webhooks == nil {
-		out.Webhooks = []notify.Webhook{}
+	out := notificationSettings{Webhooks: []webhookSettings{}, SMTP: smtpSettings{SMTP: s.SMTP, PasswordSet: s.SMTP.Password != ""}}
+	for _, h := range s.Webhooks {
+		set := h.Secret != ""
+		h.Secret = ""
+		out.Webhooks = append(out.Webhooks, webhookSettings{Webhook: h, SecretSet: set})
 	}
 	out.SMTP.SMTP.Password = ""
 	writeJSON(w, http.StatusOK, out)
@@ -171,11 +183,17 @@ func (a *API) putNotificationSettings(w http.ResponseWriter, r *http.Request) er
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	s := notify.Settings{Webhooks: in.Webhooks, SMTP: in.SMTP.SMTP}
-	if err := notify.Save(r.Context(), a.Store, s, in.SMTP.Password, principal(r.Context()).Name); err != nil {
+	s := notify.Settings{Webhooks: make([]notify.Webhook, 0, len(in.Webhooks)), SMTP: in.SMTP.SMTP}
+	secrets := make([]*string, 0, len(in.Webhooks))
+	for _, h := range in.Webhooks {
+		s.Webhooks = append(s.Webhooks, h.Webhook)
+		secrets = append(secrets, h.Secret)
+	}
+	if err := notify.Save(r.Context(), a.Store, s, in.SMTP.Password, secrets, principal(r.Context()).Name); err != nil {
 		return err
 	}
-	a.audit(r, "update", "notification-settings", "notifications", nil, s) // s.SMTP.Password is never marshalled
+	// Neither s.SMTP.Password nor a webhook's Secret is ever marshalled.
+	a.audit(r, "update", "notification-settings", "notifications", nil, s)
 	return a.getNotificationSettings(w, r)
 }
 
