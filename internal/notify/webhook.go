@@ -3,9 +3,6 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auditexport"
 )
 
 // client posts webhooks: no redirects (a receiver that moved must be reconfigured, not followed blindly), no
@@ -67,13 +66,9 @@ const (
 
 // Sign is the signature header value of a delivery: HMAC-SHA256 keyed by the webhook's secret over the timestamp
 // header's value, a dot and the exact body bytes. Covering the timestamp lets a receiver refuse old deliveries
-// replayed with their signature.
+// replayed with their signature. It is the audit export webhook's scheme, so one receiver verifies both.
 func Sign(secret, timestamp string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(timestamp))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return auditexport.Sign([]byte(secret), timestamp, body)
 }
 
 // redactURL keeps a webhook's query (which may hold a token) out of logs.
