@@ -114,6 +114,12 @@ func Auditor(rules []Rule, roles, requesterRoles []string) bool {
 	})
 }
 
+// AuditsSome reports whether rules make a holder of roles an auditor of at least some sessions under them: an
+// audit rule names one of the roles, whatever its subject. Auditor then decides per session.
+func AuditsSome(rules []Rule, roles []string) bool {
+	return slices.ContainsFunc(rules, func(r Rule) bool { return r.Audits() && slices.Contains(roles, r.Authorizer) })
+}
+
 // Request is one approval request: a new API session waiting for an authorizer.
 type Request struct {
 	ID string `json:"id"`

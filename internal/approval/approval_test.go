@@ -115,6 +115,14 @@ func TestRequiredAndAuditor(t *testing.T) {
 	if !Auditor(rules, []string{"leads"}, []string{"interns"}) || Auditor(rules, []string{"leads"}, []string{"staff"}) {
 		t.Error("audit_and_authorize must audit its subjects only")
 	}
+	for _, c := range []struct {
+		roles []string
+		want  bool
+	}{{nil, false}, {[]string{"approvers"}, false}, {[]string{"auditors"}, true}, {[]string{"staff", "leads"}, true}} {
+		if got := AuditsSome(rules, c.roles); got != c.want {
+			t.Errorf("AuditsSome(%v) = %v, want %v", c.roles, got, c.want)
+		}
+	}
 }
 
 func TestRuleCheck(t *testing.T) {

@@ -224,6 +224,9 @@ func (c *Policy) matches(client netip.Addr, host string, addr netip.Addr, port i
 // lookup, for every request of the data plane.
 func (p *Policies) AccessControl(policyKey string) []AccessRule { return p.access[policyKey] }
 
+// AccessControlKeys lists, sorted, the keys of the policies that have access_control rules.
+func (p *Policies) AccessControlKeys() []string { return slices.Sorted(maps.Keys(p.access)) }
+
 // Retention returns how long closed sessions are kept.
 func (p *Policies) Retention() Retention {
 	return Retention{Global: p.retention.Global, PerPolicy: maps.Clone(p.retention.PerPolicy)}

@@ -39,6 +39,10 @@ type menuEntry struct {
 	navItem
 }
 
+// auditorPages are the menu items shown to auditors of some connection policy (access_control audit) without
+// the item's permission too: the API lets them list the connections they audit.
+var auditorPages = map[string]bool{"/monitor/connections": true}
+
 // menu is the console's navigation, in order. A new page adds its line here; the layout groups items by section.
 var menu = []menuEntry{
 	{"", navItem{"Account", "My access", "/access"}},
@@ -61,11 +65,12 @@ type navGroup struct {
 	Items   []navItem
 }
 
-// nav is the menu: only what the signed-in user's permissions allow, the same permission set the API checks.
-func nav(p auth.PermissionSet) []navGroup {
+// nav is the menu: only what the signed-in user's permissions allow, the same permission set the API checks;
+// auditor says the user audits some connection policy, which the API lets list those connections.
+func nav(p auth.PermissionSet, auditor bool) []navGroup {
 	var groups []navGroup
 	for _, m := range menu {
-		if m.Perm != "" && !p.Has(m.Perm) {
+		if m.Perm != "" && !p.Has(m.Perm) && !(auditor && auditorPages[m.Href]) {
 			continue
 		}
 		if n := len(groups); n == 0 || groups[n-1].Section != m.Section {
@@ -126,7 +131,7 @@ func (c *Console) parseTemplates() error {
 // never half a page.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, s *session, status int, name string, v *view) {
 	if s != nil {
-		v.User, v.CSRF, v.Nav = s.principal.Name, s.csrf, nav(s.principal.Permissions)
+		v.User, v.CSRF, v.Nav = s.principal.Name, s.csrf, nav(s.principal.Permissions, c.Service != nil && c.Service.Audits(s.principal))
 	}
 	t, ok := c.pages[name]
 	if !ok {

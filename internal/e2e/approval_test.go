@@ -446,7 +446,6 @@ func TestSessionApprovalSubjectAndAudit(t *testing.T) {
 		t.Fatalf("auditor following the live trail: %d", resp.StatusCode)
 	}
 	for _, x := range []struct{ method, path string }{
-		{"GET", connsAPI + "/connections"},
 		{"GET", connsAPI + "/connections/" + sid + "/trail/verify"},
 		{"POST", connsAPI + "/terminate/connection/" + sid},
 		{"GET", proxyAPI + "/api-targets"},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -24,27 +25,60 @@ func Stored(st *store.Store) func(ctx context.Context) (Settings, error) {
 			return Settings{}, fmt.Errorf("notification settings: %w", err)
 		}
 		s.SMTP.Password = pw
+		secrets, err := st.WebhookSecrets(ctx)
+		if err != nil {
+			return Settings{}, err
+		}
+		for i := range s.Webhooks {
+			if i < len(secrets) {
+				s.Webhooks[i].Secret = secrets[i]
+			}
+		}
 		return withDefaults(s), nil
 	}
 }
 
-// Save validates s and stores it; the SMTP password is sealed at rest, and a nil password keeps the stored one.
-func Save(ctx context.Context, st *store.Store, s Settings, password *string, actor string) error {
+// Save validates s and stores it; the SMTP password and the webhook secrets are sealed at rest. A nil password
+// keeps the stored one. secrets go with s.Webhooks by position: a non-nil one replaces the webhook's secret (""
+// removes it), a nil or missing one keeps the stored secret of the webhook with the same URL, if any.
+func Save(ctx context.Context, st *store.Store, s Settings, password *string, secrets []*string, actor string) error {
 	s = withDefaults(s)
+	s.Webhooks = slices.Clone(s.Webhooks)
+	old, err := Stored(st)(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range s.Webhooks {
+		if i < len(secrets) && secrets[i] != nil {
+			s.Webhooks[i].Secret = *secrets[i]
+			continue
+		}
+		s.Webhooks[i].Secret = ""
+		for _, o := range old.Webhooks {
+			if o.URL == s.Webhooks[i].URL && o.Secret != "" {
+				s.Webhooks[i].Secret = o.Secret
+				break
+			}
+		}
+	}
 	check := s
 	if password != nil {
 		check.SMTP.Password = *password
-	} else if _, pw, err := st.NotificationSettings(ctx); err == nil {
-		check.SMTP.Password = pw
+	} else {
+		check.SMTP.Password = old.SMTP.Password
 	}
 	if err := check.Check(); err != nil {
 		return err
 	}
-	body, err := json.Marshal(s) // Password is json:"-": it goes sealed in its own column only
+	hooks := make([]string, len(s.Webhooks))
+	for i, w := range s.Webhooks {
+		hooks[i] = w.Secret
+	}
+	body, err := json.Marshal(s) // Password and Secret are json:"-": they go sealed in their own columns only
 	if err != nil {
 		return err
 	}
-	return st.SaveNotificationSettings(ctx, string(body), password, actor)
+	return st.SaveNotificationSettingsSecrets(ctx, string(body), password, hooks, actor)
 }
 
 // withDefaults fills what a settings body may leave out: no lists are null, and the TLS mode is starttls.

@@ -29,6 +29,7 @@ func (s *Server) newApprovals(log *slog.Logger) {
 			}
 			return out
 		},
+		PolicyKeys: func() []string { return s.cfgapi.Policies().AccessControlKeys() },
 		Roles: func(ctx context.Context, userID string) ([]string, error) {
 			roles, err := s.store.UserRoles(ctx, userID)
 			names := make([]string, 0, len(roles))

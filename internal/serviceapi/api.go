@@ -212,9 +212,10 @@ func (a *API) Routes(mux *http.ServeMux) {
 	handle("PUT "+proxy+"/settings", auth.SettingsManage, a.putSettings)
 
 	const conns = "/connection-manager/api/v1"
-	handle("GET "+conns+"/connections", auth.ConnectionsView, a.listConnections)
-	handle("POST "+conns+"/connections/search", auth.ConnectionsView, a.searchConnections)
-	// Auditors of a connection (access_control audit) may read it and its trail, live or not, and nothing else.
+	// Auditors of a connection (access_control audit) may list and read it and its trail, live or not, and nothing
+	// else.
+	mux.Handle("GET "+conns+"/connections", a.guardConnections(auth.ConnectionsView, a.listConnections))
+	mux.Handle("POST "+conns+"/connections/search", a.guardConnections(auth.ConnectionsView, a.searchConnections))
 	mux.Handle("GET "+conns+"/connections/{id}", a.guardConnection(auth.ConnectionsView, a.getConnection))
 	mux.Handle("GET "+conns+"/connections/{id}/trail", a.guardConnection(auth.ConnectionsTrails, a.connectionTrail))
 	mux.Handle("GET "+conns+"/connections/{id}/trail/stream", a.guardConnection(auth.ConnectionsTrails, a.connectionTrailStream))

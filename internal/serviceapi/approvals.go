@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/approval"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/notify"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // Approvals is what the API needs of session approvals (approval/hold.Service).
@@ -18,6 +19,8 @@ type Approvals interface {
 	List(ctx context.Context, roles []string, all bool, state approval.State) ([]approval.Request, error)
 	Decide(ctx context.Context, id string, d approval.Decider, in approval.DecisionInput) (approval.Request, error)
 	Auditor(policyKey string, roles, requesterRoles []string) bool
+	// AuditedPolicies lists the connection policies with an audit rule naming one of roles.
+	AuditedPolicies(roles []string) []string
 }
 
 func (p *Principal) roleNames() []string {
@@ -135,10 +138,20 @@ func approvalError(err error) *Error {
 	return nil
 }
 
-// notificationSettings is the API view of notify.Settings: the SMTP password is write-only.
+// notificationSettings is the API view of notify.Settings: the SMTP password and the webhook secrets are
+// write-only.
 type notificationSettings struct {
-	Webhooks []notify.Webhook `json:"webhooks"`
-	SMTP     smtpSettings     `json:"smtp"`
+	Webhooks []webhookSettings `json:"webhooks"`
+	SMTP     smtpSettings      `json:"smtp"`
+}
+
+type webhookSettings struct {
+	notify.Webhook
+	// Secret, on a write, replaces the webhook's signing secret ("" removes it); left out, the secret stored for
+	// a webhook with the same URL stays.
+	Secret *string `json:"secret,omitempty"`
+	// SecretSet, on a read, says whether deliveries to this webhook are signed. It is ignored on a write.
+	SecretSet bool `json:"secret_set"`
 }
 
 type smtpSettings struct {
@@ -154,9 +167,11 @@ func (a *API) getNotificationSettings(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	out := notificationSettings{Webhooks: s.Webhooks, SMTP: smtpSettings{SMTP: s.SMTP, PasswordSet: s.SMTP.Password != ""}}
-	if out.Webhooks == nil {
-		out.Webhooks = []notify.Webhook{}
+	out := notificationSettings{Webhooks: []webhookSettings{}, SMTP: smtpSettings{SMTP: s.SMTP, PasswordSet: s.SMTP.Password != ""}}
+	for _, h := range s.Webhooks {
+		set := h.Secret != ""
+		h.Secret = ""
+		out.Webhooks = append(out.Webhooks, webhookSettings{Webhook: h, SecretSet: set})
 	}
 	out.SMTP.SMTP.Password = ""
 	writeJSON(w, http.StatusOK, out)
@@ -168,11 +183,17 @@ func (a *API) putNotificationSettings(w http.ResponseWriter, r *http.Request) er
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	s := notify.Settings{Webhooks: in.Webhooks, SMTP: in.SMTP.SMTP}
-	if err := notify.Save(r.Context(), a.Store, s, in.SMTP.Password, principal(r.Context()).Name); err != nil {
+	s := notify.Settings{Webhooks: make([]notify.Webhook, 0, len(in.Webhooks)), SMTP: in.SMTP.SMTP}
+	secrets := make([]*string, 0, len(in.Webhooks))
+	for _, h := range in.Webhooks {
+		s.Webhooks = append(s.Webhooks, h.Webhook)
+		secrets = append(secrets, h.Secret)
+	}
+	if err := notify.Save(r.Context(), a.Store, s, in.SMTP.Password, secrets, principal(r.Context()).Name); err != nil {
 		return err
 	}
-	a.audit(r, "update", "notification-settings", "notifications", nil, s) // s.SMTP.Password is never marshalled
+	// Neither s.SMTP.Password nor a webhook's Secret is ever marshalled.
+	a.audit(r, "update", "notification-settings", "notifications", nil, s)
 	return a.getNotificationSettings(w, r)
 }
 
@@ -197,18 +218,103 @@ func (a *API) auditorOf(ctx context.Context, p *Principal, sessionID string) boo
 		return false
 	}
 	sess, err := a.Store.Session(ctx, sessionID)
-	if err != nil || sess.ConnectionPolicy == "" {
+	if err != nil {
 		return false
 	}
-	var userRoles []string
-	if sess.UserID != "" {
+	ok, err := a.audits(ctx, p, sess, nil)
+	return err == nil && ok
+}
+
+// audits is the one auditor rule, for a session already read: its connection policy has an audit rule naming
+// one of p's roles whose subject covers the session's user. cache, if not nil, keeps user roles by user id
+// across calls.
+func (a *API) audits(ctx context.Context, p *Principal, sess *store.APISession, cache map[string][]string) (bool, error) {
+	if sess.ConnectionPolicy == "" {
+		return false, nil
+	}
+	userRoles, seen := cache[sess.UserID]
+	if !seen && sess.UserID != "" {
 		roles, err := a.Store.UserRoles(ctx, sess.UserID)
 		if err != nil {
-			return false
+			return false, err
 		}
 		for _, r := range roles {
 			userRoles = append(userRoles, r.Name)
 		}
+		if cache != nil {
+			cache[sess.UserID] = userRoles
+		}
 	}
-	return a.Approvals.Auditor(sess.ConnectionPolicy, p.roleNames(), userRoles)
+	return a.Approvals.Auditor(sess.ConnectionPolicy, p.roleNames(), userRoles), nil
+}
+
+// Audits reports whether p audits the sessions of some connection policy, and so may list those sessions
+// without connections-view (the console shows them its connection list).
+func (a *API) Audits(p *Principal) bool {
+	return a.Approvals != nil && p != nil && p.Kind == auth.KindUser && len(a.Approvals.AuditedPolicies(p.roleNames())) > 0
+}
+
+// auditScope is, in a request's context, the connection policies whose sessions a caller without
+// connections-view may list because they audit them.
+type auditScope struct{ policies []string }
+
+type auditScopeKey struct{}
+
+// guardConnections is guard for the connection list and search: a caller without perm who audits some
+// connection policy lists exactly the sessions they may audit (writeConnections filters); anyone else without
+// perm is refused.
+func (a *API) guardConnections(perm string, h handlerFunc) http.Handler {
+	return a.public(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := a.authenticate(r)
+		if err != nil {
+			return err
+		}
+		ctx := withPrincipal(r.Context(), p)
+		if !p.Permissions.Has(perm) {
+			if !a.Audits(p) {
+				return permissionDenied(perm)
+			}
+			keys := a.Approvals.AuditedPolicies(p.roleNames())
+			ctx = context.WithValue(ctx, auditScopeKey{}, &auditScope{policies: keys})
+		}
+		return h(w, r.WithContext(ctx))
+	})
+}
+
+// auditedSessions is the page of opts among the sessions matching f that p audits, and how many there are in
+// all. The store narrows by connection policy; the subject of each rule is checked here, on every match, so that
+// count and paging are right.
+func (a *API) auditedSessions(ctx context.Context, p *Principal, scope *auditScope, f store.SessionFilter, opts store.ListOptions) ([]*store.APISession, int, error) {
+	f.Policies = scope.policies
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = store.DefaultLimit
+	}
+	page := opts
+	page.Limit = store.MaxLimit
+	cache := map[string][]string{}
+	var out []*store.APISession
+	matched := 0
+	for page.Offset = 0; ; page.Offset += store.MaxLimit {
+		list, total, err := a.Store.ListSessions(ctx, f, page)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, s := range list {
+			ok, err := a.audits(ctx, p, s, cache)
+			if err != nil {
+				return nil, 0, err
+			}
+			if !ok {
+				continue
+			}
+			if matched >= opts.Offset && len(out) < limit {
+				out = append(out, s)
+			}
+			matched++
+		}
+		if len(list) == 0 || page.Offset+len(list) >= total {
+			return out, matched, nil
+		}
+	}
 }

@@ -32,7 +32,7 @@ func exerciseApprovals(t *testing.T, cl *client, adm string) {
 	const N = "/settings/api/v1/settings/notifications"
 	cl.do(exchange{method: "GET", path: N, token: adm, want: 200})
 	cl.do(exchange{method: "PUT", path: N, token: adm, want: 200, json: map[string]any{
-		"webhooks": []map[string]any{{"url": "https://hooks.example.test/gatehouse", "events": []string{"requested"}}},
+		"webhooks": []map[string]any{{"url": "https://hooks.example.test/gatehouse", "events": []string{"requested"}, "secret": "hook-secret-0123456789"}},
 		"smtp": map[string]any{"enabled": true, "host": "127.0.0.1", "port": 25, "from": "gh@example.test", "to": []string{"ops@example.test"},
 			"tls_mode": "starttls", "username": "gh", "password": "smtp-pass-1"}}})
 	cl.do(exchange{method: "PUT", path: N, token: adm, want: 400, json: map[string]any{"smtp": map[string]any{"enabled": true, "port": 25}}})

@@ -172,7 +172,13 @@ func (a *API) writeConnections(w http.ResponseWriter, r *http.Request, f store.S
 	if f.Keywords, err = filterAsKeywords(opts.Filter, f.Keywords); err != nil {
 		return err
 	}
-	list, total, err := a.Store.ListSessions(r.Context(), f, opts)
+	var list []*store.APISession
+	var total int
+	if scope, ok := r.Context().Value(auditScopeKey{}).(*auditScope); ok {
+		list, total, err = a.auditedSessions(r.Context(), principal(r.Context()), scope, f, opts)
+	} else {
+		list, total, err = a.Store.ListSessions(r.Context(), f, opts)
+	}
 	if err != nil {
 		return err
 	}

@@ -158,9 +158,49 @@ func (s *Store) NotificationSettings(ctx context.Context) (body, smtpPassword st
 	return body, smtpPassword, nil
 }
 
+// WebhookSecrets returns the stored webhook signing secrets in clear, one per webhook of the stored body in its
+// order ("" for none); nil when none were saved.
+func (s *Store) WebhookSecrets(ctx context.Context) ([]string, error) {
+	var sealed string
+	err := s.conn().queryRow(ctx, `SELECT webhook_secrets FROM notification_settings WHERE id = 1`).Scan(&sealed)
+	if errors.Is(mapErr(err), ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get webhook secrets: %w", mapErr(err))
+	}
+	plain, err := s.unseal(sealed, "notification_settings.webhook_secrets")
+	if err != nil || plain == "" {
+		return nil, err
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(plain), &out); err != nil {
+		return nil, fmt.Errorf("get webhook secrets: %w", err)
+	}
+	return out, nil
+}
+
 // SaveNotificationSettings replaces the notification settings; the SMTP password is sealed, and a nil password
-// keeps the stored one.
+// keeps the stored one. The stored webhook secrets stay as they are.
 func (s *Store) SaveNotificationSettings(ctx context.Context, body string, smtpPassword *string, actor string) error {
+	return s.SaveNotificationSettingsSecrets(ctx, body, smtpPassword, nil, actor)
+}
+
+// SaveNotificationSettingsSecrets is SaveNotificationSettings that also replaces the webhook signing secrets (one
+// per webhook of body, in order), sealed, unless webhookSecrets is nil.
+func (s *Store) SaveNotificationSettingsSecrets(ctx context.Context, body string, smtpPassword *string, webhookSecrets []string, actor string) error {
+	var sealedHooks *string
+	if webhookSecrets != nil {
+		b, err := json.Marshal(webhookSecrets)
+		if err != nil {
+			return err
+		}
+		v, err := s.seal(string(b), "notification_settings.webhook_secrets")
+		if err != nil {
+			return fmt.Errorf("save notification settings: %w", err)
+		}
+		sealedHooks = &v
+	}
 	return s.inTx(ctx, func(c conn) error {
 		var sealed string
 		err := c.queryRow(ctx, `SELECT smtp_password FROM notification_settings WHERE id = 1`).Scan(&sealed)
@@ -182,6 +222,11 @@ func (s *Store) SaveNotificationSettings(ctx context.Context, body string, smtpP
 		}
 		if _, err := c.exec(ctx, q, body, sealed, micros(s.now()), actor); err != nil {
 			return fmt.Errorf("save notification settings: %w", mapErr(err))
+		}
+		if sealedHooks != nil {
+			if _, err := c.exec(ctx, `UPDATE notification_settings SET webhook_secrets = ? WHERE id = 1`, *sealedHooks); err != nil {
+				return fmt.Errorf("save notification settings: %w", mapErr(err))
+			}
 		}
 		return nil
 	})

@@ -125,3 +125,26 @@ func TestNotificationSettingsSealPassword(t *testing.T) {
 		}
 	})
 }
+
+func TestWebhookSecretsSealed(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		if got, err := e.S.WebhookSecrets(ctx); err != nil || got != nil {
+			t.Fatalf("before any save: %q %v", got, err)
+		}
+		secret := "hook-Secret-0815-abcdef"
+		if err := e.S.SaveNotificationSettingsSecrets(ctx, `{"webhooks":[{"url":"https://a"},{"url":"https://b"}]}`, nil, []string{"", secret}, "admin"); err != nil {
+			t.Fatal(err)
+		}
+		if dump := e.dumpTable(t, "notification_settings"); strings.Contains(dump, secret) {
+			t.Fatalf("webhook secret stored in clear: %s", dump)
+		}
+		// Saving settings alone keeps the secrets.
+		if err := e.S.SaveNotificationSettings(ctx, `{"webhooks":[{"url":"https://a"},{"url":"https://b"}]}`, nil, "admin"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := e.S.WebhookSecrets(ctx); err != nil || len(got) != 2 || got[0] != "" || got[1] != secret {
+			t.Fatalf("secrets %q %v", got, err)
+		}
+	})
+}

@@ -149,6 +149,9 @@ type SessionFilter struct {
 	TargetID string
 	Keywords string // substring of user, target, credential name or client address
 	From, To time.Time
+	// Policies, if not nil, keeps only sessions admitted by one of these connection policies (keys); an empty
+	// non-nil list keeps none.
+	Policies []string
 }
 
 var sessionSortKeys = map[string]string{"connected": "connected", "last_activity": "last_activity", "status": "status",
@@ -178,6 +181,16 @@ func (s *Store) ListSessions(ctx context.Context, f SessionFilter, opts ListOpti
 	if !f.To.IsZero() {
 		where += ` AND connected <= ?`
 		args = append(args, micros(f.To))
+	}
+	if f.Policies != nil {
+		if len(f.Policies) == 0 {
+			where += ` AND 1=0`
+		} else {
+			where += ` AND connection_policy IN (?` + strings.Repeat(",?", len(f.Policies)-1) + `)`
+			for _, k := range f.Policies {
+				args = append(args, k)
+			}
+		}
 	}
 	if f.Keywords != "" {
 		p := likePattern(f.Keywords)

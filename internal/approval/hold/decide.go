@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/approval"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
@@ -124,4 +125,20 @@ func (s *Service) Auditor(policyKey string, roles, requesterRoles []string) bool
 		return false
 	}
 	return approval.Auditor(s.Rules(policyKey), roles, requesterRoles)
+}
+
+// AuditedPolicies returns, sorted, the keys of the connection policies with an audit rule naming one of roles:
+// the only policies under which a holder of roles may audit sessions (Auditor still checks each session's user).
+func (s *Service) AuditedPolicies(roles []string) []string {
+	if s.Rules == nil || s.PolicyKeys == nil || len(roles) == 0 {
+		return nil
+	}
+	var out []string
+	for _, key := range s.PolicyKeys() {
+		if approval.AuditsSome(s.Rules(key), roles) {
+			out = append(out, key)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -34,6 +34,9 @@ type Service struct {
 	Store *store.Store
 	// Rules returns the access_control rules of the connection policy with key; none means no approval.
 	Rules func(policyKey string) []approval.Rule
+	// PolicyKeys, if set, lists the keys of the connection policies that have access_control rules; without it
+	// nobody audits whole lists of sessions (AuditedPolicies is empty).
+	PolicyKeys func() []string
 	// Roles returns the names of the roles a user holds now.
 	Roles func(ctx context.Context, userID string) ([]string, error)
 	// SessionID names the API session of a request context (sessions.SessionID).

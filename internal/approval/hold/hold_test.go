@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -147,5 +148,28 @@ func TestSweepExpires(t *testing.T) {
 	bob := approval.Decider{ID: "id-bob", Name: "bob", Roles: []string{"approvers"}, Address: netip.MustParseAddr("127.0.0.3")}
 	if _, err := s.Decide(context.Background(), ae.RequestID, bob, approval.DecisionInput{Approve: true}); !errors.Is(err, approval.ErrDecided) {
 		t.Fatalf("approving an expired request: %v", err)
+	}
+}
+
+// TestAuditedPolicies: only policies with an audit rule naming one of the roles are listed, sorted; without
+// PolicyKeys none are.
+func TestAuditedPolicies(t *testing.T) {
+	rules := map[string][]approval.Rule{
+		"3": {{Authorizer: "auditors", Permission: approval.PermAudit, SubjectGroup: "contractors"}},
+		"1": {{Authorizer: "auditors", Permission: approval.PermAuditAndAuthorize}},
+		"2": {{Authorizer: "auditors", Permission: approval.PermAuthorize}, {Authorizer: "leads", Permission: approval.PermAudit}},
+	}
+	s := &Service{Rules: func(k string) []approval.Rule { return rules[k] }}
+	if got := s.AuditedPolicies([]string{"auditors"}); got != nil {
+		t.Fatalf("without PolicyKeys: %v", got)
+	}
+	s.PolicyKeys = func() []string { return []string{"3", "2", "1"} }
+	for _, c := range []struct {
+		roles []string
+		want  string
+	}{{[]string{"auditors"}, "1,3"}, {[]string{"leads"}, "2"}, {[]string{"staff"}, ""}, {nil, ""}} {
+		if got := strings.Join(s.AuditedPolicies(c.roles), ","); got != c.want {
+			t.Errorf("AuditedPolicies(%v) = %q, want %q", c.roles, got, c.want)
+		}
 	}
 }
