@@ -196,6 +196,7 @@ func (s *Server) serveH2(ctx context.Context, tc *tls.Conn, tun *tunnel, client 
 			s.serveHTTP(w, r, tun, client, r.Host, track)
 		}),
 	})
+	guard.linger()
 }
 
 // h2Body bounds the wait for each read of an HTTP/2 request body, as h1Body does for HTTP/1: the stream's read

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"encoding/binary"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,8 @@ const (
 	// h2GoAwayWait bounds how long the guard waits for the server to finish a frame before it closes without
 	// a GOAWAY.
 	h2GoAwayWait = time.Second
+	// h2GoAwayLinger bounds how long a connection ended with a GOAWAY drains what the client still sends.
+	h2GoAwayLinger = time.Second
 )
 
 // HTTP/2 frame types and the error code the guard uses (RFC 9113).
@@ -57,6 +60,8 @@ type h2Guard struct {
 	wr      frameScanner // server frames written so far
 	tripped bool         // a GOAWAY is due at the next frame boundary
 	closed  atomic.Bool
+	// goneAway is set once the GOAWAY was written: the connection is then closed by linger, not by x/net.
+	goneAway atomic.Bool
 	// ended is closed once the GOAWAY was written or the connection closed without one after a trip, so the
 	// reading goroutine does not report the end (and have x/net close the connection) before the GOAWAY.
 	ended   chan struct{}
@@ -103,6 +108,19 @@ func (g *h2Guard) Write(p []byte) (int, error) {
 	defer g.wmu.Unlock()
 	if g.closed.Load() {
 		return 0, net.ErrClosed
+	}
+	if g.tripped {
+		// The GOAWAY is due: pass the server's bytes up to the end of the frame it is in and end the connection
+		// there. Waiting for a write that ends on a boundary may wait for ever under a flood: x/net writes its
+		// buffer whole when it fills, and 4 KiB of 13-byte RST_STREAM frames almost never ends on one.
+		if k := g.wr.untilBoundary(p); k >= 0 {
+			n, err := g.Conn.Write(p[:k])
+			g.wr.scan(p[:n], nil)
+			if err == nil {
+				g.goAwayLocked()
+			}
+			return n, net.ErrClosed
+		}
 	}
 	n, err := g.Conn.Write(p)
 	trip := false
@@ -169,13 +187,35 @@ func (g *h2Guard) goAwayLocked() {
 	binary.BigEndian.PutUint32(f[9:13], g.lastStream.Load()&0x7fffffff)
 	binary.BigEndian.PutUint32(f[13:17], h2EnhanceCalm)
 	_, _ = g.Conn.Write(f[:])
-	_ = g.Conn.Close()
+	// The connection is not closed here: closing a socket that still holds unread bytes makes the kernel answer
+	// with a reset, and a reset can destroy the GOAWAY in the client's receive queue before the client reads it (a
+	// flooding client always has bytes in flight). The reader is woken instead, x/net's serve loop ends, and
+	// linger drains and closes.
+	g.goneAway.Store(true)
+	_ = g.Conn.SetReadDeadline(time.Now())
 	g.end()
+}
+
+// linger, once x/net's serve loop is done, half-closes a connection that was ended with a GOAWAY and drains what
+// the client still sends, for at most h2GoAwayLinger, so that the caller's close sends no reset.
+func (g *h2Guard) linger() {
+	if !g.goneAway.Load() {
+		return
+	}
+	raw := g.tls.NetConn()
+	if hc, ok := raw.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(h2GoAwayLinger))
+	_, _ = io.Copy(io.Discard, raw)
 }
 
 func (g *h2Guard) Close() error {
 	g.closed.Store(true)
 	g.end()
+	if g.goneAway.Load() {
+		return nil // linger closes (see goAwayLocked)
+	}
 	return g.Conn.Close()
 }
 
@@ -207,6 +247,37 @@ func (f *frameScanner) scan(b []byte, frame func(typ byte, stream uint32)) {
 			frame(f.hdr[3], binary.BigEndian.Uint32(f.hdr[5:9])&0x7fffffff)
 		}
 	}
+}
+
+// untilBoundary reports how many bytes of b end the frame in progress (0 at a boundary), or -1 when b ends inside
+// it; f itself does not move.
+func (f frameScanner) untilBoundary(b []byte) int {
+	if f.atBoundary() {
+		return 0
+	}
+	for i := 0; i < len(b); {
+		if f.skip > 0 {
+			k := min(f.skip, len(b)-i)
+			f.skip -= k
+			i += k
+			if f.skip == 0 && f.hdrN == 0 {
+				return i
+			}
+			continue
+		}
+		k := copy(f.hdr[f.hdrN:], b[i:])
+		f.hdrN += k
+		i += k
+		if f.hdrN < h2FrameHeaderLen {
+			return -1
+		}
+		f.hdrN = 0
+		f.skip = int(f.hdr[0])<<16 | int(f.hdr[1])<<8 | int(f.hdr[2])
+		if f.skip == 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // atBoundary reports whether the bytes scanned so far end exactly at the end of a frame.

@@ -138,7 +138,10 @@ func h2Flood(t *testing.T, st *setup, reset func(fr *http2.Framer, id uint32) er
 	}
 	_ = bw.Flush()
 	select {
-	case <-readDone:
+	case err := <-readDone:
+		if goAway.Load() == nil {
+			t.Logf("the connection ended without a GOAWAY: %v", err)
+		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the connection stayed open after the reset flood")
 	}
@@ -244,6 +247,25 @@ func FuzzFrameScanner(f *testing.F) {
 		}
 		if !sc.atBoundary() {
 			t.Fatal("not at a frame boundary after whole frames")
+		}
+		// untilBoundary, from any point of the stream, names the shortest prefix that ends on a boundary.
+		whole := wire.Bytes()
+		if len(whole) > 0 && len(splits) > 0 {
+			cut := int(splits[0]) * 31 % len(whole)
+			var at frameScanner
+			at.scan(whole[:cut], nil)
+			rest := whole[cut:]
+			k := at.untilBoundary(rest)
+			if k < 0 || k > len(rest) {
+				t.Fatalf("untilBoundary = %d in a stream of whole frames (%d bytes left)", k, len(rest))
+			}
+			for j := 0; j <= k; j++ {
+				probe := at
+				probe.scan(rest[:j], nil)
+				if probe.atBoundary() != (j == k) {
+					t.Fatalf("untilBoundary = %d, but a boundary after %d bytes is %v", k, j, probe.atBoundary())
+				}
+			}
 		}
 	})
 }
