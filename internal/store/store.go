@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing/fstest"
 	"time"
 
@@ -55,6 +56,9 @@ type Store struct {
 	pool   Pool
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
+	// stmts holds statements prepared once on SQLite (by text): the hot INSERTs of the trail index, whose parsing
+	// cost more than a small row's insert.
+	stmts sync.Map // string -> *sql.Stmt
 	// OnAudit, if set, receives every audit event after it is stored (after its transaction commits). It runs on
 	// the writer's goroutine, so it must not block; nil means nobody is told. Set it before the store is shared.
 	OnAudit func(model.AuditEvent)
@@ -113,7 +117,31 @@ func OpenPool(ctx context.Context, dsn string, sealer Sealer, log *slog.Logger, 
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
+	return s.db.Close()
+}
+
+// prepared returns q prepared once for the store, bound to c's transaction if c is one.
+func (s *Store) prepared(ctx context.Context, c conn, q string) (*sql.Stmt, error) {
+	st, ok := s.stmts.Load(q)
+	if !ok {
+		p, err := s.db.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		if st, ok = s.stmts.LoadOrStore(q, p); ok {
+			p.Close() // prepared at the same time by another caller
+		}
+	}
+	if tx, ok := c.q.(*sql.Tx); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+	}
+	return st.(*sql.Stmt), nil
+}
 
 // Dialect names the engine: "sqlite" or "postgres".
 func (s *Store) Dialect() string {

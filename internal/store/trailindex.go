@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"strings"
 	"sync"
 	"time"
@@ -81,29 +82,49 @@ func (s *Store) IndexExchanges(ctx context.Context, entries []TrailEntry) error 
 		return nil
 	}
 	return s.inTx(ctx, func(c conn) error {
+		// SQLite: every row first, then every text index document in one statement. FTS5 writes its pending terms
+		// to a new segment at each statement savepoint once it is part of the transaction, so a row INSERT after
+		// a text index INSERT would cut the batch's segment in two (and double the merging later).
+		var ids map[entryKey]int64
+		if !s.pg {
+			ids = make(map[entryKey]int64, len(entries))
+		}
+		all := entries
 		for len(entries) > 0 {
 			n := min(len(entries), indexRowsPerStatement)
-			if err := s.indexRows(ctx, c, entries[:n]); err != nil {
+			if !s.pg {
+				n = 1 << (bits.Len(uint(n)) - 1) // a power of two: few statement texts, each prepared once
+			}
+			if err := s.indexRows(ctx, c, entries[:n], ids); err != nil {
 				return fmt.Errorf("index %d exchanges from %s/%d: %w", n, entries[0].SessionID, entries[0].Seq, err)
 			}
 			entries = entries[n:]
 		}
-		return nil
+		if s.pg {
+			return nil
+		}
+		return insertTerms(ctx, c, all, ids, func(i int) [3]string {
+			e := &all[i]
+			return [3]string{indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText)}
+		})
 	})
 }
 
-// indexRows inserts one statement's worth of entries; on SQLite it adds the new rows' text index documents too.
-func (s *Store) indexRows(ctx context.Context, c conn, entries []TrailEntry) error {
+// indexRows inserts one statement's worth of entries; on SQLite it records the new rows' ids in ids.
+func (s *Store) indexRows(ctx context.Context, c conn, entries []TrailEntry, ids map[entryKey]int64) error {
 	if s.pg {
 		_, err := c.exec(ctx, indexInsert(len(entries), true), indexArgs(entries)...)
 		return err
 	}
-	args := indexArgs(entries)
-	rows, err := c.query(ctx, indexInsert(len(entries), false)+" RETURNING id, session_id, seq", args...)
+	st, err := s.prepared(ctx, c, indexInsert(len(entries), false)+" RETURNING id, session_id, seq")
 	if err != nil {
 		return err
 	}
-	ids := make(map[entryKey]int64, len(entries))
+	defer st.Close()
+	rows, err := st.QueryContext(ctx, indexArgs(entries)...)
+	if err != nil {
+		return mapErr(err)
+	}
 	for rows.Next() {
 		var id int64
 		var k entryKey
@@ -114,14 +135,7 @@ func (s *Store) indexRows(ctx context.Context, c conn, entries []TrailEntry) err
 		ids[k] = id
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	// The texts as stored (valid UTF-8, no NUL) are the last three arguments of each row: made once, not again.
-	return insertTerms(ctx, c, entries, ids, func(i int) [3]string {
-		a := args[(i+1)*indexColumnCount-3:]
-		return [3]string{a[0].(string), a[1].(string), a[2].(string)}
-	})
+	return rows.Err()
 }
 
 // indexColumns are the columns IndexExchanges writes, in the order of indexArgs.
@@ -133,7 +147,7 @@ const indexColumnCount = 22
 
 // indexRowsPerStatement keeps a statement's parameters (22 per row) well below both engines' limits (SQLite's
 // 32,766, PostgreSQL's 65,535).
-const indexRowsPerStatement = 200
+const indexRowsPerStatement = 128
 
 // indexInserts caches the statement text for each row count and engine.
 var indexInserts sync.Map // indexInsertKey -> string
@@ -251,10 +265,7 @@ func (s *Store) SearchTrails(ctx context.Context, q TrailQuery) (entries []Trail
 	}
 	exact = count <= MaxTrailCount
 	count = min(count, MaxTrailCount)
-	order := fmt.Sprintf(`t.started %s, t.id %s`, dir, dir)
-	if sq.fts {
-		order = `f.rowid ` + dir
-	}
+	order := sq.orderBy(dir)
 	rows, err := s.conn().query(ctx, `SELECT `+trailColumns+` FROM `+sq.from+sq.where+
 		fmt.Sprintf(` ORDER BY %s LIMIT %d OFFSET %d`, order, limit, q.Offset), sq.args...)
 	if err != nil {
@@ -281,6 +292,15 @@ type trailSQL struct {
 	from, where string
 	args        []any
 	fts         bool
+}
+
+// orderBy is the ORDER BY of a search in direction dir (ASC or DESC): by time, or in the order of indexing when the
+// text index drives it (the order of its blocks, then of the rows in a block).
+func (sq trailSQL) orderBy(dir string) string {
+	if sq.fts {
+		return `f.b ` + dir + `, t.id ` + dir
+	}
+	return fmt.Sprintf(`t.started %s, t.id %s`, dir, dir)
 }
 
 // trailWhere renders q. Text conditions use the engine's trigram index: FTS5 MATCH in SQLite, ILIKE over pg_trgm in
@@ -381,8 +401,7 @@ func (s *Store) trailWhere(q TrailQuery) trailSQL {
 		// The text index drives the search in rowid order, so a common word stops at the page instead of
 		// collecting every match first.
 		sq.fts = true
-		sq.from = "trail_index_terms f JOIN trail_index t ON t.id = f.rowid"
-		conds = append([]string{"f.trail_index_terms MATCH ?"}, conds...)
+		sq.from = blockJoin(q.Ascending)
 		sq.args = append([]any{strings.Join(match, " AND ")}, args...)
 	}
 	if len(conds) > 0 {

@@ -219,3 +219,116 @@ func TestTrailSearchTextBounds(t *testing.T) {
 		}
 	})
 }
+
+// TestTrailIndexBlocks: SQLite's text index keeps one document per block of up to 16 rows with consecutive ids. A
+// search returns each matching row once, in order, across pages and blocks, even when a needle's trigrams are
+// spread over a block's rows; a block goes with the last of its rows, not before; and rows without a document (a
+// store from before blocks) get blocks when the store opens.
+func TestTrailIndexBlocks(t *testing.T) {
+	e := newEnv(t, false)
+	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var entries []store.TrailEntry
+	for i := range 70 {
+		body := fmt.Sprintf(`{"n":"row%03dz","common":"shared"}`, i)
+		if i == 5 {
+			body = "abc" // with row 6's "bcd", every trigram of "abcd" is in the block, but in no one row
+		}
+		if i == 6 {
+			body = "bcd"
+		}
+		entries = append(entries, store.TrailEntry{SessionID: fmt.Sprintf("s%d", i%3), Seq: int64(i), Started: at.Add(time.Duration(i) * time.Second),
+			Method: "GET", Host: "h", Path: "/p", ResponseText: body})
+	}
+	if err := e.S.IndexExchanges(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	blocks := func() int {
+		t.Helper()
+		var n int
+		if err := e.Raw.QueryRow(`SELECT count(*) FROM trail_index_blocks`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := blocks(); n != 5 {
+		t.Fatalf("70 rows in %d blocks, want 5 (16, 16, 16, 16, 6)", n)
+	}
+	seqs := func(q store.TrailQuery) []int64 {
+		t.Helper()
+		got, _, _, err := e.S.SearchTrails(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s []int64
+		for _, g := range got {
+			s = append(s, g.Seq)
+		}
+		return s
+	}
+	if got := seqs(store.TrailQuery{ResponseText: "row040z"}); !slices.Equal(got, []int64{40}) {
+		t.Errorf("a needle of one row: %v, want [40]", got)
+	}
+	if got := seqs(store.TrailQuery{ResponseText: "abcd"}); got != nil {
+		t.Errorf("trigrams spread over a block's rows: %v, want none", got)
+	}
+	var all []int64
+	for off := 0; off < 80; off += 9 {
+		all = append(all, seqs(store.TrailQuery{ResponseText: "shared", Offset: off, Limit: 9})...)
+	}
+	var want []int64
+	for i := 69; i >= 0; i-- {
+		if i != 5 && i != 6 {
+			want = append(want, int64(i))
+		}
+	}
+	if !slices.Equal(all, want) {
+		t.Errorf("paging through a common needle, newest first:\n got %v\nwant %v", all, want)
+	}
+	if got := seqs(store.TrailQuery{ResponseText: "shared", SessionID: "s1", Ascending: true, Limit: 4}); !slices.Equal(got, []int64{1, 4, 7, 10}) {
+		t.Errorf("oldest first within a session: %v", got)
+	}
+
+	// Delete all but one row of the first block: it stays, and still finds that row; then the last goes with it.
+	var first int64
+	if err := e.Raw.QueryRow(`SELECT min(id) FROM trail_index`).Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, `DELETE FROM trail_index WHERE id >= ? AND id < ?`, first, first+15)
+	if n := blocks(); n != 5 {
+		t.Errorf("after deleting 15 of a block's 16 rows: %d blocks, want 5", n)
+	}
+	if got := seqs(store.TrailQuery{ResponseText: "row015z"}); !slices.Equal(got, []int64{15}) {
+		t.Errorf("the block's last row: %v, want [15]", got)
+	}
+	e.exec(t, `DELETE FROM trail_index WHERE id = ?`, first+15)
+	if n := blocks(); n != 4 {
+		t.Errorf("after deleting the block's last row: %d blocks, want 4", n)
+	}
+	// Retention deletes by session: rows of one session are spread over the blocks, which go only when empty.
+	e.exec(t, `DELETE FROM trail_index WHERE session_id IN ('s0', 's1')`)
+	if n := blocks(); n != 4 {
+		t.Errorf("after deleting two of three sessions: %d blocks, want 4", n)
+	}
+	e.exec(t, `DELETE FROM trail_index WHERE session_id = 's2'`)
+	if n := blocks(); n != 0 {
+		t.Errorf("after deleting every row: %d blocks, want 0", n)
+	}
+
+	// Rows without documents are given blocks when the store opens.
+	if err := e.S.IndexExchanges(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, `DELETE FROM trail_index_blocks`)
+	e.exec(t, `UPDATE trail_index SET terms_indexed = FALSE`)
+	if got := seqs(store.TrailQuery{ResponseText: "row040z"}); got != nil {
+		t.Fatalf("without documents: %v", got)
+	}
+	s := e.reopen(t)
+	if got, _, _, err := s.SearchTrails(ctx, store.TrailQuery{ResponseText: "row040z"}); err != nil || len(got) != 1 || got[0].Seq != 40 {
+		t.Errorf("after the backfill: %+v %v", got, err)
+	}
+	if n := blocks(); n != 5 {
+		t.Errorf("the backfill made %d blocks, want 5", n)
+	}
+}

@@ -1,19 +1,22 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
 )
 
-// SQLite's text index (migration 00028) holds, for each trail index row, every distinct trigram of its three texts
-// once, as a word: a column letter and the hex of the trigram with ASCII letters folded to lower case. Counting
+// SQLite's text index (migrations 00028, 00043) holds, for each block of trail index rows, every distinct trigram of
+// their texts once, as a word: a column letter and the hex of the trigram with ASCII letters folded to lower case. Counting
 // each trigram once instead of every occurrence, and doing it in Go, is what makes indexing a 64 KiB body cheap
 // (the FTS5 trigram tokenizer spent milliseconds per body in the pure-Go SQLite). A search asks the index for the
-// rows holding every trigram of the needle and checks the needle against the stored text, so it stays exact.
+// blocks holding every trigram of the needle and checks the needle against their rows' stored texts, so it stays
+// exact.
 const (
 	termLine     = 'l' // request_line
 	termRequest  = 'q' // request_text
@@ -30,7 +33,7 @@ type termSet struct {
 	bits  []uint64
 	set   []uint32 // the bits set, to clear them for the next text
 	other map[string]struct{}
-	buf   []byte // entryTerms' words, reused
+	buf   []byte // blockTerms' words, reused
 }
 
 var termSets = sync.Pool{New: func() any {
@@ -47,6 +50,12 @@ func foldASCII(c byte) byte {
 // appendTerms appends the words of text's distinct trigrams (three characters), each followed by a space.
 func (ts *termSet) appendTerms(dst []byte, col byte, text string) []byte {
 	defer ts.reset()
+	return ts.add(dst, col, text)
+}
+
+// add appends the words of the trigrams of text not in the set yet and adds them to it: called for several texts
+// before a reset, it makes the words of their union.
+func (ts *termSet) add(dst []byte, col byte, text string) []byte {
 	for i := 0; i+2 < len(text); i++ {
 		c0, c1, c2 := text[i], text[i+1], text[i+2]
 		if c0|c1|c2 < utf8.RuneSelf {
@@ -98,21 +107,28 @@ func (ts *termSet) reset() {
 	clear(ts.other)
 }
 
-// entryTerms is the text index document of an entry: the words of its request line and both bodies, as stored
-// (indexText).
-func entryTerms(texts [3]string) string {
+// blockTerms is the text index document of a block of entries: the words of the distinct trigrams of their request
+// lines and bodies, as stored (indexText), column by column.
+func blockTerms(texts [][3]string) string {
 	ts := termSets.Get().(*termSet)
 	defer termSets.Put(ts)
 	// Up to eight bytes of words per character of text; large texts repeat trigrams, so growing past 32 KiB is rare.
+	size := 0
+	for _, t := range texts {
+		size += len(t[0]) + len(t[1]) + len(t[2])
+	}
 	b := ts.buf[:0]
-	if need := min(8*(len(texts[0])+len(texts[1])+len(texts[2])), 32<<10); cap(b) < need {
+	if need := min(8*size, 32<<10); cap(b) < need {
 		b = make([]byte, 0, need)
 	}
-	b = ts.appendTerms(b, termLine, texts[0])
-	b = ts.appendTerms(b, termRequest, texts[1])
-	b = ts.appendTerms(b, termResponse, texts[2])
+	for col, letter := range [3]byte{termLine, termRequest, termResponse} {
+		for _, t := range texts {
+			b = ts.add(b, letter, t[col])
+		}
+		ts.reset()
+	}
 	if cap(b) <= 64<<10 {
-		ts.buf = b // pooled with the set, for the next entry
+		ts.buf = b // pooled with the set, for the next block
 	}
 	return string(b)
 }
@@ -125,10 +141,35 @@ func needleTerms(col byte, needle string) []string {
 	return words[:min(len(words), maxNeedleTerms)]
 }
 
+// Blocks of the SQLite text index (migration 00043): a document holds the trigrams of up to blockRows rows with
+// consecutive ids, and its rowid names them: first id * blockRows + (count - 1).
+const blockRows = 16
+
+// blockRowid is the text index rowid of the block of count rows from id first.
+func blockRowid(first int64, count int) int64 { return first*blockRows + int64(count-1) }
+
+// blockJoin is the FROM of a text search: the blocks matching the text index query (the first argument), in rowid
+// order, joined to the rows each covers (blockRowid). The blocks come from an ordered subquery so that the
+// search's ORDER BY (block, then row) sorts only within a block and a page stops early; NOT INDEXED keeps the
+// rows a range of each block's ids rather than, say, every DELETE for every block.
+func blockJoin(ascending bool) string {
+	dir := "DESC"
+	if ascending {
+		dir = "ASC"
+	}
+	return "(SELECT rowid AS b FROM trail_index_blocks WHERE trail_index_blocks MATCH ? ORDER BY rowid " + dir + " LIMIT -1) f " +
+		"JOIN trail_index t NOT INDEXED ON t.id BETWEEN f.b / 16 AND f.b / 16 + f.b % 16"
+}
+
 // insertTerms adds the text index documents of entries, which were inserted as the rows ids (by session and seq);
-// texts returns the stored request line and bodies of entry i.
+// texts returns the stored request line and bodies of entry i. Rows with consecutive ids share a document, up to
+// blockRows of them.
 func insertTerms(ctx context.Context, c conn, entries []TrailEntry, ids map[entryKey]int64, texts func(i int) [3]string) error {
-	args := make([]any, 0, 2*len(entries))
+	type row struct {
+		id int64
+		i  int
+	}
+	rows := make([]row, 0, len(entries))
 	for i := range entries {
 		k := entryKey{entries[i].SessionID, entries[i].Seq}
 		id, ok := ids[k]
@@ -136,24 +177,43 @@ func insertTerms(ctx context.Context, c conn, entries []TrailEntry, ids map[entr
 			continue // indexed before (a retried batch), or twice in this batch
 		}
 		delete(ids, k)
-		args = append(args, id, entryTerms(texts(i)))
+		rows = append(rows, row{id, i})
 	}
-	if len(args) == 0 {
-		return nil
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.id, b.id) })
+	var args []any
+	var block [][3]string
+	for start := 0; start < len(rows); {
+		end := start + 1
+		for end < len(rows) && end-start < blockRows && rows[end].id == rows[end-1].id+1 {
+			end++
+		}
+		block = block[:0]
+		for _, r := range rows[start:end] {
+			block = append(block, texts(r.i))
+		}
+		args = append(args, blockRowid(rows[start].id, end-start), blockTerms(block))
+		start = end
 	}
-	q := "INSERT INTO trail_index_terms (rowid, terms) VALUES (?,?)" + strings.Repeat(",(?,?)", len(args)/2-1)
-	if _, err := c.exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("index the text of %d exchanges: %w", len(args)/2, err)
+	for len(args) > 0 {
+		n := min(len(args), 2*blockInsertRows)
+		q := "INSERT INTO trail_index_blocks (rowid, terms) VALUES (?,?)" + strings.Repeat(",(?,?)", n/2-1)
+		if _, err := c.exec(ctx, q, args[:n]...); err != nil {
+			return fmt.Errorf("index the text of %d exchanges: %w", len(rows), err)
+		}
+		args = args[n:]
 	}
 	return nil
 }
+
+// blockInsertRows bounds the documents of one INSERT (two parameters each, far below SQLite's 32,766).
+const blockInsertRows = 1000
 
 type entryKey struct {
 	session string
 	seq     int64
 }
 
-// indexMissingTerms gives the rows indexed before migration 00028 their text index documents. It runs when a
+// indexMissingTerms gives the rows indexed before migration 00043 their text index documents. It runs when a
 // SQLite store opens and does nothing once every row has them.
 func (s *Store) indexMissingTerms(ctx context.Context) error {
 	if s.pg {
@@ -163,7 +223,7 @@ func (s *Store) indexMissingTerms(ctx context.Context) error {
 		var entries []TrailEntry
 		ids := map[entryKey]int64{}
 		rows, err := s.conn().query(ctx, `SELECT id, session_id, seq, method, host, path, query, request_text, response_text
-			FROM trail_index WHERE NOT terms_indexed ORDER BY id LIMIT 200`)
+			FROM trail_index WHERE NOT terms_indexed ORDER BY id LIMIT 512`)
 		if err != nil {
 			return fmt.Errorf("index trail text: %w", err)
 		}

@@ -42,6 +42,6 @@ func BenchmarkEntryTerms(b *testing.B) {
 	texts := [3]string{indexText(e.RequestLine()), "", indexText(e.ResponseText)}
 	b.ReportAllocs()
 	for b.Loop() {
-		entryTerms(texts)
+		blockTerms([][3]string{texts})
 	}
 }
