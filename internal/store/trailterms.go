@@ -30,15 +30,23 @@ const maxNeedleTerms = 16
 // termSet gathers the distinct trigrams of a text. A trigram of three ASCII characters, the common case, is a bit
 // in a bitmap of all 2^21 of them; any other goes in a map.
 type termSet struct {
-	bits  []uint64
+	bits  *[1 << 21 / 64]uint64
 	set   []uint32 // the bits set, to clear them for the next text
 	other map[string]struct{}
 	buf   []byte // blockTerms' words, reused
 }
 
 var termSets = sync.Pool{New: func() any {
-	return &termSet{bits: make([]uint64, 1<<21/64), other: make(map[string]struct{})}
+	return &termSet{bits: new([1 << 21 / 64]uint64), other: make(map[string]struct{})}
 }}
+
+// asciiFold is foldASCII of every byte (a table of 256, so that indexing it needs no bounds check).
+var asciiFold = func() (t [256]byte) {
+	for c := range t {
+		t[c] = foldASCII(byte(c))
+	}
+	return t
+}()
 
 func foldASCII(c byte) byte {
 	if 'A' <= c && c <= 'Z' {
@@ -56,19 +64,27 @@ func (ts *termSet) appendTerms(dst []byte, col byte, text string) []byte {
 // add appends the words of the trigrams of text not in the set yet and adds them to it: called for several texts
 // before a reset, it makes the words of their union.
 func (ts *termSet) add(dst []byte, col byte, text string) []byte {
+	// k rolls over an ASCII run: while rolling, its low 14 bits are the folded text[i] and text[i+1], so each
+	// window costs one new character (bodies are mostly ASCII, and a 64 KiB body is 64 Ki windows).
+	var k uint32
+	rolling := false
 	for i := 0; i+2 < len(text); i++ {
 		c0, c1, c2 := text[i], text[i+1], text[i+2]
 		if c0|c1|c2 < utf8.RuneSelf {
-			a, b, c := foldASCII(c0), foldASCII(c1), foldASCII(c2)
-			k := uint32(a)<<14 | uint32(b)<<7 | uint32(c)
+			if !rolling {
+				k, rolling = uint32(asciiFold[c0])<<7|uint32(asciiFold[c1]), true
+			}
+			k = (k<<7 | uint32(asciiFold[c2])) & (1<<21 - 1)
 			if ts.bits[k/64]&(1<<(k%64)) != 0 {
 				continue
 			}
 			ts.bits[k/64] |= 1 << (k % 64)
 			ts.set = append(ts.set, k)
+			a, b, c := byte(k>>14), byte(k>>7&0x7f), byte(k&0x7f)
 			dst = append(dst, col, hexDigit(a>>4), hexDigit(a), hexDigit(b>>4), hexDigit(b), hexDigit(c>>4), hexDigit(c), ' ')
 			continue
 		}
+		rolling = false
 		if !utf8.RuneStart(c0) {
 			continue // inside a character; its window starts at its first byte
 		}

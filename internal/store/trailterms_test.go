@@ -1,9 +1,12 @@
 package store
 
 import (
+	"encoding/hex"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestTermsAreDistinctFoldedTrigrams(t *testing.T) {
@@ -44,4 +47,60 @@ func BenchmarkEntryTerms(b *testing.B) {
 	for b.Loop() {
 		blockTerms([][3]string{texts})
 	}
+}
+
+// referenceTerms is the plain statement of what appendTerms computes: for every window of three characters (three
+// ASCII bytes, or three characters from a character's first byte), its bytes with ASCII letters folded, once each.
+func referenceTerms(text string) map[string]bool {
+	out := map[string]bool{}
+	for i := 0; i < len(text); i++ {
+		if !utf8.RuneStart(text[i]) {
+			continue
+		}
+		end := i
+		for range 3 {
+			if end >= len(text) {
+				return out
+			}
+			_, size := utf8.DecodeRuneInString(text[end:])
+			if text[end] < utf8.RuneSelf {
+				size = 1
+			}
+			end += size
+		}
+		out["r"+hex.EncodeToString([]byte(strings.Map(func(r rune) rune {
+			if 'A' <= r && r <= 'Z' {
+				return r + 'a' - 'A'
+			}
+			return r
+		}, text[i:end])))] = true
+	}
+	return out
+}
+
+// FuzzTermsMatchReference holds the rolling ASCII fast path of appendTerms to referenceTerms, across ASCII runs
+// broken by characters of every width, invalid bytes and runs of every length.
+func FuzzTermsMatchReference(f *testing.F) {
+	for _, s := range []string{"", "ab", "abc", "ABCabc", "aé", "aébc", "abécd", "日本語テキスト", "x日y本z", "\xffabc\xfe", "ab\xc3", "AbC\x80dEf", "a b\tc\nd",
+		`{"id":42,"name":"Widget-Ä"}`, strings.Repeat("xyZ", 50) + "€" + strings.Repeat("Qrs", 50)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if !utf8.ValidString(text) {
+			text = strings.ToValidUTF8(text, "?") // what the store indexes (indexText)
+		}
+		ts := termSets.Get().(*termSet)
+		words := strings.Fields(string(ts.appendTerms(nil, termResponse, text)))
+		termSets.Put(ts)
+		got := map[string]bool{}
+		for _, w := range words {
+			if got[w] {
+				t.Fatalf("%q: word %s twice", text, w)
+			}
+			got[w] = true
+		}
+		if want := referenceTerms(text); !maps.Equal(got, want) {
+			t.Fatalf("%q:\n got %v\nwant %v", text, got, want)
+		}
+	})
 }
