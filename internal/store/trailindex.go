@@ -89,31 +89,28 @@ func (s *Store) IndexExchanges(ctx context.Context, entries []TrailEntry) error 
 		if !s.pg {
 			ids = make(map[entryKey]int64, len(entries))
 		}
-		all := entries
-		for len(entries) > 0 {
+		all, texts := entries, storedTexts(entries)
+		for from := 0; len(entries) > 0; {
 			n := min(len(entries), indexRowsPerStatement)
 			if !s.pg {
 				n = 1 << (bits.Len(uint(n)) - 1) // a power of two: few statement texts, each prepared once
 			}
-			if err := s.indexRows(ctx, c, entries[:n], ids); err != nil {
+			if err := s.indexRows(ctx, c, entries[:n], texts[from:from+n], ids); err != nil {
 				return fmt.Errorf("index %d exchanges from %s/%d: %w", n, entries[0].SessionID, entries[0].Seq, err)
 			}
-			entries = entries[n:]
+			entries, from = entries[n:], from+n
 		}
 		if s.pg {
 			return nil
 		}
-		return insertTerms(ctx, c, all, ids, func(i int) [3]string {
-			e := &all[i]
-			return [3]string{indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText)}
-		})
+		return insertTerms(ctx, c, all, ids, func(i int) [3]string { return texts[i] })
 	})
 }
 
 // indexRows inserts one statement's worth of entries; on SQLite it records the new rows' ids in ids.
-func (s *Store) indexRows(ctx context.Context, c conn, entries []TrailEntry, ids map[entryKey]int64) error {
+func (s *Store) indexRows(ctx context.Context, c conn, entries []TrailEntry, texts [][3]string, ids map[entryKey]int64) error {
 	if s.pg {
-		_, err := c.exec(ctx, indexInsert(len(entries), true), indexArgs(entries)...)
+		_, err := c.exec(ctx, indexInsert(len(entries), true), indexArgs(entries, texts)...)
 		return err
 	}
 	st, err := s.prepared(ctx, c, indexInsert(len(entries), false)+" RETURNING id, session_id, seq")
@@ -121,7 +118,7 @@ func (s *Store) indexRows(ctx context.Context, c conn, entries []TrailEntry, ids
 		return err
 	}
 	defer st.Close()
-	rows, err := st.QueryContext(ctx, indexArgs(entries)...)
+	rows, err := st.QueryContext(ctx, indexArgs(entries, texts)...)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -174,7 +171,18 @@ func indexInsert(rows int, pg bool) string {
 	return q
 }
 
-func indexArgs(entries []TrailEntry) []any {
+// storedTexts are the request line and bodies of each entry as the index stores them (indexText).
+func storedTexts(entries []TrailEntry) [][3]string {
+	texts := make([][3]string, len(entries))
+	for i := range entries {
+		e := &entries[i]
+		texts[i] = [3]string{indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText)}
+	}
+	return texts
+}
+
+// indexArgs are the arguments of entries' rows, in the order of indexColumns; texts are their storedTexts.
+func indexArgs(entries []TrailEntry, texts [][3]string) []any {
 	args := make([]any, 0, len(entries)*indexColumnCount)
 	var prev []any // the previous row's arguments
 	// same reuses the previous row's boxed value of a column that repeats (the session's user, target and
@@ -196,7 +204,7 @@ func indexArgs(entries []TrailEntry) []any {
 			same(5, e.UserID, p.UserID), same(6, e.UserName, p.UserName), same(7, e.TargetID, p.TargetID),
 			same(8, e.TargetName, p.TargetName), same(9, e.ClientAddress, p.ClientAddress), same(10, e.Method, p.Method),
 			same(11, e.Scheme, p.Scheme), same(12, e.Host, p.Host), e.Path, e.Query, e.Status, same(16, e.Decision, p.Decision),
-			same(17, e.Proto, p.Proto), e.WebSocket, indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText))
+			same(17, e.Proto, p.Proto), e.WebSocket, texts[i][0], texts[i][1], texts[i][2])
 		prev = args[row:]
 	}
 	return args
