@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -235,6 +236,16 @@ func (s *Store) indexMissingTerms(ctx context.Context) error {
 	if s.pg {
 		return nil
 	}
+	var total int
+	if err := s.conn().queryRow(ctx, `SELECT COUNT(*) FROM trail_index WHERE NOT terms_indexed`).Scan(&total); err != nil {
+		return fmt.Errorf("index trail text: %w", err)
+	}
+	if total == 0 {
+		return nil
+	}
+	// A store upgraded with many recorded exchanges spends a while here before it serves: say so, and how far.
+	s.log.Info("indexing the text of trail index entries recorded before the text index changed; the server starts when this is done", "entries", total)
+	start, lastLog, done := time.Now(), time.Now(), 0
 	for {
 		var entries []TrailEntry
 		ids := map[entryKey]int64{}
@@ -258,6 +269,8 @@ func (s *Store) indexMissingTerms(ctx context.Context) error {
 			return fmt.Errorf("index trail text: %w", err)
 		}
 		if len(entries) == 0 {
+			s.log.Info("indexed the text of trail index entries recorded before the text index changed", "entries", done,
+				"seconds", time.Since(start).Round(time.Millisecond).Seconds())
 			return nil
 		}
 		idList := make([]any, 0, len(ids))
@@ -265,11 +278,8 @@ func (s *Store) indexMissingTerms(ctx context.Context) error {
 			idList = append(idList, id)
 		}
 		err = s.inTx(ctx, func(c conn) error {
-			stored := func(i int) [3]string { // as IndexExchanges stored them
-				e := &entries[i]
-				return [3]string{indexText(e.RequestLine()), indexText(e.RequestText), indexText(e.ResponseText)}
-			}
-			if err := insertTerms(ctx, c, entries, ids, stored); err != nil {
+			texts := storedTexts(entries) // as IndexExchanges stored them
+			if err := insertTerms(ctx, c, entries, ids, func(i int) [3]string { return texts[i] }); err != nil {
 				return err
 			}
 			_, err := c.exec(ctx, `UPDATE trail_index SET terms_indexed = TRUE WHERE id IN (?`+strings.Repeat(",?", len(idList)-1)+`)`, idList...)
@@ -278,6 +288,10 @@ func (s *Store) indexMissingTerms(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("index trail text: %w", err)
 		}
-		s.log.Info("indexed the text of trail index entries recorded before the text index changed", "entries", len(entries))
+		done += len(entries)
+		if time.Since(lastLog) >= 10*time.Second {
+			lastLog = time.Now()
+			s.log.Info("indexing the text of older trail index entries", "done", done, "of", total)
+		}
 	}
 }
