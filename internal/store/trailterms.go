@@ -69,24 +69,25 @@ func (ts *termSet) add(dst []byte, col byte, text string) []byte {
 	// window costs one new character (bodies are mostly ASCII, and a 64 KiB body is 64 Ki windows).
 	var k uint32
 	rolling := false
+	bits := ts.bits
 	for i := 0; i+2 < len(text); i++ {
-		c0, c1, c2 := text[i], text[i+1], text[i+2]
-		if c0|c1|c2 < utf8.RuneSelf {
-			if !rolling {
-				k, rolling = uint32(asciiFold[c0])<<7|uint32(asciiFold[c1]), true
-			}
+		c2 := text[i+2]
+		if !rolling && c2 < utf8.RuneSelf && text[i]|text[i+1] < utf8.RuneSelf {
+			k, rolling = uint32(asciiFold[text[i]])<<7|uint32(asciiFold[text[i+1]]), true
+		}
+		if rolling && c2 < utf8.RuneSelf {
 			k = (k<<7 | uint32(asciiFold[c2])) & (1<<21 - 1)
-			if ts.bits[k/64]&(1<<(k%64)) != 0 {
+			if bits[k/64]&(1<<(k%64)) != 0 {
 				continue
 			}
-			ts.bits[k/64] |= 1 << (k % 64)
+			bits[k/64] |= 1 << (k % 64)
 			ts.set = append(ts.set, k)
 			a, b, c := byte(k>>14), byte(k>>7&0x7f), byte(k&0x7f)
 			dst = append(dst, col, hexDigit(a>>4), hexDigit(a), hexDigit(b>>4), hexDigit(b), hexDigit(c>>4), hexDigit(c), ' ')
 			continue
 		}
 		rolling = false
-		if !utf8.RuneStart(c0) {
+		if !utf8.RuneStart(text[i]) {
 			continue // inside a character; its window starts at its first byte
 		}
 		end := i
@@ -139,7 +140,10 @@ func blockTerms(texts [][3]string) string {
 		b = make([]byte, 0, need)
 	}
 	for col, letter := range [3]byte{termLine, termRequest, termResponse} {
-		for _, t := range texts {
+		for j, t := range texts {
+			if j > 0 && t[col] == texts[j-1][col] {
+				continue // the same request line or body again (an API polled): its trigrams are in already
+			}
 			b = ts.add(b, letter, t[col])
 		}
 		ts.reset()
