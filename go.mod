@@ -23,9 +23,12 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require layeh.com/radius v0.0.0-20231213012653-1006025d24f8 // indirect
+require layeh.com/radius v0.0.0-20231213012653-1006025d24f8
 
-require github.com/hashicorp/yamux v0.1.2
+require (
+	github.com/hashicorp/yamux v0.1.2
+	github.com/klauspost/compress v1.20.1
+)
 
 require github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 
@@ -53,7 +56,7 @@ require (
 	github.com/muhlemmer/httpforwarded v0.1.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
-	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect

@@ -110,7 +110,7 @@ func (s *Store) IndexExchanges(ctx context.Context, entries []TrailEntry) error 
 // indexRows inserts one statement's worth of entries; on SQLite it records the new rows' ids in ids.
 func (s *Store) indexRows(ctx context.Context, c conn, entries []TrailEntry, texts [][3]string, ids map[entryKey]int64) error {
 	if s.pg {
-		_, err := c.exec(ctx, indexInsert(len(entries), true), indexArgs(entries, texts)...)
+		_, err := c.exec(ctx, indexInsert(len(entries), true), indexArgs(entries, texts, false)...)
 		return err
 	}
 	st, err := s.prepared(ctx, c, indexInsert(len(entries), false)+" RETURNING id, session_id, seq")
@@ -118,7 +118,7 @@ func (s *Store) indexRows(ctx context.Context, c conn, entries []TrailEntry, tex
 		return err
 	}
 	defer st.Close()
-	rows, err := st.QueryContext(ctx, indexArgs(entries, texts)...)
+	rows, err := st.QueryContext(ctx, indexArgs(entries, texts, true)...)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -181,8 +181,13 @@ func storedTexts(entries []TrailEntry) [][3]string {
 	return texts
 }
 
-// indexArgs are the arguments of entries' rows, in the order of indexColumns; texts are their storedTexts.
-func indexArgs(entries []TrailEntry, texts [][3]string) []any {
+// indexArgs are the arguments of entries' rows, in the order of indexColumns; texts are their storedTexts, the
+// bodies packed (packText) if pack.
+func indexArgs(entries []TrailEntry, texts [][3]string, pack bool) []any {
+	body := func(s string) any { return s }
+	if pack {
+		body = packText
+	}
 	args := make([]any, 0, len(entries)*indexColumnCount)
 	var prev []any // the previous row's arguments
 	// same reuses the previous row's boxed value of a column that repeats (the session's user, target and
@@ -204,7 +209,7 @@ func indexArgs(entries []TrailEntry, texts [][3]string) []any {
 			same(5, e.UserID, p.UserID), same(6, e.UserName, p.UserName), same(7, e.TargetID, p.TargetID),
 			same(8, e.TargetName, p.TargetName), same(9, e.ClientAddress, p.ClientAddress), same(10, e.Method, p.Method),
 			same(11, e.Scheme, p.Scheme), same(12, e.Host, p.Host), e.Path, e.Query, e.Status, same(16, e.Decision, p.Decision),
-			same(17, e.Proto, p.Proto), e.WebSocket, texts[i][0], texts[i][1], texts[i][2])
+			same(17, e.Proto, p.Proto), e.WebSocket, texts[i][0], body(texts[i][1]), body(texts[i][2]))
 		prev = args[row:]
 	}
 	return args
@@ -286,7 +291,7 @@ func (s *Store) SearchTrails(ctx context.Context, q TrailQuery) (entries []Trail
 		var started int64
 		if err := rows.Scan(&e.SessionID, &e.Seq, &e.RequestID, &started, &e.DurationMS, &e.UserID, &e.UserName, &e.TargetID,
 			&e.TargetName, &e.ClientAddress, &e.Method, &e.Scheme, &e.Host, &e.Path, &e.Query, &e.Status, &e.Decision, &e.Proto,
-			&e.WebSocket, &e.RequestText, &e.ResponseText); err != nil {
+			&e.WebSocket, storedText{&e.RequestText}, storedText{&e.ResponseText}); err != nil {
 			return nil, 0, false, mapErr(err)
 		}
 		e.Started = fromMicros(started)
@@ -391,7 +396,13 @@ func (s *Store) trailWhere(q TrailQuery) trailSQL {
 			}
 			var ors []string
 			for _, c := range t.cols {
-				ors = append(ors, `t.`+c+` LIKE ? ESCAPE '\'`) // ASCII case-insensitive, without a copy of the text
+				// ASCII case-insensitive either way; LIKE without a copy of the text.
+				if c == "request_line" {
+					ors = append(ors, `t.`+c+` LIKE ? ESCAPE '\'`)
+				} else {
+					ors = append(ors, `(CASE WHEN typeof(t.`+c+`) = 'blob' THEN gatehouse_text_contains(t.`+c+`, ?) ELSE t.`+c+` LIKE ? ESCAPE '\' END)`)
+					args = append(args, t.text)
+				}
 				args = append(args, "%"+likeEscape(t.text)+"%")
 			}
 			conds = append(conds, "("+strings.Join(ors, " OR ")+")")

@@ -332,3 +332,58 @@ func TestTrailIndexBlocks(t *testing.T) {
 		t.Errorf("the backfill made %d blocks, want 5", n)
 	}
 }
+
+// TestTrailIndexLongBodies: long bodies (SQLite stores them compressed) are found by text anywhere in them, ASCII
+// case-insensitively and with LIKE's wildcards taken literally, and come back from a search as recorded.
+func TestTrailIndexLongBodies(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+		filler := strings.Repeat(`{"kind":"Pod","metadata":{"name":"web-7d4b9c","namespace":"prod"}},`, 1000) // 64 KiB
+		bodies := []string{
+			filler + `"Secret-Rotation":"100%_done"` + filler,
+			filler + `"secret-rotation":"100x done"` + filler,
+			filler,
+		}
+		var entries []store.TrailEntry
+		for i, b := range bodies {
+			entries = append(entries, store.TrailEntry{SessionID: "long", Seq: int64(i + 1), Started: at, Method: "GET", Host: "h", Path: "/pods",
+				ResponseText: b, RequestText: b[:3000]})
+		}
+		if err := e.S.IndexExchanges(ctx, entries); err != nil {
+			t.Fatal(err)
+		}
+		if !e.pg {
+			var blobs int
+			if err := e.Raw.QueryRow(`SELECT count(*) FROM trail_index WHERE typeof(response_text) = 'blob' AND typeof(request_text) = 'blob'`).Scan(&blobs); err != nil || blobs != 3 {
+				t.Errorf("%d of 3 long bodies stored compressed (%v)", blobs, err)
+			}
+		}
+		for _, tc := range []struct {
+			q    store.TrailQuery
+			want []int64
+		}{
+			{store.TrailQuery{ResponseText: "SECRET-ROTATION"}, []int64{2, 1}},
+			{store.TrailQuery{ResponseText: "100%_done"}, []int64{1}},
+			{store.TrailQuery{ResponseText: "100%"}, []int64{1}},
+			{store.TrailQuery{Keywords: "secret-rotation\":\"100x"}, []int64{2}},
+			{store.TrailQuery{RequestText: "web-7d4b9c"}, []int64{3, 2, 1}},
+			{store.TrailQuery{RequestText: "secret-rotation"}, nil},
+		} {
+			got, _, _, err := e.S.SearchTrails(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seqs []int64
+			for _, g := range got {
+				seqs = append(seqs, g.Seq)
+				if g.ResponseText != bodies[g.Seq-1] || g.RequestText != bodies[g.Seq-1][:3000] {
+					t.Errorf("%+v: entry %d came back changed", tc.q, g.Seq)
+				}
+			}
+			if !slices.Equal(seqs, tc.want) {
+				t.Errorf("%+v: got %v, want %v", tc.q, seqs, tc.want)
+			}
+		}
+	})
+}

@@ -261,7 +261,7 @@ func (s *Store) indexMissingTerms(ctx context.Context) error {
 		for rows.Next() {
 			var e TrailEntry
 			var id int64
-			if err := rows.Scan(&id, &e.SessionID, &e.Seq, &e.Method, &e.Host, &e.Path, &e.Query, &e.RequestText, &e.ResponseText); err != nil {
+			if err := rows.Scan(&id, &e.SessionID, &e.Seq, &e.Method, &e.Host, &e.Path, &e.Query, storedText{&e.RequestText}, storedText{&e.ResponseText}); err != nil {
 				rows.Close()
 				return fmt.Errorf("index trail text: %w", err)
 			}
