@@ -64,15 +64,7 @@ func BenchmarkIndexExchanges(b *testing.B) {
 }
 
 func benchIndex(b *testing.B, batch int, body func(seq int64) (path, text string)) {
-	keys, err := secrets.NewKeyring(make([]byte, secrets.MasterKeySize))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "gatehouse.db"), keys, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := benchStore(b)
 	started := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	entries := make([]store.TrailEntry, batch)
 	seq := int64(0)
@@ -99,15 +91,7 @@ func benchIndex(b *testing.B, batch int, body func(seq int64) (path, text string
 // cost of reading long stored texts back (SQLite keeps them compressed) against a needle in all of them (the
 // count) and in none (the page, empty).
 func BenchmarkSearchLongBodies(b *testing.B) {
-	keys, err := secrets.NewKeyring(make([]byte, secrets.MasterKeySize))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "gatehouse.db"), keys, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := benchStore(b)
 	var body strings.Builder
 	for i := 0; body.Len() < 64<<10; i++ {
 		fmt.Fprintf(&body, `{"kind":"Pod","metadata":{"name":"web-%d","uid":"%08x","resourceVersion":"%d"}},`, i, i*2654435761, i*7919)
@@ -133,4 +117,18 @@ func BenchmarkSearchLongBodies(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchStore is a new SQLite store in b's temp dir.
+func benchStore(b *testing.B) *store.Store {
+	keys, err := secrets.NewKeyring(make([]byte, secrets.MasterKeySize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "gatehouse.db"), keys, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
 }

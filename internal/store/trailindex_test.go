@@ -159,15 +159,7 @@ func TestTrailIndexTextIsExact(t *testing.T) {
 			{store.TrailQuery{RequestText: "abcdef"}, nil},
 			{store.TrailQuery{ResponseText: "cXd"}, []int64{1}},
 		} {
-			got, _, _, err := e.S.SearchTrails(ctx, tc.q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var seqs []int64
-			for _, g := range got {
-				seqs = append(seqs, g.Seq)
-			}
-			if !slices.Equal(seqs, tc.want) {
+			if _, seqs := search(t, e.S, tc.q); !slices.Equal(seqs, tc.want) {
 				t.Errorf("%+v: got %v, want %v", tc.q, seqs, tc.want)
 			}
 		}
@@ -256,14 +248,7 @@ func TestTrailIndexBlocks(t *testing.T) {
 	}
 	seqs := func(q store.TrailQuery) []int64 {
 		t.Helper()
-		got, _, _, err := e.S.SearchTrails(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var s []int64
-		for _, g := range got {
-			s = append(s, g.Seq)
-		}
+		_, s := search(t, e.S, q)
 		return s
 	}
 	if got := seqs(store.TrailQuery{ResponseText: "row040z"}); !slices.Equal(got, []int64{40}) {
@@ -370,13 +355,8 @@ func TestTrailIndexLongBodies(t *testing.T) {
 			{store.TrailQuery{RequestText: "web-7d4b9c"}, []int64{3, 2, 1}},
 			{store.TrailQuery{RequestText: "secret-rotation"}, nil},
 		} {
-			got, _, _, err := e.S.SearchTrails(ctx, tc.q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var seqs []int64
+			got, seqs := search(t, e.S, tc.q)
 			for _, g := range got {
-				seqs = append(seqs, g.Seq)
 				if g.ResponseText != bodies[g.Seq-1] || g.RequestText != bodies[g.Seq-1][:3000] {
 					t.Errorf("%+v: entry %d came back changed", tc.q, g.Seq)
 				}
@@ -386,4 +366,18 @@ func TestTrailIndexLongBodies(t *testing.T) {
 			}
 		}
 	})
+}
+
+// search runs q and returns the entries found and their sequence numbers, in order.
+func search(t *testing.T, s *store.Store, q store.TrailQuery) ([]store.TrailEntry, []int64) {
+	t.Helper()
+	got, _, _, err := s.SearchTrails(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int64
+	for _, g := range got {
+		seqs = append(seqs, g.Seq)
+	}
+	return got, seqs
 }
