@@ -186,8 +186,7 @@ func (a *Agent) Connect(ctx context.Context) (*yamux.Session, error) {
 		return nil, ctx.Err()
 	}
 	conn.SetDeadline(time.Time{})
-	cfg := yamux.DefaultConfig()
-	cfg.LogOutput = io.Discard
+	cfg := sessionConfig()
 	// yamux's keepalive notices a dead gateway (a half-open TCP connection) and ends the session, so Run reconnects.
 	cfg.KeepAliveInterval = 15 * time.Second
 	return yamux.Server(&bufConn{Conn: conn, r: br}, cfg)
@@ -245,7 +244,7 @@ func pipe(a, b net.Conn) {
 	var wg sync.WaitGroup
 	cp := func(dst, src net.Conn) {
 		defer wg.Done()
-		io.Copy(dst, src)
+		copyBurst(dst, src)
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
 		} else {
@@ -256,4 +255,54 @@ func pipe(a, b net.Conn) {
 	go cp(a, b)
 	go cp(b, a)
 	wg.Wait()
+}
+
+// A pipe copies through a small buffer of its own while the source trickles or is idle, and through a big one from
+// a pool while a read fills the small one (a download or upload under way). io.Copy's 32 KiB meant a socket read, a
+// yamux frame (a hand-off to the session's send loop and back) and a socket write for every 32 KiB; a read takes
+// what the socket holds, so the big buffer turns a fast source into fewer, bigger frames. An idle pipe holds only
+// its small buffers: pooled upstream connections stay cheap.
+const (
+	smallCopyBuf = 32 << 10
+	bigCopyBuf   = 256 << 10
+)
+
+var bigCopyBufs = sync.Pool{New: func() any { b := make([]byte, bigCopyBuf); return &b }}
+
+// copyBurst copies src to dst until src ends (nil) or either side fails (that error).
+func copyBurst(dst io.Writer, src io.Reader) error {
+	small := make([]byte, smallCopyBuf)
+	var big *[]byte
+	defer func() {
+		if big != nil {
+			bigCopyBufs.Put(big)
+		}
+	}()
+	for {
+		buf := small
+		if big != nil {
+			buf = *big
+		}
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		switch {
+		case big == nil && n == len(small):
+			// The source had more than the small buffer holds: the rest of the burst goes through a big one.
+			big = bigCopyBufs.Get().(*[]byte)
+		case big != nil && n < len(small):
+			// The burst thinned out: the next read may wait long, and waits in the small buffer.
+			bigCopyBufs.Put(big)
+			big = nil
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

@@ -227,8 +227,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		conn.Close()
 		return
 	}
-	cfg := yamux.DefaultConfig()
-	cfg.LogOutput = io.Discard
+	cfg := sessionConfig()
 	// The hub pings on its own schedule and records the answers; yamux's keepalive would only duplicate them.
 	cfg.EnableKeepAlive = false
 	sess, err := yamux.Client(&bufConn{Conn: conn, r: rw.Reader}, cfg)

@@ -243,8 +243,7 @@ func (s *RelayServer) handle(st *yamux.Stream) {
 }
 
 func relayYamuxConfig() *yamux.Config {
-	cfg := yamux.DefaultConfig()
-	cfg.LogOutput = io.Discard
+	cfg := sessionConfig()
 	// A peer that vanished without closing (a crashed node, a cut network) ends the session within a few
 	// intervals, so the next dial reconnects or gives up.
 	cfg.KeepAliveInterval = 10 * time.Second

@@ -12,6 +12,8 @@ import (
 	"io"
 	"net"
 	"strings"
+
+	"github.com/hashicorp/yamux"
 )
 
 // Protocol is the Upgrade token of the connect request and of its 101 answer.
@@ -121,3 +123,15 @@ type bufConn struct {
 }
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// streamWindow is the most a stream may have in flight before its receiver reads: yamux's default of 256 KiB
+// stalls the sender for a window update every 128 KiB, a round trip through both ends' schedulers.
+const streamWindow = 1 << 20
+
+// sessionConfig is the yamux configuration every session (agent, hub, relay) starts from.
+func sessionConfig() *yamux.Config {
+	cfg := yamux.DefaultConfig()
+	cfg.LogOutput = io.Discard
+	cfg.MaxStreamWindowSize = streamWindow
+	return cfg
+}
