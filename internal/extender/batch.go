@@ -96,3 +96,41 @@ func (c *batchedTLS) Close() error {
 func isDataHeader(p []byte) bool {
 	return len(p) == yamuxHeaderLen && p[1] == yamuxTypeData && binary.BigEndian.Uint32(p[8:12]) > 0
 }
+
+// maxRecordPlain is the most plaintext one TLS record carries (RFC 8446 section 5.1).
+const maxRecordPlain = 16 << 10
+
+// headerJoiner is the session connection on the side that did not dial (the hub, a relay's serving node): the
+// TLS connection came from the API server, so writes cannot be gathered under it as batchedTLS does, but a data
+// frame's header can still travel in its body's first record instead of a record and a system call of its own. A
+// request through an extender, one small frame, goes out as one record and one write instead of two. Only yamux's
+// send loop writes to it; a header held when the session closes has lost its body anyway, so Close does not send
+// it (and does not race the send loop).
+type headerJoiner struct {
+	net.Conn
+	held []byte // a data frame header whose body is the next write
+	buf  []byte
+}
+
+func (c *headerJoiner) Write(p []byte) (int, error) {
+	if len(c.held) == 0 {
+		if isDataHeader(p) {
+			c.held = append(c.held[:0], p...)
+			return len(p), nil
+		}
+		return c.Conn.Write(p)
+	}
+	// The header and as much of the body as fills its first record; the rest of a long body goes as it is, so
+	// it is not copied once more.
+	k := min(len(p), maxRecordPlain-len(c.held))
+	c.buf = append(append(c.buf[:0], c.held...), p[:k]...)
+	c.held = c.held[:0]
+	if _, err := c.Conn.Write(c.buf); err != nil {
+		return 0, err
+	}
+	if k == len(p) {
+		return len(p), nil
+	}
+	n, err := c.Conn.Write(p[k:])
+	return k + n, err
+}

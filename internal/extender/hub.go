@@ -230,7 +230,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cfg := sessionConfig()
 	// The hub pings on its own schedule and records the answers; yamux's keepalive would only duplicate them.
 	cfg.EnableKeepAlive = false
-	sess, err := yamux.Client(&bufConn{Conn: conn, r: rw.Reader}, cfg)
+	sess, err := yamux.Client(&headerJoiner{Conn: &bufConn{Conn: conn, r: rw.Reader}}, cfg)
 	if err != nil {
 		conn.Close()
 		return

@@ -153,7 +153,7 @@ func (s *RelayServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		conn.Close()
 		return
 	}
-	sess, err := yamux.Server(&bufConn{Conn: conn, r: rw.Reader}, relayYamuxConfig())
+	sess, err := yamux.Server(&headerJoiner{Conn: &bufConn{Conn: conn, r: rw.Reader}}, relayYamuxConfig())
 	if err != nil {
 		conn.Close()
 		return
@@ -416,13 +416,17 @@ func (c *RelayClient) connect(ctx context.Context, o Owner) (*yamux.Session, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
-	d := &tls.Dialer{Config: &tls.Config{RootCAs: c.RootCAs, ServerName: host, NextProtos: []string{"http/1.1"},
-		MinVersion: tls.VersionTLS13}}
-	raw, err := d.DialContext(ctx, "tcp", o.Address)
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", o.Address)
 	if err != nil {
 		return nil, fmt.Errorf("dial node %s: %w", o.Node, err)
 	}
-	conn := raw.(*tls.Conn)
+	// Batched like the agent's connection: a frame's header and records leave in one socket write.
+	conn := newBatchedTLS(raw, &tls.Config{RootCAs: c.RootCAs, ServerName: host, NextProtos: []string{"http/1.1"},
+		MinVersion: tls.VersionTLS13})
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("dial node %s: %w", o.Node, err)
+	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
 	cs := conn.ConnectionState()
