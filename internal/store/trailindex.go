@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/bits"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -93,7 +94,12 @@ func (s *Store) IndexExchanges(ctx context.Context, entries []TrailEntry) error 
 		for from := 0; len(entries) > 0; {
 			n := min(len(entries), indexRowsPerStatement)
 			if !s.pg {
-				n = 1 << (bits.Len(uint(n)) - 1) // a power of two: few statement texts, each prepared once
+				n = 1 << (bits.Len(uint(min(n, sqliteRowsPerStatement))) - 1) // a power of two: few statement texts, each prepared once
+				if from > 0 {
+					// The index is background work: between statements, let the requests waiting for a processor
+					// run rather than wait out a whole batch (about 20 us a row) behind it.
+					runtime.Gosched()
+				}
 			}
 			if err := s.indexRows(ctx, c, entries[:n], texts[from:from+n], ids); err != nil {
 				return fmt.Errorf("index %d exchanges from %s/%d: %w", n, entries[0].SessionID, entries[0].Seq, err)
@@ -145,6 +151,9 @@ const indexColumnCount = 22
 // indexRowsPerStatement keeps a statement's parameters (22 per row) well below both engines' limits (SQLite's
 // 32,766, PostgreSQL's 65,535).
 const indexRowsPerStatement = 128
+
+// sqliteRowsPerStatement is smaller: a statement runs in one go, holding a processor for its rows.
+const sqliteRowsPerStatement = 32
 
 // indexInserts caches the statement text for each row count and engine.
 var indexInserts sync.Map // indexInsertKey -> string
