@@ -134,14 +134,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL = &u
 	pr.Out.Host = rs.host
 	h := pr.Out.Header
-	deleteHeaders(h, func(name string) bool {
-		return name == "authorization" || name == "proxy-authorization" || name == "expect" ||
-			name == "forwarded" || name == "x-real-ip" || strings.HasPrefix(name, "x-forwarded-") ||
-			isMethodOverride(name) || isPathOverride(name) ||
-			// CGI, WSGI, PHP and Rack turn "-" into "_" (HTTP_X_API_KEY), so X_Api_Key would reach them as the
-			// very header stripped or injected here; nginx drops underscored names by default for that reason.
-			strings.IndexByte(name, '_') >= 0
-	})
+	deleteHeaders(h, strippedRequestHeader)
 	if rs.scrub != nil {
 		// What the scrubber must read comes back uncompressed, whole and unextended: a compressed body hides the
 		// secret, and a client choosing byte ranges of a reflected header could fetch it in pieces no scan finds.
@@ -156,6 +149,18 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 		// target sends plain frames, which is what a recorded session needs.
 		h.Del("Sec-Websocket-Extensions")
 	}
+}
+
+// strippedRequestHeader reports the client's headers that never reach a target, in any spelling: its own
+// credentials, Expect (answered by the proxy), forwarding headers a target might trust, and the method and
+// path overrides.
+func strippedRequestHeader(name string) bool {
+	return equalFoldAny(name, "authorization", "proxy-authorization", "expect", "forwarded", "x-real-ip") ||
+		len(name) >= len("x-forwarded-") && strings.EqualFold(name[:len("x-forwarded-")], "x-forwarded-") ||
+		isMethodOverride(name) || isPathOverride(name) ||
+		// CGI, WSGI, PHP and Rack turn "-" into "_" (HTTP_X_API_KEY), so X_Api_Key would reach them as the
+		// very header stripped or injected here; nginx drops underscored names by default for that reason.
+		strings.IndexByte(name, '_') >= 0
 }
 
 // protoName is the protocol a client spoke, as HAR and the trail name it.
@@ -176,17 +181,16 @@ func injectCredential(h http.Header, c TargetCredential) {
 		r := http.Request{Header: h}
 		r.SetBasicAuth(c.Username, c.Password)
 	case CredentialHeader:
-		name := strings.ToLower(c.HeaderName)
-		deleteHeaders(h, func(n string) bool { return n == name })
+		deleteHeaders(h, func(n string) bool { return strings.EqualFold(n, c.HeaderName) })
 		h.Set(c.HeaderName, c.HeaderValue)
 	}
 }
 
-// deleteHeaders removes headers whose lower-cased name matches, whatever
-// their spelling in the map.
-func deleteHeaders(h http.Header, match func(lowerName string) bool) {
+// deleteHeaders removes the headers whose name matches, whatever their spelling in the map: match compares
+// without case.
+func deleteHeaders(h http.Header, match func(name string) bool) {
 	for k := range h {
-		if match(strings.ToLower(k)) {
+		if match(k) {
 			delete(h, k)
 		}
 	}

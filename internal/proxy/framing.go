@@ -91,12 +91,16 @@ func checkHead(head []byte) (headInfo, error) {
 			return info, errRequestLine
 		}
 	}
-	lines := strings.Split(string(head[:len(head)-4]), "\r\n")
-	if err := checkRequestLine(lines[0]); err != nil {
+	// One copy of the head; the lines, names and values are slices of it. The names are compared without case
+	// rather than lower-cased, which would copy every name that has a capital (most do).
+	line, rest, more := strings.Cut(string(head[:len(head)-4]), "\r\n")
+	if err := checkRequestLine(line); err != nil {
 		return info, err
 	}
-	var cls, tes, hosts []string
-	for _, line := range lines[1:] {
+	var cl, te, host string
+	var ncl, nte, nhost int
+	for more {
+		line, rest, more = strings.Cut(rest, "\r\n")
 		if line == "" || line[0] == ' ' || line[0] == '\t' {
 			return info, errObsFold
 		}
@@ -105,42 +109,46 @@ func checkHead(head []byte) (headInfo, error) {
 			return info, errHeaderName
 		}
 		value = strings.Trim(value, " \t")
-		switch strings.ToLower(name) {
-		case "content-length":
-			cls = append(cls, value)
-		case "transfer-encoding":
-			tes = append(tes, value)
-		case "host":
-			hosts = append(hosts, value)
+		switch {
+		case strings.EqualFold(name, "content-length"):
+			if ncl++; ncl == 1 {
+				cl = value
+			}
+		case strings.EqualFold(name, "transfer-encoding"):
+			if nte++; nte == 1 {
+				te = value
+			}
+		case strings.EqualFold(name, "host"):
+			if nhost++; nhost == 1 {
+				host = value
+			}
 		}
 	}
-	if len(cls) > 0 && len(tes) > 0 {
+	if ncl > 0 && nte > 0 {
 		return info, errCLAndTE
 	}
-	if len(cls) > 1 {
+	if ncl > 1 {
 		return info, errMultipleCL
 	}
-	if len(cls) == 1 {
-		n, err := parseContentLength(cls[0])
+	if ncl == 1 {
+		n, err := parseContentLength(cl)
 		if err != nil {
 			return info, err
 		}
 		info.contentLength = n
 	}
-	if len(tes) > 0 {
-		if len(tes) != 1 || !strings.EqualFold(tes[0], "chunked") {
+	if nte > 0 {
+		if nte != 1 || !strings.EqualFold(te, "chunked") {
 			return info, errUnsupportedTE
 		}
 		info.chunked = true
 	}
 	// A missing Host is allowed here only for CONNECT (older clients omit
 	// it there); requests are refused later when their authority is empty.
-	if len(hosts) > 1 || len(hosts) == 1 && hosts[0] == "" {
+	if nhost > 1 || nhost == 1 && host == "" {
 		return info, errHost
 	}
-	if len(hosts) == 1 {
-		info.host = hosts[0]
-	}
+	info.host = host
 	return info, nil
 }
 

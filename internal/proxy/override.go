@@ -176,12 +176,9 @@ func unhexDigit(c byte) byte {
 // isMethodOverride reports the headers with which frameworks (Rails, Express method-override, Symfony, Laravel,
 // ASP.NET) let a request act as another method: a GET or POST authorized as such would run as a DELETE. They are
 // stripped rather than authorized as the method they name, so what the policy checked is what the target runs.
-func isMethodOverride(lowerName string) bool {
-	switch lowerName {
-	case "x-http-method-override", "x-http-method", "x-method-override":
-		return true
-	}
-	return false
+// The name is compared without case.
+func isMethodOverride(name string) bool {
+	return equalFoldAny(name, "x-http-method-override", "x-http-method", "x-method-override")
 }
 
 // queryOverridesMethod reports a query parameter that frameworks read as the request's real method (_method for
@@ -208,10 +205,18 @@ func queryOverridesMethod(rawQuery string) bool {
 // isPathOverride reports the headers with which IIS URL Rewrite, ASP.NET and Symfony (X-Original-URL,
 // X-Rewrite-URL) let a request be routed to another path than its own: the policy matched the request line, so
 // the target must route by it.
-func isPathOverride(lowerName string) bool {
-	switch lowerName {
-	case "x-original-url", "x-rewrite-url", "x-override-url", "x-original-uri", "x-original-method":
-		return true
+// The name is compared without case.
+func isPathOverride(name string) bool {
+	return equalFoldAny(name, "x-original-url", "x-rewrite-url", "x-override-url", "x-original-uri", "x-original-method")
+}
+
+// equalFoldAny reports whether s equals one of the names, without case: header names are matched so instead of
+// being lower-cased, which copies each name that has a capital.
+func equalFoldAny(s string, names ...string) bool {
+	for _, n := range names {
+		if len(s) == len(n) && strings.EqualFold(s, n) {
+			return true
+		}
 	}
 	return false
 }

@@ -63,3 +63,20 @@ func FuzzOverrideScanner(f *testing.F) {
 		}
 	})
 }
+
+// TestStrippedRequestHeaderAnySpelling checks the header filter on names as a header map may hold them (net/http
+// canonicalizes, but a map built otherwise need not): the match ignores case and never lets an ordinary header go.
+func TestStrippedRequestHeaderAnySpelling(t *testing.T) {
+	for name, want := range map[string]bool{
+		"Authorization": true, "AUTHORIZATION": true, "proxy-Authorization": true, "Expect": true, "FORWARDED": true,
+		"x-real-IP": true, "X-Forwarded-For": true, "x-FORWARDED-host": true, "X-Forwarded-": true,
+		"X-Http-Method-Override": true, "x-HTTP-method": true, "X-Method-Override": true, "X-Original-Url": true,
+		"x-rewrite-URL": true, "X-Override-Url": true, "X-ORIGINAL-URI": true, "X-Original-Method": true, "X_Api_Key": true,
+		"X-Forwarded": false, "X-Forwardedfor": false, "Authorizations": false, "X-Api-Key": false, "Accept": false,
+		"X-Http-Methods": false, "Content-Type": false, "X-Real-Ip-Addr": false, "": false,
+	} {
+		if got := strippedRequestHeader(name); got != want {
+			t.Errorf("strippedRequestHeader(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
