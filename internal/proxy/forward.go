@@ -37,7 +37,7 @@ func (s *Server) forward(ctx context.Context, w *statusWriter, r *http.Request, 
 	if err := ctx.Err(); err != nil {
 		return clientClosed(err) // reset while the body was read or the session opened
 	}
-	s.reverseProxy().ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, rs)))
+	s.reverseProxy().ServeHTTP(w, r.WithContext(rs.withState(ctx)))
 	return nil
 }
 
@@ -165,8 +165,13 @@ func strippedRequestHeader(name string) bool {
 
 // protoName is the protocol a client spoke, as HAR and the trail name it.
 func protoName(r *http.Request) string {
-	if r.ProtoMajor == 2 {
+	switch {
+	case r.ProtoMajor == 2:
 		return "HTTP/2"
+	case r.ProtoMajor == 1 && r.ProtoMinor == 1:
+		return "HTTP/1.1"
+	case r.ProtoMajor == 1 && r.ProtoMinor == 0:
+		return "HTTP/1.0"
 	}
 	return fmt.Sprintf("HTTP/%d.%d", r.ProtoMajor, r.ProtoMinor)
 }

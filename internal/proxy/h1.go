@@ -33,6 +33,8 @@ type h1Conn struct {
 	track  *trackedConn
 	// clientStr is client.String(), made once per connection rather than per request.
 	clientStr string
+	// cancel ends the context of the connection's requests (see serve).
+	cancel context.CancelCauseFunc
 }
 
 // errClientGone is the cancellation cause when the client closed its side.
@@ -42,6 +44,14 @@ var errClientGone = errors.New("client closed the connection")
 var aLongTimeAgo = time.Unix(1, 0)
 
 func (c *h1Conn) serve(ctx context.Context) {
+	// The requests of a connection share one cancellable context, which the background read cancels when the
+	// client hangs up (that ends the connection too, so no later request sees it cancelled) and which ends
+	// with the connection. A context per request cost four allocations: the context, its cancel function, its
+	// done channel and its parent's set of children. What a request derives from it, it cancels itself (the
+	// session's request context at End, the transport's when its round trip ends).
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c.cancel = cancel
 	// A connection that has not sent its first request gets ReadHeaderTimeout, as in net/http, not the
 	// keep-alive idle timeout: a silent connection is the cheapest way to hold a descriptor.
 	wait := c.srv.readHeaderTimeout()
@@ -185,9 +195,7 @@ func (c *h1Conn) refuse(ctx context.Context, e *httpError) {
 // serveRequest runs one request and reports whether the connection can be
 // reused for the next one.
 func (c *h1Conn) serveRequest(ctx context.Context, req *http.Request, hi headInfo) bool {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	w := &h1Writer{c: c, req: req, header: http.Header{}, cancel: cancel}
+	w := &h1Writer{c: c, req: req, header: http.Header{}, cancel: c.cancel}
 	w.closeAfter = req.Close || req.ProtoMinor == 0 || c.srv.closing.Load()
 	if req.Method == http.MethodConnect {
 		if c.tun != nil {

@@ -56,9 +56,32 @@ type requestState struct {
 	// client's), and the recorder redacts into a copy of its own.
 	reqHeader http.Header
 	respHdr   http.Header
+
+	// ctx is the forwarded request's context: the session's, with this state as the value of stateKey. It
+	// lives here so that it costs no allocation of its own (context.WithValue's would).
+	ctx stateCtx
 }
 
 type stateKey struct{}
+
+// stateCtx is a context carrying a requestState.
+type stateCtx struct {
+	context.Context
+	rs *requestState
+}
+
+func (c *stateCtx) Value(key any) any {
+	if key == (stateKey{}) {
+		return c.rs
+	}
+	return c.Context.Value(key)
+}
+
+// withState returns ctx carrying rs, for the ReverseProxy hooks (stateFrom).
+func (rs *requestState) withState(ctx context.Context) context.Context {
+	rs.ctx = stateCtx{Context: ctx, rs: rs}
+	return &rs.ctx
+}
 
 func stateFrom(ctx context.Context) *requestState {
 	rs, _ := ctx.Value(stateKey{}).(*requestState)
