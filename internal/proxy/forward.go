@@ -12,7 +12,8 @@ import (
 )
 
 // forward sends an admitted request to its target: it buffers a chunked body, arranges the recording's taps
-// and hands the request to the ReverseProxy, whose Rewrite hook injects the target's credential.
+// and hands the request to relay, or to the ReverseProxy when it asks for an upgrade; rewriteOut injects the
+// target's credential on either way.
 func (s *Server) forward(ctx context.Context, w *statusWriter, r *http.Request, rs *requestState) error {
 	g := rs.grant
 	if len(r.TransferEncoding) > 0 {
@@ -37,7 +38,12 @@ func (s *Server) forward(ctx context.Context, w *statusWriter, r *http.Request, 
 	if err := ctx.Err(); err != nil {
 		return clientClosed(err) // reset while the body was read or the session opened
 	}
-	s.reverseProxy().ServeHTTP(w, r.WithContext(rs.withState(ctx)))
+	ctx = rs.withState(ctx)
+	if headerHasToken(r.Header, "Connection", "upgrade") {
+		s.reverseProxy().ServeHTTP(w, r.WithContext(ctx)) // ReverseProxy handles 101 Switching Protocols
+		return nil
+	}
+	s.relay(ctx, w, r, rs)
 	return nil
 }
 
@@ -129,11 +135,17 @@ func bodyTimeout(err error) *httpError {
 // so nothing the client sends can remove the credential injected here
 // (CVE-2021-33197).
 func (s *Server) rewrite(pr *httputil.ProxyRequest) {
-	rs := stateFrom(pr.In.Context())
-	u := *rs.outURL
-	pr.Out.URL = &u
-	pr.Out.Host = rs.host
-	h := pr.Out.Header
+	s.rewriteOut(pr.Out, stateFrom(pr.In.Context()))
+}
+
+// rewriteOut turns the outbound request, a copy of the client's without its hop-by-hop headers (ReverseProxy's
+// or relay's), into the target's: its URL and Host, the client's headers a target must never see removed,
+// and the target's credential injected.
+func (s *Server) rewriteOut(out *http.Request, rs *requestState) {
+	rs.fwdURL = *rs.outURL
+	out.URL = &rs.fwdURL
+	out.Host = rs.host
+	h := out.Header
 	deleteHeaders(h, strippedRequestHeader)
 	if rs.scrub != nil {
 		// What the scrubber must read comes back uncompressed, whole and unextended: a compressed body hides the

@@ -57,6 +57,11 @@ type requestState struct {
 	reqHeader http.Header
 	respHdr   http.Header
 
+	// fwdURL is the forwarded request's URL (rewriteOut), kept here rather than allocated.
+	fwdURL url.URL
+	// interim is what relay shares with the round trip.
+	interim
+
 	// ctx is the forwarded request's context: the session's, with this state as the value of stateKey. It
 	// lives here so that it costs no allocation of its own (context.WithValue's would).
 	ctx stateCtx
