@@ -162,6 +162,16 @@ func statusText(code int) string {
 	return strconv.Itoa(code)
 }
 
+// detachedCtx is context.WithoutCancel's context without its two allocations (the context, and the copy of it
+// that each Value call boxes): the values of parent, none of its cancellation. The trail record is written
+// whatever happened to the request.
+type detachedCtx struct{ parent context.Context }
+
+func (c *detachedCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *detachedCtx) Done() <-chan struct{}       { return nil }
+func (c *detachedCtx) Err() error                  { return nil }
+func (c *detachedCtx) Value(key any) any           { return c.parent.Value(key) }
+
 func (rs *requestState) clientString() string {
 	if rs.clientStr != "" {
 		return rs.clientStr
@@ -233,7 +243,8 @@ func (s *Server) record(ctx context.Context, rs *requestState, sw *statusWriter)
 	if s.Recorder == nil {
 		return
 	}
-	if err := s.Recorder.Record(context.WithoutCancel(ctx), rs.grant, ex); err != nil {
+	rs.detached = detachedCtx{parent: ctx}
+	if err := s.Recorder.Record(&rs.detached, rs.grant, ex); err != nil {
 		s.recordFailed.Store(true)
 		s.logger().LogAttrs(ctx, levelError, "proxy recording failed; refusing audited requests until the recorder is healthy",
 			attrString("target", rs.grant.Target.Name), attrErr(err))

@@ -43,10 +43,11 @@ func (s *Server) approve(ctx context.Context, r *http.Request, rs *requestState,
 	// The query stays out: it may carry a token, and the line is shown to authorizers and sent in notifications.
 	line := r.Method + " " + rs.outURL.Scheme + "://" + rs.host + rs.path
 	err := s.Approvals.Admit(ctx, rs.grant, rs.client, line)
+	if err == nil {
+		return nil // before ae, which errors.As moves to the heap: an admitted request allocates none
+	}
 	var ae *ApprovalError
 	switch {
-	case err == nil:
-		return nil
 	case errors.As(err, &ae):
 		e := &httpError{code: http.StatusForbidden, decision: decisionDeny, err: err, approvalID: ae.RequestID,
 			reason: "session approval " + ae.State + " (approval request " + ae.RequestID + ")"}

@@ -46,14 +46,16 @@ func (t *tap) Read(p []byte) (int, error) {
 
 func (t *tap) Close() error { return t.rc.Close() }
 
-// snapshot returns what was captured so far.
+// snapshot returns what was captured so far. The bytes are shared, not copied: a tap only ever appends past
+// what it returned, and the slice is clipped, so that neither a later read nor the caller's appends can change
+// what the other sees.
 func (t *tap) snapshot() (body []byte, n int64, truncated bool) {
 	if t == nil {
 		return nil, 0, false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return append([]byte(nil), t.buf...), t.n, t.truncated
+	return t.buf[:len(t.buf):len(t.buf)], t.n, t.truncated
 }
 
 // statusWriter remembers the status and counts the bytes sent to the client,
@@ -72,6 +74,8 @@ type statusWriter struct {
 	requestID string
 	// ws, when set, records the messages of an audited WebSocket upgrade.
 	ws *wsCapture
+	// idValue holds requestID as a header value, so that setting it allocates nothing.
+	idValue [1]string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -79,7 +83,8 @@ func (w *statusWriter) WriteHeader(code int) {
 		w.scrub.header(w.Header())
 	}
 	if w.requestID != "" && code >= 200 {
-		w.Header().Set(RequestIDHeader, w.requestID)
+		w.idValue[0] = w.requestID
+		w.Header()[RequestIDHeader] = w.idValue[:]
 	}
 	if !w.wroteHeader && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status, w.wroteHeader = code, true

@@ -150,7 +150,7 @@ func (s *Server) rewriteOut(out *http.Request, rs *requestState) {
 	if rs.scrub != nil {
 		// What the scrubber must read comes back uncompressed, whole and unextended: a compressed body hides the
 		// secret, and a client choosing byte ranges of a reflected header could fetch it in pieces no scan finds.
-		h.Set("Accept-Encoding", "identity")
+		h["Accept-Encoding"] = identityEncoding
 		h.Del("Range")
 		h.Del("If-Range")
 		h.Del("Sec-Websocket-Extensions")
@@ -162,6 +162,10 @@ func (s *Server) rewriteOut(out *http.Request, rs *requestState) {
 		h.Del("Sec-Websocket-Extensions")
 	}
 }
+
+// identityEncoding is the Accept-Encoding value of a scrubbed request, shared by all of them: a header's values
+// are replaced, never written into, and the slice is clipped so that an append copies.
+var identityEncoding = []string{"identity"}[:1:1]
 
 // strippedRequestHeader reports the client's headers that never reach a target, in any spelling: its own
 // credentials, Expect (answered by the proxy), forwarding headers a target might trust, and the method and

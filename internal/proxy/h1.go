@@ -384,7 +384,12 @@ func (w *h1Writer) writeStatusAndHeader(code int, h http.Header) {
 	if text == "" {
 		text = "status code " + strconv.Itoa(code)
 	}
-	fmt.Fprintf(w.c.bw, "HTTP/1.1 %03d %s\r\n", code, text)
+	// As fmt's "HTTP/1.1 %03d %s\r\n" wrote it (code is 100 to 999 here), without boxing its arguments.
+	var line [16]byte
+	b := strconv.AppendInt(append(line[:0], "HTTP/1.1 "...), int64(code), 10)
+	_, _ = w.c.bw.Write(append(b, ' '))
+	_, _ = w.c.bw.WriteString(text)
+	_, _ = w.c.bw.WriteString("\r\n")
 	_ = h.Write(w.c.bw) // Header.Write turns CR and LF in values into spaces
 	_, _ = w.c.bw.WriteString("\r\n")
 }

@@ -61,6 +61,8 @@ type requestState struct {
 	fwdURL url.URL
 	// interim is what relay shares with the round trip.
 	interim
+	// detached is the trail record's context (record).
+	detached detachedCtx
 
 	// ctx is the forwarded request's context: the session's, with this state as the value of stateKey. It
 	// lives here so that it costs no allocation of its own (context.WithValue's would).
