@@ -33,7 +33,8 @@ func (s *Server) admit(r *http.Request, tun *tunnel, rs *requestState, track *tr
 	if err != nil {
 		return nil, badRequest("path refused", err)
 	}
-	rs.outURL = &url.URL{Scheme: scheme, Host: rs.host, Path: unescaped, RawPath: rs.path, RawQuery: r.URL.RawQuery}
+	rs.target = url.URL{Scheme: scheme, Host: rs.host, Path: unescaped, RawPath: rs.path, RawQuery: r.URL.RawQuery}
+	rs.outURL = &rs.target
 	if rs.outURL.EscapedPath() != rs.path {
 		// The wire path must be exactly the path the policy matched.
 		return nil, badRequest("path refused", fmt.Errorf("path %q does not round-trip", rs.path))
@@ -48,9 +49,10 @@ func (s *Server) admit(r *http.Request, tun *tunnel, rs *requestState, track *tr
 	if err != nil {
 		return nil, authFailure(fmt.Errorf("credentials: %w: %w", ErrUnauthenticated, err), level)
 	}
-	g, err := s.authorize(r.Context(), &AuthRequest{Client: rs.client, Secret: secret, CredentialID: credID,
+	rs.auth = AuthRequest{Client: rs.client, Secret: secret, CredentialID: credID,
 		Scheme: scheme, Host: rs.host, Method: r.Method, Path: rs.path, Tunnel: tun != nil, ProxyTLS: proxyTLSFrom(r.Context()),
-		WebSocket: rs.websocket})
+		WebSocket: rs.websocket}
+	g, err := s.authorize(r.Context(), &rs.auth)
 	if err != nil {
 		if denied := (*DeniedError)(nil); errors.As(err, &denied) && denied.Grant != nil {
 			s.beginDenied(r, rs, denied.Grant)

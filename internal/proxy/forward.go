@@ -155,7 +155,7 @@ func (s *Server) rewriteOut(out *http.Request, rs *requestState) {
 		h.Del("If-Range")
 		h.Del("Sec-Websocket-Extensions")
 	}
-	injectCredential(h, rs.grant.Target.Credential)
+	injectCredential(h, rs.grant.Target.Credential, rs.scrub)
 	if rs.websocket && rs.grant.Target.AuditEnabled {
 		// A compressed (permessage-deflate) message cannot be read, redacted or searched; without the offer the
 		// target sends plain frames, which is what a recorded session needs.
@@ -193,8 +193,16 @@ func protoName(r *http.Request) string {
 }
 
 // injectCredential sets the target's credential; a certificate is presented
-// by the transport instead.
-func injectCredential(h http.Header, c TargetCredential) {
+// by the transport instead. The header value made once for the credential's scrubber is used when there is
+// one: values in a header are replaced, never written into, and it is clipped, so that an append copies.
+func injectCredential(h http.Header, c TargetCredential, sc *scrubber) {
+	if sc != nil && sc.injectValue != nil {
+		if c.Type == CredentialHeader {
+			deleteHeaders(h, func(n string) bool { return strings.EqualFold(n, c.HeaderName) })
+		}
+		h[sc.injectName] = sc.injectValue
+		return
+	}
 	switch c.Type {
 	case CredentialToken:
 		h.Set("Authorization", "Bearer "+c.Token)

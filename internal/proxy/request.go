@@ -57,7 +57,11 @@ type requestState struct {
 	reqHeader http.Header
 	respHdr   http.Header
 
-	// fwdURL is the forwarded request's URL (rewriteOut), kept here rather than allocated.
+	// target, auth, writer and fwdURL are kept here rather than allocated each: what outURL points to at
+	// first, the question to the Authorizer, the response writer and the forwarded request's URL (rewriteOut).
+	target url.URL
+	auth   AuthRequest
+	writer statusWriter
 	fwdURL url.URL
 	// interim is what relay shares with the round trip.
 	interim
@@ -101,7 +105,8 @@ func stateFrom(ctx context.Context) *requestState {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, tun *tunnel, client netip.AddrPort, rawHost string, track *trackedConn) {
 	rs := &requestState{id: s.ids.next(), start: time.Now(), client: client, clientStr: r.RemoteAddr, method: r.Method, host: rawHost,
 		proto: protoName(r)}
-	sw := &statusWriter{ResponseWriter: w, requestID: rs.id}
+	sw := &rs.writer
+	sw.ResponseWriter, sw.requestID = w, rs.id
 	// Deferred so the request is accounted even when ReverseProxy aborts
 	// the handler with http.ErrAbortHandler.
 	defer func() {

@@ -27,6 +27,10 @@ type scrubber struct {
 	forms  [][]byte // distinct, at least minScrubLen long, longest first
 	anchor []int    // per form, the index of its rarest byte (see byteRank), which the scan looks for
 	maxLen int
+	// injectName and injectValue are the header the credential is injected as (injectCredential), made once
+	// per credential like the forms; nil for a credential that is not a header.
+	injectName  string
+	injectValue []string
 }
 
 // scrubberCache keeps a scrubber per injected credential: the forms are derived once, not per request. A rotated
@@ -62,6 +66,11 @@ func (sc *scrubberCache) scrubberFor(c TargetCredential) *scrubber {
 	s := newScrubber(secrets)
 	if s == nil {
 		return nil
+	}
+	h := http.Header{}
+	injectCredential(h, c, nil)
+	for k, v := range h {
+		s.injectName, s.injectValue = k, v[:len(v):len(v)]
 	}
 	v, _ := sc.m.LoadOrStore(key, s)
 	return v.(*scrubber)
