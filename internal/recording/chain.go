@@ -58,7 +58,9 @@ func appendLineMAC(dst []byte, h hash.Hash, prev [sha256.Size]byte, rec *record)
 		}
 		dst = append(dst[:start], body...)
 	}
-	mac := sumMAC(h, prev, dst[start:])
+	// The MAC's input and output go through dst's spare capacity, past the line: arrays of the stack given to
+	// h, an interface, would each be moved to the heap.
+	mac := sumMACIn(h, prev, dst[start:], dst[len(dst):])
 	dst = dst[:len(dst)-1] // the closing brace comes after the MAC
 	dst = append(dst, macPrefix...)
 	dst = hex.AppendEncode(dst, mac[:])
@@ -73,11 +75,18 @@ func computeMAC(key []byte, prev [sha256.Size]byte, body []byte) [sha256.Size]by
 
 // sumMAC resets h (a keyed HMAC-SHA256) and returns its MAC of prev and body.
 func sumMAC(h hash.Hash, prev [sha256.Size]byte, body []byte) [sha256.Size]byte {
+	return sumMACIn(h, prev, body, nil)
+}
+
+// sumMACIn is sumMAC using scratch's capacity (which must not overlap body) for what it hands to h; it
+// allocates only when scratch has less than sha256.Size bytes of room.
+func sumMACIn(h hash.Hash, prev [sha256.Size]byte, body, scratch []byte) [sha256.Size]byte {
 	h.Reset()
-	h.Write(prev[:])
+	scratch = append(scratch[:0], prev[:]...)
+	h.Write(scratch)
 	h.Write(body)
 	var mac [sha256.Size]byte
-	h.Sum(mac[:0])
+	copy(mac[:], h.Sum(scratch[:0]))
 	return mac
 }
 

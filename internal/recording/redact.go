@@ -262,6 +262,12 @@ func redactNamed(name, v string) string {
 	case strings.EqualFold(name, "Authorization"), strings.EqualFold(name, "Proxy-Authorization"):
 		scheme, _, found := strings.Cut(strings.TrimSpace(v), " ")
 		if found && isToken(scheme) {
+			switch scheme { // the usual ones without a concatenation per request
+			case "Bearer":
+				return "Bearer " + Redacted
+			case "Basic":
+				return "Basic " + Redacted
+			}
 			return scheme + " " + Redacted
 		}
 		return Redacted

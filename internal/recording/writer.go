@@ -61,6 +61,8 @@ type Writer struct {
 	pendReq     int64
 	pendResp    int64
 	pendPub     []Exchange // published to live followers once written
+	sparePub    []Exchange // the pendPub of the last batch written, emptied, reused for the next
+	rec         record     // the exchange record being encoded (under mu), kept rather than allocated per call
 	batch       uint64     // number of the batch being filled; written counts those done
 	written     uint64
 	failedFrom  uint64 // the first batch whose write failed, 0 while none did
@@ -122,6 +124,9 @@ func (w *Writer) CaptureLimit() int {
 	return w.limit + w.red.Slack()
 }
 
+// maxKeptPub bounds the pendPub array a writer keeps for its next batch.
+const maxKeptPub = 64
+
 // Append redacts ex, numbers it and appends it to the trail in a single
 // write. ex itself is not modified. ctx carries request-scoped values for
 // logging only: an exchange must be recorded even when its client has gone
@@ -144,8 +149,9 @@ func (w *Writer) AppendRedacted(ctx context.Context, ex *Exchange) (Exchange, er
 		return Exchange{}, w.err
 	}
 	red.Seq = w.headExchanges + 1
-	rec := &record{N: w.headRecords + 1, Kind: KindExchange, Time: w.store.now(), Exchange: &red}
-	line, mac, err := appendLineMAC(w.pend, w.mac, w.head, rec)
+	w.rec = record{N: w.headRecords + 1, Kind: KindExchange, Time: w.store.now(), Exchange: &red}
+	line, mac, err := appendLineMAC(w.pend, w.mac, w.head, &w.rec)
+	w.rec = record{} // holds no exchange past the call
 	if err != nil {
 		w.fail(fmt.Errorf("append to trail %s: %w", w.id, err))
 		return Exchange{}, w.err
@@ -180,8 +186,8 @@ func (w *Writer) flushLocked(ctx context.Context, upto uint64) {
 	for w.written < upto {
 		buf, b, recs, reqB, respB, pub := w.pend, w.batch, w.pendRecords, w.pendReq, w.pendResp, w.pendPub
 		head, broken := w.head, w.err
-		w.pend, w.pendRecords, w.pendReq, w.pendResp, w.pendPub = w.spare[:0], 0, 0, 0, nil
-		w.spare = nil
+		w.pend, w.pendRecords, w.pendReq, w.pendResp, w.pendPub = w.spare[:0], 0, 0, 0, w.sparePub[:0]
+		w.spare, w.sparePub = nil, nil
 		w.batch++
 		w.mu.Unlock()
 		err := broken
@@ -213,6 +219,10 @@ func (w *Writer) flushLocked(ctx context.Context, upto uint64) {
 			for _, ex := range pub {
 				w.store.publish(w.id, ex)
 			}
+		}
+		if cap(pub) <= maxKeptPub {
+			clear(pub) // the followers got copies; keep no bodies alive
+			w.sparePub = pub[:0]
 		}
 		if cap(buf) <= maxKeptLine {
 			w.spare = buf // free for the batch after next
