@@ -245,6 +245,19 @@ func (r *Redactor) header(h http.Header, all []string) (http.Header, []string) {
 	return out, all
 }
 
+// redacts reports whether redaction changes any of h's values (a header it does not change need not be copied).
+func (r *Redactor) redacts(h http.Header) bool {
+	for name, values := range h {
+		named := r.named(name)
+		for _, v := range values {
+			if named && redactNamed(name, v) != v || r.String(v) != v {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func redactNamed(name, v string) string {
 	switch {
 	case strings.EqualFold(name, "Cookie"):
@@ -307,10 +320,23 @@ func (r *Redactor) Exchange(ex *Exchange, limit int) Exchange {
 	out.URL = r.String(ex.URL)
 	out.Error = r.String(ex.Error)
 	out.Decision = r.String(ex.Decision)
-	// Both headers' values share one backing array: one allocation fewer per exchange.
-	all := make([]string, headerValues(ex.RequestHeaders)+headerValues(ex.ResponseHeaders))
-	out.RequestHeaders, all = r.header(ex.RequestHeaders, all)
-	out.ResponseHeaders, _ = r.header(ex.ResponseHeaders, all)
+	// A header with nothing to redact is shared, not copied (a response's usually); the copied ones' values
+	// share one backing array: one allocation fewer per exchange.
+	reqCopy, respCopy := r.redacts(ex.RequestHeaders), r.redacts(ex.ResponseHeaders)
+	n := 0
+	if reqCopy {
+		n += headerValues(ex.RequestHeaders)
+	}
+	if respCopy {
+		n += headerValues(ex.ResponseHeaders)
+	}
+	all := make([]string, n)
+	if reqCopy {
+		out.RequestHeaders, all = r.header(ex.RequestHeaders, all)
+	}
+	if respCopy {
+		out.ResponseHeaders, _ = r.header(ex.ResponseHeaders, all)
+	}
 	var cut bool
 	out.RequestBody, cut = r.Truncate(ex.RequestBody, limit)
 	out.RequestBodyTruncated = ex.RequestBodyTruncated || cut

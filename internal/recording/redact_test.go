@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -232,5 +233,45 @@ func TestExchangeHeadersIndependent(t *testing.T) {
 	}
 	if a := out.RequestHeaders["A"]; len(a) != 2 || a[0] != "1" || a[1] != "x" {
 		t.Errorf("request header A = %q", a)
+	}
+}
+
+// TestRedactExchangeSharesCleanHeaders: a header redaction leaves unchanged is shared with the exchange
+// instead of copied, one that it changes is copied and the exchange's own keeps its values.
+func TestRedactExchangeSharesCleanHeaders(t *testing.T) {
+	r := testRedactor()
+	clean := http.Header{"Content-Type": {"application/json"}, "Date": {"Tue, 01 Dec 2026 10:00:00 GMT"}}
+	for _, tc := range []struct {
+		name        string
+		req, resp   http.Header
+		shareReq    bool
+		shareResp   bool
+		wantReqAuth string
+	}{
+		{"credential in the request only", http.Header{"Authorization": {"Bearer " + proxySecret}, "Accept": {"*/*"}}, clean,
+			false, true, "Bearer [REDACTED]"},
+		{"secret echoed in the response", http.Header{"Accept": {"*/*"}}, http.Header{"X-Echo": {targetToken}},
+			true, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := tc.req.Clone()
+			out := r.Exchange(&Exchange{RequestHeaders: tc.req, ResponseHeaders: tc.resp}, -1)
+			same := func(a, b http.Header) bool {
+				return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+			}
+			if same(out.RequestHeaders, tc.req) != tc.shareReq || same(out.ResponseHeaders, tc.resp) != tc.shareResp {
+				t.Errorf("shared request %v response %v, want %v %v", same(out.RequestHeaders, tc.req),
+					same(out.ResponseHeaders, tc.resp), tc.shareReq, tc.shareResp)
+			}
+			if got := out.RequestHeaders.Get("Authorization"); got != tc.wantReqAuth {
+				t.Errorf("recorded Authorization %q, want %q", got, tc.wantReqAuth)
+			}
+			if v := out.ResponseHeaders.Get("X-Echo"); strings.Contains(v, targetToken) {
+				t.Errorf("recorded X-Echo %q holds the secret", v)
+			}
+			if !reflect.DeepEqual(tc.req, before) {
+				t.Errorf("the exchange's own request header changed: %v", tc.req)
+			}
+		})
 	}
 }
