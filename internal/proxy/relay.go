@@ -160,26 +160,18 @@ func (rs *requestState) got1xx(code int, header textproto.MIMEHeader) error {
 	return nil
 }
 
-// outboundHeader copies the client's header for the target without the hop-by-hop headers (those named by
-// Connection, and the standard ones): one map and one array for all values, where cloning and then deleting
-// cost a map, an array and a deletion per name. rewriteOut then removes what must never reach a target.
+// outboundHeader is the client's header for the target without the hop-by-hop headers (those named by
+// Connection, and the standard ones): a map of its own, whose values are the client's, shared (clipped, so
+// that an append copies): what the target gets is changed by replacing and deleting names, never by writing
+// into a value, and the client's header stays as received for the recording. rewriteOut then removes what
+// must never reach a target.
 func outboundHeader(in http.Header) http.Header {
 	conn := in["Connection"]
-	n := 0
+	out := make(http.Header, len(in))
 	for k, vv := range in {
 		if !isHopByHop(k, conn) {
-			n += len(vv)
+			out[k] = vv[:len(vv):len(vv)]
 		}
-	}
-	out := make(http.Header, len(in))
-	values := make([]string, n)
-	for k, vv := range in {
-		if isHopByHop(k, conn) {
-			continue
-		}
-		c := copy(values, vv)
-		out[k] = values[:c:c]
-		values = values[c:]
 	}
 	return out
 }
