@@ -21,3 +21,19 @@ func TestCanonNameNoAlloc(t *testing.T) {
 		t.Errorf("canonName(127.000.0.1) = %q", got)
 	}
 }
+
+// TestRulesMatchNoAlloc keeps the decision on an allowed, canonical request free of allocations (it runs for
+// every request): the path's segments stay on the stack.
+func TestRulesMatchNoAlloc(t *testing.T) {
+	rules, err := CompileRules([]Endpoint{ep("api.example.com", httpsOnly, []string{"GET"}, []string{"/v1/items/**"})}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := Request{"https", "api.example.com", "GET", "/v1/items/42/parts"}
+	if d := rules.Match(req); !d.Allowed {
+		t.Fatalf("not allowed: %+v", d)
+	}
+	if n := testing.AllocsPerRun(100, func() { rules.Match(req) }); n != 0 {
+		t.Errorf("Match allocates %v times", n)
+	}
+}

@@ -158,7 +158,8 @@ func (r *Rules) match(req Request, unauthenticated bool) Decision {
 	} else if canon != req.Path {
 		return deny(ReasonPathNotCanon)
 	}
-	segs := strings.Split(req.Path[1:], "/")
+	var segBuf [16]string // the segments of most paths, without an allocation
+	segs := appendSegments(segBuf[:0], req.Path[1:])
 	if len(r.unauthorized) > 0 {
 		// Deny rules hold against the loosest common origin: matched on what such an origin routes by.
 		loose := looseSegments(segs)
@@ -186,6 +187,18 @@ func (r *Rules) match(req Request, unauthenticated bool) Decision {
 		return deny(ReasonUnauthenticated)
 	}
 	return deny(ReasonNoMatch)
+}
+
+// appendSegments appends the "/"-separated segments of p to dst, as strings.Split(p, "/") returns them.
+func appendSegments(dst []string, p string) []string {
+	for {
+		seg, rest, found := strings.Cut(p, "/")
+		dst = append(dst, seg)
+		if !found {
+			return dst
+		}
+		p = rest
+	}
 }
 
 // matches checks one endpoint against an already canonical request; hp.Port

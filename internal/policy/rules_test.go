@@ -2,6 +2,8 @@ package policy
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -204,5 +206,15 @@ func TestRulesHosts(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, rules.Hosts()); diff != "" {
 		t.Errorf("Hosts mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestAppendSegments holds the allocation-free split of the matcher to strings.Split, past the stack buffer too.
+func TestAppendSegments(t *testing.T) {
+	for _, p := range []string{"", "a", "a/b", "a//b", "/", "a/", "/a", strings.Repeat("s/", 20) + "end"} {
+		var buf [2]string
+		if got, want := appendSegments(buf[:0], p), strings.Split(p, "/"); !slices.Equal(got, want) {
+			t.Errorf("appendSegments(%q) = %q, want %q", p, got, want)
+		}
 	}
 }
