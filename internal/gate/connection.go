@@ -13,6 +13,8 @@ import (
 type connCache struct {
 	policies *connpolicy.Policies
 	conns    map[*connpolicy.Decision]*proxy.Connection
+	// sessions are the grants' SessionPolicy of each decision, shared by every grant of it (read-only).
+	sessions map[*connpolicy.Decision]*proxy.SessionPolicy
 }
 
 // connCacheHolder keeps the cache of the current snapshot; requests read it without a lock.
@@ -27,9 +29,11 @@ func (h *connCacheHolder) connection(policies *connpolicy.Policies, d *connpolic
 	if c == nil || c.policies != policies {
 		h.mu.Lock()
 		if c = h.c.Load(); c == nil || c.policies != policies {
-			c = &connCache{policies: policies, conns: map[*connpolicy.Decision]*proxy.Connection{}}
+			c = &connCache{policies: policies, conns: map[*connpolicy.Decision]*proxy.Connection{},
+				sessions: map[*connpolicy.Decision]*proxy.SessionPolicy{}}
 			for _, x := range policies.Decisions() {
 				c.conns[x] = toConnection(x)
+				c.sessions[x] = toSessionPolicy(x)
 			}
 			h.c.Store(c)
 		}
@@ -39,6 +43,27 @@ func (h *connCacheHolder) connection(policies *connpolicy.Policies, d *connpolic
 		return pc
 	}
 	return toConnection(d)
+}
+
+// sessionPolicy returns the SessionPolicy of d, made once per snapshot when d is a decision of the one cached
+// (connection builds it for the snapshot the request was admitted under), else made now.
+func (h *connCacheHolder) sessionPolicy(d *connpolicy.Decision) *proxy.SessionPolicy {
+	if c := h.c.Load(); c != nil {
+		if sp, ok := c.sessions[d]; ok {
+			return sp
+		}
+	}
+	return toSessionPolicy(d)
+}
+
+// toSessionPolicy translates what a connection policy decides about API sessions into the proxy's terms.
+func toSessionPolicy(d *connpolicy.Decision) *proxy.SessionPolicy {
+	sp := &proxy.SessionPolicy{Name: d.PolicyName, Key: d.PolicyKey, IdleTimeout: d.IdleTimeout, MaxLifetime: d.SessionTimeout,
+		BodyLimit: int(d.BodyLimit), RedactHeaders: d.RedactHeaders, NoIndex: !d.Index}
+	if d.BodyLimit == 0 {
+		sp.BodyLimit = -1
+	}
+	return sp
 }
 
 // toConnection translates what a connection policy decides about transport and routing into the proxy's terms.

@@ -250,7 +250,7 @@ func (g *Gate) Authorize(ctx context.Context, r *proxy.AuthRequest) (*proxy.Gran
 	grant := &proxy.Grant{Target: t.forward, Secret: r.Secret, Session: proxy.SessionInfo{
 		UserID: u.id, UserName: u.name, CredentialID: c.id, CredentialName: c.name, TargetName: t.name,
 	}}
-	applyConnection(grant, conn)
+	g.applyConnection(grant, conn)
 	grant.Conn = pc
 	// From here the credential is good and the request itself may be refused: the denial names who was refused
 	// so that it is recorded in that session's trail.
@@ -300,7 +300,7 @@ func (g *Gate) anonymous(s *snapshot, r *proxy.AuthRequest, conn *connpolicy.Dec
 		if d.Allowed {
 			grant := &proxy.Grant{Target: t.anonymous, Unauthenticated: true, NATTargetHost: d.Endpoint.NATTargetHost,
 				Session: proxy.SessionInfo{TargetName: t.name}, Conn: pc}
-			applyConnection(grant, conn)
+			g.applyConnection(grant, conn)
 			return grant, nil
 		}
 	}
@@ -458,19 +458,16 @@ func channelKind(r *proxy.AuthRequest) string {
 
 // applyConnection carries what the connection policy says about sessions and recording into the grant. Recording
 // needs both the target's audit flag and the policy's audit policy.
-func applyConnection(g *proxy.Grant, d *connpolicy.Decision) {
+// The SessionPolicy is the decision's, shared by its grants: nothing changes a grant's Policy.
+func (g *Gate) applyConnection(grant *proxy.Grant, d *connpolicy.Decision) {
 	if d == nil {
 		return
 	}
-	g.Policy = &proxy.SessionPolicy{Name: d.PolicyName, Key: d.PolicyKey, IdleTimeout: d.IdleTimeout, MaxLifetime: d.SessionTimeout,
-		BodyLimit: int(d.BodyLimit), RedactHeaders: d.RedactHeaders, NoIndex: !d.Index}
-	if d.BodyLimit == 0 {
-		g.Policy.BodyLimit = -1
-	}
-	if !d.Record && g.Target != nil && g.Target.AuditEnabled {
-		t := *g.Target
+	grant.Policy = g.conns.sessionPolicy(d)
+	if !d.Record && grant.Target != nil && grant.Target.AuditEnabled {
+		t := *grant.Target
 		t.AuditEnabled = false
-		g.Target = &t
+		grant.Target = &t
 	}
 }
 
