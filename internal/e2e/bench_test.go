@@ -22,7 +22,8 @@ const benchBody = `{"id":42,"name":"widget","tags":["a","b","c"],"owner":{"team"
 // index reads what the trail keeps of it).
 var benchBlob = []byte(strings.Repeat("abcdefghijklmnopqrstuvwxyz", 1<<20/26+1)[:1<<20])
 
-// BenchmarkRequestPath is the whole in-process request path of one small GET on a keep-alive connection: a real
+// BenchmarkRequestPath is the whole in-process request path of one small GET on a keep-alive connection (and, as
+// recorded-h2, one stream of an HTTP/2 connection inside the tunnel): a real
 // Go client through CONNECT and TLS interception, proxy-credential authentication, the policy decision, the API
 // session, credential injection, forwarding over TLS to an httptest origin, the trail record (HMAC chain) and the
 // trail index, the access log and the metrics. allocs/op is the figure the README keeps (it counts the client's
@@ -32,9 +33,15 @@ func BenchmarkRequestPath(b *testing.B) {
 		name  string
 		audit bool
 		path  string
-	}{{"recorded", true, "/small"}, {"unrecorded", false, "/small"}, {"recorded-1mib", true, "/blob"}, {"unrecorded-1mib", false, "/blob"}} {
+		h2    bool
+	}{{"recorded", true, "/small", false}, {"unrecorded", false, "/small", false}, {"recorded-1mib", true, "/blob", false},
+		{"unrecorded-1mib", false, "/blob", false}, {"recorded-h2", true, "/small", true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			client, origin := benchSetup(b, bc.audit)
+			if bc.h2 {
+				// HTTP/2 inside the tunnel, as kubectl and Go clients speak it.
+				client.Transport.(*http.Transport).ForceAttemptHTTP2 = true
+			}
 			target, want := origin+bc.path, benchBody
 			if bc.path == "/blob" {
 				want = string(benchBlob)
@@ -50,6 +57,9 @@ func BenchmarkRequestPath(b *testing.B) {
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK || string(body) != want {
 					b.Fatalf("status %d: %.200s", resp.StatusCode, body)
+				}
+				if bc.h2 != (resp.ProtoMajor == 2) {
+					b.Fatalf("the client spoke %s", resp.Proto)
 				}
 			}
 			get() // opens the tunnel, the upstream connection and the session

@@ -191,7 +191,9 @@ func (s *Server) serveH2(ctx context.Context, tc *tls.Conn, tun *tunnel, client 
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r.RemoteAddr = clientStr
 			if r.Body != nil && r.Body != http.NoBody {
-				r.Body = &h2Body{rc: r.Body, rc2: http.NewResponseController(w), srv: s}
+				b := &h2Body{rc: r.Body, srv: s}
+				b.rc2 = *http.NewResponseController(w) // held by value: one allocation per stream fewer
+				r.Body = b
 			}
 			s.serveHTTP(w, r, tun, client, r.Host, track)
 		}),
@@ -203,7 +205,7 @@ func (s *Server) serveH2(ctx context.Context, tc *tls.Conn, tun *tunnel, client 
 // deadline resets the stream when it passes.
 type h2Body struct {
 	rc  io.ReadCloser
-	rc2 *http.ResponseController
+	rc2 http.ResponseController
 	srv *Server
 	eof bool
 }
