@@ -91,7 +91,7 @@ func (s *Server) relay(ctx context.Context, w *statusWriter, r *http.Request, rs
 		// Under an HTTP server (the HTTP/2 one) the response is aborted, so that the client sees it cut short;
 		// the HTTP/1 connection closes on its own when a length was announced. As ReverseProxy does.
 		if r.Context().Value(http.ServerContextKey) == nil {
-			s.reverseProxy().ErrorLog.Printf("suppressing panic for copyResponse error in test; copy error: %v", err)
+			s.reverseProxy().ErrorLog.Printf("proxy: response body cut short: %v", err)
 			return
 		}
 		panic(http.ErrAbortHandler)
@@ -118,7 +118,7 @@ func (s *Server) copyBody(w *statusWriter, body io.Reader, streamed bool) error 
 	for {
 		nr, rerr := body.Read(buf)
 		if rerr != nil && rerr != io.EOF && !errors.Is(rerr, context.Canceled) {
-			s.reverseProxy().ErrorLog.Printf("httputil: ReverseProxy read error during body copy: %v", rerr)
+			s.reverseProxy().ErrorLog.Printf("proxy: read error during response body copy: %v", rerr)
 		}
 		if nr > 0 {
 			nw, werr := w.Write(buf[:nr])
