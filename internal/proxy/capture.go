@@ -119,6 +119,14 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return &countingConn{Conn: conn, in: &w.upIn, out: &w.upOut, ws: w.ws}, brw, nil
 }
 
+// abort passes on that the response broke off, to a writer that can say so (h1Writer); under the HTTP/2
+// server relay aborts the handler instead.
+func (w *statusWriter) abort() {
+	if a, ok := w.ResponseWriter.(interface{ abort() }); ok {
+		a.abort()
+	}
+}
+
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 

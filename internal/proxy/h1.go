@@ -299,6 +299,7 @@ type h1Writer struct {
 	chunked     bool
 	remaining   int64 // bytes still allowed by Content-Length, -1 unbounded
 	closeAfter  bool
+	aborted     bool // the body broke off: finish writes no last chunk
 	hijacked    bool
 	cw          io.WriteCloser
 
@@ -453,6 +454,10 @@ func (w *h1Writer) finish() {
 	if w.hijacked {
 		return
 	}
+	if w.aborted {
+		_ = w.c.bw.Flush() // what came of the body, then the connection closes without a last chunk
+		return
+	}
 	if !w.wroteHeader {
 		if w.header.Get("Content-Length") == "" {
 			w.header.Set("Content-Length", "0")
@@ -482,6 +487,14 @@ func (w *h1Writer) finish() {
 		w.closeAfter = true // the handler wrote less than it announced
 	}
 	_ = w.c.bw.Flush()
+}
+
+// abort ends a response whose body broke off: the connection closes after what was written, without the last
+// chunk and trailers, so that the client sees the response cut short rather than complete.
+func (w *h1Writer) abort() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.aborted, w.closeAfter = true, true
 }
 
 // startBackgroundRead watches the connection while the handler runs, once

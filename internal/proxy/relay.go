@@ -88,9 +88,11 @@ func (s *Server) relay(ctx context.Context, w *statusWriter, r *http.Request, rs
 	}
 	if err := s.copyBody(w, res.Body, streamed); err != nil {
 		defer res.Body.Close()
-		// Under an HTTP server (the HTTP/2 one) the response is aborted, so that the client sees it cut short;
-		// the HTTP/1 connection closes on its own when a length was announced. As ReverseProxy does.
+		// The client must see the response cut short, not complete: under an HTTP server (the HTTP/2 one) the
+		// handler is aborted, as ReverseProxy does; the HTTP/1 connection closes without the last chunk
+		// (ReverseProxy let it write one, so that a chunked body cut off looked whole).
 		if r.Context().Value(http.ServerContextKey) == nil {
+			w.abort()
 			s.reverseProxy().ErrorLog.Printf("proxy: response body cut short: %v", err)
 			return
 		}

@@ -106,3 +106,23 @@ func TestIsEventStream(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayCutShortStaysCutShort: a target that breaks off a chunked response mid-body must not look, to an
+// HTTP/1.1 client, like one that finished: the proxy ends the response without its last chunk.
+func TestRelayCutShortStaysCutShort(t *testing.T) {
+	st := newSetup(t, false, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first part ")
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close() // mid-body, without the last chunk
+		}
+	}, nil)
+	conn, br := plainTunnel(t, st.addr, st.origin.hostPort())
+	resp := rawExchange(t, conn, br, "GET /cut HTTP/1.1\r\nHost: "+st.origin.hostPort()+"\r\nAuthorization: Bearer "+userSecret+"\r\n\r\n")
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Errorf("the client read a complete body %q from a target that broke off", body)
+	}
+}
