@@ -23,7 +23,6 @@ type tap struct {
 	err       error
 }
 
-func newTap(rc io.ReadCloser, limit int) *tap { return &tap{rc: rc, limit: limit} }
 
 func (t *tap) Read(p []byte) (int, error) {
 	n, err := t.rc.Read(p)

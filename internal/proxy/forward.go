@@ -28,7 +28,8 @@ func (s *Server) forward(ctx context.Context, w *statusWriter, r *http.Request, 
 		r.Body = newOverrideScanner(r.Body, &rs.overrideHit)
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		rs.reqTap = newTap(r.Body, s.captureLimit(rs))
+		rs.taps[0] = tap{rc: r.Body, limit: s.captureLimit(rs)}
+		rs.reqTap = &rs.taps[0]
 		r.Body = rs.reqTap
 	}
 	if g.Target.AuditEnabled && rs.websocket {
@@ -260,7 +261,8 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 	rs.respHdr = resp.Header
 	if resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil {
 		// An upgraded body is the raw backend conn and must stay one.
-		rs.respTap = newTap(resp.Body, s.captureLimit(rs))
+		rs.taps[1] = tap{rc: resp.Body, limit: s.captureLimit(rs)}
+		rs.respTap = &rs.taps[1]
 		resp.Body = rs.respTap
 	}
 	return nil

@@ -63,6 +63,8 @@ type requestState struct {
 	auth   AuthRequest
 	writer statusWriter
 	fwdURL url.URL
+	// taps hold reqTap and respTap, which point here when set.
+	taps [2]tap
 	// interim is what relay shares with the round trip.
 	interim
 	// detached is the trail record's context (record).
