@@ -23,7 +23,6 @@ type tap struct {
 	err       error
 }
 
-
 func (t *tap) Read(p []byte) (int, error) {
 	n, err := t.rc.Read(p)
 	t.mu.Lock()
