@@ -121,19 +121,11 @@ func (s *Store) DeletedTrailsAmong(ctx context.Context, ids []string) ([]string,
 		if err != nil {
 			return nil, fmt.Errorf("list deleted trails: %w", err)
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, mapErr(err)
-			}
-			out = append(out, id)
-		}
-		err = rows.Err()
-		rows.Close()
+		found, err := scanStrings(rows)
 		if err != nil {
-			return nil, mapErr(err)
+			return nil, err
 		}
+		out = append(out, found...)
 	}
 	return out, nil
 }

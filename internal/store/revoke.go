@@ -82,16 +82,7 @@ func roleHolders(ctx context.Context, c conn, roleID string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("holders of %s: %w", roleID, err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			return nil, mapErr(err)
-		}
-		out = append(out, u)
-	}
-	return out, mapErr(rows.Err())
+	return scanStrings(rows)
 }
 
 // SourceUserIDs lists the users a directory source provided.
@@ -100,14 +91,5 @@ func (s *Store) SourceUserIDs(ctx context.Context, sourceID string) ([]string, e
 	if err != nil {
 		return nil, fmt.Errorf("users of source %s: %w", sourceID, err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, mapErr(err)
-		}
-		out = append(out, id)
-	}
-	return out, mapErr(rows.Err())
+	return scanStrings(rows)
 }

@@ -250,16 +250,7 @@ func (s *Store) DueRequests(ctx context.Context, now time.Time) ([]string, error
 	if err != nil {
 		return nil, fmt.Errorf("due requests: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, mapErr(err)
-		}
-		out = append(out, id)
-	}
-	return out, mapErr(rows.Err())
+	return scanStrings(rows)
 }
 
 // MutateRequest changes the request with fn in a transaction that holds it against concurrent changes, then makes
