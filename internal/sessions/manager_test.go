@@ -300,3 +300,64 @@ func TestTerminatedInFlightExchangeIsRecorded(t *testing.T) {
 		t.Errorf("recorder unhealthy after a termination: %v", m.Healthy())
 	}
 }
+
+// TestConnectionPolicyOnlyTightens: a connection policy's idle timeout, lifetime and body limit apply only where
+// they are stricter than the global settings (idle 60 s, lifetime 3600 s here); a looser one changes nothing, so
+// neither dialect can loosen what the other set.
+func TestConnectionPolicyOnlyTightens(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		policy         proxy.SessionPolicy
+		idleOpen       time.Duration // the session is still open this long after its last request
+		idleClosed     time.Duration // and closed by now
+		lifetimeClosed time.Duration // a busy session is closed by now
+	}{
+		{"looser idle and lifetime", proxy.SessionPolicy{Name: "loose", IdleTimeout: time.Hour, MaxLifetime: 48 * time.Hour}, 59 * time.Second, 61 * time.Second, 3600 * time.Second},
+		{"stricter idle", proxy.SessionPolicy{Name: "strict", IdleTimeout: 20 * time.Second}, 19 * time.Second, 21 * time.Second, 3600 * time.Second},
+		{"stricter lifetime", proxy.SessionPolicy{Name: "short", MaxLifetime: 10 * time.Minute}, 59 * time.Second, 61 * time.Second, 10 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, st, _, c := newManager(t)
+			ctx := context.Background()
+			g := grant(false)
+			g.Policy = &tc.policy
+			rctx, r, err := m.Begin(ctx, g, client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.End(0, 0, 200)
+			id := sessionOf(t, rctx).row.ID
+			c.advance(tc.idleOpen)
+			m.Tick(ctx)
+			if _, ok := m.Live(id); !ok {
+				t.Fatalf("session closed %v after its last request, before the stricter idle timeout", tc.idleOpen)
+			}
+			c.advance(tc.idleClosed - tc.idleOpen)
+			m.Tick(ctx)
+			if _, ok := m.Live(id); ok {
+				t.Fatalf("session still open %v after its last request: the policy loosened the idle timeout", tc.idleClosed)
+			}
+			waitStatus(t, st, id, store.SessionDisconnected, "idle timeout")
+
+			// A busy session (a request every 15 s) ends at the stricter lifetime.
+			rctx, r, err = m.Begin(ctx, g, client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			busy := sessionOf(t, rctx).row.ID
+			for elapsed := time.Duration(0); elapsed < tc.lifetimeClosed; elapsed += 15 * time.Second {
+				c.advance(15 * time.Second)
+				r.End(0, 0, 200)
+				rctx, r, err = m.Begin(ctx, g, client)
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			r.End(0, 0, 200)
+			if sessionOf(t, rctx).row.ID == busy {
+				t.Fatalf("busy session outlived %v", tc.lifetimeClosed)
+			}
+			waitStatus(t, st, busy, store.SessionDisconnected, "maximum session lifetime reached")
+		})
+	}
+}
