@@ -185,17 +185,59 @@ func (s *scrubber) maskString(v string) string {
 	return v
 }
 
-// header masks the forms in every name and value of h, in place.
+// header masks the forms in every name and value of h, in place. Names are compared without regard to ASCII case:
+// net/http canonicalized them on the way in ("X-Target-Token-9c2a" for a name that held "target-token-9c2a"), so
+// the exact forms would miss a secret the origin put in a name, and the client would read it case-folded.
 func (s *scrubber) header(h http.Header) {
 	for k, vs := range h {
 		for i, v := range vs {
 			vs[i] = s.maskString(v)
 		}
-		if m := s.maskString(k); m != k {
+		if m := s.maskName(k); m != k {
 			delete(h, k)
 			h[m] = append(h[m], vs...)
 		}
 	}
+}
+
+// maskName returns name with every form masked where it occurs in any ASCII case, and name itself when none does.
+func (s *scrubber) maskName(name string) string {
+	var masked []byte
+	for _, f := range s.forms {
+		for off := 0; off+len(f) <= len(name); off++ {
+			if !asciiEqualFold(name[off:off+len(f)], f) {
+				continue
+			}
+			if masked == nil {
+				masked = []byte(name)
+			}
+			for j := off; j < off+len(f); j++ {
+				masked[j] = '*'
+			}
+			off += len(f) - 1
+		}
+	}
+	if masked == nil {
+		return name
+	}
+	return string(masked)
+}
+
+// asciiEqualFold is strings.EqualFold for ASCII only, so a match never spans a different number of bytes.
+func asciiEqualFold(a string, b []byte) bool {
+	for i := range len(b) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // hold returns how many bytes at the end of b must wait for more input: the longest suffix of b shorter than the

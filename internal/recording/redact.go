@@ -45,9 +45,11 @@ type Redactor struct {
 	// derived from them once.
 	Secrets [][]byte
 
-	once sync.Once
-	pats [][]byte
-	strs []string // pats as strings, for occursIn
+	once  sync.Once
+	pats  [][]byte
+	strs  []string // pats as strings, for occursIn
+	lower [][]byte // pats in ASCII lower case, for header names
+	short int      // the shortest pattern's length
 }
 
 // BasicAuthForm returns the base64 form in which user and password travel in
@@ -66,6 +68,10 @@ func (r *Redactor) patterns() [][]byte {
 		r.pats = r.derivePatterns()
 		for _, p := range r.pats {
 			r.strs = append(r.strs, string(p))
+			r.lower = append(r.lower, asciiLower(p))
+			if r.short == 0 || len(p) < r.short {
+				r.short = len(p)
+			}
 		}
 	})
 	return r.pats
@@ -204,11 +210,45 @@ func (r *Redactor) occursIn(s string) bool {
 	return false
 }
 
+// asciiLower returns a copy of b with ASCII letters in lower case; other bytes, and so every length, stay.
+func asciiLower(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// name returns a header name with every secret replaced, matched without regard to ASCII case: net/http
+// canonicalizes the names it reads, so a secret an origin put in a name arrives case-changed
+// ("X-Target-Token-9c2a"), and an exact match would record it.
+func (r *Redactor) name(n string) string {
+	if r == nil || len(r.patterns()) == 0 || len(n) < r.short {
+		return n // most names are shorter than any secret
+	}
+	sp := spans(asciiLower([]byte(n)), r.lower)
+	if sp == nil {
+		return n
+	}
+	var b strings.Builder
+	pos := 0
+	for _, s := range sp {
+		b.WriteString(n[pos:s.start])
+		b.WriteString(Redacted)
+		pos = s.end
+	}
+	b.WriteString(n[pos:])
+	return b.String()
+}
+
 // Header returns a redacted copy of h. Named headers lose their values; for
 // Cookie and Set-Cookie the cookie names and Set-Cookie attributes stay, and
 // for Authorization and Proxy-Authorization the scheme stays, because they
 // help to read a trail and reveal nothing. Then every secret is removed from
-// every value.
+// every value and every name.
 func (r *Redactor) Header(h http.Header) http.Header {
 	out, _ := r.header(h, make([]string, headerValues(h))) // one backing array for every value, as http.Header.Clone does
 	return out
@@ -240,6 +280,10 @@ func (r *Redactor) header(h http.Header, all []string) (http.Header, []string) {
 			}
 			vs[i] = r.String(v)
 		}
+		if rn := r.name(name); rn != name {
+			out[rn] = append(out[rn], vs...)
+			continue
+		}
 		out[name] = vs
 	}
 	return out, all
@@ -248,6 +292,9 @@ func (r *Redactor) header(h http.Header, all []string) (http.Header, []string) {
 // redacts reports whether redaction changes any of h's values (a header it does not change need not be copied).
 func (r *Redactor) redacts(h http.Header) bool {
 	for name, values := range h {
+		if r.name(name) != name {
+			return true
+		}
 		named := r.named(name)
 		for _, v := range values {
 			if named && redactNamed(name, v) != v || r.String(v) != v {

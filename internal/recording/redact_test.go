@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,6 +43,8 @@ func TestRedactHeader(t *testing.T) {
 		{"configured header, any case", http.Header{"X-VAULT-TOKEN": {"hvs.1"}}, http.Header{"X-VAULT-TOKEN": {"[REDACTED]"}}},
 		{"secret inside another header", http.Header{"X-Echo": {"got " + targetToken + " ok"}}, http.Header{"X-Echo": {"got [REDACTED] ok"}}},
 		{"basic form inside another header", http.Header{"X-Forwarded-Auth": {basic}}, http.Header{"X-Forwarded-Auth": {"[REDACTED]"}}},
+		// net/http canonicalizes names, so a secret an origin put in one arrives case-changed.
+		{"secret in a name, canonicalized", http.Header{http.CanonicalHeaderKey("X-" + proxySecret): {"1"}}, http.Header{"X-[REDACTED]": {"1"}}},
 		{"harmless header untouched", http.Header{"Accept": {"*/*"}}, http.Header{"Accept": {"*/*"}}},
 	}
 	r := testRedactor()
@@ -55,6 +58,17 @@ func TestRedactHeader(t *testing.T) {
 				t.Errorf("Header modified its argument:\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestRedactNamesThatCollide: two names that differ only in a secret's case keep both values under the one
+// redacted name.
+func TestRedactNamesThatCollide(t *testing.T) {
+	got := testRedactor().Header(http.Header{"X-" + proxySecret: {"1"}, "X-" + strings.ToUpper(proxySecret): {"2"}})
+	vs := got["X-[REDACTED]"]
+	slices.Sort(vs)
+	if len(got) != 1 || !slices.Equal(vs, []string{"1", "2"}) {
+		t.Fatalf("Header = %v, want both values under X-[REDACTED]", got)
 	}
 }
 
