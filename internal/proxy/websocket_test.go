@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -333,5 +334,40 @@ func TestWSCaptureBounded(t *testing.T) {
 	}
 	if last := msgs[len(msgs)-1]; last.Text != "" || !last.Truncated || last.Size != int64(len(text)) {
 		t.Errorf("a message past the text budget: %+v", last)
+	}
+}
+
+// TestWebSocketRecordedUncompressedWithoutScrubber: an audited target that injects no secret (no credential, or a
+// client certificate, so there is nothing to scrub) still gets no permessage-deflate offer, because a compressed
+// message could not be recorded, redacted or searched; an unaudited one gets the client's offer as it was.
+func TestWebSocketRecordedUncompressedWithoutScrubber(t *testing.T) {
+	for _, audited := range []bool{true, false} {
+		var got atomic.Value
+		st := newSetup(t, false, func(w http.ResponseWriter, r *http.Request) {
+			got.Store(r.Header.Values("Sec-Websocket-Extensions"))
+			websocket.Handler(func(ws *websocket.Conn) {}).ServeHTTP(w, r)
+		}, func(s *Server, tg *Target) {
+			s.Recorder = &fakeRecorder{}
+			tg.AuditEnabled = audited
+			tg.Credential = TargetCredential{Type: CredentialNone}
+		})
+		conn, _ := plainTunnel(t, st.addr, st.origin.hostPort())
+		cfg, err := websocket.NewConfig("ws://"+st.origin.hostPort()+"/ws", "http://"+st.origin.hostPort())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Header = http.Header{"Authorization": {"Bearer " + userSecret}, "Sec-Websocket-Extensions": {"permessage-deflate"}}
+		ws, err := websocket.NewClient(cfg, conn)
+		if err != nil {
+			t.Fatalf("audited %v: websocket handshake through the proxy: %v", audited, err)
+		}
+		ws.Close()
+		ext, _ := got.Load().([]string)
+		if audited && len(ext) != 0 {
+			t.Errorf("audited target got Sec-WebSocket-Extensions %q: its messages would be recorded compressed", ext)
+		}
+		if !audited && !slices.Equal(ext, []string{"permessage-deflate"}) {
+			t.Errorf("unaudited target got Sec-WebSocket-Extensions %q, want the client's offer", ext)
+		}
 	}
 }
