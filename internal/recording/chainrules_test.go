@@ -43,7 +43,9 @@ func TestVerifyChainRules(t *testing.T) {
 	open := func(n int64, id string) record {
 		return record{N: n, Kind: KindOpen, Time: t0, Open: &SessionMeta{SessionID: id, User: "alice", Target: "api", Started: t0}}
 	}
-	ex := func(n int64) record { return record{N: n, Kind: KindExchange, Time: t0, Exchange: testExchange(int(n))} }
+	ex := func(n int64) record {
+		return record{N: n, Kind: KindExchange, Time: t0, Exchange: testExchange(int(n))}
+	}
 	cls := func(n int64) record {
 		return record{N: n, Kind: KindClose, Time: t0, Close: &CloseInfo{Reason: "idle", Exchanges: n - 2}}
 	}
