@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -219,7 +220,8 @@ func TestDelegationMatrix(t *testing.T) {
 		held := auth.NewPermissionSet(a.perms)
 		for _, op := range delegationOps() {
 			t.Run(a.name+"/"+op.name, func(t *testing.T) {
-				want := held.Has(op.needs) && auth.CheckHolds(held, op.carries) == nil
+				// The expectation is worked out here, not by auth.CheckHolds, which is what is under test.
+				want := held.Has(op.needs) && !slices.ContainsFunc(op.carries, func(p string) bool { return !held.Has(p) })
 				// Put the actor's role back and log in afresh: an allowed change to the actor's own roles ends
 				// its sessions.
 				gh.JSON("PUT", "/role-store/api/v1/users/"+uid+"/roles", e.adm, []map[string]string{{"id": role}}, http.StatusOK, nil)
