@@ -96,6 +96,9 @@ func TestAllowList(t *testing.T) {
 		{"172.16.5.5:443", true},
 		{"172.16.5.5:80", false},
 		{"not-an-address", false},
+		// An IPv4-mapped IPv6 address is the IPv4 address it maps.
+		{"[::ffff:10.1.2.3]:80", true},
+		{"[::ffff:11.0.0.1]:80", false},
 	} {
 		if got := l.Allows(c.addr); got != c.want {
 			t.Errorf("Allows(%q) = %v, want %v", c.addr, got, c.want)

@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,6 +54,28 @@ func TestVerifyPassword(t *testing.T) {
 				t.Errorf("VerifyPassword(%q) = %v, want %v", tt.pw, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestVerifyPasswordWholeKey: the whole derived key is compared, so a stored hash that differs from the password's
+// in any one byte, the last included, does not match. A wrong password differs in every byte with near certainty,
+// which is why the table above cannot show this.
+func TestVerifyPasswordWholeKey(t *testing.T) {
+	h, err := HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := parsePHC(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, len(p.key) / 2, len(p.key) - 1} {
+		q := p
+		q.key = slices.Clone(p.key)
+		q.key[i] ^= 1
+		if ok, err := VerifyPassword(q.encode(), "correct horse"); err != nil || ok {
+			t.Errorf("a hash with byte %d of its key changed = %v, %v; want no match", i, ok, err)
+		}
 	}
 }
 
