@@ -95,3 +95,51 @@ func TestConnectionPolicyTransport(t *testing.T) {
 		t.Fatal("ProxyTLS offered with no TLS web proxy policy")
 	}
 }
+
+// TestConnectionPolicyChannels: every request needs the connection policy's channel rules to admit it, alice's
+// (who holds role "a") and an anonymous one through an endpoint that allows unauthenticated access alike. An
+// anonymous request has no user and no roles, so a rule that names roles or lists the users it admits does not
+// admit it.
+func TestConnectionPolicyChannels(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	all := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
+	star, _ := connpolicy.ParseTarget("*")
+	for _, tc := range []struct {
+		name             string
+		rules            []connpolicy.Rule
+		alice, anonymous bool
+	}{
+		{"a rule for everyone", []connpolicy.Rule{{Channels: []string{"http"}}}, true, true},
+		{"websocket only", []connpolicy.Rule{{Channels: []string{"websocket"}}}, false, false},
+		{"a rule for alice's role", []connpolicy.Rule{{Channels: []string{"http"}, Roles: []string{"a"}}}, true, false},
+		{"a rule for another role", []connpolicy.Rule{{Channels: []string{"http"}, Roles: []string{"ops"}}}, false, false},
+		{"a whitelist of alice", []connpolicy.Rule{{Channels: []string{"http"}, Userlists: []*connpolicy.Userlist{{Except: []string{"alice"}}}}}, true, false},
+		{"a blacklist of alice", []connpolicy.Rule{{Channels: []string{"http"}, Userlists: []*connpolicy.Userlist{{AllowAll: true, Except: []string{"alice"}}}}}, false, true},
+		{"no rules", nil, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := connpolicy.Decision{PolicyKey: "k", PolicyName: "p", WebProxy: connpolicy.WebProxy{Enabled: true},
+				Transport: connpolicy.Transport{Mode: connpolicy.TransportClientServer, AllowPlain: true}, Rules: tc.rules}
+			p := connpolicy.New(connpolicy.Config{ServiceEnabled: true, Policies: []connpolicy.Policy{
+				{Key: "k", Name: "p", Clients: all, Targets: []connpolicy.Target{star}, Decision: &d}}}, nil)
+			f.g.Connections = func() *connpolicy.Policies { return p }
+			for _, who := range []struct {
+				secret, path string
+				admit        bool
+			}{{f.credA.Secret, "/api/pods", tc.alice}, {"", "/public/readme", tc.anonymous}} {
+				g, err := f.g.Authorize(ctx, req(who.secret, "GET", "a.example.com", who.path))
+				if who.admit {
+					if err != nil || g == nil || g.Target == nil {
+						t.Fatalf("%s: Authorize = %+v, %v; want a grant", who.path, g, err)
+					}
+					continue
+				}
+				var de *proxy.DeniedError
+				if !errors.As(err, &de) || !strings.Contains(de.Reason, "channel policy") {
+					t.Fatalf("%s: Authorize = %+v, %v; want a channel policy denial", who.path, g, err)
+				}
+			}
+		})
+	}
+}

@@ -388,3 +388,34 @@ func TestConnectWithoutCredentialNeedsATarget(t *testing.T) {
 		})
 	}
 }
+
+// TestValidityWindowEdges: a credential is valid from not_before on and until just before not_after; at
+// not_after it has expired, at the first request of the next session and at the recheck of an open one.
+func TestValidityWindowEdges(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	start, end := f.now.Add(-time.Hour), f.now.Add(time.Hour)
+	for _, tc := range []struct {
+		at     time.Time
+		denial string // "" for valid
+	}{
+		{start.Add(-time.Nanosecond), "not valid yet"},
+		{start, ""},
+		{end.Add(-time.Nanosecond), ""},
+		{end, "expired"},
+	} {
+		f.now = tc.at
+		_, err := f.g.Authorize(ctx, req(f.credA.Secret, "GET", "a.example.com", "/api/pods"))
+		var de *proxy.DeniedError
+		switch {
+		case tc.denial == "" && err != nil:
+			t.Errorf("at %v: %v, want a grant", tc.at, err)
+		case tc.denial != "" && (!errors.As(err, &de) || !strings.Contains(de.Reason, tc.denial)):
+			t.Errorf("at %v: %v, want a denial for %q", tc.at, err, tc.denial)
+		}
+		s := f.g.snap.Load()
+		if reason, ok := f.g.checkCredential(s, f.credA.ID, client.Addr()); ok != (tc.denial == "" || tc.denial == "not valid yet") {
+			t.Errorf("at %v: recheck = %q, %v", tc.at, reason, ok)
+		}
+	}
+}
