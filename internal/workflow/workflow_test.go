@@ -236,6 +236,31 @@ func TestSelfApprovalAsApprover(t *testing.T) {
 	}
 }
 
+// TestSelfApprovalOnBehalf: in a request made on behalf of another user, neither the requester nor the user who
+// gets the role may decide on it, though both hold the approver role here.
+func TestSelfApprovalOnBehalf(t *testing.T) {
+	w := valid()
+	if err := w.Validate(lookup); err != nil {
+		t.Fatal(err)
+	}
+	otherDevLead := Principal{ID: "u-devlead2", Name: "devlead2", RoleIDs: []string{"r-dev", "r-lead"}}
+	in := timed(0, time.Hour)
+	r, err := NewRequest(w, &in, devLead, otherDevLead.ref(), true, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []Principal{devLead, otherDevLead} {
+		err := r.Decide(who, Decision{Step: 0, Decision: DecisionApproved}, t0)
+		var re *RuleError
+		if !errors.As(err, &re) || re.Rule != RuleSelfApproval {
+			t.Errorf("%s deciding = %v, want %s", who.Name, err, RuleSelfApproval)
+		}
+	}
+	if err := r.Decide(lead1, Decision{Step: 0, Decision: DecisionApproved}, t0); err != nil {
+		t.Fatalf("a third lead deciding: %v", err)
+	}
+}
+
 func approveAll(t *testing.T, r *Request, at time.Time) {
 	t.Helper()
 	for _, m := range []struct {
