@@ -361,3 +361,56 @@ func TestConnectionPolicyOnlyTightens(t *testing.T) {
 		})
 	}
 }
+
+// TestTerminateEndsTheCredentialsOtherSessions: one credential used from two client addresses has two sessions;
+// terminating one cools the credential down, so the other's next request is refused and ends that session too,
+// as terminated, instead of leaving it open and refusing every request it gets.
+func TestTerminateEndsTheCredentialsOtherSessions(t *testing.T) {
+	m, st, _, _ := newManager(t)
+	ctx := context.Background()
+	other := netip.MustParseAddrPort("127.0.0.2:6000")
+	ctxA, rA, err := m.Begin(ctx, grant(false), client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rA.End(0, 0, 200)
+	ctxB, rB, err := m.Begin(ctx, grant(false), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rB.End(0, 0, 200)
+	a, b := sessionOf(t, ctxA).row.ID, sessionOf(t, ctxB).row.ID
+	if a == b {
+		t.Fatal("two client addresses share a session")
+	}
+	if err := m.Terminate(ctx, a, "by admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Begin(ctx, grant(false), other); err == nil {
+		t.Fatal("the credential's other address was admitted during the cool-down")
+	}
+	if _, ok := m.Live(b); ok {
+		t.Fatal("the other session is still open after a refused request")
+	}
+	waitStatus(t, st, b, store.SessionTerminated, "cool-down")
+}
+
+// TestIdleTimeoutEdge: a session idle for exactly the idle timeout has timed out.
+func TestIdleTimeoutEdge(t *testing.T) {
+	m, st, _, c := newManager(t)
+	ctx := context.Background()
+	rctx, r, _ := m.Begin(ctx, grant(false), client)
+	r.End(0, 0, 200)
+	id := sessionOf(t, rctx).row.ID
+	c.advance(60*time.Second - time.Nanosecond)
+	m.Tick(ctx)
+	if _, ok := m.Live(id); !ok {
+		t.Fatal("session closed before the idle timeout")
+	}
+	c.advance(time.Nanosecond)
+	m.Tick(ctx)
+	if _, ok := m.Live(id); ok {
+		t.Fatal("session still open at exactly the idle timeout")
+	}
+	waitStatus(t, st, id, store.SessionDisconnected, "idle timeout")
+}
