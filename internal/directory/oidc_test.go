@@ -350,6 +350,16 @@ func TestOIDCLoginRefusals(t *testing.T) {
 		}},
 		{name: "nonce in the id token differs", want: http.StatusUnauthorized,
 			setup: func(t *testing.T) { e.prov.SpoilNonce(true); t.Cleanup(func() { e.prov.SpoilNonce(false) }) }},
+		{name: "userinfo about another subject", want: http.StatusUnauthorized,
+			setup: func(t *testing.T) {
+				e.prov.SpoilUserinfoSubject(true)
+				t.Cleanup(func() { e.prov.SpoilUserinfoSubject(false) })
+			}},
+		{name: "username Gatehouse cannot hold", want: http.StatusUnauthorized, setup: func(t *testing.T) {
+			e.prov.AddUser(oidctest.User{Subject: "sub-odd", Username: "alice smith", Groups: []string{"Ops"}})
+			e.prov.LoginAs("alice smith")
+			t.Cleanup(func() { e.prov.LoginAs("alice") })
+		}},
 		{name: "provider error", want: http.StatusUnauthorized, callback: func(t *testing.T, u *url.URL, c *http.Client) (*url.URL, *http.Client) {
 			q := u.Query()
 			q.Del("code")

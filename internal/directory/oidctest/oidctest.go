@@ -51,6 +51,7 @@ type Provider struct {
 	users        map[string]*User // by username
 	loginAs      string
 	spoilNonce   bool
+	spoilUIsub   bool // userinfo answers for another subject
 	requests     map[string]*authRequest
 	codes        map[string]string // code -> request id
 	tokens       map[string]*authRequest
@@ -117,6 +118,13 @@ func (p *Provider) SpoilNonce(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.spoilNonce = on
+}
+
+// SpoilUserinfoSubject makes the userinfo endpoint answer with a subject other than the ID token's.
+func (p *Provider) SpoilUserinfoSubject(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.spoilUIsub = on
 }
 
 // Scopes returns the scopes of each authorization request so far.
@@ -372,7 +380,15 @@ func (s *storage) SetUserinfoFromToken(_ context.Context, info *oidc.UserInfo, t
 	if !ok || a.subject != sub {
 		return errNotFound
 	}
-	return s.userinfo(info, sub, a.req.Scopes)
+	if err := s.userinfo(info, sub, a.req.Scopes); err != nil {
+		return err
+	}
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	if s.p.spoilUIsub {
+		info.Subject = "someone-else" // only the userinfo endpoint's answer, not the ID token's claims
+	}
+	return nil
 }
 
 func (s *storage) SetIntrospectionFromToken(context.Context, *oidc.IntrospectionResponse, string, string, string) error {
