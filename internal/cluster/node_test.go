@@ -10,19 +10,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/cluster"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/testpg"
 )
 
 func TestMain(m *testing.M) { testpg.Main(m) }
 
 func openStore(t *testing.T, dsn string, keys *secrets.Keyring) *store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), dsn, keys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return storetest.Open(t, dsn, keys)
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -2,9 +2,7 @@ package directory
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -12,25 +10,11 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/directory/ldaptest"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
-	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 )
 
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	master := make([]byte, 32)
-	rand.Read(master)
-	keys, err := secrets.NewKeyring(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gatehouse.db"), keys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
+func openStore(t *testing.T) *store.Store { return storetest.SQLite(t) }
 
 // ldapSource is a source for the test slapd with the given protocol.
 func ldapSource(srv *ldaptest.Server, protocol string) *Source {

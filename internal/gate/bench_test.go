@@ -2,11 +2,9 @@ package gate
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -16,7 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
-	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 )
 
 // benchSize reads a size from the environment, so a quick run can use a smaller store than the issue's
@@ -40,17 +38,7 @@ type bigGate struct {
 func newBigGate(b *testing.B, targets, credentials int) *bigGate {
 	b.Helper()
 	ctx := context.Background()
-	master := make([]byte, 32)
-	rand.Read(master)
-	keys, err := secrets.NewKeyring(master)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "big.db"), keys, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	st := storetest.SQLite(b)
 	must := func(err error) {
 		b.Helper()
 		if err != nil {
@@ -91,6 +79,7 @@ func newBigGate(b *testing.B, targets, credentials int) *bigGate {
 				Path: "/api/v1/items/" + strconv.Itoa(i), Tunnel: true})
 		}
 	}
+	var err error
 	if bg.g, err = New(ctx, st, nil); err != nil {
 		b.Fatal(err)
 	}

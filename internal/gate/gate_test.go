@@ -2,10 +2,8 @@ package gate
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +11,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
-	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 )
 
 type fixture struct {
@@ -30,17 +28,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	master := make([]byte, 32)
-	rand.Read(master)
-	keys, err := secrets.NewKeyring(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "g.db"), keys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.SQLite(t)
 	f := &fixture{st: st, now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
 	must := func(err error) {
 		t.Helper()

@@ -2,9 +2,7 @@ package jit_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -12,8 +10,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/jit"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
-	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/testpg"
 	"github.com/gatehouse-dev/gatehouse/internal/workflow"
 )
@@ -22,25 +20,7 @@ func TestMain(m *testing.M) { testpg.Main(m) }
 
 var ctx = context.Background()
 
-func openStore(t *testing.T, pg bool) *store.Store {
-	t.Helper()
-	master := make([]byte, secrets.MasterKeySize)
-	rand.Read(master)
-	keys, err := secrets.NewKeyring(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn := filepath.Join(t.TempDir(), "gatehouse.db")
-	if pg {
-		dsn = testpg.New(t)
-	}
-	s, err := store.Open(ctx, dsn, keys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func openStore(t *testing.T, pg bool) *store.Store { return storetest.New(t, pg) }
 
 // clock is a fake clock the test moves by hand.
 type clock struct {

@@ -2,8 +2,6 @@ package retention_test
 
 import (
 	"context"
-	"crypto/rand"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,32 +9,14 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/retention"
-	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/testpg"
 )
 
 func TestMain(m *testing.M) { testpg.Main(m) }
 
-func openStore(t *testing.T, pg bool) *store.Store {
-	t.Helper()
-	master := make([]byte, secrets.MasterKeySize)
-	rand.Read(master)
-	keys, err := secrets.NewKeyring(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn := filepath.Join(t.TempDir(), "gatehouse.db")
-	if pg {
-		dsn = testpg.New(t)
-	}
-	s, err := store.Open(context.Background(), dsn, keys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func openStore(t *testing.T, pg bool) *store.Store { return storetest.New(t, pg) }
 
 // TestRetention runs the job on both engines with a fake clock over sessions of several ages and policies.
 func TestRetention(t *testing.T) {

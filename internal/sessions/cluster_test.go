@@ -2,17 +2,15 @@ package sessions
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
-	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/testpg"
 )
 
@@ -21,19 +19,7 @@ func TestMain(m *testing.M) { testpg.Main(m) }
 // engines opens one empty store per engine; the cluster's rules must hold on both.
 func engines(t *testing.T) map[string]*store.Store {
 	t.Helper()
-	master := make([]byte, 32)
-	rand.Read(master)
-	keys, _ := secrets.NewKeyring(master)
-	out := map[string]*store.Store{}
-	for name, dsn := range map[string]string{"sqlite": filepath.Join(t.TempDir(), "s.db"), "postgres": testpg.New(t)} {
-		st, err := store.Open(context.Background(), dsn, keys, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		out[name] = st
-	}
-	return out
+	return storetest.Engines(t, storetest.Keys(t))
 }
 
 // node is a manager for one node of a cluster sharing st, on a fake clock.

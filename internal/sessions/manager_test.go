@@ -2,7 +2,6 @@ package sessions
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -15,8 +14,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
-	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 )
 
 type clock struct{ t time.Time }
@@ -32,14 +31,8 @@ func newManager(t *testing.T) (*Manager, *store.Store, *recording.Store, *clock)
 // newManagerIn is newManager with its database at dir/s.db and trails under dir/trails.
 func newManagerIn(t *testing.T, dir string) (*Manager, *store.Store, *recording.Store, *clock) {
 	t.Helper()
-	master := make([]byte, 32)
-	rand.Read(master)
-	keys, _ := secrets.NewKeyring(master)
-	st, err := store.Open(context.Background(), filepath.Join(dir, "s.db"), keys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	keys := storetest.Keys(t)
+	st := storetest.Open(t, filepath.Join(dir, "s.db"), keys)
 	rec, err := recording.Open(filepath.Join(dir, "trails"), keys.SigningKey("trail"), nil)
 	if err != nil {
 		t.Fatal(err)

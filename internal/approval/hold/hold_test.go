@@ -2,10 +2,8 @@ package hold
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,25 +12,14 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/approval"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
-	"github.com/gatehouse-dev/gatehouse/internal/secrets"
-	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 )
 
 type sidKey struct{}
 
 func newService(t *testing.T, rules []approval.Rule, roles map[string][]string) *Service {
 	t.Helper()
-	master := make([]byte, secrets.MasterKeySize)
-	rand.Read(master)
-	keys, err := secrets.NewKeyring(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "g.db"), keys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.SQLite(t)
 	return &Service{Store: st, Rules: func(string) []approval.Rule { return rules },
 		Roles:     func(_ context.Context, id string) ([]string, error) { return roles[id], nil },
 		SessionID: func(ctx context.Context) string { s, _ := ctx.Value(sidKey{}).(string); return s },
