@@ -132,7 +132,7 @@ func TestHostCertificationMethod(t *testing.T) {
 		if err != nil || st != http.StatusOK {
 			t.Fatalf("client trusting the signing CA: %d %s %v", st, body, err)
 		}
-		if err := leaf.CheckSignatureFrom(signer.cert); err != nil {
+		if err := leaf.CheckSignatureFrom(signer.Cert); err != nil {
 			t.Fatalf("the leaf %q is not signed by the uploaded CA: %v", leaf.Subject, err)
 		}
 		if _, _, _, err := proxiedGet(t, f.proxyURL().String(), f.https.URL+"/api/items", c.Secret, f.proxyPool, nil); err == nil {

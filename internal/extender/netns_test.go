@@ -2,16 +2,10 @@ package extender_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -26,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/testca"
 	"github.com/gatehouse-dev/gatehouse/internal/testnet"
 	"golang.org/x/sys/unix"
 )
@@ -147,24 +142,9 @@ func startPrivateOrigin(t *testing.T, n *netns, names ...string) *privateOrigin 
 // answer, so each request needs a new dial through an extender.
 func startPrivateOriginAt(t *testing.T, n *netns, addr string, closeEach bool, names ...string) *privateOrigin {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "private origin CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "private origin"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: names,
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &privateOrigin{caPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))}
+	ca := testca.New(t, "private origin CA")
+	leaf := ca.Server(t, append([]string{"127.0.0.1"}, names...)...)
+	o := &privateOrigin{caPEM: string(ca.PEM)}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.hits.Add(1)
 		o.auth.Store(r.Header.Get("Authorization"))
@@ -175,7 +155,7 @@ func startPrivateOriginAt(t *testing.T, n *netns, addr string, closeEach bool, n
 	}))
 	srv.Listener.Close()
 	srv.Listener = n.listenAt(t, addr)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	o.addr = srv.Listener.Addr().String()

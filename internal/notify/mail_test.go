@@ -2,14 +2,6 @@ package notify
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/notify/smtptest"
+	"github.com/gatehouse-dev/gatehouse/internal/testca"
 )
 
 func mailEvent() Event {
@@ -46,7 +39,7 @@ func TestMailPlain(t *testing.T) {
 }
 
 func TestMailStartTLS(t *testing.T) {
-	certPEM, certFile, keyFile := selfSigned(t)
+	certPEM, certFile, keyFile := serverCert(t) // certPEM is the CA that verifies the server
 	srv := smtptest.Start(t, certFile, keyFile)
 	m := SMTP{Enabled: true, Host: srv.Host, Port: srv.Port, From: "gatehouse@example.test", To: []string{"ops@example.test"},
 		TLSMode: TLSStartTLS, CACertificate: certPEM}
@@ -85,33 +78,19 @@ func TestMailStartTLSRequired(t *testing.T) {
 	}
 }
 
-// selfSigned writes a self-signed certificate for 127.0.0.1 and returns its PEM and the files.
-func selfSigned(t *testing.T) (certPEM, certFile, keyFile string) {
+// serverCert writes a server certificate for 127.0.0.1 and its key to files, and returns the PEM of the CA that
+// verifies it.
+func serverCert(t *testing.T) (caPEM, certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "smtp test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testca.New(t, "smtp test CA")
+	leaf := ca.Server(t, "127.0.0.1")
 	dir := t.TempDir()
-	certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, []byte(certPEM), 0o600); err != nil {
+	if err := os.WriteFile(certFile, leaf.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, leaf.KeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return certPEM, certFile, keyFile
+	return string(ca.PEM), certFile, keyFile
 }

@@ -24,7 +24,7 @@ func h2Tunnel(t *testing.T, st *setup) (*tls.Conn, *http2.Framer) {
 	conn, _ := plainTunnel(t, st.addr, st.origin.hostPort())
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	host, _, _ := net.SplitHostPort(st.origin.hostPort())
-	tc := tls.Client(conn, &tls.Config{ServerName: host, RootCAs: st.ca.pool, NextProtos: []string{http2.NextProtoTLS}})
+	tc := tls.Client(conn, &tls.Config{ServerName: host, RootCAs: st.ca.Pool, NextProtos: []string{http2.NextProtoTLS}})
 	if err := tc.Handshake(); err != nil {
 		t.Fatal(err)
 	}

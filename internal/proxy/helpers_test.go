@@ -4,18 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +22,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testca"
 )
 
 const (
@@ -34,71 +31,16 @@ const (
 	targetToken = "target-token-9c2a"
 )
 
-// testCA is a throwaway CA that mints leaves for intercepted tunnels and
-// client certificates for the certificate credential.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-	pem  []byte
-}
+// testCA is the CA of the proxy's tests (internal/testca): it issues the origins' certificates, client
+// certificates for the certificate credential and, as a CertSource, the leaves of intercepted tunnels.
+type testCA struct{ *testca.CA }
 
-func newTestCA(t testing.TB) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "gatehouse test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
+func newTestCA(t testing.TB) *testCA { return &testCA{testca.New(t, "gatehouse test CA")} }
 
-var serial atomic.Int64
-
-// issue mints a leaf for name (an IP literal gets an IP SAN) and returns it
-// with its PEM encodings.
+// issue mints a leaf for name (an IP literal gets an IP SAN) and returns it with its PEM encodings.
 func (ca *testCA) issue(name string, usage x509.ExtKeyUsage) (tls.Certificate, []byte, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1) + 1),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	if ip := net.ParseIP(name); ip != nil {
-		tmpl.IPAddresses = []net.IP{ip}
-	} else {
-		tmpl.DNSNames = []string{name}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		return tls.Certificate{}, nil, nil, err
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	return pair, certPEM, keyPEM, err
+	l, err := ca.Issue(usage, name)
+	return l.TLS, l.CertPEM, l.KeyPEM, err
 }
 
 // GetCertificate makes testCA a CertSource.
@@ -264,7 +206,7 @@ func proxyClient(t *testing.T, proxyAddr string, ca *testCA, h2 bool) *http.Clie
 	pu, _ := url.Parse("http://" + proxyAddr)
 	tr := &http.Transport{
 		Proxy:             http.ProxyURL(pu),
-		TLSClientConfig:   &tls.Config{RootCAs: ca.pool},
+		TLSClientConfig:   &tls.Config{RootCAs: ca.Pool},
 		ForceAttemptHTTP2: h2,
 		DisableKeepAlives: false,
 	}

@@ -94,8 +94,8 @@ func TestCurl(t *testing.T) {
 		t.Fatal("curl is not installed; ./scripts/test.sh installs it")
 	}
 	st := newSetup(t, true, nil, nil)
-	caFile := t.TempDir() + "/ca.pem"
-	if err := writeFile(caFile, st.ca.pem); err != nil {
+	caFile := t.TempDir() + "/ca.PEM"
+	if err := writeFile(caFile, st.ca.PEM); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -192,7 +192,7 @@ func TestCredentialInjection(t *testing.T) {
 				}
 			}
 			o := newOrigin(t, true, h, func(s *httptest.Server) {
-				s.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: ca.pool}
+				s.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: ca.Pool}
 			})
 			target := &Target{ID: "t-" + tc.name, Name: tc.name, Version: 1, Credential: tc.cred, TrustAnchorsPEM: o.anchorsPEM()}
 			srv := &Server{Authorizer: &fakeAuthorizer{target: target}, Certs: ca}
@@ -423,7 +423,7 @@ func TestUpstreamErrors(t *testing.T) {
 			}, func(s *Server, _ *Target) { s.ResponseHeaderTimeout = 200 * time.Millisecond })
 			u, _ := tc.target(st)
 			pu, _ := url.Parse("http://" + st.addr)
-			client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), TLSClientConfig: &tls.Config{RootCAs: st.ca.pool}}}
+			client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), TLSClientConfig: &tls.Config{RootCAs: st.ca.Pool}}}
 			req, _ := http.NewRequest(http.MethodGet, u, nil)
 			resp, err := client.Do(bearer(req))
 			if err != nil {

@@ -20,7 +20,7 @@ func TestVerifyTrusted(t *testing.T) {
 		}
 		return []*x509.Certificate{c.Leaf}
 	}
-	verify := verifyTrusted(trusted.pool)
+	verify := verifyTrusted(trusted.Pool)
 	for _, tc := range []struct {
 		name, server string
 		chain        []*x509.Certificate
