@@ -100,6 +100,42 @@ func TestRedactOverlapping(t *testing.T) {
 	}
 }
 
+// TestRedactSelfOverlapping: occurrences of one secret that overlap each other are all found, so "abab" leaves
+// nothing of "ababab" standing.
+func TestRedactSelfOverlapping(t *testing.T) {
+	r := &Redactor{Secrets: [][]byte{[]byte("abab")}}
+	if got := r.String("xabababx"); got != "x[REDACTED]x" {
+		t.Errorf("String = %q, want %q", got, "x[REDACTED]x")
+	}
+}
+
+// TestRedactAuthorizationWithoutAToken: an Authorization value whose first word is not an RFC 9110 token is no
+// scheme and credentials: nothing of it stays.
+func TestRedactAuthorizationWithoutAToken(t *testing.T) {
+	got := testRedactor().Header(http.Header{"Authorization": {"sk/live:4f2a 9c1b"}, "Proxy-Authorization": {"Negotiate YIIx"}})
+	want := http.Header{"Authorization": {"[REDACTED]"}, "Proxy-Authorization": {"Negotiate [REDACTED]"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Header (-want +got):\n%s", diff)
+	}
+}
+
+// TestRedactExchangeFields: every text field of an exchange that can quote the request (URL, error, decision) is
+// redacted, and a request body cut at the limit says so.
+func TestRedactExchangeFields(t *testing.T) {
+	r := testRedactor()
+	ex := &Exchange{URL: "https://api.example/x?token=" + proxySecret, Error: "upstream said " + targetToken,
+		Decision: "denied: /admin?key=" + proxySecret, RequestBody: []byte("0123456789abcdef")}
+	got := r.Exchange(ex, 8)
+	for name, v := range map[string]string{"url": got.URL, "error": got.Error, "decision": got.Decision} {
+		if strings.Contains(v, proxySecret) || strings.Contains(v, targetToken) || !strings.Contains(v, Redacted) {
+			t.Errorf("%s = %q, want the secret redacted", name, v)
+		}
+	}
+	if string(got.RequestBody) != "01234567" || !got.RequestBodyTruncated {
+		t.Errorf("request body %q truncated %v, want 8 bytes and truncated", got.RequestBody, got.RequestBodyTruncated)
+	}
+}
+
 func TestNilRedactor(t *testing.T) {
 	var r *Redactor
 	got := r.Header(http.Header{"Authorization": {"Bearer x"}, "Accept": {"a"}})
