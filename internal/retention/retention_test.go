@@ -43,10 +43,12 @@ func testRetention(t *testing.T, st *store.Store) {
 		hold       bool
 	}
 	all := []sess{
-		{"p1-old", "p1", 8 * day, false},   // p1 keeps 7 days
-		{"p1-young", "p1", 6 * day, false}, //
-		{"p1-held", "p1", 90 * day, true},  // a legal hold outlives every rule
-		{"p2-old", "p2", 20 * day, false},  // p2 has no rule of its own: the global 30 days
+		{"p1-old", "p1", 8 * day, false},                  // p1 keeps 7 days
+		{"p1-young", "p1", 6 * day, false},                //
+		{"p1-edge-in", "p1", 7*day - time.Minute, false},  // the edges of the 7 days: kept a minute before,
+		{"p1-edge-out", "p1", 7*day + time.Minute, false}, // deleted a minute after
+		{"p1-held", "p1", 90 * day, true},                 // a legal hold outlives every rule
+		{"p2-old", "p2", 20 * day, false},                 // p2 has no rule of its own: the global 30 days
 		{"p2-older", "p2", 31 * day, false},
 		{"none-older", "", 31 * day, false}, // no policy: global
 		{"open-ancient", "p1", 0, false},    // an open session is never deleted
@@ -93,15 +95,17 @@ func testRetention(t *testing.T, st *store.Store) {
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	if got := res.Deleted["p1"]; !slices.Equal(got, []string{"p1-old"}) {
-		t.Errorf("p1 rule deleted %v", got)
+	p1 := res.Deleted["p1"]
+	slices.Sort(p1)
+	if !slices.Equal(p1, []string{"p1-edge-out", "p1-old"}) {
+		t.Errorf("p1 rule deleted %v", p1)
 	}
 	got := res.Deleted[""]
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"none-older", "p2-older"}) {
 		t.Errorf("global rule deleted %v", got)
 	}
-	deleted := map[string]bool{"p1-old": true, "p2-older": true, "none-older": true}
+	deleted := map[string]bool{"p1-old": true, "p1-edge-out": true, "p2-older": true, "none-older": true}
 	for _, s := range all {
 		_, serr := st.Session(ctx, s.id)
 		_, terr := trails.Verify(ctx, s.id)
@@ -115,7 +119,7 @@ func testRetention(t *testing.T, st *store.Store) {
 		}
 	}
 	events, _, err := st.ListAudit(ctx, store.AuditFilter{Action: "retention-cleanup"}, store.ListOptions{})
-	if err != nil || len(events) != 1 || events[0].Diff["deleted"] != float64(3) || events[0].Outcome != "success" {
+	if err != nil || len(events) != 1 || events[0].Diff["deleted"] != float64(4) || events[0].Outcome != "success" {
 		t.Fatalf("audit: %v %+v", err, events)
 	}
 	// A second run finds nothing and leaves no event.
