@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/httpauth"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/hashicorp/yamux"
 )
@@ -156,7 +157,7 @@ func (h *Hub) log() *slog.Logger {
 // ServeHTTP is the connect endpoint: it authenticates the token or client certificate, answers 101 and runs the
 // session until it ends.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token, ok := httpauth.Credentials(r.Header.Get("Authorization"), "Bearer")
 	if !ok {
 		token = "" // another scheme is no token: the certificate, if any, decides
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/httpauth"
 )
 
 // Request is what the policy needs to know about a proxied request.
@@ -147,7 +149,7 @@ func (r *Rules) match(req Request, unauthenticated bool) Decision {
 	if hp.Port == 0 {
 		hp.Port = DefaultPort(scheme)
 	}
-	if !validToken(req.Method) {
+	if !httpauth.IsToken(req.Method) {
 		return deny(ReasonBadMethod)
 	}
 	method := strings.ToUpper(req.Method)
@@ -257,21 +259,3 @@ func compareHostPort(a, b HostPort) int {
 
 // reflectsRequest reports the methods whose answer is the request itself.
 func reflectsRequest(method string) bool { return method == "TRACE" || method == "TRACK" }
-
-// validToken reports whether s is a non-empty RFC 9110 token, the syntax of a
-// method name.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
-}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+
+	"github.com/gatehouse-dev/gatehouse/internal/httpauth"
 )
 
 // admit decides whether a request may be forwarded: it checks the request target and path, finds the
@@ -171,7 +173,7 @@ func requestCredentials(r *http.Request, tun *tunnel) (secret, credentialID stri
 	if err != nil {
 		return "", "", err
 	}
-	if tok, ok := cutAuthScheme(v, "Bearer"); ok {
+	if tok, ok := httpauth.Credentials(v, "Bearer"); ok {
 		return tok, "", nil
 	}
 	if tun != nil {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/httpauth"
 )
 
 // tunnel is what a CONNECT established: every request inside must be for
@@ -232,10 +234,10 @@ func (b *h2Body) Close() error { return b.rc.Close() }
 // parseProxyAuthorization reads "Basic base64(id:secret)" or
 // "Bearer secret".
 func parseProxyAuthorization(v string) (secret, credentialID string, err error) {
-	if tok, ok := cutAuthScheme(v, "Bearer"); ok {
+	if tok, ok := httpauth.Credentials(v, "Bearer"); ok {
 		return tok, "", nil
 	}
-	if enc, ok := cutAuthScheme(v, "Basic"); ok {
+	if enc, ok := httpauth.Credentials(v, "Basic"); ok {
 		raw, err := base64.StdEncoding.DecodeString(enc)
 		if err != nil {
 			return "", "", errors.New("proxy authorization: invalid base64")
@@ -247,16 +249,6 @@ func parseProxyAuthorization(v string) (secret, credentialID string, err error) 
 		return secret, id, nil
 	}
 	return "", "", errors.New("proxy authorization: unsupported scheme")
-}
-
-// cutAuthScheme returns the credentials of an Authorization-style header
-// value if it uses the given scheme (compared case-insensitively).
-func cutAuthScheme(v, scheme string) (string, bool) {
-	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || v[len(scheme)] != ' ' {
-		return "", false
-	}
-	cred := strings.TrimSpace(v[len(scheme)+1:])
-	return cred, cred != ""
 }
 
 // singleHeader returns the one value of a header, refusing repeats: two

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/httpauth"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 )
 
@@ -105,7 +106,7 @@ func checkHead(head []byte) (headInfo, error) {
 			return info, errObsFold
 		}
 		name, value, ok := strings.Cut(line, ":")
-		if !ok || !isToken(name) {
+		if !ok || !httpauth.IsToken(name) {
 			return info, errHeaderName
 		}
 		value = strings.Trim(value, " \t")
@@ -155,7 +156,7 @@ func checkHead(head []byte) (headInfo, error) {
 func checkRequestLine(line string) error {
 	method, rest, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
-	if !ok1 || !ok2 || !isToken(method) || target == "" || strings.ContainsAny(target, " \t") {
+	if !ok1 || !ok2 || !httpauth.IsToken(method) || target == "" || strings.ContainsAny(target, " \t") {
 		return errRequestLine
 	}
 	if proto != "HTTP/1.1" && proto != "HTTP/1.0" {
@@ -178,18 +179,6 @@ func parseContentLength(s string) (int64, error) {
 		return 0, errInvalidCL
 	}
 	return n, nil
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // canonicalAuthority returns host:port in lower case with the scheme's

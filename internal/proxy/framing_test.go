@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/httpauth"
 )
 
 func TestCheckHead(t *testing.T) {
@@ -109,7 +111,7 @@ func checkHeadReference(head []byte) (headInfo, error) {
 			return info, errObsFold
 		}
 		name, value, ok := strings.Cut(line, ":")
-		if !ok || !isToken(name) {
+		if !ok || !httpauth.IsToken(name) {
 			return info, errHeaderName
 		}
 		value = strings.Trim(value, " \t")

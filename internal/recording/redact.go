@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gatehouse-dev/gatehouse/internal/httpauth"
 	"github.com/gatehouse-dev/gatehouse/internal/wsframe"
 )
 
@@ -321,7 +322,7 @@ func redactNamed(name, v string) string {
 		return redactCookiePair(pair) + ";" + attrs
 	case strings.EqualFold(name, "Authorization"), strings.EqualFold(name, "Proxy-Authorization"):
 		scheme, _, found := strings.Cut(strings.TrimSpace(v), " ")
-		if found && isToken(scheme) {
+		if found && httpauth.IsToken(scheme) {
 			switch scheme { // the usual ones without a concatenation per request
 			case "Bearer":
 				return "Bearer " + Redacted
@@ -340,23 +341,10 @@ func redactNamed(name, v string) string {
 // "name=value" and replaces the value.
 func redactCookiePair(p string) string {
 	name, _, found := strings.Cut(p, "=")
-	if !found || !isToken(strings.TrimSpace(name)) {
+	if !found || !httpauth.IsToken(strings.TrimSpace(name)) {
 		return " " + Redacted
 	}
 	return name + "=" + Redacted
-}
-
-// isToken reports whether s is a non-empty RFC 9110 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // Exchange returns a redacted copy of ex with bodies cut to limit bytes (no
