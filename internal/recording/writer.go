@@ -115,7 +115,7 @@ func (s *Store) Create(ctx context.Context, meta SessionMeta, red *Redactor) (*W
 func (w *Writer) SessionID() string { return w.id }
 
 // CaptureLimit returns how many bytes of each body the proxy should capture
-// (see NewBodyTap): the body limit plus the redactor's slack, so that a
+// (the proxy's body tap): the body limit plus the redactor's slack, so that a
 // secret crossing the limit is redacted whole before the body is cut.
 func (w *Writer) CaptureLimit() int {
 	if w.limit == 0 {
