@@ -229,6 +229,9 @@ func (s *Server) record(ctx context.Context, rs *requestState, sw *statusWriter)
 		ResponseBytes:         max(respN, sw.written) + sw.upOut.Load(),
 	}
 	ex.ID, ex.Decision = rs.id, "allowed"
+	if !rs.answered.IsZero() {
+		ex.Wait = rs.answered.Sub(rs.start)
+	}
 	switch {
 	case rs.decision == decisionDeny:
 		ex.Decision = "denied: " + rs.reason

@@ -234,8 +234,11 @@ type Exchange struct {
 	Decision string
 	Start    time.Time
 	Duration time.Duration
-	Client   netip.AddrPort
-	Method   string
+	// Wait is the part of Duration until the target's response header arrived (admission, connecting, sending
+	// and the target's own time); zero when no response came.
+	Wait   time.Duration
+	Client netip.AddrPort
+	Method string
 	// URL is scheme://host/normalized-path?query as forwarded.
 	URL string
 	// Proto is the protocol the client spoke: "HTTP/1.1", "HTTP/1.0" or "HTTP/2".

@@ -245,6 +245,7 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 	if rs == nil {
 		return nil
 	}
+	rs.answered = s.now()
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if err := checkSwitch(resp.Request, resp, rs.websocket); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -129,5 +130,47 @@ func TestAuditedTargetWithoutRecorderFailsClosed(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable || st.origin.hits.Load() != 0 {
 		t.Errorf("status %d, origin hits %d; want 503 and none", resp.StatusCode, st.origin.hits.Load())
+	}
+}
+
+// TestRecordedWait: the exchange says how much of its duration passed before the target's response header came
+// (the trail's wait, HAR's timings.wait), and the rest is the body's. The origin answers its header at once and
+// its body 50 ms later, so the split is known without timing anything.
+func TestRecordedWait(t *testing.T) {
+	rec := &fakeRecorder{}
+	st := newSetup(t, true, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		time.Sleep(50 * time.Millisecond)
+		io.WriteString(w, "late body")
+	}, func(s *Server, tg *Target) {
+		s.Recorder = rec
+		tg.AuditEnabled = true
+	})
+	client := proxyClient(t, st.addr, st.ca, false)
+	req, _ := http.NewRequest(http.MethodGet, st.origin.URL+"/rec", nil)
+	resp, err := client.Do(bearer(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	var ex *Exchange
+	for range 200 {
+		rec.mu.Lock()
+		if len(rec.exchanges) > 0 {
+			ex = rec.exchanges[0]
+		}
+		rec.mu.Unlock()
+		if ex != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if ex == nil {
+		t.Fatal("nothing recorded")
+	}
+	if ex.Wait <= 0 || ex.Duration-ex.Wait < 50*time.Millisecond {
+		t.Fatalf("wait %v of %v: want the 50 ms of the body after the wait", ex.Wait, ex.Duration)
 	}
 }

@@ -15,6 +15,8 @@ import (
 type requestState struct {
 	id     string // request id, in every answer, log line and trail record
 	start  time.Time
+	// answered is when the target's response header arrived (zero if none did): the trail's wait.
+	answered time.Time
 	client netip.AddrPort
 	// clientStr is client as text when the connection made it already (r.RemoteAddr), for the access log.
 	clientStr string

@@ -38,8 +38,9 @@ type Exchange struct {
 	ID         string    `json:"id,omitempty"`
 	Started    time.Time `json:"started"`
 	DurationMS float64   `json:"duration_ms"`
-	// WaitMS is the time from sending the request to the first response
-	// byte, when known; the HAR export splits the duration with it.
+	// WaitMS is the part of DurationMS until the target's response header
+	// arrived, when known (0 in older trails); the HAR export splits the
+	// duration with it into wait and receive.
 	WaitMS float64 `json:"wait_ms,omitempty"`
 
 	Method string `json:"method"`

@@ -324,7 +324,8 @@ func (m *Manager) Record(ctx context.Context, g *proxy.Grant, ex *proxy.Exchange
 		return nil
 	}
 	rec := &recording.Exchange{
-		Started: ex.Start, DurationMS: float64(ex.Duration.Microseconds()) / 1000, Method: ex.Method, URL: ex.URL,
+		Started: ex.Start, DurationMS: float64(ex.Duration.Microseconds()) / 1000, WaitMS: float64(ex.Wait.Microseconds()) / 1000,
+		Method: ex.Method, URL: ex.URL,
 		Proto: ex.Proto, Status: ex.Status, RequestHeaders: ex.RequestHeader, ResponseHeaders: ex.ResponseHeader,
 		RequestBody: ex.RequestBody, ResponseBody: ex.ResponseBody, RequestBodyTruncated: ex.RequestBodyTruncated,
 		ResponseBodyTruncated: ex.ResponseBodyTruncated, RequestBytes: ex.RequestBytes, ResponseBytes: ex.ResponseBytes,
