@@ -67,8 +67,6 @@ type Options struct {
 	Out io.Writer
 	// AdminPassword is GATEHOUSE_ADMIN_PASSWORD, used only when the store is empty.
 	AdminPassword string
-	// Ready, if set, is called once every listener is accepting.
-	Ready func(s *Server)
 	// LoginLimiter throttles failed logins of both API dialects; nil means an auth.MemoryLoginLimiter with its
 	// defaults.
 	LoginLimiter auth.LoginLimiter
