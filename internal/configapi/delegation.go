@@ -29,7 +29,9 @@ func mayChange(c *caller, kindName string) error {
 // steerField names the field of next, a connection policy replacing prev (nil for a new one), whose change steers
 // requests elsewhere, or "" if none does.
 func steerField(prev, next *connection) string {
-	routed := func(n *connection) bool { return n.ServerAddress.Selection != "" && n.ServerAddress.Selection != "original" }
+	routed := func(n *connection) bool {
+		return n.ServerAddress.Selection != "" && n.ServerAddress.Selection != "original"
+	}
 	plain := func(n *connection) bool { return n.TransportSecurity.Selection == "client-only" }
 	if !routed(next) && !plain(next) {
 		return ""

@@ -142,7 +142,9 @@ func TestRoutingNeedsSuperuser(t *testing.T) {
 			b["network"].(map[string]any)["targets"] = []string{"0.0.0.0/0", "*"}
 		}},
 		{"switch it on", "active", func(b map[string]any) { b["active"] = true }},
-		{"move its route", "server_address", func(b map[string]any) { b["server_address"] = map[string]any{"selection": "fix", "address": "127.0.0.1", "port": 1} }},
+		{"move its route", "server_address", func(b map[string]any) {
+			b["server_address"] = map[string]any{"selection": "fix", "address": "127.0.0.1", "port": 1}
+		}},
 	} {
 		b := deleg.body(path)
 		s.change(b)
