@@ -254,6 +254,8 @@ func (c *trailFollowCmd) Run(g *Globals) error {
 		case strings.HasPrefix(line, "data: ") && event == "end":
 			fmt.Fprintln(g.Stderr, "session closed")
 			return nil
+		case strings.HasPrefix(line, "data: ") && event == "revoked":
+			return errors.New("the server ended the stream: your token or your access to this trail ended")
 		case line == "":
 			event = ""
 		}

@@ -219,11 +219,15 @@ func (s *Service) commit(r *http.Request, c *caller) error {
 		if k == nil || ch.Body == nil {
 			continue
 		}
-		if _, err := decodeBody(k, ch.Body); err != nil {
+		b, err := decodeBody(k, ch.Body)
+		if err != nil {
 			var e *Error
 			if errors.As(err, &e) {
 				e.Message = k.href(ch.Key) + ": " + e.Message
 			}
+			return err
+		}
+		if err := mayChangeObject(c, k, committed.get(k, ch.Key), b); err != nil {
 			return err
 		}
 	}

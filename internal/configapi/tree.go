@@ -221,6 +221,9 @@ func (s *Service) write(r *http.Request, c *caller, k *kind, key string, create 
 	if !create && !exists {
 		return notFound("the requested object does not exist; create objects with POST to " + k.path())
 	}
+	if err := mayChangeObject(c, k, committed.get(k, key), b); err != nil {
+		return err
+	}
 	if k.refs != nil {
 		for _, ref := range k.refs(b) {
 			if v.get(ref.target, ref.ref.Key) == nil {

@@ -104,7 +104,7 @@ func TestSessionApproval(t *testing.T) {
 	t.Cleanup(hookSrv.Close)
 	smtp := smtptest.Start(t, "", "")
 	gh.JSON("PUT", "/settings/api/v1/settings/notifications", f.adm, map[string]any{
-		"webhooks": []map[string]any{{"url": hookSrv.URL + "/gatehouse"}},
+		"webhooks": []map[string]any{{"url": hookSrv.URL + "/gatehouse", "secret": "e2e-webhook-secret-0123"}},
 		"smtp": map[string]any{"enabled": true, "host": smtp.Host, "port": smtp.Port, "from": "gatehouse@example.test",
 			"to": []string{"approvers@example.test"}, "tls_mode": "none"},
 	}, http.StatusOK, nil)

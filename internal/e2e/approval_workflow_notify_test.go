@@ -20,7 +20,7 @@ func TestWorkflowNotifications(t *testing.T) {
 	t.Cleanup(hookSrv.Close)
 	smtp := smtptest.Start(t, "", "")
 	f.gh.JSON("PUT", "/settings/api/v1/settings/notifications", f.adm, map[string]any{
-		"webhooks": []map[string]any{{"url": hookSrv.URL}},
+		"webhooks": []map[string]any{{"url": hookSrv.URL, "secret": "e2e-webhook-secret-0123"}},
 		"smtp": map[string]any{"enabled": true, "host": smtp.Host, "port": smtp.Port, "from": "gatehouse@example.test",
 			"to": []string{"leads@example.test"}, "tls_mode": "none"},
 	}, http.StatusOK, nil)

@@ -39,6 +39,12 @@ type cfgAdmin struct {
 
 func newCfgAdmin(t *testing.T, gh *testserver.Instance) *cfgAdmin {
 	t.Helper()
+	return newCfgAdminAs(t, gh, "admin", testserver.AdminPassword)
+}
+
+// newCfgAdminAs is newCfgAdmin logged in as another user.
+func newCfgAdminAs(t *testing.T, gh *testserver.Instance, username, password string) *cfgAdmin {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +53,7 @@ func newCfgAdmin(t *testing.T, gh *testserver.Instance) *cfgAdmin {
 	t.Cleanup(tr.CloseIdleConnections)
 	a := &cfgAdmin{t: t, gh: gh, c: &http.Client{Jar: jar, Transport: tr, Timeout: 30 * time.Second}}
 	req, _ := http.NewRequest("GET", gh.URL+"/api/authentication", nil)
-	req.SetBasicAuth("admin", testserver.AdminPassword)
+	req.SetBasicAuth(username, password)
 	resp, err := a.c.Do(req)
 	if err != nil {
 		t.Fatalf("configuration API login: %v", err)

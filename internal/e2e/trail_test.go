@@ -160,10 +160,16 @@ type sseEvent struct {
 // follow opens the trail stream of a session and returns its events; it returns once the stream is subscribed.
 func follow(t *testing.T, f *fixture, sessionID string) <-chan sseEvent {
 	t.Helper()
+	return followAs(t, f, sessionID, f.adm)
+}
+
+// followAs is follow with the access token of another watcher.
+func followAs(t *testing.T, f *fixture, sessionID, token string) <-chan sseEvent {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, "GET", f.gh.URL+connsAPI+"/connections/"+sessionID+"/trail/stream", nil)
-	req.Header.Set("Authorization", "Bearer "+f.adm)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := f.gh.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)

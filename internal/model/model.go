@@ -58,6 +58,8 @@ type APIClient struct {
 	Secret            string `json:"-"`
 	OAuthClientID     string `json:"oauth_client_id"`
 	OAuthClientSecret string `json:"-"`
+	// TokensAfter invalidates the client's access tokens issued before it (set when the client loses a role).
+	TokensAfter time.Time `json:"-"`
 	Meta
 }
 

@@ -106,7 +106,12 @@ func (s Settings) Check() error {
 		if u.User != nil {
 			return &FieldError{f + ".url", "must not carry credentials"}
 		}
-		if w.Secret != "" && len(w.Secret) < MinSecretLength {
+		// An unsigned delivery cannot be told from a forged one, so a webhook without a secret is refused rather
+		// than sent unsigned.
+		if w.Secret == "" {
+			return &FieldError{f + ".secret", fmt.Sprintf("is required (at least %d characters): every delivery is signed with it so that the receiver can tell Gatehouse's events from forged ones", MinSecretLength)}
+		}
+		if len(w.Secret) < MinSecretLength {
 			return &FieldError{f + ".secret", fmt.Sprintf("must be at least %d characters", MinSecretLength)}
 		}
 		for j, k := range w.Events {

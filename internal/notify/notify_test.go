@@ -85,7 +85,7 @@ func TestWebhookRetries(t *testing.T) {
 			srv := httptest.NewServer(rc)
 			defer srv.Close()
 			fs := &fakeSleep{}
-			n := New(static(Settings{Webhooks: []Webhook{{URL: srv.URL + "/hook?token=abc"}}}), nil)
+			n := New(static(Settings{Webhooks: []Webhook{{URL: srv.URL + "/hook?token=abc", Secret: testSecret}}}), nil)
 			n.Sleep, n.Attempts = fs.sleep, c.attempts
 			err := n.Deliver(context.Background(), ev)
 			if (err != nil) != c.wantErr {
@@ -135,7 +135,7 @@ func TestWebhookEventFilterAndQueue(t *testing.T) {
 	s1, s2 := httptest.NewServer(&all), httptest.NewServer(&decided)
 	defer s1.Close()
 	defer s2.Close()
-	n := New(static(Settings{Webhooks: []Webhook{{URL: s1.URL}, {URL: s2.URL, Events: []string{KindApproved, KindRejected}}}}), nil)
+	n := New(static(Settings{Webhooks: []Webhook{{URL: s1.URL, Secret: testSecret}, {URL: s2.URL, Events: []string{KindApproved, KindRejected}, Secret: testSecret}}}), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.Start(ctx)
 	for _, k := range Kinds {
@@ -165,6 +165,9 @@ func TestWebhookEventFilterAndQueue(t *testing.T) {
 	}
 }
 
+// testSecret signs the test webhooks: every webhook needs one.
+const testSecret = "test-webhook-secret-0123"
+
 func TestSettingsCheck(t *testing.T) {
 	good := SMTP{Enabled: true, Host: "127.0.0.1", Port: 25, From: "gh@example.test", To: []string{"ops@example.test"}, TLSMode: TLSStartTLS}
 	cases := []struct {
@@ -173,10 +176,11 @@ func TestSettingsCheck(t *testing.T) {
 		field string
 	}{
 		{"empty", Settings{}, ""},
-		{"good", Settings{Webhooks: []Webhook{{URL: "https://hooks.example.test/x"}}, SMTP: good}, ""},
-		{"webhook scheme", Settings{Webhooks: []Webhook{{URL: "ftp://x"}}}, "webhooks[0].url"},
-		{"webhook credentials", Settings{Webhooks: []Webhook{{URL: "https://u:p@x"}}}, "webhooks[0].url"},
-		{"webhook event", Settings{Webhooks: []Webhook{{URL: "https://x", Events: []string{"deleted"}}}}, "webhooks[0].events[0]"},
+		{"good", Settings{Webhooks: []Webhook{{URL: "https://hooks.example.test/x", Secret: testSecret}}, SMTP: good}, ""},
+		{"webhook scheme", Settings{Webhooks: []Webhook{{URL: "ftp://x", Secret: testSecret}}}, "webhooks[0].url"},
+		{"webhook credentials", Settings{Webhooks: []Webhook{{URL: "https://u:p@x", Secret: testSecret}}}, "webhooks[0].url"},
+		{"webhook event", Settings{Webhooks: []Webhook{{URL: "https://x", Events: []string{"deleted"}, Secret: testSecret}}}, "webhooks[0].events[0]"},
+		{"webhook without a secret", Settings{Webhooks: []Webhook{{URL: "https://x"}}}, "webhooks[0].secret"},
 		{"smtp host", Settings{SMTP: func() SMTP { m := good; m.Host = ""; return m }()}, "smtp.host"},
 		{"smtp port", Settings{SMTP: func() SMTP { m := good; m.Port = 0; return m }()}, "smtp.port"},
 		{"smtp from", Settings{SMTP: func() SMTP { m := good; m.From = "x\r\nBcc: y@z"; return m }()}, "smtp.from"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,8 +21,12 @@ var client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) er
 
 // post sends ev as JSON. A 2xx answer delivers it; a 429, a 5xx or a network failure is worth retrying; any other
 // answer is final.
-// A webhook with a secret gets a fresh signature on every attempt.
+// Every attempt gets a fresh signature. A webhook without a secret (saved before secrets were required) is not
+// sent: an unsigned delivery cannot be told from a forged one.
 func (n *Notifier) post(ctx context.Context, w Webhook, ev Event) (retryable bool, err error) {
+	if w.Secret == "" {
+		return false, ErrUnsigned
+	}
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return false, err
@@ -33,15 +38,13 @@ func (n *Notifier) post(ctx context.Context, w Webhook, ev Event) (retryable boo
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "gatehouse-notify")
 	req.Header.Set("X-Gatehouse-Event", ev.Kind)
-	if w.Secret != "" {
-		now := time.Now
-		if n.Now != nil {
-			now = n.Now
-		}
-		ts := strconv.FormatInt(now().Unix(), 10)
-		req.Header.Set(TimestampHeader, ts)
-		req.Header.Set(SignatureHeader, Sign(w.Secret, ts, body))
+	now := time.Now
+	if n.Now != nil {
+		now = n.Now
 	}
+	ts := strconv.FormatInt(now().Unix(), 10)
+	req.Header.Set(TimestampHeader, ts)
+	req.Header.Set(SignatureHeader, Sign(w.Secret, ts, body))
 	resp, err := client.Do(req)
 	if err != nil {
 		return true, err
@@ -57,6 +60,9 @@ func (n *Notifier) post(ctx context.Context, w Webhook, ev Event) (retryable boo
 		return false, fmt.Errorf("answered %s", resp.Status)
 	}
 }
+
+// ErrUnsigned is the delivery refused to a webhook that has no signing secret.
+var ErrUnsigned = errors.New("no signing secret, so not sent: set the webhook's secret in the notification settings")
 
 // The headers of a signed delivery.
 const (

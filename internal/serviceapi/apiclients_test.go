@@ -94,7 +94,9 @@ func TestAPIClientsCRUD(t *testing.T) {
 		if again.Secret != c.Secret || again.OAuthClientSecret != c.OAuthClientSecret || again.OAuthClientID != c.OAuthClientID {
 			t.Error("an update changed the client's credentials")
 		}
-		// The role change applies to the token already issued.
+		// Losing a role ends the tokens already issued, as it does a user's; a new token has the new roles.
+		gh.JSON("GET", usersPath, tok, nil, http.StatusUnauthorized, nil)
+		_, tok = clientToken(t, gh, c)
 		gh.JSON("GET", usersPath, tok, nil, http.StatusForbidden, nil)
 
 		gh.JSON("DELETE", clientsPath+"/"+id, adm, nil, http.StatusOK, nil)

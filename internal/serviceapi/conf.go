@@ -2,8 +2,10 @@ package serviceapi
 
 import (
 	"encoding/base64"
+	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,12 +102,41 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
+	if err := a.mustHoldToMoveProxy(r, before, s); err != nil {
+		return err
+	}
 	if err := a.Store.SaveSettings(r.Context(), s); err != nil {
 		return err
 	}
 	a.audit(r, "update", "settings", "api-proxy", before, s)
 	writeJSON(w, http.StatusOK, s)
 	return nil
+}
+
+// mustHoldToMoveProxy refuses a change of public_addresses unless the caller holds every permission. It is the
+// proxy address users' clients are told to use (conf, the CLI, the console's snippets), so whoever sets it can
+// steer every user's requests and proxy secrets to a host of theirs: more than settings-manage may hand out. Other
+// settings, and public_addresses sent back unchanged, are settings-manage's.
+func (a *API) mustHoldToMoveProxy(r *http.Request, before, after model.Settings) error {
+	if slices.Equal(before.PublicAddresses, after.PublicAddresses) {
+		return nil
+	}
+	err := a.mustHold(r, "public_addresses", auth.AllPermissions)
+	var e *Error
+	if errors.As(err, &e) {
+		e.Message = "changing public_addresses, the proxy address users' clients are told to use, needs every permission (a superuser); missing: " +
+			strings.Join(missingOf(e.Details), ", ")
+	}
+	return err
+}
+
+// missingOf lists the permissions of NOT_HELD details.
+func missingOf(details []errorDetail) []string {
+	out := make([]string, 0, len(details))
+	for _, d := range details {
+		out = append(out, d.Property)
+	}
+	return out
 }
 
 // errNotOwner refuses a secret to anyone but the credential's owner: whoever could read it could act as the

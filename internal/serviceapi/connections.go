@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
 	"github.com/gatehouse-dev/gatehouse/internal/sessions"
@@ -343,7 +344,9 @@ func (a *API) connectionTrail(w http.ResponseWriter, r *http.Request) error {
 }
 
 // connectionTrailStream is GET .../trail/stream: Server-Sent Events, one "exchange" event per recorded exchange
-// as it happens, and an "end" event when the session closes.
+// as it happens, and an "end" event when the session closes. The caller is judged again, on its token and current
+// roles, before every exchange and keep-alive: when its token is cut off or it loses the access it opened the
+// stream with, a "revoked" event ends the stream and nothing more is sent.
 func (a *API) connectionTrailStream(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	sess, err := a.recordedSession(r, id)
@@ -365,17 +368,31 @@ func (a *API) connectionTrailStream(w http.ResponseWriter, r *http.Request) erro
 	flusher.Flush()
 	heartbeat := time.NewTicker(15 * time.Second)
 	defer heartbeat.Stop()
+	revoked := func() bool {
+		if a.mayFollow(r, id) {
+			return false
+		}
+		fmt.Fprint(w, "event: revoked\ndata: {\"reason\":\"the token or the access to this trail ended\"}\n\n")
+		flusher.Flush()
+		return true
+	}
 	for {
 		select {
 		case <-r.Context().Done():
 			return nil
 		case <-heartbeat.C:
+			if revoked() {
+				return nil
+			}
 			fmt.Fprint(w, ": keep-alive\n\n")
 			flusher.Flush()
 		case ex, ok := <-feed:
 			if !ok {
 				fmt.Fprint(w, "event: end\ndata: {}\n\n")
 				flusher.Flush()
+				return nil
+			}
+			if revoked() {
 				return nil
 			}
 			b, err := json.Marshal(ex)
@@ -386,6 +403,12 @@ func (a *API) connectionTrailStream(w http.ResponseWriter, r *http.Request) erro
 			flusher.Flush()
 		}
 	}
+}
+
+// mayFollow judges the caller of a trail stream afresh, as guardConnection judged it when the stream opened.
+func (a *API) mayFollow(r *http.Request, id string) bool {
+	p, err := a.authenticate(r)
+	return err == nil && (p.Permissions.Has(auth.ConnectionsTrails) || a.auditorOf(r.Context(), p, id))
 }
 
 // trailVerification is GET .../trail/verify: the trail's hash chain checked, and compared with the seal stored when

@@ -217,12 +217,42 @@ func (a *API) createCredential(w http.ResponseWriter, r *http.Request) error {
 	} else if in.notBefore != nil {
 		c.NotAfter = c.NotBefore.Add(settings.MaxValidity())
 	}
+	bound := false
+	var limits auth.CredentialLimits
+	if !p.Permissions.Has(auth.APIProxyCredentialsManage) {
+		if limits, bound, err = a.ownerLimits(r, c); err != nil {
+			return err
+		}
+		if bound {
+			startFromLimits(&in, c, limits)
+			if err := checkLimitsCurrent(c, limits); err != nil {
+				return err
+			}
+		}
+	}
 	if err := applyCredential(&in, c, settings); err != nil {
 		return err
+	}
+	if bound {
+		if err := checkWithinLimits(c, limits); err != nil {
+			return err
+		}
+		warnings = append(warnings, limitsWarning(t, limits))
+	}
+	admin := adminActsFor(p, u)
+	if admin {
+		if err := a.recordOwnerLimits(r, &in, c); err != nil {
+			return err
+		}
 	}
 	c.Secret = SecretPrefix + secrets.RandomToken(32)
 	if err := a.Store.CreateCredential(r.Context(), c, p.Name); err != nil {
 		return err
+	}
+	if admin {
+		if err := a.liftOwnerLimits(r, &in, c, true); err != nil {
+			return err
+		}
 	}
 	a.audit(r, "create", "api-proxy-credential", c.ID, nil, a.viewCredential(r, c))
 	writeJSON(w, http.StatusCreated, struct {
@@ -279,7 +309,7 @@ func (a *API) getCredential(w http.ResponseWriter, r *http.Request) error {
 
 // updateCredential may change name, comment, source addresses and enabled, and only narrow the validity window.
 func (a *API) updateCredential(w http.ResponseWriter, r *http.Request) error {
-	_, c, err := a.ownedCredential(r)
+	owner, c, err := a.ownedCredential(r)
 	if err != nil {
 		return err
 	}
@@ -328,8 +358,19 @@ func (a *API) updateCredential(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	admin := adminActsFor(principal(r.Context()), owner)
+	if admin {
+		if err := a.recordOwnerLimits(r, &in, c); err != nil {
+			return err
+		}
+	}
 	if err := a.Store.UpdateCredential(r.Context(), c, principal(r.Context()).Name); err != nil {
 		return err
+	}
+	if admin {
+		if err := a.liftOwnerLimits(r, &in, c, false); err != nil {
+			return err
+		}
 	}
 	after := a.viewCredential(r, c)
 	a.audit(r, "update", "api-proxy-credential", c.ID, before, after)

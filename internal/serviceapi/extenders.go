@@ -122,6 +122,9 @@ func (a *API) createExtender(w http.ResponseWriter, r *http.Request) error {
 	if err := applyExtender(&in, e); err != nil {
 		return err
 	}
+	if err := a.mustHoldToServePrefix(r, e.RoutingPrefix, "routing_prefix"); err != nil {
+		return err
+	}
 	// A certificate extender gets a token too, which nobody ever sees: its only copy is dropped here, and the
 	// token route refuses such an extender anyway.
 	token := newExtenderToken()
@@ -161,6 +164,9 @@ func (a *API) reissueExtenderCertificate(w http.ResponseWriter, r *http.Request)
 	if e.Authentication != model.ExtenderAuthCertificate || a.ExtenderCA == nil {
 		return badRequest("authentication", "this extender authenticates with an enrolment token; issue a new one with POST .../token")
 	}
+	if err := a.mustHoldToServePrefix(r, e.RoutingPrefix, "certificate"); err != nil {
+		return err
+	}
 	info, certPEM, keyPEM, err := a.ExtenderCA.IssueExtenderCertificate(e.ID, e.Name)
 	if err != nil {
 		return err
@@ -196,6 +202,11 @@ func (a *API) updateExtender(w http.ResponseWriter, r *http.Request) error {
 	if err := applyExtender(&in, e); err != nil {
 		return err
 	}
+	if !strings.EqualFold(e.RoutingPrefix, before.RoutingPrefix) {
+		if err := a.mustHoldToServePrefix(r, e.RoutingPrefix, "routing_prefix"); err != nil {
+			return err
+		}
+	}
 	if err := a.Store.UpdateExtender(r.Context(), e, principal(r.Context()).Name); err != nil {
 		return err
 	}
@@ -230,6 +241,9 @@ func (a *API) rotateExtenderToken(w http.ResponseWriter, r *http.Request) error 
 	}
 	if e.Authentication == model.ExtenderAuthCertificate {
 		return badRequest("authentication", "this extender authenticates with a client certificate; issue a new one with POST .../certificate")
+	}
+	if err := a.mustHoldToServePrefix(r, e.RoutingPrefix, "token"); err != nil {
+		return err
 	}
 	token := newExtenderToken()
 	if err := a.Store.RotateExtenderToken(r.Context(), e.ID, token, principal(r.Context()).Name); err != nil {

@@ -26,7 +26,7 @@ type Principal struct {
 
 // SessionCurrent reports whether a management session (an access or refresh token, a configuration-API login)
 // started at started is still valid: not opened before the principal's last password change, disabling or
-// role loss.
+// role loss (an API client's: role loss).
 func (p *Principal) SessionCurrent(started time.Time) bool {
 	return p.tokensAfter.IsZero() || !started.Before(p.tokensAfter)
 }
@@ -91,7 +91,7 @@ func (a *API) loadPrincipal(ctx context.Context, kind, id string) (*Principal, e
 		var c *model.APIClient
 		c, err = a.Store.APIClient(ctx, id)
 		if err == nil {
-			p.Name = c.Name
+			p.Name, p.tokensAfter = c.Name, c.TokensAfter
 			p.Roles, err = a.Store.APIClientRoles(ctx, id)
 		}
 	default:

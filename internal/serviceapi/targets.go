@@ -446,6 +446,9 @@ func (a *API) updateTarget(w http.ResponseWriter, r *http.Request) error {
 	if err := a.applyTarget(r, &in, t, false); err != nil {
 		return err
 	}
+	if err := checkSecretDestination(&in, &cp, t); err != nil {
+		return err
+	}
 	if err := a.Store.UpdateTarget(r.Context(), t, principal(r.Context()).Name); err != nil {
 		return err
 	}

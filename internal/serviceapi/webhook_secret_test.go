@@ -12,12 +12,13 @@ import (
 )
 
 // TestWebhookSecretWriteOnly: a webhook's signing secret is taken on a write, never shown (secret_set says it is
-// there), sealed at rest, kept by URL when a write leaves it out, removed by "", and refused by name when short.
+// there), sealed at rest, kept by URL when a write leaves it out, and refused by name when short or removed
+// (TestWebhookNeedsSecret has the rest of that rule).
 func TestWebhookSecretWriteOnly(t *testing.T) {
 	gh := testserver.Start(t, testserver.Options{})
 	adm := gh.AdminToken()
 	const N = "/settings/api/v1/settings/notifications"
-	const secret = "hook-Secret-4711-abcdefgh"
+	const secret, secretB = "hook-Secret-4711-abcdefgh", "hook-Secret-b-0123456789"
 	hookA, hookB := "https://hooks.example.test/a", "https://hooks.example.test/b"
 	put := func(hooks []map[string]any) (int, string) {
 		st, body := gh.Do("PUT", N, adm, map[string]any{"webhooks": hooks})
@@ -45,15 +46,15 @@ func TestWebhookSecretWriteOnly(t *testing.T) {
 		return v, string(body)
 	}
 
-	st, body := put([]map[string]any{{"url": hookA, "secret": secret}, {"url": hookB}})
+	st, body := put([]map[string]any{{"url": hookA, "secret": secret}, {"url": hookB, "secret": secretB}})
 	if st != http.StatusOK || strings.Contains(body, secret) {
 		t.Fatalf("PUT with a secret: %d %s", st, body)
 	}
 	v, body := read()
-	if strings.Contains(body, secret) || len(v.Webhooks) != 2 || !v.Webhooks[0].SecretSet || v.Webhooks[1].SecretSet {
+	if strings.Contains(body, secret) || strings.Contains(body, secretB) || len(v.Webhooks) != 2 || !v.Webhooks[0].SecretSet || !v.Webhooks[1].SecretSet {
 		t.Fatalf("GET shows %s", body)
 	}
-	if w := stored(); w[0].Secret != secret || w[1].Secret != "" {
+	if w := stored(); w[0].Secret != secret || w[1].Secret != secretB {
 		t.Fatalf("stored secrets %q %q", w[0].Secret, w[1].Secret)
 	}
 	leakCheck(t, gh.Cfg.DataDir, secret)
@@ -66,7 +67,7 @@ func TestWebhookSecretWriteOnly(t *testing.T) {
 	if st, body := put([]map[string]any{{"url": hookB, "events": []string{"approved"}}, {"url": hookA}}); st != http.StatusOK {
 		t.Fatalf("PUT without secrets: %d %s", st, body)
 	}
-	if w := stored(); w[0].Secret != "" || w[1].URL != hookA || w[1].Secret != secret {
+	if w := stored(); w[0].Secret != secretB || w[1].URL != hookA || w[1].Secret != secret {
 		t.Fatalf("after a write without secrets: %+v", w)
 	}
 	// A short secret is refused by name and changes nothing.
@@ -77,11 +78,12 @@ func TestWebhookSecretWriteOnly(t *testing.T) {
 	if w := stored(); len(w) != 2 || w[1].Secret != secret {
 		t.Fatalf("a refused write changed the settings: %+v", w)
 	}
-	// "" removes it.
-	if st, body := put([]map[string]any{{"url": hookA, "secret": ""}}); st != http.StatusOK {
-		t.Fatalf("PUT removing the secret: %d %s", st, body)
+	// "" would leave the webhook unsigned: refused by name too.
+	st, body = put([]map[string]any{{"url": hookA, "secret": ""}})
+	if st != http.StatusBadRequest || !strings.Contains(body, `"property":"webhooks[0].secret"`) {
+		t.Fatalf("removing the secret: %d %s", st, body)
 	}
-	if v, _ := read(); len(v.Webhooks) != 1 || v.Webhooks[0].SecretSet || stored()[0].Secret != "" {
-		t.Fatalf("secret not removed: %+v", v)
+	if v, _ := read(); len(v.Webhooks) != 2 || !v.Webhooks[0].SecretSet || !v.Webhooks[1].SecretSet {
+		t.Fatalf("a refused write changed the settings: %+v", v)
 	}
 }

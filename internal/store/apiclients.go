@@ -8,13 +8,14 @@ import (
 	"github.com/google/uuid"
 )
 
-const apiClientColumns = `id, name, secret_sealed, oauth_client_id, oauth_client_secret_sealed, created, author, updated, updated_by`
+// apiClientColumns is what reads return, the token cut-off (which only endAPIClientSessions sets) last.
+const apiClientColumns = `id, name, secret_sealed, oauth_client_id, oauth_client_secret_sealed, created, author, updated, updated_by, tokens_after`
 
 func (s *Store) scanAPIClient(row interface{ Scan(...any) error }) (*model.APIClient, error) {
 	var c model.APIClient
 	var secret, oauthSecret string
-	var created, updated int64
-	if err := row.Scan(&c.ID, &c.Name, &secret, &c.OAuthClientID, &oauthSecret, &created, &c.Author, &updated, &c.UpdatedBy); err != nil {
+	var created, updated, tokensAfter int64
+	if err := row.Scan(&c.ID, &c.Name, &secret, &c.OAuthClientID, &oauthSecret, &created, &c.Author, &updated, &c.UpdatedBy, &tokensAfter); err != nil {
 		return nil, mapErr(err)
 	}
 	var err error
@@ -24,7 +25,7 @@ func (s *Store) scanAPIClient(row interface{ Scan(...any) error }) (*model.APICl
 	if c.OAuthClientSecret, err = s.unseal(oauthSecret, "api-client:"+c.ID+":oauth_client_secret"); err != nil {
 		return nil, err
 	}
-	c.Created, c.Updated = fromMicros(created), fromMicros(updated)
+	c.Created, c.Updated, c.TokensAfter = fromMicros(created), fromMicros(updated), fromMicros(tokensAfter)
 	return &c, nil
 }
 
@@ -128,17 +129,21 @@ func (s *Store) UpdateAPIClient(ctx context.Context, c *model.APIClient, actor s
 			return fmt.Errorf("update api client %s: %w", c.ID, err)
 		}
 		c.Updated, c.UpdatedBy = now, actor
-		return setGrants(ctx, q, "api_client_roles", "client_id", c.ID, refIDs(c.Roles))
+		return s.endSessionsOnRoleLoss(ctx, q, func() error {
+			return setGrants(ctx, q, "api_client_roles", "client_id", c.ID, refIDs(c.Roles))
+		})
 	})
 }
 
-// DeleteAPIClient removes the client.
+// DeleteAPIClient removes the client and ends its sessions (refresh tokens, login sessions) with it.
 func (s *Store) DeleteAPIClient(ctx context.Context, id string) error {
-	res, err := s.conn().exec(ctx, `DELETE FROM api_clients WHERE id = ?`, id)
-	if err := affectedOne(res, err); err != nil {
-		return fmt.Errorf("delete api client %s: %w", id, err)
-	}
-	return nil
+	return s.inTx(ctx, func(q conn) error {
+		res, err := q.exec(ctx, `DELETE FROM api_clients WHERE id = ?`, id)
+		if err := affectedOne(res, err); err != nil {
+			return fmt.Errorf("delete api client %s: %w", id, err)
+		}
+		return s.endAPIClientSessions(ctx, q, []string{id})
+	})
 }
 
 // setGrants replaces the role rows of one principal or target in a join table. table and col are constants.

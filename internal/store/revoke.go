@@ -11,7 +11,8 @@ import (
 // membership rule, by the role's deletion, or by the role losing a permission). The store does it inside the
 // transaction that made the change, so no API path (either dialect, a directory sync, a login that re-evaluates
 // rules) can forget it. Each kind of session is also checked against users.tokens_after when it is used, so a
-// session that somehow survived the deletes still ends.
+// session that somehow survived the deletes still ends. An API client's end the same way when it loses a role
+// (api_clients.tokens_after) or is deleted.
 
 // endUserSessions moves the users' token cutoff to now and deletes their refresh tokens and login sessions.
 func (s *Store) endUserSessions(ctx context.Context, c conn, userIDs []string) error {
@@ -49,30 +50,81 @@ func userGrants(ctx context.Context, c conn) (map[string][]string, error) {
 	return out, mapErr(rows.Err())
 }
 
-// endSessionsOnRoleLoss runs fn inside c's transaction and ends the sessions of every user who held a role
-// before fn and does not after it.
+// endAPIClientSessions does for API clients what endUserSessions does for users: their access tokens issued
+// before now, their refresh tokens and their login sessions end.
+func (s *Store) endAPIClientSessions(ctx context.Context, c conn, clientIDs []string) error {
+	now := micros(s.now())
+	for _, id := range dedupe(clientIDs) {
+		if _, err := c.exec(ctx, `UPDATE api_clients SET tokens_after = ? WHERE id = ?`, now, id); err != nil {
+			return fmt.Errorf("end sessions of api client %s: %w", id, err)
+		}
+		for _, table := range []string{"refresh_tokens", "config_sessions"} {
+			if _, err := c.exec(ctx, `DELETE FROM `+table+` WHERE principal_kind = ? AND principal_id = ?`, "api-client", id); err != nil {
+				return fmt.Errorf("end sessions of api client %s: %w", id, err)
+			}
+		}
+	}
+	return nil
+}
+
+// clientGrants is every (API client, role) granted.
+func clientGrants(ctx context.Context, c conn) (map[string][]string, error) {
+	rows, err := c.query(ctx, `SELECT client_id, role_id FROM api_client_roles`)
+	if err != nil {
+		return nil, fmt.Errorf("api client grants: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var id, r string
+		if err := rows.Scan(&id, &r); err != nil {
+			return nil, mapErr(err)
+		}
+		out[id] = append(out[id], r)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// lostGrants lists the principals that held a role in before and do not in after.
+func lostGrants(before, after map[string][]string) []string {
+	var lost []string
+	for p, roles := range before {
+		for _, r := range roles {
+			if !slices.Contains(after[p], r) {
+				lost = append(lost, p)
+				break
+			}
+		}
+	}
+	return lost
+}
+
+// endSessionsOnRoleLoss runs fn inside c's transaction and ends the sessions of every user and API client that
+// held a role before fn and does not after it.
 func (s *Store) endSessionsOnRoleLoss(ctx context.Context, c conn, fn func() error) error {
-	before, err := userGrants(ctx, c)
+	usersBefore, err := userGrants(ctx, c)
+	if err != nil {
+		return err
+	}
+	clientsBefore, err := clientGrants(ctx, c)
 	if err != nil {
 		return err
 	}
 	if err := fn(); err != nil {
 		return err
 	}
-	after, err := userGrants(ctx, c)
+	usersAfter, err := userGrants(ctx, c)
 	if err != nil {
 		return err
 	}
-	var lost []string
-	for u, roles := range before {
-		for _, r := range roles {
-			if !slices.Contains(after[u], r) {
-				lost = append(lost, u)
-				break
-			}
-		}
+	clientsAfter, err := clientGrants(ctx, c)
+	if err != nil {
+		return err
 	}
-	return s.endUserSessions(ctx, c, lost)
+	if err := s.endUserSessions(ctx, c, lostGrants(usersBefore, usersAfter)); err != nil {
+		return err
+	}
+	return s.endAPIClientSessions(ctx, c, lostGrants(clientsBefore, clientsAfter))
 }
 
 // roleHolders is every user holding the role, explicitly or through a rule.

@@ -104,7 +104,18 @@ func (s *Store) UpdateRole(ctx context.Context, r *model.Role, actor string) err
 				if err != nil {
 					return err
 				}
-				return s.endUserSessions(ctx, c, holders)
+				if err := s.endUserSessions(ctx, c, holders); err != nil {
+					return err
+				}
+				rows, err := c.query(ctx, `SELECT client_id FROM api_client_roles WHERE role_id = ?`, r.ID)
+				if err != nil {
+					return fmt.Errorf("api clients of %s: %w", r.ID, err)
+				}
+				clients, err := scanStrings(rows)
+				if err != nil {
+					return err
+				}
+				return s.endAPIClientSessions(ctx, c, clients)
 			}
 		}
 		return nil
