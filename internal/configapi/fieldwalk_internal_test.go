@@ -1,15 +1,8 @@
 package configapi
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,7 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testca"
 )
 
 // leaf is one settable field of a body, by its JSON path ("rules[].channels"; [] stands for any index).
@@ -365,32 +359,12 @@ func ownedElsewhereFor(key string) (string, bool) {
 // walkBases are valid bodies for the kinds that have no built-in object to start from.
 func walkBases(t *testing.T) map[string][]byte {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "walk CA"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "walk.example.com"}, DNSNames: []string{"walk.example.com"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemOf := func(typ string, der []byte) string {
-		return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
-	}
-	keyPEM := func(k *ecdsa.PrivateKey) string {
-		der, _ := x509.MarshalPKCS8PrivateKey(k)
-		return pemOf("PRIVATE KEY", der)
-	}
+	ca := testca.New(t, "walk CA")
+	leaf := ca.Server(t, "walk.example.com")
 	return map[string][]byte{
-		kindTrustedCALists.name: mustJSON(map[string]any{"name": "walk", "certificates": []string{pemOf("CERTIFICATE", caDER)}}),
-		kindSigningCAs.name:     mustJSON(map[string]any{"name": "walk", "certificate": pemOf("CERTIFICATE", caDER), "private_key": keyPEM(caKey)}),
-		kindX509Identities.name: mustJSON(map[string]any{"name": "walk", "certificate": pemOf("CERTIFICATE", leafDER), "private_key": keyPEM(leafKey)}),
+		kindTrustedCALists.name: mustJSON(map[string]any{"name": "walk", "certificates": []string{string(ca.PEM)}}),
+		kindSigningCAs.name:     mustJSON(map[string]any{"name": "walk", "certificate": string(ca.PEM), "private_key": string(ca.KeyPEM)}),
+		kindX509Identities.name: mustJSON(map[string]any{"name": "walk", "certificate": string(leaf.CertPEM), "private_key": string(leaf.KeyPEM)}),
 	}
 }
 

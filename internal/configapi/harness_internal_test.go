@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -43,15 +44,8 @@ const testPassword = "Correct-horse-1"
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx := context.Background()
-	keys, err := secrets.NewKeyring(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gh.db"), keys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	keys := storetest.Keys(t)
+	st := storetest.Open(t, filepath.Join(t.TempDir(), "gh.db"), keys)
 	clock := &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	h := &harness{t: t, st: st, clock: clock}
 	h.user("admin", auth.AllPermissions...)

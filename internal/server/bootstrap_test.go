@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -11,8 +10,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
-	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 )
 
 // TestRestartGivesTheOldSuperuserNewPermissions starts on a store whose superuser role holds every permission of
@@ -20,18 +19,8 @@ import (
 // permissions to it, and leaves a role narrowed on purpose as it is.
 func TestRestartGivesTheOldSuperuserNewPermissions(t *testing.T) {
 	ctx := context.Background()
-	master := make([]byte, secrets.MasterKeySize)
-	rand.Read(master)
-	keys, err := secrets.NewKeyring(master)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(dir, "g.db"), keys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, filepath.Join(dir, "g.db"), storetest.Keys(t))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := bootstrap(ctx, st, dir, "First-start-pass-1", io.Discard, log); err != nil {
 		t.Fatal(err)

@@ -2,16 +2,14 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/extender"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
-	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/storetest"
 )
 
 // TestExtenderSessionCheck pins the decision each heartbeat makes about a live session: it goes on only while its
@@ -19,17 +17,7 @@ import (
 // for a certificate, while it has not expired).
 func TestExtenderSessionCheck(t *testing.T) {
 	ctx := context.Background()
-	master := make([]byte, secrets.MasterKeySize)
-	rand.Read(master)
-	keys, err := secrets.NewKeyring(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "g.db"), keys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.SQLite(t)
 	hub := newExtenderHub(st, nil, nil)
 	tokExt := &model.Extender{Name: "t", RoutingPrefix: "site", Enabled: true}
 	if err := st.CreateExtender(ctx, tokExt, "gx_one", "test"); err != nil {

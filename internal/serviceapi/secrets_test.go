@@ -1,23 +1,17 @@
 package serviceapi_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/testca"
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
@@ -144,22 +138,11 @@ func leakPEMBody(p string) string { return strings.Split(p, "\n")[1] }
 
 func leakCertAndKey(t *testing.T) (certPEM, keyPEM string) {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf, err := testca.New(t, "leak CA").Issue(x509.ExtKeyUsageClientAuth, "gatehouse-client")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "gatehouse-client"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+	return string(leaf.CertPEM), string(leaf.KeyPEM)
 }
 
 // TestScannerFindsPlantedSecret proves the scanner can fail: a secret written to a file, in a log line and in a

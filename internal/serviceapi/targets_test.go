@@ -2,41 +2,20 @@ package serviceapi_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/testca"
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 	"github.com/google/go-cmp/cmp"
 )
 
-// selfSigned returns a fresh self-signed certificate and its key in PEM.
+// selfSigned returns a fresh self-signed certificate (a CA of its own, named cn) and its key in PEM.
 func selfSigned(t *testing.T, cn string) (certPEM, keyPEM string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))
+	ca := testca.New(t, cn)
+	return string(ca.PEM), string(ca.KeyPEM)
 }
 
 type endpoint struct {

@@ -24,8 +24,9 @@ type CA struct {
 	Key  *ecdsa.PrivateKey
 	// Pool holds Cert alone, to verify what the CA issued.
 	Pool *x509.CertPool
-	// PEM is Cert, PEM-encoded (what a tls_trust_anchors field takes).
-	PEM []byte
+	// PEM is Cert, PEM-encoded (what a tls_trust_anchors field takes), and KeyPEM its key (PKCS #8), for the
+	// objects that take a CA with its key (a signing CA) or a self-signed certificate with its key.
+	PEM, KeyPEM []byte
 }
 
 // New makes a CA named name (the subject's common name).
@@ -48,9 +49,14 @@ func New(t testing.TB, name string) *CA {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	return &CA{Cert: cert, Key: key, Pool: pool, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	return &CA{Cert: cert, Key: key, Pool: pool, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})}
 }
 
 var serial atomic.Int64
