@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/httpauth"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
@@ -38,12 +39,11 @@ type caller struct {
 
 // authenticate accepts, in order, a service API bearer token, the session_id header and the session_id cookie.
 func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (*caller, error) {
-	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+	if tok, ok := httpauth.Credentials(r.Header.Get("Authorization"), "Bearer"); ok {
 		p, err := s.Principals.PrincipalFromToken(r)
 		if err != nil {
 			return nil, errUnauthenticated
 		}
-		tok := strings.TrimSpace(h[7:])
 		holder := s.Store.SecretIndex(store.IndexConfigSession, "bearer:"+tok)
 		if key, ok := r.Context().Value(holderKey{}).(string); ok && key != "" {
 			holder = s.Store.SecretIndex(store.IndexConfigSession, "session-holder:"+key)

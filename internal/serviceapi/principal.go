@@ -5,10 +5,10 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/httpauth"
 	"github.com/gatehouse-dev/gatehouse/internal/model"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -46,12 +46,11 @@ func principal(ctx context.Context) *Principal {
 // authenticate verifies the bearer token and loads the principal fresh from the store, so a disabled or deleted
 // principal, or a changed role, takes effect on the very next request.
 func (a *API) authenticate(r *http.Request) (*Principal, error) {
-	h := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token, ok := httpauth.Credentials(r.Header.Get("Authorization"), "Bearer")
+	if !ok {
 		return nil, errUnauthenticated
 	}
-	c, err := a.Tokens.Verify(strings.TrimSpace(token))
+	c, err := a.Tokens.Verify(token)
 	if err != nil {
 		return nil, errUnauthenticated
 	}
