@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/model"
@@ -98,6 +97,7 @@ func toError(err error) *Error {
 	var fe *model.FieldError
 	var pe policy.FieldError
 	var pes policy.FieldErrors
+	var bq *store.BadQueryError
 	if ae := approvalError(err); ae != nil {
 		return ae
 	}
@@ -124,24 +124,11 @@ func toError(err error) *Error {
 		return &Error{Status: 409, Code: "CONFLICT", Message: "an object with the same name already exists", Property: "name", Err: err}
 	case errors.Is(err, store.ErrReference):
 		return &Error{Status: 400, Code: "BAD_REFERENCE", Message: "a referenced object does not exist", Err: err}
-	case errors.Is(err, store.ErrBadQuery):
-		param, msg := queryParam(err)
-		return &Error{Status: 400, Code: "BAD_QUERY", Message: msg, Property: param, Err: err}
+	case errors.As(err, &bq):
+		// The store names the parameter as the API does, so a bad sortkey is answered like any other bad property.
+		return &Error{Status: 400, Code: "BAD_QUERY", Message: "bad list parameter: " + bq.Msg, Property: bq.Param, Err: err}
 	}
 	return &Error{Status: 500, Code: "INTERNAL_ERROR", Message: "internal error", Err: err}
-}
-
-// queryParam names the list parameter a store.ErrBadQuery is about, so that a bad sortkey is answered like any
-// other bad property. The store words these errors as "<ErrBadQuery>: <param> ..." using the API's parameter names.
-func queryParam(err error) (param, msg string) {
-	_, rest, _ := strings.Cut(err.Error(), store.ErrBadQuery.Error()+": ")
-	msg = "bad list parameter: " + rest
-	for _, p := range []string{"sortkey", "sortdir", "offset", "limit", "filter"} {
-		if strings.HasPrefix(rest, p) {
-			return p, msg
-		}
-	}
-	return "", msg
 }
 
 // writeError sends err in the service API's error shape and logs causes worth logging.

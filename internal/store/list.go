@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -26,7 +27,7 @@ func (o ListOptions) clause(sortable map[string]string, fallback string) (string
 	if o.SortKey != "" {
 		c, ok := sortable[o.SortKey]
 		if !ok {
-			return "", fmt.Errorf("%w: sortkey %q", ErrBadQuery, o.SortKey)
+			return "", &BadQueryError{Param: "sortkey", Msg: fmt.Sprintf("sortkey %q", o.SortKey)}
 		}
 		col = c
 	}
@@ -36,7 +37,7 @@ func (o ListOptions) clause(sortable map[string]string, fallback string) (string
 	case "desc":
 		dir = "DESC"
 	default:
-		return "", fmt.Errorf("%w: sortdir %q", ErrBadQuery, o.SortDir)
+		return "", &BadQueryError{Param: "sortdir", Msg: fmt.Sprintf("sortdir %q", o.SortDir)}
 	}
 	limit := o.Limit
 	if limit <= 0 {
@@ -46,7 +47,7 @@ func (o ListOptions) clause(sortable map[string]string, fallback string) (string
 		limit = MaxLimit
 	}
 	if o.Offset < 0 {
-		return "", fmt.Errorf("%w: offset must not be negative", ErrBadQuery)
+		return "", &BadQueryError{Param: "offset", Msg: "offset must not be negative"}
 	}
 	// The column names come from the map above, never from the request, so this concatenation is safe.
 	return fmt.Sprintf(" ORDER BY %s %s, id ASC LIMIT %d OFFSET %d", col, dir, limit, o.Offset), nil
@@ -58,5 +59,14 @@ func likePattern(filter string) string {
 	return "%" + r.Replace(strings.ToLower(filter)) + "%"
 }
 
-// ErrBadQuery is returned for list options that cannot be honoured.
-var ErrBadQuery = fmt.Errorf("store: bad query")
+// ErrBadQuery is matched by every *BadQueryError: list options or a search that cannot be honoured.
+var ErrBadQuery = errors.New("store: bad query")
+
+// BadQueryError is a query the store refuses, naming the parameter at fault as the APIs call it ("sortkey",
+// "offset"), or "" when no one parameter is.
+type BadQueryError struct {
+	Param, Msg string
+}
+
+func (e *BadQueryError) Error() string        { return ErrBadQuery.Error() + ": " + e.Msg }
+func (e *BadQueryError) Is(target error) bool { return target == ErrBadQuery }

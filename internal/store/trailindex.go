@@ -254,10 +254,10 @@ const MaxTrailCount = 10000
 func (s *Store) SearchTrails(ctx context.Context, q TrailQuery) (entries []TrailEntry, count int, exact bool, err error) {
 	for _, t := range []string{q.Keywords, q.RequestText, q.ResponseText} {
 		if t != "" && utf8.RuneCountInString(t) < MinSearchText {
-			return nil, 0, false, fmt.Errorf("%w: text to search for needs at least %d characters", ErrBadQuery, MinSearchText)
+			return nil, 0, false, &BadQueryError{Msg: fmt.Sprintf("text to search for needs at least %d characters", MinSearchText)}
 		}
 		if len(t) > MaxSearchText {
-			return nil, 0, false, fmt.Errorf("%w: text to search for may have at most %d bytes", ErrBadQuery, MaxSearchText)
+			return nil, 0, false, &BadQueryError{Msg: fmt.Sprintf("text to search for may have at most %d bytes", MaxSearchText)}
 		}
 	}
 	sq := s.trailWhere(q)
@@ -275,7 +275,7 @@ func (s *Store) SearchTrails(ctx context.Context, q TrailQuery) (entries []Trail
 		limit = MaxLimit
 	}
 	if q.Offset < 0 {
-		return nil, 0, false, fmt.Errorf("%w: offset must not be negative", ErrBadQuery)
+		return nil, 0, false, &BadQueryError{Param: "offset", Msg: "offset must not be negative"}
 	}
 	dir := "DESC"
 	if q.Ascending {
