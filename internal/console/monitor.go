@@ -13,27 +13,14 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/recording"
+	"github.com/gatehouse-dev/gatehouse/internal/serviceapi"
 )
 
 const connAPI = "/connection-manager/api/v1"
 
-// connection is an API session as the connection manager shows it.
-type connection struct {
-	ID                string     `json:"id"`
-	User              ref        `json:"user"`
-	Target            ref        `json:"target"`
-	Credential        ref        `json:"credential"`
-	ClientAddress     string     `json:"client_address"`
-	Status            string     `json:"status"`
-	TerminationReason string     `json:"termination_reason"`
-	Connected         time.Time  `json:"connected"`
-	Disconnected      *time.Time `json:"disconnected"`
-	LastActivity      time.Time  `json:"last_activity"`
-	Requests          int64      `json:"requests"`
-	BytesIn           int64      `json:"bytes_in"`
-	BytesOut          int64      `json:"bytes_out"`
-	AuditEnabled      bool       `json:"audit_enabled"`
-}
+// connection is an API session as the connection manager answers it: the API's own type, so the console never
+// reads a field the API does not write.
+type connection = serviceapi.ConnectionView
 
 // connFilter is the connection list's filter form, read from the query string.
 type connFilter struct {

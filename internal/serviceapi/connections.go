@@ -16,11 +16,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// connectionView is an API session as the connection manager shows it.
-type connectionView struct {
+// ConnectionView is an API session as the connection manager shows it (the console reads the same type).
+type ConnectionView struct {
 	ID                string         `json:"id"`
 	Type              string         `json:"type"`
-	User              connectionUser `json:"user"`
+	User              ConnectionUser `json:"user"`
 	Target            model.Ref      `json:"target"`
 	Credential        model.Ref      `json:"credential"`
 	ClientAddress     string         `json:"client_address"`
@@ -43,8 +43,8 @@ type connectionView struct {
 	TargetAPIData model.Ref `json:"target_api_data"`
 }
 
-// connectionUser is the connection's user: Gatehouse's name and PrivX's display_name.
-type connectionUser struct {
+// ConnectionUser is the connection's user: Gatehouse's name and PrivX's display_name.
+type ConnectionUser struct {
 	ID          string `json:"id"`
 	Name        string `json:"name,omitempty"`
 	DisplayName string `json:"display_name,omitempty"`
@@ -96,15 +96,15 @@ type privxConnectionSearch struct {
 	Tags                 json.RawMessage `json:"tags" why:"connections have no tags"`
 }
 
-func (a *API) viewConnection(s *store.APISession) connectionView {
+func (a *API) viewConnection(s *store.APISession) ConnectionView {
 	if s.Status == store.SessionConnected && a.Sessions != nil {
 		// The store's counters are flushed in batches; an open session's live ones are fresher.
 		if live, ok := a.Sessions.Live(s.ID); ok {
 			s.Requests, s.BytesIn, s.BytesOut, s.LastActivity = live.Requests, live.BytesIn, live.BytesOut, live.LastActivity
 		}
 	}
-	v := connectionView{
-		ID: s.ID, Type: "API", User: connectionUser{ID: s.UserID, Name: s.UserName, DisplayName: s.UserName}, Target: model.Ref{ID: s.TargetID, Name: s.TargetName},
+	v := ConnectionView{
+		ID: s.ID, Type: "API", User: ConnectionUser{ID: s.UserID, Name: s.UserName, DisplayName: s.UserName}, Target: model.Ref{ID: s.TargetID, Name: s.TargetName},
 		Credential: model.Ref{ID: s.CredentialID, Name: s.CredentialName}, ClientAddress: s.ClientAddress, Status: s.Status,
 		TerminationReason: s.TerminationReason, Connected: s.Connected, LastActivity: s.LastActivity, Requests: s.Requests,
 		BytesIn: s.BytesIn, BytesOut: s.BytesOut, AuditEnabled: s.AuditEnabled, Node: s.NodeID, ConnectionPolicy: s.ConnectionPolicy,
@@ -183,7 +183,7 @@ func (a *API) writeConnections(w http.ResponseWriter, r *http.Request, f store.S
 	if err != nil {
 		return err
 	}
-	out := make([]connectionView, 0, len(list))
+	out := make([]ConnectionView, 0, len(list))
 	for _, s := range list {
 		out = append(out, a.viewConnection(s))
 	}
