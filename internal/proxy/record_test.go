@@ -40,6 +40,24 @@ func (r *fakeRecorder) Healthy() error {
 
 var _ Recorder = (*fakeRecorder)(nil)
 
+// first waits (up to 5 s) for the first recorded exchange: an upgraded connection is recorded when it ends.
+func (r *fakeRecorder) first(t *testing.T) *Exchange {
+	t.Helper()
+	for range 500 {
+		r.mu.Lock()
+		n := len(r.exchanges)
+		r.mu.Unlock()
+		if n > 0 {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.exchanges[0]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("nothing was recorded")
+	return nil
+}
+
 func TestRecording(t *testing.T) {
 	rec := &fakeRecorder{}
 	st := newSetup(t, true, func(w http.ResponseWriter, r *http.Request) {
@@ -155,21 +173,7 @@ func TestRecordedWait(t *testing.T) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	var ex *Exchange
-	for range 200 {
-		rec.mu.Lock()
-		if len(rec.exchanges) > 0 {
-			ex = rec.exchanges[0]
-		}
-		rec.mu.Unlock()
-		if ex != nil {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if ex == nil {
-		t.Fatal("nothing recorded")
-	}
+	ex := rec.first(t)
 	if ex.Wait <= 0 || ex.Duration-ex.Wait < 50*time.Millisecond {
 		t.Fatalf("wait %v of %v: want the 50 ms of the body after the wait", ex.Wait, ex.Duration)
 	}

@@ -254,21 +254,7 @@ func TestWebSocketMessagesRecorded(t *testing.T) {
 		t.Errorf("the origin got Sec-WebSocket-Extensions %q: a compressed session could not be recorded", h.Get("Sec-Websocket-Extensions"))
 	}
 
-	var ex *Exchange
-	for range 500 {
-		rec.mu.Lock()
-		if len(rec.exchanges) > 0 {
-			ex = rec.exchanges[0]
-		}
-		rec.mu.Unlock()
-		if ex != nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if ex == nil {
-		t.Fatal("the WebSocket exchange was never recorded")
-	}
+	ex := rec.first(t)
 	if !ex.WebSocket || ex.Status != http.StatusSwitchingProtocols || ex.Proto != "HTTP/1.1" {
 		t.Fatalf("exchange: websocket %v, status %d, proto %q", ex.WebSocket, ex.Status, ex.Proto)
 	}
