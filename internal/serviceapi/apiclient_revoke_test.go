@@ -1,10 +1,8 @@
 package serviceapi_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -14,38 +12,18 @@ import (
 // clientTokens runs the reference password flow for an API client and returns its access and refresh tokens.
 func clientTokens(t *testing.T, gh *testserver.Instance, c apiClientView) (access, refresh string) {
 	t.Helper()
-	form := url.Values{"grant_type": {"password"}, "username": {c.ID}, "password": {c.Secret}}
-	req, _ := http.NewRequest("POST", gh.URL+"/auth/api/v1/oauth/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(c.OAuthClientID, c.OAuthClientSecret)
-	resp, err := gh.Client.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	status, access, refresh := clientGrant(t, gh, c, url.Values{"grant_type": {"password"}, "username": {c.ID}, "password": {c.Secret}})
+	if status != http.StatusOK || access == "" {
+		t.Fatalf("API client token: status %d", status)
 	}
-	defer resp.Body.Close()
-	var out struct {
-		AccessToken  string `json:"access_token"`
-		RefreshToken string `json:"refresh_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.AccessToken == "" {
-		t.Fatalf("API client token: status %d, %v", resp.StatusCode, err)
-	}
-	return out.AccessToken, out.RefreshToken
+	return access, refresh
 }
 
 // refreshStatus sends a refresh_token grant and returns its status.
 func refreshStatus(t *testing.T, gh *testserver.Instance, c apiClientView, refresh string) int {
 	t.Helper()
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}
-	req, _ := http.NewRequest("POST", gh.URL+"/auth/api/v1/oauth/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(c.OAuthClientID, c.OAuthClientSecret)
-	resp, err := gh.Client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	status, _, _ := clientGrant(t, gh, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
+	return status
 }
 
 // TestAPIClientTokensEndWithRoles pins that an API client's already-issued tokens do not outlive its roles, as a

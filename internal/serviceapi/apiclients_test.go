@@ -26,11 +26,10 @@ type apiClientView struct {
 	OAuthClientSecret string `json:"oauth_client_secret"`
 }
 
-// clientToken runs the reference flow: Basic oauth_client_id:oauth_client_secret, username = API client id,
-// password = API client secret. It returns the status and access token.
-func clientToken(t *testing.T, gh *testserver.Instance, c apiClientView) (int, string) {
+// clientGrant posts form to the token endpoint with the API client's OAuth client credentials (Basic
+// oauth_client_id:oauth_client_secret) and returns the status and the tokens answered.
+func clientGrant(t *testing.T, gh *testserver.Instance, c apiClientView, form url.Values) (status int, access, refresh string) {
 	t.Helper()
-	form := url.Values{"grant_type": {"password"}, "username": {c.ID}, "password": {c.Secret}}
 	req, _ := http.NewRequest("POST", gh.URL+"/auth/api/v1/oauth/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(c.OAuthClientID, c.OAuthClientSecret)
@@ -40,10 +39,19 @@ func clientToken(t *testing.T, gh *testserver.Instance, c apiClientView) (int, s
 	}
 	defer resp.Body.Close()
 	var out struct {
-		AccessToken string `json:"access_token"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
 	}
 	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out.AccessToken
+	return resp.StatusCode, out.AccessToken, out.RefreshToken
+}
+
+// clientToken runs the reference flow: username = API client id, password = API client secret. It returns the
+// status and access token.
+func clientToken(t *testing.T, gh *testserver.Instance, c apiClientView) (int, string) {
+	t.Helper()
+	status, access, _ := clientGrant(t, gh, c, url.Values{"grant_type": {"password"}, "username": {c.ID}, "password": {c.Secret}})
+	return status, access
 }
 
 func TestAPIClientsCRUD(t *testing.T) {
