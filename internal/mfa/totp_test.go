@@ -118,3 +118,26 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyRefusesWithoutASecret: with no secret every code could be computed by anyone (HMAC under an empty
+// key), so a missing secret refuses even the code it would "match".
+func TestVerifyRefusesWithoutASecret(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, secret := range [][]byte{nil, {}} {
+		if _, ok := Verify(secret, Code(secret, now), now, 0); ok {
+			t.Errorf("Verify with secret %q accepted the code computed for it", secret)
+		}
+	}
+}
+
+// TestNormalizeCode: spaces and dashes go, and anything but six digits is no code.
+func TestNormalizeCode(t *testing.T) {
+	for in, want := range map[string]string{
+		"123456": "123456", "123 456": "123456", "123-456": "123456", " 1 2 3 4 5 6 ": "123456",
+		"12345": "", "1234567": "", "12345a": "", "": "", "١٢٣٤٥٦": "",
+	} {
+		if got := NormalizeCode(in); got != want {
+			t.Errorf("NormalizeCode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
