@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -193,10 +194,34 @@ func TestLeafForNames(t *testing.T) {
 		"", ".", "*.example.com", "a..b", "-a.example.com", "a-.example.com", "host:443",
 		"fe80::1%eth0", "127.1", "[1.2.3.4]", "[example.com]", "exa mple.com", "ex\x00ample.com",
 		"ünicode.example", string(make([]byte, 300)),
+		strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("a", 63), // 255 bytes of good labels
 	} {
 		if crt, err := c.LeafFor(bad); !errors.Is(err, ca.ErrInvalidName) {
 			t.Errorf("LeafFor(%q) = %v, %v; want ErrInvalidName", bad, crt != nil, err)
 		}
+	}
+}
+
+// TestLeafNameAtTheLengthLimit: a name of exactly 253 bytes is a name.
+func TestLeafNameAtTheLengthLimit(t *testing.T) {
+	name := strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("a", 61)
+	if crt, err := openCA(t, t.TempDir()).LeafFor(name); err != nil || crt.Leaf.DNSNames[0] != name {
+		t.Fatalf("LeafFor(253 bytes) = %v", err)
+	}
+}
+
+// TestLeafNeverOutlivesIntermediate: near the intermediate's expiry a leaf ends with it, not a validity period
+// later, since no verifier accepts a leaf past its issuer's end.
+func TestLeafNeverOutlivesIntermediate(t *testing.T) {
+	c := openCA(t, t.TempDir())
+	inter := c.Chain()[0]
+	c.Now = func() time.Time { return inter.NotAfter.Add(-time.Hour) }
+	crt, err := c.LeafFor("late.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !crt.Leaf.NotAfter.Equal(inter.NotAfter) {
+		t.Fatalf("leaf ends %v, intermediate %v", crt.Leaf.NotAfter, inter.NotAfter)
 	}
 }
 
