@@ -68,6 +68,9 @@ func TestAttackCorpus(t *testing.T) {
 		{"h2c upgrade", true, "GET /x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", 400},
 		{"upgrade on absolute form", false, "GET http://{H}/x HTTP/1.1\r\nHost: {H}\r\n" + auth + "Connection: Upgrade\r\nUpgrade: raw\r\n\r\n", 400},
 		{"asterisk form", true, "OPTIONS * HTTP/1.1\r\nHost: {H}\r\n" + auth + "\r\n", 400},
+		// A body on a CONNECT would become the tunnel's first bytes, unauthorized.
+		{"CONNECT with a length", false, "CONNECT {H} HTTP/1.1\r\nHost: {H}\r\n" + auth + "Content-Length: 5\r\n\r\nhello", 400},
+		{"CONNECT chunked", false, "CONNECT {H} HTTP/1.1\r\nHost: {H}\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400},
 		{"CONNECT in tunnel", true, "CONNECT {H} HTTP/1.1\r\nHost: {H}\r\n" + auth + "\r\n", 400},
 		{"HTTP/0.9 style", true, "GET /x\r\n\r\n", 400},
 		{"head too large", true, "GET /x HTTP/1.1\r\nHost: {H}\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n", 431},
