@@ -84,6 +84,8 @@ func TestParser(t *testing.T) {
 		{"continuation without a message", wsFrame(true, 0, []byte("x"), nil), 64, nil, true},
 		{"fragmented control frame", wsFrame(false, 9, []byte("x"), nil), 64, nil, true},
 		{"new message inside a fragmented one", cat(wsFrame(false, 1, []byte("a"), nil), wsFrame(true, 1, []byte("b"), nil)), 64, nil, true},
+		{"control frame over 125 bytes", wsFrame(true, 9, bytes.Repeat([]byte("p"), 126), nil), 64, nil, true},
+		{"64-bit length with the top bit set", []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1}, 64, nil, true},
 		{"limit 0 keeps no text", wsFrame(true, 1, []byte("secret"), nil), 0,
 			[]Message{{Opcode: "text", Size: 6, Truncated: true}}, false},
 	} {
