@@ -37,25 +37,26 @@ type sourceFlags struct {
 	TTL             *int64   `name:"ttl" placeholder:"SECONDS" help:"Seconds between syncs."`
 	UsernamePattern []string `name:"username-pattern" placeholder:"GLOB" help:"Login names this source authenticates, e.g. *@example.com (replaces the patterns on update)."`
 
-	Type                 string   `name:"type" help:"Connection type: LDAP, AD or OIDC (the reference's cloud types are refused as not supported)."`
-	Address              string   `help:"Directory server host."`
-	Port                 *int     `help:"Directory server port."`
-	LDAPProtocol         string   `name:"ldap-protocol" help:"LDAP, LDAPS or STARTTLS."`
-	LDAPBase             string   `name:"ldap-base" placeholder:"DN" help:"Search base."`
-	LDAPUserFilter       string   `name:"ldap-user-filter" placeholder:"FILTER" help:"Filter selecting the users to sync."`
-	LDAPBindDN           string   `name:"ldap-bind-dn" placeholder:"DN" help:"DN to bind as for searches."`
-	LDAPBindPasswordFile string   `name:"ldap-bind-password-file" placeholder:"FILE" help:"Bind password, read from FILE (- for standard input)."`
-	LDAPUserDNPattern    string   `name:"ldap-user-dn-pattern" placeholder:"PATTERN" help:"DN of a user from the login name, e.g. uid={0},ou=people."`
-	OIDCIssuer           string   `name:"oidc-issuer" placeholder:"URL" help:"OpenID provider's issuer URL."`
-	OIDCClientID         string   `name:"oidc-client-id" help:"Client id registered with the provider."`
-	OIDCClientSecretFile string   `name:"oidc-client-secret-file" placeholder:"FILE" help:"Client secret, read from FILE (- for standard input)."`
-	OIDCScope            []string `name:"oidc-scope" placeholder:"SCOPE" help:"Additional scope to ask for; repeat."`
-	OIDCTagsAttribute    string   `name:"oidc-tags-attribute" placeholder:"CLAIM" help:"Claim whose values become the user's tags."`
-	OIDCButtonTitle      string   `name:"oidc-button-title" help:"Label of the login button."`
-	MFAType              string   `name:"mfa-type" help:"Second factor after the password: DISABLED, TOTP or RADIUS."`
-	MFAAddress           string   `name:"mfa-address" placeholder:"HOST" help:"With --mfa-type RADIUS: the RADIUS server."`
-	MFAPort              *int     `name:"mfa-port" help:"With --mfa-type RADIUS: its port (default 1812)."`
-	MFASharedSecretFile  string   `name:"mfa-shared-secret-file" placeholder:"FILE" help:"With --mfa-type RADIUS: the shared secret, read from FILE (- for standard input)."`
+	Type                           string   `name:"type" help:"Connection type: LDAP, AD or OIDC (the reference's cloud types are refused as not supported)."`
+	Address                        string   `help:"Directory server host."`
+	Port                           *int     `help:"Directory server port."`
+	LDAPProtocol                   string   `name:"ldap-protocol" help:"LDAP, LDAPS or STARTTLS."`
+	LDAPBase                       string   `name:"ldap-base" placeholder:"DN" help:"Search base."`
+	LDAPUserFilter                 string   `name:"ldap-user-filter" placeholder:"FILTER" help:"Filter selecting the users to sync."`
+	LDAPBindDN                     string   `name:"ldap-bind-dn" placeholder:"DN" help:"DN to bind as for searches."`
+	LDAPBindPasswordFile           string   `name:"ldap-bind-password-file" placeholder:"FILE" help:"Bind password, read from FILE (- for standard input)."`
+	LDAPUserDNPattern              string   `name:"ldap-user-dn-pattern" placeholder:"PATTERN" help:"DN of a user from the login name, e.g. uid={0},ou=people."`
+	OIDCIssuer                     string   `name:"oidc-issuer" placeholder:"URL" help:"OpenID provider's issuer URL."`
+	OIDCClientID                   string   `name:"oidc-client-id" help:"Client id registered with the provider."`
+	OIDCClientSecretFile           string   `name:"oidc-client-secret-file" placeholder:"FILE" help:"Client secret, read from FILE (- for standard input)."`
+	OIDCScope                      []string `name:"oidc-scope" placeholder:"SCOPE" help:"Additional scope to ask for; repeat."`
+	OIDCTagsAttribute              string   `name:"oidc-tags-attribute" placeholder:"CLAIM" help:"Claim whose values become the user's tags."`
+	OIDCButtonTitle                string   `name:"oidc-button-title" help:"Label of the login button."`
+	MFAType                        string   `name:"mfa-type" help:"Second factor after the password: DISABLED, TOTP or RADIUS."`
+	MFAAddress                     string   `name:"mfa-address" placeholder:"HOST" help:"With --mfa-type RADIUS: the RADIUS server."`
+	MFAPort                        *int     `name:"mfa-port" help:"With --mfa-type RADIUS: its port (default 1812)."`
+	MFASharedSecretFile            string   `name:"mfa-shared-secret-file" placeholder:"FILE" help:"With --mfa-type RADIUS: the shared secret, read from FILE (- for standard input)."`
+	MFARequireMessageAuthenticator bool     `name:"mfa-require-message-authenticator" help:"With --mfa-type RADIUS: refuse answers without a Message-Authenticator (Blast-RADIUS, CVE-2024-3596); the server must send one."`
 	outputFlags
 }
 
@@ -85,6 +86,9 @@ func (c *sourceFlags) fields(g *Globals) (top, conn map[string]any, err error) {
 	}
 	setPtr(conn, "port", c.Port)
 	setPtr(conn, "mfa_port", c.MFAPort)
+	if c.MFARequireMessageAuthenticator {
+		conn["mfa_require_message_authenticator"] = true
+	}
 	if c.OIDCScope != nil {
 		conn["oidc_additional_scopes"] = nonEmpty(c.OIDCScope)
 	}

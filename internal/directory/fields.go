@@ -16,7 +16,7 @@ const (
 )
 
 // mfaFields are the connection fields of the second factor.
-var mfaFields = []string{"mfa_type", "mfa_address", "mfa_port", "mfa_shared_secret"}
+var mfaFields = []string{"mfa_type", "mfa_address", "mfa_port", "mfa_shared_secret", "mfa_require_message_authenticator"}
 
 // connectionFields lists, per source type, the connection fields Gatehouse acts on. Any other field holding a
 // non-default value is refused with NOT_SUPPORTED naming it, so that nothing is stored that does nothing. (The
@@ -131,7 +131,8 @@ func (c *Connection) validateMFA() error {
 	// Only RADIUS uses the server fields; refusing them otherwise keeps a typo'd mfa_type from looking configured.
 	// (KeepSecrets does not carry a stored shared secret over to another mfa_type.)
 	for name, set := range map[string]bool{"mfa_address": c.MFAAddress != "", "mfa_port": c.MFAPort != 0,
-		"mfa_shared_secret": c.MFASharedSecret != nil && *c.MFASharedSecret != ""} {
+		"mfa_shared_secret":                 c.MFASharedSecret != nil && *c.MFASharedSecret != "",
+		"mfa_require_message_authenticator": c.MFARequireMessageAuthenticator} {
 		if set {
 			return model.NotSupported("connection."+name, "connection."+name+" applies only to mfa_type RADIUS")
 		}

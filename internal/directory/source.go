@@ -165,13 +165,17 @@ type Connection struct {
 	MFAPort    int    `json:"mfa_port,omitempty"`
 	// MFASharedSecret is the RADIUS shared secret; write-only and sealed at rest. Not in the reference, which
 	// leaves it to the appliance's own configuration.
-	MFASharedSecret             *string `json:"mfa_shared_secret,omitempty"`
-	MFABaseDN                   string  `json:"mfa_base_dn,omitempty"`
-	DomainControllerFQDN        string  `json:"domain_controller_fqdn,omitempty"`
-	DomainControllerPort        int     `json:"domain_controller_port,omitempty"`
-	KerberosTicket              *string `json:"kerberos_ticket,omitempty"`
-	EnableUserAuthentication    bool    `json:"enable_user_authentication,omitempty"`
-	EnableMachineAuthentication bool    `json:"enable_machine_authentication,omitempty"`
+	MFASharedSecret *string `json:"mfa_shared_secret,omitempty"`
+	// MFARequireMessageAuthenticator refuses a RADIUS answer that carries no Message-Authenticator (the
+	// Blast-RADIUS defence, CVE-2024-3596): a forged Access-Accept could otherwise simply leave it out. Off by
+	// default, since many servers (Debian's FreeRADIUS 3.2.1 among them) send none.
+	MFARequireMessageAuthenticator bool    `json:"mfa_require_message_authenticator,omitempty"`
+	MFABaseDN                      string  `json:"mfa_base_dn,omitempty"`
+	DomainControllerFQDN           string  `json:"domain_controller_fqdn,omitempty"`
+	DomainControllerPort           int     `json:"domain_controller_port,omitempty"`
+	KerberosTicket                 *string `json:"kerberos_ticket,omitempty"`
+	EnableUserAuthentication       bool    `json:"enable_user_authentication,omitempty"`
+	EnableMachineAuthentication    bool    `json:"enable_machine_authentication,omitempty"`
 	// TLSTrustAnchors are PEM CA certificates that verify an LDAPS or StartTLS server, or an OIDC provider;
 	// empty means the system roots. Not in the reference, which leaves trust to the host.
 	TLSTrustAnchors string `json:"tls_trust_anchors,omitempty"`

@@ -35,6 +35,9 @@ type RADIUS struct {
 	Timeout time.Duration
 	// NASIdentifier names Gatehouse to the server; empty means "gatehouse".
 	NASIdentifier string
+	// RequireMessageAuthenticator refuses an answer without a Message-Authenticator; one that carries it must
+	// verify either way.
+	RequireMessageAuthenticator bool
 }
 
 // Check asks the server whether code is right for username. It returns nil on Access-Accept, ErrRejected on
@@ -75,8 +78,12 @@ func (r *RADIUS) Check(ctx context.Context, username, code string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	if ma := rfc2869.MessageAuthenticator_Get(resp); ma != nil && !validResponseAuthenticator(resp, p.Authenticator, ma) {
+	ma := rfc2869.MessageAuthenticator_Get(resp)
+	switch {
+	case ma != nil && !validResponseAuthenticator(resp, p.Authenticator, ma):
 		return fmt.Errorf("%w: the answer's Message-Authenticator does not verify", ErrUnavailable)
+	case ma == nil && r.RequireMessageAuthenticator:
+		return fmt.Errorf("%w: the answer carries no Message-Authenticator, which this source requires", ErrUnavailable)
 	}
 	switch resp.Code {
 	case radius.CodeAccessAccept:

@@ -35,6 +35,21 @@ func answering(t *testing.T, secret string, sign func(resp *radius.Packet, reqAu
 	return host, p
 }
 
+// TestRADIUSRequireMessageAuthenticator: an answer without a Message-Authenticator is an accept only when the
+// source does not require one.
+func TestRADIUSRequireMessageAuthenticator(t *testing.T) {
+	const secret = "s3cret-shared"
+	addr, port := answering(t, secret, func(*radius.Packet, [16]byte) {})
+	r := &RADIUS{Address: addr, Port: port, Secret: secret, Timeout: 3 * time.Second}
+	if err := r.Check(context.Background(), "bob", "424242"); err != nil {
+		t.Fatalf("not required: %v", err)
+	}
+	r.RequireMessageAuthenticator = true
+	if err := r.Check(context.Background(), "bob", "424242"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("required: %v, want ErrUnavailable", err)
+	}
+}
+
 // TestRADIUSForgedMessageAuthenticator: an Access-Accept whose Message-Authenticator does not verify (what a
 // Blast-RADIUS forgery looks like, CVE-2024-3596) is no accept; one that verifies is.
 func TestRADIUSForgedMessageAuthenticator(t *testing.T) {

@@ -315,7 +315,9 @@ func TestServiceFieldWalk(t *testing.T) {
 			examples: map[string]map[string]any{"external_user_mapping": {"source_id": "local", "source_search_field": "email"}},
 			companions: map[string]map[string]any{"connection.mfa_address": {"connection.mfa_type": "RADIUS", "connection.mfa_shared_secret": "s"},
 				"connection.mfa_port":          {"connection.mfa_type": "RADIUS", "connection.mfa_address": "127.0.0.1", "connection.mfa_shared_secret": "s"},
-				"connection.mfa_shared_secret": {"connection.mfa_type": "RADIUS", "connection.mfa_address": "127.0.0.1"}}},
+				"connection.mfa_shared_secret": {"connection.mfa_type": "RADIUS", "connection.mfa_address": "127.0.0.1"},
+				"connection.mfa_require_message_authenticator": {"connection.mfa_type": "RADIUS", "connection.mfa_address": "127.0.0.1",
+					"connection.mfa_shared_secret": "s"}}},
 		{name: "sources(LOCAL)", method: "PUT", path: sourcesPath + "/local", fields: sourceFields, skip: []string{"connection.type"},
 			base: func(string) map[string]any {
 				return map[string]any{"name": "Local users", "enabled": true, "ttl": 0, "connection": map[string]any{"type": "LOCAL"}}
@@ -323,7 +325,9 @@ func TestServiceFieldWalk(t *testing.T) {
 			examples: map[string]map[string]any{"external_user_mapping": {"source_id": "local", "source_search_field": "email"}},
 			companions: map[string]map[string]any{"connection.mfa_address": {"connection.mfa_type": "RADIUS", "connection.mfa_shared_secret": "s"},
 				"connection.mfa_port":          {"connection.mfa_type": "RADIUS", "connection.mfa_address": "127.0.0.1", "connection.mfa_shared_secret": "s"},
-				"connection.mfa_shared_secret": {"connection.mfa_type": "RADIUS", "connection.mfa_address": "127.0.0.1"}}},
+				"connection.mfa_shared_secret": {"connection.mfa_type": "RADIUS", "connection.mfa_address": "127.0.0.1"},
+				"connection.mfa_require_message_authenticator": {"connection.mfa_type": "RADIUS", "connection.mfa_address": "127.0.0.1",
+					"connection.mfa_shared_secret": "s"}}},
 		{name: "sources(OIDC)", method: "POST", path: sourcesPath, fields: sourceFields, base: oidcBase, skip: []string{"name", "connection.type"},
 			examples: map[string]map[string]any{"external_user_mapping": {"source_id": "local", "source_search_field": "email"}}},
 	}

@@ -94,7 +94,7 @@ func (a *API) SecondFactor(r *http.Request, u *model.User, code, dialect string)
 			return ErrMFARequired
 		}
 		c := src.Connection
-		rad := &mfa.RADIUS{Address: c.MFAAddress, Port: c.MFAPort}
+		rad := &mfa.RADIUS{Address: c.MFAAddress, Port: c.MFAPort, RequireMessageAuthenticator: c.MFARequireMessageAuthenticator}
 		if c.MFASharedSecret != nil {
 			rad.Secret = *c.MFASharedSecret
 		}

@@ -280,6 +280,21 @@ func TestRADIUSSecondFactor(t *testing.T) {
 		t.Fatalf("local user with the RADIUS code: %d %+v", st, a)
 	}
 	setLocalMFA(t, gh, adm, map[string]any{})
+	// Requiring a Message-Authenticator in the answers: Debian's FreeRADIUS 3.2.1 sends none, so even the right
+	// code is an outage (503), never an accept; turned off again, the code is accepted.
+	conn["mfa_require_message_authenticator"] = true
+	gh.JSON("PUT", sourcesPath+"/"+id, adm, body, http.StatusOK, nil)
+	if src := getSource(t, gh, adm, id); src.Connection["mfa_require_message_authenticator"] != true {
+		t.Fatalf("mfa_require_message_authenticator reads back as %v", src.Connection["mfa_require_message_authenticator"])
+	}
+	if st, a := passwordGrant(t, gh, "alice", "alice-pass-1", "424242"); st != 503 || a.AccessToken != "" {
+		t.Fatalf("an answer without Message-Authenticator when one is required: %d %+v, want 503", st, a)
+	}
+	delete(conn, "mfa_require_message_authenticator")
+	gh.JSON("PUT", sourcesPath+"/"+id, adm, body, http.StatusOK, nil)
+	if st, a := passwordGrant(t, gh, "alice", "alice-pass-1", "424242"); st != 200 || a.AccessToken == "" {
+		t.Fatalf("the requirement turned off: %d %+v", st, a)
+	}
 	// A wrong shared secret is an outage (503), never an accept.
 	conn["mfa_shared_secret"] = "not-the-shared-secret"
 	gh.JSON("PUT", sourcesPath+"/"+id, adm, body, http.StatusOK, nil)
@@ -305,6 +320,8 @@ func TestMFAFieldsValidation(t *testing.T) {
 		{"radius without address", func(_, c map[string]any) { c["mfa_type"] = "RADIUS"; c["mfa_shared_secret"] = "s" }, "BAD_REQUEST", "connection.mfa_address"},
 		{"radius without secret", func(_, c map[string]any) { c["mfa_type"] = "RADIUS"; c["mfa_address"] = "127.0.0.1" }, "BAD_REQUEST", "connection.mfa_shared_secret"},
 		{"radius address with totp", func(_, c map[string]any) { c["mfa_type"] = "TOTP"; c["mfa_address"] = "127.0.0.1" }, "NOT_SUPPORTED", "connection.mfa_address"},
+		{"message authenticator with totp", func(_, c map[string]any) { c["mfa_type"] = "TOTP"; c["mfa_require_message_authenticator"] = true },
+			"NOT_SUPPORTED", "connection.mfa_require_message_authenticator"},
 		{"mfa_base_dn", func(_, c map[string]any) { c["mfa_base_dn"] = "dc=example,dc=org" }, "NOT_SUPPORTED", "connection.mfa_base_dn"},
 		{"kerberos_ticket", func(_, c map[string]any) { c["kerberos_ticket"] = "ticket" }, "NOT_SUPPORTED", "connection.kerberos_ticket"},
 		{"domain_controller_fqdn", func(_, c map[string]any) { c["domain_controller_fqdn"] = "dc.example.org" }, "NOT_SUPPORTED", "connection.domain_controller_fqdn"},
