@@ -97,3 +97,21 @@ func TestSourceKey(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginDelayCapped: the delay for a name failing from many sources doubles from BaseDelay and never passes
+// MaxDelay, also when the doubling steps over it (300 ms, 600 ms, then 1 s, not 1.2 s).
+func TestLoginDelayCapped(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := &MemoryLoginLimiter{Now: clock.now, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second}
+	var delays []time.Duration
+	for i := range 9 {
+		src := fmt.Sprintf("127.0.1.%d", i+1) // a new source each time: only the name is slowed
+		delays = append(delays, l.Check(ctx, src, "admin").Delay)
+		l.Failed(ctx, src, "admin")
+	}
+	want := []time.Duration{0, 0, 0, 0, 0, 300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
+	if fmt.Sprint(delays) != fmt.Sprint(want) {
+		t.Fatalf("delays %v, want %v", delays, want)
+	}
+}
