@@ -13,11 +13,11 @@ import (
 // requestState follows one request from parsing to the access log. The
 // ReverseProxy hooks find it in the request context.
 type requestState struct {
-	id     string // request id, in every answer, log line and trail record
-	start  time.Time
+	id    string // request id, in every answer, log line and trail record
+	start time.Time
 	// answered is when the target's response header arrived (zero if none did): the trail's wait.
 	answered time.Time
-	client netip.AddrPort
+	client   netip.AddrPort
 	// clientStr is client as text when the connection made it already (r.RemoteAddr), for the access log.
 	clientStr string
 	method    string
