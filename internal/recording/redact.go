@@ -223,12 +223,34 @@ func asciiLower(b []byte) []byte {
 	return out
 }
 
+// indexLower is the first index of lower (all in lower case) in s compared in ASCII lower case, or -1.
+func indexLower(s string, lower []byte) int {
+	for i := 0; i+len(lower) <= len(s); i++ {
+		j := 0
+		for ; j < len(lower); j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lower[j] {
+				break
+			}
+		}
+		if j == len(lower) {
+			return i
+		}
+	}
+	return -1
+}
+
 // name returns a header name with every secret replaced, matched without regard to ASCII case: net/http
 // canonicalizes the names it reads, so a secret an origin put in a name arrives case-changed
 // ("X-Target-Token-9c2a"), and an exact match would record it.
 func (r *Redactor) name(n string) string {
-	if r == nil || len(r.patterns()) == 0 || len(n) < r.short {
-		return n // most names are shorter than any secret
+	if r == nil || len(r.patterns()) == 0 || len(n) < r.short || !slices.ContainsFunc(r.lower, func(p []byte) bool {
+		return indexLower(n, p) >= 0
+	}) {
+		return n // the common case, checked without a copy: every exchange's every header name comes here
 	}
 	sp := spans(asciiLower([]byte(n)), r.lower)
 	if sp == nil {
