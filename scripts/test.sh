@@ -202,6 +202,12 @@ fi
 declare -A RESULT
 FAILED=0
 
+log "gofmt -l"
+# A file gofmt would change fails the run: vet and staticcheck do not look at formatting.
+GOFILES=$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
+UNFORMATTED=$(gofmt -l $GOFILES)
+if [[ -z $UNFORMATTED ]]; then RESULT[gofmt]=ok; else printf '%s\n' "$UNFORMATTED"; RESULT[gofmt]=FAIL; FAILED=1; fi
+
 log "go vet ${PKGS[*]}"
 if go vet "${PKGS[@]}"; then RESULT[vet]=ok; else RESULT[vet]=FAIL; FAILED=1; fi
 
@@ -224,7 +230,7 @@ else
 fi
 
 log summary
-printf '%-12s %s\n' vet "${RESULT[vet]}" staticcheck "${RESULT[staticcheck]}" test "${RESULT[test]}"
+printf '%-12s %s\n' gofmt "${RESULT[gofmt]}" vet "${RESULT[vet]}" staticcheck "${RESULT[staticcheck]}" test "${RESULT[test]}"
 if ((FAILED)); then
 	echo "FAIL"
 	exit 1
